@@ -1,0 +1,440 @@
+//! ECS services and task sets: find (one API read), status (one poll step) and mutations.
+
+use super::wait::{self, Poll};
+use super::AwsError;
+use aws_sdk_ecs::types as ecs;
+use aws_sdk_ecs::Client;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A service as ecsx needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub arn: String,
+    pub name: String,
+    pub cluster_arn: String,
+    pub status: String,
+    /// `ECS`, `CODE_DEPLOY` or `EXTERNAL`.
+    pub controller: String,
+    pub desired_count: i32,
+    /// Task sets as DescribeServices lists them (without tags).
+    pub task_sets: Vec<TaskSet>,
+}
+
+impl Service {
+    pub fn primary(&self) -> Option<&TaskSet> {
+        self.task_sets.iter().find(|t| t.status == "PRIMARY")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TaskSet {
+    pub id: String,
+    pub arn: String,
+    /// `PRIMARY`, `ACTIVE` or `DRAINING`.
+    pub status: String,
+    pub task_definition: String,
+    pub scale_percent: f64,
+    /// `STEADY_STATE` or `STABILIZING`.
+    pub stability_status: String,
+    pub external_id: Option<String>,
+    pub target_group_arns: Vec<String>,
+    pub created_at: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub computed_desired_count: i32,
+    pub running_count: i32,
+    pub pending_count: i32,
+}
+
+impl TaskSet {
+    pub fn is_steady(&self) -> bool {
+        self.stability_status == "STEADY_STATE"
+    }
+
+    /// Whether `reference` (an id or an ARN) names this task set.
+    pub fn matches(&self, reference: &str) -> bool {
+        reference == self.id || reference == self.arn
+    }
+
+    fn from_sdk(t: &ecs::TaskSet) -> TaskSet {
+        TaskSet {
+            id: t.id().unwrap_or_default().to_string(),
+            arn: t.task_set_arn().unwrap_or_default().to_string(),
+            status: t.status().unwrap_or_default().to_string(),
+            task_definition: t.task_definition().unwrap_or_default().to_string(),
+            scale_percent: t.scale().map(|s| s.value()).unwrap_or(0.0),
+            stability_status: t
+                .stability_status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            external_id: t.external_id().map(str::to_string),
+            target_group_arns: t
+                .load_balancers()
+                .iter()
+                .filter_map(|lb| lb.target_group_arn().map(str::to_string))
+                .collect(),
+            created_at: t
+                .created_at()
+                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+            tags: t
+                .tags()
+                .iter()
+                .filter_map(|tag| Some((tag.key()?.to_string(), tag.value()?.to_string())))
+                .collect(),
+            computed_desired_count: t.computed_desired_count(),
+            running_count: t.running_count(),
+            pending_count: t.pending_count(),
+        }
+    }
+}
+
+const CLUSTER_NOT_FOUND: &str = "ClusterNotFoundException";
+const SERVICE_NOT_FOUND: &str = "ServiceNotFoundException";
+const TASK_SET_NOT_FOUND: &str = "TaskSetNotFoundException";
+
+/// One DescribeServices call. A missing service is `NotFound`; an INACTIVE one is returned
+/// with its status so the caller can tell "deleted" apart from "never existed".
+pub async fn find_service(ecs: &Client, cluster: &str, service: &str) -> Result<Service, AwsError> {
+    let out = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::from_sdk(
+                "DescribeServices",
+                e,
+                &[CLUSTER_NOT_FOUND],
+                "cluster",
+                cluster,
+            )
+        })?;
+    let Some(s) = out.services().first() else {
+        return Err(AwsError::NotFound {
+            what: "service",
+            id: format!("{service} in cluster {cluster}"),
+        });
+    };
+    Ok(Service {
+        arn: s.service_arn().unwrap_or_default().to_string(),
+        name: s.service_name().unwrap_or_default().to_string(),
+        cluster_arn: s.cluster_arn().unwrap_or_default().to_string(),
+        status: s.status().unwrap_or_default().to_string(),
+        controller: s
+            .deployment_controller()
+            .map(|d| d.r#type().as_str().to_string())
+            .unwrap_or_else(|| "ECS".to_string()),
+        desired_count: s.desired_count(),
+        task_sets: s.task_sets().iter().map(TaskSet::from_sdk).collect(),
+    })
+}
+
+/// One DescribeTaskSets call with tags. With `refs`, only those task sets; the second list
+/// holds the references AWS reported MISSING.
+pub async fn find_task_sets(
+    ecs: &Client,
+    cluster: &str,
+    service: &str,
+    refs: &[String],
+) -> Result<(Vec<TaskSet>, Vec<String>), AwsError> {
+    let out = ecs
+        .describe_task_sets()
+        .cluster(cluster)
+        .service(service)
+        .set_task_sets((!refs.is_empty()).then(|| refs.to_vec()))
+        .include(ecs::TaskSetField::Tags)
+        .send()
+        .await
+        .map_err(|e| {
+            let id = format!("{service} in cluster {cluster}");
+            match e
+                .as_service_error()
+                .and_then(|s| aws_smithy_types::error::metadata::ProvideErrorMetadata::code(s))
+            {
+                Some(CLUSTER_NOT_FOUND) => AwsError::NotFound {
+                    what: "cluster",
+                    id: cluster.to_string(),
+                },
+                _ => {
+                    AwsError::from_sdk("DescribeTaskSets", e, &[SERVICE_NOT_FOUND], "service", &id)
+                }
+            }
+        })?;
+    let sets = out.task_sets().iter().map(TaskSet::from_sdk).collect();
+    let missing = out
+        .failures()
+        .iter()
+        .filter(|f| f.reason() == Some("MISSING"))
+        .filter_map(|f| f.arn().map(str::to_string))
+        .collect();
+    Ok((sets, missing))
+}
+
+/// Everything CreateTaskSet needs for one task set.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TaskSetSpec {
+    pub cluster: String,
+    pub service: String,
+    pub task_definition: String,
+    pub external_id: String,
+    pub launch_type: Option<String>,
+    pub capacity_providers: Vec<CapacityProvider>,
+    pub platform_version: Option<String>,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: bool,
+    pub target_group_arn: String,
+    pub container_name: String,
+    pub container_port: i32,
+    pub scale_percent: f64,
+    pub tags: BTreeMap<String, String>,
+    /// Makes retries of the same create return the same task set instead of a duplicate.
+    pub client_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CapacityProvider {
+    pub name: String,
+    pub weight: i32,
+    pub base: i32,
+}
+
+pub async fn create_task_set(ecs: &Client, spec: &TaskSetSpec) -> Result<TaskSet, AwsError> {
+    let bad = |e: aws_sdk_ecs::error::BuildError| AwsError::Unexpected(e.to_string());
+    let mut req = ecs
+        .create_task_set()
+        .cluster(&spec.cluster)
+        .service(&spec.service)
+        .task_definition(&spec.task_definition)
+        .external_id(&spec.external_id)
+        .client_token(&spec.client_token)
+        .scale(
+            ecs::Scale::builder()
+                .value(spec.scale_percent)
+                .unit(ecs::ScaleUnit::Percent)
+                .build(),
+        )
+        .load_balancers(
+            ecs::LoadBalancer::builder()
+                .target_group_arn(&spec.target_group_arn)
+                .container_name(&spec.container_name)
+                .container_port(spec.container_port)
+                .build(),
+        );
+    if let Some(lt) = &spec.launch_type {
+        req = req.launch_type(ecs::LaunchType::from(lt.as_str()));
+    }
+    for cp in &spec.capacity_providers {
+        req = req.capacity_provider_strategy(
+            ecs::CapacityProviderStrategyItem::builder()
+                .capacity_provider(&cp.name)
+                .weight(cp.weight)
+                .base(cp.base)
+                .build()
+                .map_err(bad)?,
+        );
+    }
+    if let Some(pv) = &spec.platform_version {
+        req = req.platform_version(pv);
+    }
+    if !spec.subnets.is_empty() {
+        let vpc = ecs::AwsVpcConfiguration::builder()
+            .set_subnets(Some(spec.subnets.clone()))
+            .set_security_groups(
+                (!spec.security_groups.is_empty()).then(|| spec.security_groups.clone()),
+            )
+            .assign_public_ip(if spec.assign_public_ip {
+                ecs::AssignPublicIp::Enabled
+            } else {
+                ecs::AssignPublicIp::Disabled
+            })
+            .build()
+            .map_err(bad)?;
+        req = req.network_configuration(
+            ecs::NetworkConfiguration::builder()
+                .awsvpc_configuration(vpc)
+                .build(),
+        );
+    }
+    for (k, v) in &spec.tags {
+        req = req.tags(ecs::Tag::builder().key(k).value(v).build());
+    }
+    let id = format!("{} in cluster {}", spec.service, spec.cluster);
+    let out = req.send().await.map_err(|e| {
+        AwsError::from_sdk("CreateTaskSet", e, &[SERVICE_NOT_FOUND], "service", &id)
+    })?;
+    out.task_set()
+        .map(TaskSet::from_sdk)
+        .ok_or_else(|| AwsError::Unexpected("CreateTaskSet returned no task set".into()))
+}
+
+pub async fn update_scale(
+    ecs: &Client,
+    cluster: &str,
+    service: &str,
+    task_set: &str,
+    percent: f64,
+) -> Result<TaskSet, AwsError> {
+    let out = ecs
+        .update_task_set()
+        .cluster(cluster)
+        .service(service)
+        .task_set(task_set)
+        .scale(
+            ecs::Scale::builder()
+                .value(percent)
+                .unit(ecs::ScaleUnit::Percent)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::from_sdk(
+                "UpdateTaskSet",
+                e,
+                &[TASK_SET_NOT_FOUND],
+                "task set",
+                task_set,
+            )
+        })?;
+    out.task_set()
+        .map(TaskSet::from_sdk)
+        .ok_or_else(|| AwsError::Unexpected("UpdateTaskSet returned no task set".into()))
+}
+
+/// UpdateServicePrimaryTaskSet; returns the task set as ECS reports it afterwards.
+pub async fn set_primary(
+    ecs: &Client,
+    cluster: &str,
+    service: &str,
+    task_set: &str,
+) -> Result<TaskSet, AwsError> {
+    let out = ecs
+        .update_service_primary_task_set()
+        .cluster(cluster)
+        .service(service)
+        .primary_task_set(task_set)
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::from_sdk(
+                "UpdateServicePrimaryTaskSet",
+                e,
+                &[TASK_SET_NOT_FOUND],
+                "task set",
+                task_set,
+            )
+        })?;
+    out.task_set().map(TaskSet::from_sdk).ok_or_else(|| {
+        AwsError::Unexpected("UpdateServicePrimaryTaskSet returned no task set".into())
+    })
+}
+
+/// DeleteTaskSet. A task set that is already gone counts as deleted.
+pub async fn delete_task_set(
+    ecs: &Client,
+    cluster: &str,
+    service: &str,
+    task_set: &str,
+    force: bool,
+) -> Result<(), AwsError> {
+    match ecs
+        .delete_task_set()
+        .cluster(cluster)
+        .service(service)
+        .task_set(task_set)
+        .force(force)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => match AwsError::from_sdk(
+            "DeleteTaskSet",
+            e,
+            &[TASK_SET_NOT_FOUND],
+            "task set",
+            task_set,
+        ) {
+            AwsError::NotFound { .. } => Ok(()),
+            other => Err(other),
+        },
+    }
+}
+
+/// One poll step: is this task set steady?
+pub async fn status_task_set(
+    ecs: &Client,
+    cluster: &str,
+    service: &str,
+    task_set_arn: &str,
+) -> Result<Poll<TaskSet>, AwsError> {
+    let (sets, _) = find_task_sets(ecs, cluster, service, &[task_set_arn.to_string()]).await?;
+    match sets.into_iter().next() {
+        Some(t) if t.is_steady() => Ok(Poll::Done(t)),
+        Some(t) => Ok(Poll::Pending(format!(
+            "{} {} running {}/{} pending {}",
+            t.stability_status,
+            t.status,
+            t.running_count,
+            t.computed_desired_count,
+            t.pending_count
+        ))),
+        // Real ECS can briefly not list a task set it just created.
+        None => Ok(Poll::Pending("not visible yet".into())),
+    }
+}
+
+/// Waits until the task set reports STEADY_STATE.
+pub async fn wait_steady(
+    ecs: &Client,
+    cluster: &str,
+    service: &str,
+    task_set_arn: &str,
+    timeout: Duration,
+    stop: &CancellationToken,
+) -> Result<TaskSet, AwsError> {
+    let what = format!(
+        "task set {} to reach STEADY_STATE",
+        crate::arn::task_set_id(task_set_arn)
+    );
+    wait::until(&what, timeout, poll_interval(), stop, || {
+        status_task_set(ecs, cluster, service, task_set_arn)
+    })
+    .await
+}
+
+/// Waits until a deleted task set is no longer listed (DRAINING finished).
+pub async fn wait_gone(
+    ecs: &Client,
+    cluster: &str,
+    service: &str,
+    task_set_arn: &str,
+    timeout: Duration,
+    stop: &CancellationToken,
+) -> Result<(), AwsError> {
+    let what = format!(
+        "task set {} to finish draining",
+        crate::arn::task_set_id(task_set_arn)
+    );
+    wait::until(&what, timeout, poll_interval(), stop, || async {
+        match find_task_sets(ecs, cluster, service, &[task_set_arn.to_string()]).await {
+            Ok((sets, _)) => Ok(match sets.first() {
+                None => Poll::Done(()),
+                Some(t) => Poll::Pending(t.status.clone()),
+            }),
+            Err(e) if e.is_not_found() => Ok(Poll::Done(())),
+            Err(e) => Err(e),
+        }
+    })
+    .await
+}
+
+/// How often waits poll; `ECSX_POLL_INTERVAL` (a duration) overrides the 5 s default.
+pub fn poll_interval() -> Duration {
+    std::env::var("ECSX_POLL_INTERVAL")
+        .ok()
+        .and_then(|s| crate::schema::parse_duration(&s))
+        .unwrap_or(Duration::from_secs(5))
+}

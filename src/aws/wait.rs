@@ -1,0 +1,123 @@
+//! Polling with a deadline and cancellation, the `waitXStable` half of find/status/wait.
+
+use super::AwsError;
+use std::future::Future;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// What one poll step found.
+pub enum Poll<T> {
+    Done(T),
+    /// Not there yet; the string says what is awaited, for logs and the timeout error.
+    Pending(String),
+}
+
+/// Calls `step` every `interval` until it is done, fails, the deadline passes or `stop` fires.
+pub async fn until<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    interval: Duration,
+    stop: &CancellationToken,
+    mut step: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll<T>, AwsError>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        if stop.is_cancelled() {
+            return Err(AwsError::Cancelled {
+                what: what.to_string(),
+            });
+        }
+        match step().await? {
+            Poll::Done(v) => return Ok(v),
+            Poll::Pending(why) => {
+                if why != last {
+                    crate::log::debug(
+                        "waiting",
+                        &[("for", what.into()), ("state", why.clone().into())],
+                    );
+                    last = why;
+                }
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(AwsError::Timeout {
+                what: format!("{what} ({last})"),
+                after: timeout,
+            });
+        }
+        let nap = interval.min(deadline - now);
+        tokio::select! {
+            _ = tokio::time::sleep(nap) => {}
+            _ = stop.cancelled() => {
+                return Err(AwsError::Cancelled { what: what.to_string() });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test(start_paused = true)]
+    async fn finishes_when_step_is_done() {
+        let n = AtomicU32::new(0);
+        let stop = CancellationToken::new();
+        let got = until(
+            "x",
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+            &stop,
+            || async {
+                if n.fetch_add(1, Ordering::SeqCst) < 3 {
+                    Ok(Poll::Pending("not yet".into()))
+                } else {
+                    Ok(Poll::Done(7))
+                }
+            },
+        )
+        .await;
+        assert_eq!(got, Ok(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn times_out() {
+        let stop = CancellationToken::new();
+        let got: Result<(), _> = until(
+            "steady",
+            Duration::from_secs(5),
+            Duration::from_secs(1),
+            &stop,
+            || async { Ok(Poll::Pending("STABILIZING".into())) },
+        )
+        .await;
+        assert!(matches!(got, Err(AwsError::Timeout { .. })), "{got:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stop_cancels_a_wait() {
+        let stop = CancellationToken::new();
+        let s2 = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            s2.cancel();
+        });
+        let got: Result<(), _> = until(
+            "steady",
+            Duration::from_secs(600),
+            Duration::from_secs(10),
+            &stop,
+            || async { Ok(Poll::Pending("STABILIZING".into())) },
+        )
+        .await;
+        assert!(matches!(got, Err(AwsError::Cancelled { .. })), "{got:?}");
+    }
+}

@@ -1,0 +1,11 @@
+//! ecsx: a Terraform provider (plugin protocol 6) for canary and blue/green releases on Amazon ECS task sets.
+
+pub mod arn;
+pub mod aws;
+pub mod diag;
+pub mod log;
+pub mod protocol;
+pub mod provider;
+pub mod resources;
+pub mod schema;
+pub mod value;

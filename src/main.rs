@@ -1,0 +1,95 @@
+//! Start-up: magic-cookie check, TLS identity, the handshake line, then serve until Shutdown.
+
+use ecsx::protocol::{self, tls};
+use ecsx::provider::Provider;
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+const NOT_BY_HAND: &str = "This binary is a plugin for Terraform (the ecsx provider).\n\
+These are not meant to be executed directly: Terraform starts it.\n\
+Install it as described in the README and run `terraform plan` or `terraform apply`.";
+
+fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--version") {
+        println!("terraform-provider-ecsx {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    if std::env::var(protocol::MAGIC_COOKIE_KEY).as_deref() != Ok(protocol::MAGIC_COOKIE_VALUE) {
+        eprintln!("{NOT_BY_HAND}");
+        return ExitCode::FAILURE;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("terraform-provider-ecsx: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("terraform-provider-ecsx: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let versions = std::env::var("PLUGIN_PROTOCOL_VERSIONS").unwrap_or_else(|_| "6".into());
+    if !versions.split(',').any(|v| v.trim() == "6") {
+        return Err(format!(
+            "this provider speaks plugin protocol 6, but Terraform offers {versions:?}; use Terraform 1.0 or newer"
+        ));
+    }
+    let client_pem = std::env::var("PLUGIN_CLIENT_CERT").map_err(|_| {
+        "PLUGIN_CLIENT_CERT is not set: Terraform must start this plugin with AutoMTLS".to_string()
+    })?;
+    let client_cert = tls::client_cert_from_pem(&client_pem).map_err(|e| e.to_string())?;
+    let identity = tls::ServerIdentity::generate().map_err(|e| e.to_string())?;
+    let config = tls::server_config(&identity, client_cert).map_err(|e| e.to_string())?;
+    let listener = bind().await?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{}",
+        protocol::handshake_line(addr, &identity.handshake_cert())
+    )
+    .and_then(|_| out.flush())
+    .map_err(|e| format!("cannot write the handshake line: {e}"))?;
+    drop(out);
+
+    // Terraform handles Ctrl-C itself and calls StopProvider; the plugin must not die on it.
+    tokio::spawn(async {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            ecsx::log::debug("ignoring SIGINT; Terraform will call StopProvider", &[]);
+        }
+    });
+
+    protocol::server::serve(listener, config, Arc::new(Provider::new()))
+        .await
+        .map_err(|e| format!("gRPC server failed: {e}"))
+}
+
+/// Binds on loopback within PLUGIN_MIN_PORT..=PLUGIN_MAX_PORT when given, else any free port.
+async fn bind() -> Result<TcpListener, String> {
+    let port = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u16>().ok());
+    if let (Some(lo), Some(hi)) = (port("PLUGIN_MIN_PORT"), port("PLUGIN_MAX_PORT")) {
+        for p in lo..=hi {
+            if let Ok(l) = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, p))).await {
+                return Ok(l);
+            }
+        }
+        return Err(format!("no free port between {lo} and {hi}"));
+    }
+    TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))
+}

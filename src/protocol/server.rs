@@ -1,0 +1,442 @@
+//! The gRPC services: one small function per RPC that decodes, calls the core, and encodes.
+
+use super::convert::{decode, diagnostics, encode, path, schema};
+use super::plugin as gp;
+use super::tfplugin6 as pb;
+use crate::diag::Diagnostics;
+use crate::provider::Provider;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Notify};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+use tonic::transport::server::Connected;
+use tonic::{Request, Response, Status};
+
+type Rpc<T> = Result<Response<T>, Status>;
+
+pub struct ProviderService {
+    core: Arc<Provider>,
+}
+
+impl ProviderService {
+    pub fn new(core: Arc<Provider>) -> Self {
+        ProviderService { core }
+    }
+}
+
+fn capabilities() -> pb::ServerCapabilities {
+    pb::ServerCapabilities {
+        plan_destroy: false,
+        get_provider_schema_optional: false,
+        move_resource_state: false,
+    }
+}
+
+/// Runs an RPC body and logs it with its duration under TF_LOG=trace.
+async fn traced<T, F: std::future::Future<Output = T>>(rpc: &str, type_name: &str, f: F) -> T {
+    let start = std::time::Instant::now();
+    let out = f.await;
+    crate::log::trace(
+        "rpc",
+        &[
+            ("rpc", rpc.into()),
+            ("type", type_name.into()),
+            ("duration_ms", (start.elapsed().as_millis() as u64).into()),
+        ],
+    );
+    out
+}
+
+#[tonic::async_trait]
+impl pb::provider_server::Provider for ProviderService {
+    async fn get_metadata(
+        &self,
+        _req: Request<pb::get_metadata::Request>,
+    ) -> Rpc<pb::get_metadata::Response> {
+        Ok(Response::new(pb::get_metadata::Response {
+            server_capabilities: Some(capabilities()),
+            diagnostics: vec![],
+            data_sources: self
+                .core
+                .data_source_names()
+                .into_iter()
+                .map(|n| pb::get_metadata::DataSourceMetadata {
+                    type_name: n.into(),
+                })
+                .collect(),
+            resources: self
+                .core
+                .resource_names()
+                .into_iter()
+                .map(|n| pb::get_metadata::ResourceMetadata {
+                    type_name: n.into(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn get_provider_schema(
+        &self,
+        _req: Request<pb::get_provider_schema::Request>,
+    ) -> Rpc<pb::get_provider_schema::Response> {
+        Ok(Response::new(pb::get_provider_schema::Response {
+            provider: Some(schema(&Provider::schema())),
+            resource_schemas: self
+                .core
+                .resource_schemas()
+                .iter()
+                .map(|(k, s)| (k.to_string(), schema(s)))
+                .collect(),
+            data_source_schemas: self
+                .core
+                .data_source_schemas()
+                .iter()
+                .map(|(k, s)| (k.to_string(), schema(s)))
+                .collect(),
+            diagnostics: vec![],
+            provider_meta: None,
+            server_capabilities: Some(capabilities()),
+        }))
+    }
+
+    async fn validate_provider_config(
+        &self,
+        req: Request<pb::validate_provider_config::Request>,
+    ) -> Rpc<pb::validate_provider_config::Response> {
+        let d = match decode(req.get_ref().config.as_ref(), "provider configuration") {
+            Ok(cfg) => self.core.validate_provider_config(&cfg),
+            Err(d) => d,
+        };
+        Ok(Response::new(pb::validate_provider_config::Response {
+            diagnostics: diagnostics(&d),
+        }))
+    }
+
+    async fn validate_resource_config(
+        &self,
+        req: Request<pb::validate_resource_config::Request>,
+    ) -> Rpc<pb::validate_resource_config::Response> {
+        let r = req.get_ref();
+        let d = match decode(r.config.as_ref(), "resource configuration") {
+            Ok(cfg) => self.core.validate_resource_config(&r.type_name, &cfg),
+            Err(d) => d,
+        };
+        Ok(Response::new(pb::validate_resource_config::Response {
+            diagnostics: diagnostics(&d),
+        }))
+    }
+
+    async fn validate_data_resource_config(
+        &self,
+        req: Request<pb::validate_data_resource_config::Request>,
+    ) -> Rpc<pb::validate_data_resource_config::Response> {
+        let r = req.get_ref();
+        let d = match decode(r.config.as_ref(), "data source configuration") {
+            Ok(cfg) => self.core.validate_data_source_config(&r.type_name, &cfg),
+            Err(d) => d,
+        };
+        Ok(Response::new(pb::validate_data_resource_config::Response {
+            diagnostics: diagnostics(&d),
+        }))
+    }
+
+    async fn upgrade_resource_state(
+        &self,
+        req: Request<pb::upgrade_resource_state::Request>,
+    ) -> Rpc<pb::upgrade_resource_state::Response> {
+        let r = req.get_ref();
+        let raw = r.raw_state.as_ref();
+        let (value, d) = match raw {
+            Some(raw) if !raw.json.is_empty() => {
+                self.core.upgrade_state(&r.type_name, r.version, &raw.json)
+            }
+            Some(raw) if !raw.flatmap.is_empty() => {
+                let mut d = Diagnostics::new();
+                d.error(
+                    "Legacy state format",
+                    "This state is in the flatmap format of Terraform 0.11, which ecsx never wrote. Re-import the resource.",
+                );
+                (crate::value::Value::Null, d)
+            }
+            _ => (crate::value::Value::Null, Diagnostics::new()),
+        };
+        Ok(Response::new(pb::upgrade_resource_state::Response {
+            upgraded_state: Some(encode(&value)),
+            diagnostics: diagnostics(&d),
+        }))
+    }
+
+    async fn configure_provider(
+        &self,
+        req: Request<pb::configure_provider::Request>,
+    ) -> Rpc<pb::configure_provider::Response> {
+        let r = req.get_ref();
+        crate::log::debug(
+            "configure",
+            &[("terraform_version", r.terraform_version.clone().into())],
+        );
+        let d = match decode(r.config.as_ref(), "provider configuration") {
+            Ok(cfg) => self.core.configure(&cfg).await,
+            Err(d) => d,
+        };
+        Ok(Response::new(pb::configure_provider::Response {
+            diagnostics: diagnostics(&d),
+        }))
+    }
+
+    async fn read_resource(
+        &self,
+        req: Request<pb::read_resource::Request>,
+    ) -> Rpc<pb::read_resource::Response> {
+        let r = req.into_inner();
+        let (state, d) = match decode(r.current_state.as_ref(), "current state") {
+            Ok(state) => {
+                traced(
+                    "ReadResource",
+                    &r.type_name,
+                    self.core.read_resource(&r.type_name, &state),
+                )
+                .await
+            }
+            Err(d) => {
+                return Ok(Response::new(pb::read_resource::Response {
+                    new_state: r.current_state,
+                    diagnostics: diagnostics(&d),
+                    private: r.private,
+                }))
+            }
+        };
+        Ok(Response::new(pb::read_resource::Response {
+            new_state: Some(encode(&state)),
+            diagnostics: diagnostics(&d),
+            private: r.private,
+        }))
+    }
+
+    async fn plan_resource_change(
+        &self,
+        req: Request<pb::plan_resource_change::Request>,
+    ) -> Rpc<pb::plan_resource_change::Response> {
+        let r = req.into_inner();
+        let decoded = (|| {
+            Ok::<_, Diagnostics>((
+                decode(r.prior_state.as_ref(), "prior state")?,
+                decode(r.proposed_new_state.as_ref(), "proposed new state")?,
+                decode(r.config.as_ref(), "configuration")?,
+            ))
+        })();
+        let (prior, proposed, config) = match decoded {
+            Ok(v) => v,
+            Err(d) => {
+                return Ok(Response::new(pb::plan_resource_change::Response {
+                    planned_state: r.proposed_new_state,
+                    requires_replace: vec![],
+                    planned_private: r.prior_private,
+                    diagnostics: diagnostics(&d),
+                }))
+            }
+        };
+        let out = traced(
+            "PlanResourceChange",
+            &r.type_name,
+            self.core
+                .plan_resource(&r.type_name, &prior, &proposed, &config),
+        )
+        .await;
+        Ok(Response::new(pb::plan_resource_change::Response {
+            planned_state: Some(encode(&out.planned)),
+            requires_replace: out.requires_replace.iter().map(path).collect(),
+            planned_private: r.prior_private,
+            diagnostics: diagnostics(&out.diagnostics),
+        }))
+    }
+
+    async fn apply_resource_change(
+        &self,
+        req: Request<pb::apply_resource_change::Request>,
+    ) -> Rpc<pb::apply_resource_change::Response> {
+        let r = req.into_inner();
+        let decoded = (|| {
+            Ok::<_, Diagnostics>((
+                decode(r.prior_state.as_ref(), "prior state")?,
+                decode(r.planned_state.as_ref(), "planned state")?,
+            ))
+        })();
+        let (prior, planned) = match decoded {
+            Ok(v) => v,
+            Err(d) => {
+                return Ok(Response::new(pb::apply_resource_change::Response {
+                    new_state: r.prior_state,
+                    private: vec![],
+                    diagnostics: diagnostics(&d),
+                }))
+            }
+        };
+        let (state, d) = traced(
+            "ApplyResourceChange",
+            &r.type_name,
+            self.core.apply_resource(&r.type_name, &prior, &planned),
+        )
+        .await;
+        Ok(Response::new(pb::apply_resource_change::Response {
+            new_state: Some(encode(&state)),
+            private: vec![],
+            diagnostics: diagnostics(&d),
+        }))
+    }
+
+    async fn import_resource_state(
+        &self,
+        req: Request<pb::import_resource_state::Request>,
+    ) -> Rpc<pb::import_resource_state::Response> {
+        let r = req.into_inner();
+        let (state, d) = self.core.import_resource(&r.type_name, &r.id).await;
+        let imported = if state.is_null() || d.has_errors() {
+            vec![]
+        } else {
+            vec![pb::import_resource_state::ImportedResource {
+                type_name: r.type_name.clone(),
+                state: Some(encode(&state)),
+                private: vec![],
+            }]
+        };
+        Ok(Response::new(pb::import_resource_state::Response {
+            imported_resources: imported,
+            diagnostics: diagnostics(&d),
+        }))
+    }
+
+    async fn read_data_source(
+        &self,
+        req: Request<pb::read_data_source::Request>,
+    ) -> Rpc<pb::read_data_source::Response> {
+        let r = req.into_inner();
+        let (state, d) = match decode(r.config.as_ref(), "data source configuration") {
+            Ok(cfg) => self.core.read_data_source(&r.type_name, &cfg).await,
+            Err(d) => (crate::value::Value::Null, d),
+        };
+        Ok(Response::new(pb::read_data_source::Response {
+            state: Some(encode(&state)),
+            diagnostics: diagnostics(&d),
+        }))
+    }
+
+    async fn stop_provider(
+        &self,
+        _req: Request<pb::stop_provider::Request>,
+    ) -> Rpc<pb::stop_provider::Response> {
+        self.core.stop();
+        Ok(Response::new(pb::stop_provider::Response {
+            error: String::new(),
+        }))
+    }
+}
+
+/// go-plugin's controller: Terraform calls Shutdown when it is done with the plugin.
+pub struct Controller {
+    shutdown: Arc<Notify>,
+}
+
+#[tonic::async_trait]
+impl gp::grpc_controller_server::GrpcController for Controller {
+    async fn shutdown(&self, _req: Request<gp::Empty>) -> Rpc<gp::Empty> {
+        crate::log::debug("shutdown requested by Terraform", &[]);
+        self.shutdown.notify_one();
+        Ok(Response::new(gp::Empty {}))
+    }
+}
+
+/// A TLS connection tonic can serve.
+pub struct TlsConn(TlsStream<TcpStream>);
+
+impl Connected for TlsConn {
+    type ConnectInfo = ();
+    fn connect_info(&self) -> Self::ConnectInfo {}
+}
+
+impl AsyncRead for TlsConn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsConn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+/// Serves the provider on `listener` over TLS until Terraform calls Shutdown.
+pub async fn serve(
+    listener: TcpListener,
+    tls: rustls::ServerConfig,
+    core: Arc<Provider>,
+) -> Result<(), tonic::transport::Error> {
+    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let (tx, rx) = mpsc::channel::<Result<TlsConn, std::io::Error>>(16);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, peer)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                match acceptor.accept(tcp).await {
+                    Ok(tls) => {
+                        let _ = tx.send(Ok(TlsConn(tls))).await;
+                    }
+                    // A refused handshake (wrong certificate, plaintext) only ends that connection.
+                    Err(e) => crate::log::warn(
+                        "refused a connection",
+                        &[
+                            ("peer", peer.to_string().into()),
+                            ("error", e.to_string().into()),
+                        ],
+                    ),
+                }
+            });
+        }
+    });
+    let shutdown = Arc::new(Notify::new());
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("plugin", tonic_health::ServingStatus::Serving)
+        .await;
+    let stop = shutdown.clone();
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(gp::grpc_controller_server::GrpcControllerServer::new(
+            Controller {
+                shutdown: shutdown.clone(),
+            },
+        ))
+        .add_service(
+            pb::provider_server::ProviderServer::new(ProviderService::new(core))
+                .max_decoding_message_size(256 * 1024 * 1024)
+                .max_encoding_message_size(256 * 1024 * 1024),
+        )
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+            async move { stop.notified().await },
+        )
+        .await
+}

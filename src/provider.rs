@@ -1,0 +1,481 @@
+//! The provider core: its schema, configuration, and dispatch to resources on plain values.
+
+use crate::aws::{AssumeRole, Aws, Settings};
+use crate::diag::{AttrPath, Diagnostics};
+use crate::resources::{self, base_plan, Ctx, DataSource, Resource};
+use crate::schema::{Attribute, Block, NestedBlock, Schema, Type, Validator};
+use crate::value::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::RwLock;
+use tokio_util::sync::CancellationToken;
+
+/// hashicorp/aws's default, so throttled accounts behave as users expect.
+const DEFAULT_MAX_RETRIES: u32 = 25;
+
+#[derive(Clone)]
+enum Configured {
+    No,
+    /// The configuration had values unknown until apply; plans skip AWS checks.
+    Unknown,
+    Ready(Arc<Aws>),
+}
+
+pub struct Provider {
+    resources: BTreeMap<&'static str, Arc<dyn Resource>>,
+    data_sources: BTreeMap<&'static str, Arc<dyn DataSource>>,
+    configured: RwLock<Configured>,
+    stop: CancellationToken,
+}
+
+/// A plan answer in plain values.
+pub struct PlanOutcome {
+    pub planned: Value,
+    pub requires_replace: Vec<AttrPath>,
+    pub diagnostics: Diagnostics,
+}
+
+impl Default for Provider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Provider {
+    pub fn new() -> Self {
+        Provider {
+            resources: resources::resources()
+                .into_iter()
+                .map(|r| (r.type_name(), r))
+                .collect(),
+            data_sources: resources::data_sources()
+                .into_iter()
+                .map(|d| (d.type_name(), d))
+                .collect(),
+            configured: RwLock::new(Configured::No),
+            stop: CancellationToken::new(),
+        }
+    }
+
+    pub fn schema() -> Schema {
+        let assume_role = Block::new(
+            "Assume this IAM role (STS AssumeRole) with the credentials from the standard chain.",
+        )
+        .attr(
+            Attribute::required("role_arn", Type::String, "ARN of the role to assume.")
+                .check(Validator::Arn("iam", "role/")),
+        )
+        .attr(Attribute::optional(
+            "session_name",
+            Type::String,
+            "Session name; defaults to `terraform-provider-ecsx`.",
+        ))
+        .attr(Attribute::optional(
+            "external_id",
+            Type::String,
+            "External ID the role's trust policy expects.",
+        ))
+        .attr(
+            Attribute::optional(
+                "duration",
+                Type::String,
+                "Session length, e.g. `1h` (15m to 12h).",
+            )
+            .check(Validator::Duration),
+        );
+        let endpoints = Block::new("Custom service endpoints, e.g. for a local emulator. `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` work too.")
+            .attr(Attribute::optional("ecs", Type::String, "Endpoint URL for Amazon ECS."))
+            .attr(Attribute::optional("elbv2", Type::String, "Endpoint URL for Elastic Load Balancing v2."))
+            .attr(Attribute::optional("sts", Type::String, "Endpoint URL for AWS STS (used by `assume_role`)."));
+        Schema {
+            version: 0,
+            block: Block::new(
+                "The ecsx provider runs canary and blue/green releases on Amazon ECS services that use the EXTERNAL deployment controller. \
+                 Credentials come from the standard AWS chain: environment, shared profiles, SSO, web identity, container and instance roles.",
+            )
+            .attr(Attribute::optional("region", Type::String, "AWS region, e.g. `us-east-1`; defaults to `AWS_REGION` or the profile's region."))
+            .attr(Attribute::optional("profile", Type::String, "Named profile from the shared config and credentials files."))
+            .attr(Attribute::optional("shared_config_files", Type::list_of(Type::String), "Paths of shared config files, instead of `~/.aws/config`."))
+            .attr(Attribute::optional("shared_credentials_files", Type::list_of(Type::String), "Paths of shared credentials files, instead of `~/.aws/credentials`."))
+            .attr(Attribute::optional("max_retries", Type::Number, "Most retries of one throttled or failed AWS call; defaults to 25.").check(Validator::IntRange(0, 100)))
+            .block(NestedBlock::single("assume_role", assume_role))
+            .block(NestedBlock::single("endpoints", endpoints)),
+        }
+    }
+
+    pub fn resource_schemas(&self) -> BTreeMap<&'static str, Schema> {
+        self.resources
+            .iter()
+            .map(|(k, r)| (*k, r.schema()))
+            .collect()
+    }
+
+    pub fn data_source_schemas(&self) -> BTreeMap<&'static str, Schema> {
+        self.data_sources
+            .iter()
+            .map(|(k, d)| (*k, d.schema()))
+            .collect()
+    }
+
+    pub fn resource_names(&self) -> Vec<&'static str> {
+        self.resources.keys().copied().collect()
+    }
+
+    pub fn data_source_names(&self) -> Vec<&'static str> {
+        self.data_sources.keys().copied().collect()
+    }
+
+    /// Cancels in-flight waits (StopProvider, e.g. Ctrl-C in Terraform).
+    pub fn stop(&self) {
+        crate::log::info("stop requested; cancelling in-flight waits", &[]);
+        self.stop.cancel();
+    }
+
+    pub fn validate_provider_config(&self, config: &Value) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        Self::schema()
+            .block
+            .validate(config, &AttrPath::root(), &mut d);
+        d
+    }
+
+    pub async fn configure(&self, config: &Value) -> Diagnostics {
+        let mut d = self.validate_provider_config(config);
+        if d.has_errors() {
+            return d;
+        }
+        if !config.is_wholly_known() {
+            crate::log::debug(
+                "provider configuration has unknown values; deferring AWS setup",
+                &[],
+            );
+            *self.configured.write().await = Configured::Unknown;
+            return d;
+        }
+        let settings = settings_from(config);
+        match Aws::connect(&settings).await {
+            Ok(aws) => {
+                crate::log::debug(
+                    "provider configured",
+                    &[("region", aws.region.clone().into())],
+                );
+                *self.configured.write().await = Configured::Ready(Arc::new(aws));
+            }
+            Err(e) => d.error_at(AttrPath::attr("region"), "Invalid AWS configuration", e),
+        }
+        d
+    }
+
+    async fn ctx(&self) -> Result<Option<Ctx>, Diagnostics> {
+        match &*self.configured.read().await {
+            Configured::Ready(aws) => Ok(Some(Ctx {
+                aws: aws.clone(),
+                stop: self.stop.clone(),
+            })),
+            Configured::Unknown => Ok(None),
+            Configured::No => {
+                let mut d = Diagnostics::new();
+                d.error(
+                    "Provider not configured",
+                    "Terraform did not call ConfigureProvider before using the provider.",
+                );
+                Err(d)
+            }
+        }
+    }
+
+    /// Like `ctx`, but operations that must call AWS fail while the configuration is unknown.
+    async fn ready_ctx(&self) -> Result<Ctx, Diagnostics> {
+        match self.ctx().await? {
+            Some(c) => Ok(c),
+            None => {
+                let mut d = Diagnostics::new();
+                d.error(
+                    "Provider configuration is not known yet",
+                    "The ecsx provider block uses values that are only known after apply, so this operation cannot reach AWS yet. Apply the resources it depends on first (terraform apply -target=...).",
+                );
+                Err(d)
+            }
+        }
+    }
+
+    fn resource(&self, type_name: &str) -> Result<&Arc<dyn Resource>, Diagnostics> {
+        self.resources
+            .get(type_name)
+            .ok_or_else(|| unknown_type("resource", type_name))
+    }
+
+    fn data_source(&self, type_name: &str) -> Result<&Arc<dyn DataSource>, Diagnostics> {
+        self.data_sources
+            .get(type_name)
+            .ok_or_else(|| unknown_type("data source", type_name))
+    }
+
+    pub fn validate_resource_config(&self, type_name: &str, config: &Value) -> Diagnostics {
+        let r = match self.resource(type_name) {
+            Ok(r) => r,
+            Err(d) => return d,
+        };
+        let mut d = Diagnostics::new();
+        r.schema().block.validate(config, &AttrPath::root(), &mut d);
+        r.validate(config, &mut d);
+        d
+    }
+
+    pub fn validate_data_source_config(&self, type_name: &str, config: &Value) -> Diagnostics {
+        let ds = match self.data_source(type_name) {
+            Ok(ds) => ds,
+            Err(d) => return d,
+        };
+        let mut d = Diagnostics::new();
+        ds.schema()
+            .block
+            .validate(config, &AttrPath::root(), &mut d);
+        d
+    }
+
+    /// Reshapes stored JSON state to the current schema.
+    pub fn upgrade_state(
+        &self,
+        type_name: &str,
+        version: i64,
+        raw_json: &[u8],
+    ) -> (Value, Diagnostics) {
+        let r = match self.resource(type_name) {
+            Ok(r) => r,
+            Err(d) => return (Value::Null, d),
+        };
+        let schema = r.schema();
+        let mut d = Diagnostics::new();
+        if version > schema.version {
+            d.error(
+                "State from a newer provider",
+                format!(
+                    "The state of this {type_name} was written with schema version {version}, newer than this provider's {}. Use the newer ecsx release.",
+                    schema.version
+                ),
+            );
+            return (Value::Null, d);
+        }
+        match crate::protocol::codec::from_json(raw_json) {
+            Ok(v) => (schema.block.conform(&v), d),
+            Err(e) => {
+                d.error(
+                    "Unreadable state",
+                    format!("The stored state of this {type_name} is not valid JSON: {e}"),
+                );
+                (Value::Null, d)
+            }
+        }
+    }
+
+    pub async fn read_resource(&self, type_name: &str, state: &Value) -> (Value, Diagnostics) {
+        let r = match self.resource(type_name) {
+            Ok(r) => r,
+            Err(d) => return (state.clone(), d),
+        };
+        let ctx = match self.ctx().await {
+            Ok(Some(c)) => c,
+            Ok(None) => return (state.clone(), Diagnostics::new()),
+            Err(d) => return (state.clone(), d),
+        };
+        let mut d = Diagnostics::new();
+        let v = r.read(&ctx, state, &mut d).await;
+        (r.schema().block.conform(&v), d)
+    }
+
+    pub async fn plan_resource(
+        &self,
+        type_name: &str,
+        prior: &Value,
+        proposed: &Value,
+        config: &Value,
+    ) -> PlanOutcome {
+        let fail = |d: Diagnostics| PlanOutcome {
+            planned: proposed.clone(),
+            requires_replace: vec![],
+            diagnostics: d,
+        };
+        let r = match self.resource(type_name) {
+            Ok(r) => r,
+            Err(d) => return fail(d),
+        };
+        if proposed.is_null() {
+            return PlanOutcome {
+                planned: Value::Null,
+                requires_replace: vec![],
+                diagnostics: Diagnostics::new(),
+            };
+        }
+        let ctx = match self.ctx().await {
+            Ok(c) => c,
+            Err(d) => return fail(d),
+        };
+        let schema = r.schema();
+        let mut plan = base_plan(&schema, prior, proposed, config);
+        let mut d = Diagnostics::new();
+        r.modify_plan(ctx.as_ref(), &mut plan, &mut d).await;
+        PlanOutcome {
+            planned: schema.block.conform(&plan.planned),
+            requires_replace: plan.requires_replace,
+            diagnostics: d,
+        }
+    }
+
+    pub async fn apply_resource(
+        &self,
+        type_name: &str,
+        prior: &Value,
+        planned: &Value,
+    ) -> (Value, Diagnostics) {
+        let r = match self.resource(type_name) {
+            Ok(r) => r,
+            Err(d) => return (prior.clone(), d),
+        };
+        let ctx = match self.ready_ctx().await {
+            Ok(c) => c,
+            Err(d) => return (prior.clone(), d),
+        };
+        let mut d = Diagnostics::new();
+        let state = if planned.is_null() {
+            r.delete(&ctx, prior, &mut d).await
+        } else if prior.is_null() {
+            r.create(&ctx, planned, &mut d).await
+        } else {
+            r.update(&ctx, prior, planned, &mut d).await
+        };
+        if state.is_null() && !planned.is_null() && !d.has_errors() {
+            d.error(
+                "Provider produced no state",
+                format!("{type_name} returned no state and no error; this is a bug in ecsx."),
+            );
+        }
+        (r.schema().block.conform(&state), d)
+    }
+
+    pub async fn import_resource(&self, type_name: &str, id: &str) -> (Value, Diagnostics) {
+        let r = match self.resource(type_name) {
+            Ok(r) => r,
+            Err(d) => return (Value::Null, d),
+        };
+        let ctx = match self.ready_ctx().await {
+            Ok(c) => c,
+            Err(d) => return (Value::Null, d),
+        };
+        let mut d = Diagnostics::new();
+        let v = r.import(&ctx, id, &mut d).await;
+        (r.schema().block.conform(&v), d)
+    }
+
+    pub async fn read_data_source(&self, type_name: &str, config: &Value) -> (Value, Diagnostics) {
+        let ds = match self.data_source(type_name) {
+            Ok(ds) => ds,
+            Err(d) => return (Value::Null, d),
+        };
+        let ctx = match self.ready_ctx().await {
+            Ok(c) => c,
+            Err(d) => return (Value::Null, d),
+        };
+        let mut d = Diagnostics::new();
+        let v = ds.read(&ctx, config, &mut d).await;
+        (ds.schema().block.conform(&v), d)
+    }
+}
+
+fn unknown_type(kind: &str, name: &str) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    d.error(
+        format!("Unknown {kind} type"),
+        format!("The ecsx provider has no {kind} named {name:?}."),
+    );
+    d
+}
+
+fn opt_string(v: &Value) -> Option<String> {
+    v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// Provider settings from a wholly known, validated configuration.
+pub fn settings_from(config: &Value) -> Settings {
+    let role = config.block("assume_role");
+    let ep = config.block("endpoints");
+    Settings {
+        region: opt_string(config.get("region")),
+        profile: opt_string(config.get("profile")),
+        shared_config_files: config.get("shared_config_files").strings(),
+        shared_credentials_files: config.get("shared_credentials_files").strings(),
+        assume_role: opt_string(role.get("role_arn")).map(|role_arn| AssumeRole {
+            role_arn,
+            session_name: opt_string(role.get("session_name")),
+            external_id: opt_string(role.get("external_id")),
+            duration: role
+                .get("duration")
+                .as_str()
+                .and_then(crate::schema::parse_duration),
+        }),
+        endpoint_ecs: opt_string(ep.get("ecs")),
+        endpoint_elbv2: opt_string(ep.get("elbv2")),
+        endpoint_sts: opt_string(ep.get("sts")),
+        max_retries: config
+            .get("max_retries")
+            .as_i64()
+            .map(|n| n.clamp(0, 100) as u32)
+            .unwrap_or(DEFAULT_MAX_RETRIES),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_read_every_field() {
+        let cfg = Value::object([
+            ("region", Value::from("eu-west-1")),
+            ("profile", Value::from("prod")),
+            ("shared_config_files", Value::string_list(["/a"])),
+            ("shared_credentials_files", Value::Null),
+            ("max_retries", Value::from(3i64)),
+            (
+                "assume_role",
+                Value::List(vec![Value::object([
+                    ("role_arn", Value::from("arn:aws:iam::1:role/deploy")),
+                    ("session_name", Value::Null),
+                    ("external_id", Value::from("x")),
+                    ("duration", Value::from("1h")),
+                ])]),
+            ),
+            (
+                "endpoints",
+                Value::List(vec![Value::object([(
+                    "ecs",
+                    Value::from("http://127.0.0.1:1"),
+                )])]),
+            ),
+        ]);
+        let s = settings_from(&cfg);
+        assert_eq!(s.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(s.max_retries, 3);
+        let role = s.assume_role.unwrap();
+        assert_eq!(role.duration, Some(std::time::Duration::from_secs(3600)));
+        assert_eq!(s.endpoint_ecs.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(s.endpoint_elbv2, None);
+    }
+
+    #[test]
+    fn defaults_when_empty() {
+        let s = settings_from(&Value::Null);
+        assert_eq!(s.max_retries, DEFAULT_MAX_RETRIES);
+        assert!(s.assume_role.is_none());
+    }
+
+    #[tokio::test]
+    async fn unknown_config_defers_instead_of_failing() {
+        let p = Provider::new();
+        let d = p
+            .configure(&Value::object([("region", Value::Unknown)]))
+            .await;
+        assert!(!d.has_errors(), "{d:?}");
+        assert!(matches!(p.ctx().await, Ok(None)));
+    }
+}

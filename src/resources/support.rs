@@ -1,0 +1,119 @@
+//! Pieces the resources share: AWS errors as diagnostics, service checks.
+
+use crate::arn;
+use crate::aws::ecs::{self, Service};
+use crate::aws::AwsError;
+use crate::diag::{AttrPath, Diagnostics};
+use crate::resources::Ctx;
+
+/// Adds an error diagnostic for an AWS failure, naming the objects and the AWS error code.
+pub fn aws_error(
+    diags: &mut Diagnostics,
+    path: Option<AttrPath>,
+    summary: &str,
+    subject: &str,
+    err: &AwsError,
+) {
+    let detail = match err {
+        AwsError::Api { code, .. } => format!("{subject}: {err}\n\nAWS error code: {code}."),
+        AwsError::Timeout { .. } => format!(
+            "{subject}: {err}.\n\nRaise the limit in the resource's timeouts block if the service needs longer."
+        ),
+        _ => format!("{subject}: {err}."),
+    };
+    match path {
+        Some(p) => diags.error_at(p, summary, detail),
+        None => diags.error(summary, detail),
+    }
+}
+
+/// Finds the service and checks it can run task sets: ACTIVE and EXTERNAL-controlled.
+pub async fn external_service(
+    ctx: &Ctx,
+    cluster: &str,
+    service: &str,
+    diags: &mut Diagnostics,
+) -> Option<Service> {
+    let svc = match ecs::find_service(&ctx.aws.ecs, cluster, service).await {
+        Ok(s) => s,
+        Err(e @ AwsError::NotFound { .. }) => {
+            let code = if matches!(
+                &e,
+                AwsError::NotFound {
+                    what: "cluster",
+                    ..
+                }
+            ) {
+                "ClusterNotFoundException"
+            } else {
+                "DescribeServices failure MISSING"
+            };
+            diags.error_at(
+                AttrPath::attr("service"),
+                "ECS service not found",
+                format!(
+                    "Service {service:?} was not found in cluster {cluster:?} ({code}). Check the cluster and service names and the provider's region ({}).",
+                    ctx.aws.region
+                ),
+            );
+            return None;
+        }
+        Err(e) => {
+            aws_error(
+                diags,
+                Some(AttrPath::attr("service")),
+                "Could not read the ECS service",
+                &format!("service {service:?} in cluster {cluster:?}"),
+                &e,
+            );
+            return None;
+        }
+    };
+    if svc.status != "ACTIVE" {
+        diags.error_at(
+            AttrPath::attr("service"),
+            "ECS service is not active",
+            format!("Service {service:?} in cluster {cluster:?} is {} (ServiceNotActiveException): task sets can only be managed on an ACTIVE service.", svc.status),
+        );
+        return None;
+    }
+    if svc.controller != "EXTERNAL" {
+        diags.error_at(
+            AttrPath::attr("service"),
+            "Service does not use the EXTERNAL deployment controller",
+            format!(
+                "Service {service:?} in cluster {cluster:?} uses the {} deployment controller. Task sets, and so ecsx, need deployment_controller {{ type = \"EXTERNAL\" }}; the controller cannot be changed on an existing service, so create a new service with it.",
+                svc.controller
+            ),
+        );
+        return None;
+    }
+    Some(svc)
+}
+
+/// Splits an import id `CLUSTER/SERVICE`.
+pub fn split_import_id(id: &str, diags: &mut Diagnostics) -> Option<(String, String)> {
+    match id.split_once('/') {
+        Some((c, s)) if arn::is_ecs_name(c) && arn::is_ecs_name(s) => {
+            Some((c.to_string(), s.to_string()))
+        }
+        _ => {
+            diags.error(
+                "Invalid import id",
+                format!(
+                    "Expected CLUSTER/SERVICE (names, not ARNs), e.g. \"prod/web\"; got {id:?}."
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `CLUSTER/SERVICE` from names or ARNs.
+pub fn resource_id(cluster: &str, service: &str) -> String {
+    format!(
+        "{}/{}",
+        arn::cluster_name(cluster),
+        arn::service_name(service)
+    )
+}

@@ -1,0 +1,608 @@
+//! Schemas as data: attributes, blocks, validators and plan behaviour, declared once per resource.
+
+use crate::arn;
+use crate::diag::{AttrPath, Diagnostics};
+use crate::value::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Type {
+    String,
+    Number,
+    Bool,
+    List(Box<Type>),
+    Set(Box<Type>),
+    Map(Box<Type>),
+    Object(Vec<(&'static str, Type)>),
+}
+
+impl Type {
+    pub fn list_of(t: Type) -> Type {
+        Type::List(Box::new(t))
+    }
+    pub fn set_of(t: Type) -> Type {
+        Type::Set(Box::new(t))
+    }
+    pub fn map_of(t: Type) -> Type {
+        Type::Map(Box::new(t))
+    }
+
+    /// The cty type constraint as JSON, as the protocol carries it.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Type::String => json!("string"),
+            Type::Number => json!("number"),
+            Type::Bool => json!("bool"),
+            Type::List(t) => json!(["list", t.to_json()]),
+            Type::Set(t) => json!(["set", t.to_json()]),
+            Type::Map(t) => json!(["map", t.to_json()]),
+            Type::Object(attrs) => {
+                let m: serde_json::Map<String, serde_json::Value> = attrs
+                    .iter()
+                    .map(|(k, t)| (k.to_string(), t.to_json()))
+                    .collect();
+                json!(["object", m])
+            }
+        }
+    }
+
+    /// A short name for docs: `String`, `List of String`, ...
+    pub fn doc_name(&self) -> String {
+        match self {
+            Type::String => "String".into(),
+            Type::Number => "Number".into(),
+            Type::Bool => "Boolean".into(),
+            Type::List(t) => format!("List of {}", t.doc_name()),
+            Type::Set(t) => format!("Set of {}", t.doc_name()),
+            Type::Map(t) => format!("Map of {}", t.doc_name()),
+            Type::Object(_) => "Object".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Required,
+    Optional,
+    /// Set by the provider only.
+    Computed,
+    /// Optional in configuration; the provider fills it (e.g. with a default) when omitted.
+    OptionalComputed,
+}
+
+/// A check on a known, non-null configuration value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Validator {
+    /// An integer within the inclusive range.
+    IntRange(i64, i64),
+    /// A string that is not empty or blank.
+    NotBlank,
+    /// One of the listed strings.
+    OneOf(&'static [&'static str]),
+    /// An ARN of the given service whose resource starts with the given type, e.g. ("elasticloadbalancing", "targetgroup/").
+    Arn(&'static str, &'static str),
+    /// Every element of a list or set is such an ARN.
+    EachArn(&'static str, &'static str),
+    /// A name, or an ARN of the given service and resource type.
+    NameOrArn(&'static str, &'static str),
+    /// A Go-style duration such as `30m` or `1h30m`.
+    Duration,
+    /// A list or set with no element twice.
+    Unique,
+    /// A task set id (`ecs-svc/...`) or task set ARN.
+    TaskSetRef,
+}
+
+impl Validator {
+    pub fn describe(&self) -> String {
+        match self {
+            Validator::IntRange(lo, hi) => format!("between {lo} and {hi}"),
+            Validator::NotBlank => "not empty".into(),
+            Validator::OneOf(opts) => format!("one of `{}`", opts.join("`, `")),
+            Validator::Arn(svc, res) | Validator::EachArn(svc, res) => {
+                format!("ARN of {svc} `{}`", res.trim_end_matches('/'))
+            }
+            Validator::NameOrArn(svc, res) => {
+                format!("name or ARN of {svc} `{}`", res.trim_end_matches('/'))
+            }
+            Validator::Duration => "a duration such as `30m` or `1h`".into(),
+            Validator::Unique => "no duplicates".into(),
+            Validator::TaskSetRef => "task set id (`ecs-svc/...`) or ARN".into(),
+        }
+    }
+
+    fn check(&self, v: &Value, path: &AttrPath, diags: &mut Diagnostics) {
+        match self {
+            Validator::IntRange(lo, hi) => match v.as_i64() {
+                Some(n) if (*lo..=*hi).contains(&n) => {}
+                _ => diags.error_at(
+                    path.clone(),
+                    "Value out of range",
+                    format!(
+                        "{path} must be a whole number between {lo} and {hi}, got {}.",
+                        display(v)
+                    ),
+                ),
+            },
+            Validator::NotBlank => {
+                if v.as_str().is_some_and(|s| s.trim().is_empty()) {
+                    diags.error_at(
+                        path.clone(),
+                        "Empty value",
+                        format!("{path} must not be empty."),
+                    );
+                }
+            }
+            Validator::OneOf(opts) => {
+                if let Some(s) = v.as_str() {
+                    if !opts.contains(&s) {
+                        diags.error_at(
+                            path.clone(),
+                            "Invalid value",
+                            format!("{path} must be one of {}, got {s:?}.", opts.join(", ")),
+                        );
+                    }
+                }
+            }
+            Validator::Arn(svc, res) => check_arn(v, svc, res, path, diags),
+            Validator::EachArn(svc, res) => {
+                for (i, item) in v.as_list().iter().enumerate() {
+                    if item.is_wholly_known() && !item.is_null() {
+                        check_arn(item, svc, res, &path.index(i), diags);
+                    }
+                }
+            }
+            Validator::NameOrArn(svc, res) => {
+                if let Some(s) = v.as_str() {
+                    if let Err(why) = arn::name_or_arn(s, svc, res) {
+                        diags.error_at(
+                            path.clone(),
+                            "Invalid name or ARN",
+                            format!("{path}: {why}"),
+                        );
+                    }
+                }
+            }
+            Validator::Duration => {
+                if let Some(s) = v.as_str() {
+                    if parse_duration(s).is_none() {
+                        diags.error_at(
+                            path.clone(),
+                            "Invalid duration",
+                            format!(
+                                "{path} must be a duration such as \"30s\", \"20m\" or \"1h30m\", got {s:?}."
+                            ),
+                        );
+                    }
+                }
+            }
+            Validator::TaskSetRef => {
+                if let Some(s) = v.as_str() {
+                    if let Err(why) = arn::check_task_set_ref(s) {
+                        diags.error_at(path.clone(), "Invalid task set", format!("{path}: {why}"));
+                    }
+                }
+            }
+            Validator::Unique => {
+                let items = v.as_list();
+                for (i, item) in items.iter().enumerate() {
+                    if item.is_wholly_known() && items[..i].contains(item) {
+                        diags.error_at(
+                            path.index(i),
+                            "Duplicate value",
+                            format!("{path} lists {} more than once.", display(item)),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_arn(v: &Value, svc: &str, res: &str, path: &AttrPath, diags: &mut Diagnostics) {
+    if let Some(s) = v.as_str() {
+        if let Err(why) = arn::expect(s, svc, res) {
+            diags.error_at(path.clone(), "Invalid ARN", format!("{path}: {why}"));
+        }
+    }
+}
+
+fn display(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        Value::Number(n) => format!("{n}"),
+        Value::Bool(b) => format!("{b}"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Parses durations like `30s`, `20m`, `1h30m`, `90` (seconds) into seconds.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if let Ok(n) = s.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(n));
+    }
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut saw_unit = false;
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            i += 1;
+            continue;
+        }
+        let n: f64 = num.parse().ok()?;
+        num.clear();
+        let (mult, step) = match (c, chars.get(i + 1)) {
+            ('m', Some('s')) => (0.001, 2),
+            ('h', _) => (3600.0, 1),
+            ('m', _) => (60.0, 1),
+            ('s', _) => (1.0, 1),
+            _ => return None,
+        };
+        total += n * mult;
+        saw_unit = true;
+        i += step;
+    }
+    if !num.is_empty() || !saw_unit || !total.is_finite() {
+        return None;
+    }
+    Some(std::time::Duration::from_secs_f64(total))
+}
+
+#[derive(Debug, Clone)]
+pub struct Attribute {
+    pub name: &'static str,
+    pub ty: Type,
+    pub mode: Mode,
+    pub description: &'static str,
+    pub sensitive: bool,
+    /// A change to this attribute destroys and recreates the resource.
+    pub requires_replace: bool,
+    /// Keep the prior state's value in plans instead of marking it unknown.
+    pub use_state_for_unknown: bool,
+    /// Filled in at plan time when the configuration leaves it null (needs OptionalComputed).
+    pub default: Option<Value>,
+    pub validators: Vec<Validator>,
+}
+
+impl Attribute {
+    fn new(name: &'static str, ty: Type, mode: Mode, description: &'static str) -> Self {
+        Attribute {
+            name,
+            ty,
+            mode,
+            description,
+            sensitive: false,
+            requires_replace: false,
+            use_state_for_unknown: false,
+            default: None,
+            validators: Vec::new(),
+        }
+    }
+    pub fn required(name: &'static str, ty: Type, description: &'static str) -> Self {
+        Self::new(name, ty, Mode::Required, description)
+    }
+    pub fn optional(name: &'static str, ty: Type, description: &'static str) -> Self {
+        Self::new(name, ty, Mode::Optional, description)
+    }
+    pub fn computed(name: &'static str, ty: Type, description: &'static str) -> Self {
+        Self::new(name, ty, Mode::Computed, description)
+    }
+    /// Optional with a default value (optional + computed on the wire).
+    pub fn defaulted(
+        name: &'static str,
+        ty: Type,
+        default: Value,
+        description: &'static str,
+    ) -> Self {
+        let mut a = Self::new(name, ty, Mode::OptionalComputed, description);
+        a.default = Some(default);
+        a
+    }
+    pub fn replace(mut self) -> Self {
+        self.requires_replace = true;
+        self
+    }
+    pub fn stable(mut self) -> Self {
+        self.use_state_for_unknown = true;
+        self
+    }
+    pub fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+    pub fn check(mut self, v: Validator) -> Self {
+        self.validators.push(v);
+        self
+    }
+    pub fn is_computed(&self) -> bool {
+        matches!(self.mode, Mode::Computed | Mode::OptionalComputed)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nesting {
+    /// At most one block; a list of zero or one objects on the wire.
+    List,
+    /// Any number of blocks, as a list.
+    ListMany,
+}
+
+#[derive(Debug, Clone)]
+pub struct NestedBlock {
+    pub name: &'static str,
+    pub nesting: Nesting,
+    pub min_items: i64,
+    pub max_items: i64,
+    pub requires_replace: bool,
+    pub block: Block,
+}
+
+impl NestedBlock {
+    /// A block that may appear at most once (`max_items = 1`).
+    pub fn single(name: &'static str, block: Block) -> Self {
+        NestedBlock {
+            name,
+            nesting: Nesting::List,
+            min_items: 0,
+            max_items: 1,
+            requires_replace: false,
+            block,
+        }
+    }
+    /// A block that must appear exactly once.
+    pub fn required(name: &'static str, block: Block) -> Self {
+        NestedBlock {
+            min_items: 1,
+            ..Self::single(name, block)
+        }
+    }
+    /// A block that may repeat.
+    pub fn many(name: &'static str, block: Block) -> Self {
+        NestedBlock {
+            name,
+            nesting: Nesting::ListMany,
+            min_items: 0,
+            max_items: 0,
+            requires_replace: false,
+            block,
+        }
+    }
+    pub fn replace(mut self) -> Self {
+        self.requires_replace = true;
+        self
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Block {
+    pub description: &'static str,
+    pub attributes: Vec<Attribute>,
+    pub blocks: Vec<NestedBlock>,
+}
+
+impl Block {
+    pub fn new(description: &'static str) -> Self {
+        Block {
+            description,
+            ..Default::default()
+        }
+    }
+    pub fn attr(mut self, a: Attribute) -> Self {
+        self.attributes.push(a);
+        self
+    }
+    pub fn block(mut self, b: NestedBlock) -> Self {
+        self.blocks.push(b);
+        self
+    }
+
+    /// A `timeouts` block with the given operations, as terraform-plugin-framework shapes it.
+    pub fn timeouts(ops: &[&'static str]) -> NestedBlock {
+        let mut b = Block::new("How long each operation may take before it fails, e.g. \"30m\".");
+        for op in ops {
+            let desc: &'static str = match *op {
+                "create" => "Time limit for create, e.g. \"30m\".",
+                "update" => "Time limit for update, e.g. \"30m\".",
+                "delete" => "Time limit for delete, e.g. \"20m\".",
+                _ => "Time limit for the operation.",
+            };
+            b = b.attr(Attribute::optional(op, Type::String, desc).check(Validator::Duration));
+        }
+        NestedBlock::single("timeouts", b)
+    }
+
+    /// Checks a configuration value against the schema's validators, collecting diagnostics.
+    pub fn validate(&self, config: &Value, path: &AttrPath, diags: &mut Diagnostics) {
+        for a in &self.attributes {
+            let v = config.get(a.name);
+            let p = path.then(a.name);
+            if a.mode == Mode::Required && v.is_null() {
+                diags.error_at(
+                    p.clone(),
+                    "Missing required argument",
+                    format!("The argument {p} is required."),
+                );
+                continue;
+            }
+            if v.is_null() || v.is_unknown() {
+                continue;
+            }
+            for check in &a.validators {
+                check.check(v, &p, diags);
+            }
+        }
+        for b in &self.blocks {
+            let items = config.get(b.name).as_list();
+            let p = path.then(b.name);
+            let known = !config.get(b.name).is_unknown();
+            if known && (items.len() as i64) < b.min_items {
+                diags.error_at(
+                    p.clone(),
+                    "Missing required block",
+                    format!("A {} block is required.", b.name),
+                );
+            }
+            if known && b.max_items > 0 && items.len() as i64 > b.max_items {
+                diags.error_at(
+                    p.clone(),
+                    "Too many blocks",
+                    format!("At most {} {} block is allowed.", b.max_items, b.name),
+                );
+            }
+            for (i, item) in items.iter().enumerate() {
+                b.block.validate(item, &p.index(i), diags);
+            }
+        }
+    }
+
+    /// Reshapes a decoded value to exactly this schema: missing attributes become null,
+    /// attributes the schema does not know are dropped. Used on stored state.
+    pub fn conform(&self, v: &Value) -> Value {
+        if v.is_null() {
+            return Value::Null;
+        }
+        let mut out = BTreeMap::new();
+        for a in &self.attributes {
+            out.insert(a.name.to_string(), v.get(a.name).clone());
+        }
+        for b in &self.blocks {
+            let items: Vec<Value> = v
+                .get(b.name)
+                .as_list()
+                .iter()
+                .map(|i| b.block.conform(i))
+                .collect();
+            out.insert(b.name.to_string(), Value::List(items));
+        }
+        Value::Map(out)
+    }
+
+    /// Sets defaults in `planned` for attributes the configuration leaves null (recursively
+    /// through blocks, pairing block items by index).
+    pub fn apply_defaults(&self, planned: &mut Value, config: &Value) {
+        let Value::Map(m) = planned else { return };
+        for a in &self.attributes {
+            if let Some(d) = &a.default {
+                if config.get(a.name).is_null() {
+                    m.insert(a.name.to_string(), d.clone());
+                }
+            }
+        }
+        for b in &self.blocks {
+            if let Some(Value::List(items)) = m.get_mut(b.name) {
+                let cfg_items = config.get(b.name).as_list();
+                for (i, item) in items.iter_mut().enumerate() {
+                    let cfg = cfg_items.get(i).cloned().unwrap_or(Value::Null);
+                    b.block.apply_defaults(item, &cfg);
+                }
+            }
+        }
+    }
+
+    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pub version: i64,
+    pub block: Block,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_go() {
+        let cases = [
+            ("30s", Some(30.0)),
+            ("20m", Some(1200.0)),
+            ("1h30m", Some(5400.0)),
+            ("500ms", Some(0.5)),
+            ("90", Some(90.0)),
+            ("", None),
+            ("10x", None),
+            ("m", None),
+            ("5m3", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                parse_duration(input).map(|d| d.as_secs_f64()),
+                want,
+                "{input}"
+            );
+        }
+    }
+
+    fn sample() -> Block {
+        Block::new("test")
+            .attr(Attribute::required("name", Type::String, "n").check(Validator::NotBlank))
+            .attr(
+                Attribute::defaulted("pct", Type::Number, Value::from(100i64), "p")
+                    .check(Validator::IntRange(0, 100)),
+            )
+            .block(NestedBlock::required(
+                "inner",
+                Block::new("i").attr(Attribute::optional("x", Type::String, "x")),
+            ))
+    }
+
+    #[test]
+    fn validate_reports_each_problem_with_its_path() {
+        let cfg = Value::object([
+            ("name", Value::from("  ")),
+            ("pct", Value::from(101i64)),
+            ("inner", Value::List(vec![])),
+        ]);
+        let mut d = Diagnostics::new();
+        sample().validate(&cfg, &AttrPath::root(), &mut d);
+        let paths: Vec<String> = d
+            .iter()
+            .map(|x| x.path.clone().unwrap().to_string())
+            .collect();
+        assert_eq!(paths, vec!["name", "pct", "inner"]);
+    }
+
+    #[test]
+    fn unknown_values_skip_validation() {
+        let cfg = Value::object([
+            ("name", Value::Unknown),
+            ("pct", Value::Unknown),
+            ("inner", Value::Unknown),
+        ]);
+        let mut d = Diagnostics::new();
+        sample().validate(&cfg, &AttrPath::root(), &mut d);
+        assert!(d.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn conform_fills_and_drops() {
+        let v = Value::object([("name", Value::from("a")), ("stale", Value::from(1i64))]);
+        let c = sample().conform(&v);
+        assert!(c.get("stale").is_null());
+        assert!(c.as_map().unwrap().contains_key("pct"));
+        assert_eq!(c.get("inner"), &Value::List(vec![]));
+    }
+
+    #[test]
+    fn defaults_follow_config() {
+        let mut v = Value::object([("pct", Value::from(50i64))]);
+        sample().apply_defaults(&mut v, &Value::object([("pct", Value::Null)]));
+        assert_eq!(v.get("pct").as_i64(), Some(100));
+        let cfg = Value::object([("pct", Value::from(5i64))]);
+        let mut v = cfg.clone();
+        sample().apply_defaults(&mut v, &cfg);
+        assert_eq!(v.get("pct").as_i64(), Some(5));
+    }
+}
