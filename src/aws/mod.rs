@@ -1,6 +1,7 @@
 //! The AWS layer: SDK clients built from provider settings, and find/status/wait per object.
 
 pub mod ecs;
+pub mod elbv2;
 pub mod error;
 mod logging;
 pub mod wait;

@@ -1,5 +1,6 @@
 //! Resources and data sources: the traits they implement and the plan logic they share.
 
+pub mod canary_deployment;
 pub mod primary_task_set;
 pub mod support;
 pub mod task_sets;
@@ -146,7 +147,10 @@ pub fn timeout(v: &Value, op: &str, default: Duration) -> Duration {
 
 /// All resources the provider serves.
 pub fn resources() -> Vec<Arc<dyn Resource>> {
-    vec![Arc::new(primary_task_set::PrimaryTaskSet)]
+    vec![
+        Arc::new(primary_task_set::PrimaryTaskSet),
+        Arc::new(canary_deployment::CanaryDeployment),
+    ]
 }
 
 /// All data sources the provider serves.
