@@ -63,11 +63,16 @@ impl Router {
 
     /// Whether the forward action already sends exactly these weights.
     pub fn forwards_exactly(&self, split: &[(String, i32)]) -> bool {
-        let Some(w) = self.weights() else { return false };
-        split
-            .iter()
-            .all(|(tg, want)| w.iter().filter(|(a, _)| a == tg).map(|(_, x)| *x).sum::<i32>() == *want)
-            && w.iter().all(|(a, _)| split.iter().any(|(tg, _)| tg == a))
+        let Some(w) = self.weights() else {
+            return false;
+        };
+        split.iter().all(|(tg, want)| {
+            w.iter()
+                .filter(|(a, _)| a == tg)
+                .map(|(_, x)| *x)
+                .sum::<i32>()
+                == *want
+        }) && w.iter().all(|(a, _)| split.iter().any(|(tg, _)| tg == a))
     }
 
     /// The actions with only the forward action's target groups replaced: order,
@@ -75,7 +80,12 @@ impl Router {
     pub fn rewritten(&self, split: &[(String, i32)]) -> Vec<elb::Action> {
         let groups: Vec<elb::TargetGroupTuple> = split
             .iter()
-            .map(|(tg, w)| elb::TargetGroupTuple::builder().target_group_arn(tg).weight(*w).build())
+            .map(|(tg, w)| {
+                elb::TargetGroupTuple::builder()
+                    .target_group_arn(tg)
+                    .weight(*w)
+                    .build()
+            })
             .collect();
         self.actions
             .iter()
@@ -111,7 +121,15 @@ pub async fn find_rules(elbv2: &Client, arns: &[String]) -> Result<Vec<Router>, 
         .set_rule_arns(Some(arns.to_vec()))
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeRules", e, &["RuleNotFound"], "listener rule", &arns.join(", ")))?;
+        .map_err(|e| {
+            AwsError::from_sdk(
+                "DescribeRules",
+                e,
+                &["RuleNotFound"],
+                "listener rule",
+                &arns.join(", "),
+            )
+        })?;
     Ok(out
         .rules()
         .iter()
@@ -133,7 +151,15 @@ pub async fn find_listeners(elbv2: &Client, arns: &[String]) -> Result<Vec<Route
         .set_listener_arns(Some(arns.to_vec()))
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeListeners", e, &["ListenerNotFound"], "listener", &arns.join(", ")))?;
+        .map_err(|e| {
+            AwsError::from_sdk(
+                "DescribeListeners",
+                e,
+                &["ListenerNotFound"],
+                "listener",
+                &arns.join(", "),
+            )
+        })?;
     Ok(out
         .listeners()
         .iter()
@@ -146,7 +172,11 @@ pub async fn find_listeners(elbv2: &Client, arns: &[String]) -> Result<Vec<Route
 }
 
 /// Sends `split` on the router, touching nothing but its forward action.
-pub async fn set_split(elbv2: &Client, router: &Router, split: &[(String, i32)]) -> Result<(), AwsError> {
+pub async fn set_split(
+    elbv2: &Client,
+    router: &Router,
+    split: &[(String, i32)],
+) -> Result<(), AwsError> {
     let actions = router.rewritten(split);
     match router.kind {
         Kind::Rule => elbv2
@@ -156,7 +186,15 @@ pub async fn set_split(elbv2: &Client, router: &Router, split: &[(String, i32)])
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| AwsError::from_sdk("ModifyRule", e, &["RuleNotFound"], "listener rule", &router.arn)),
+            .map_err(|e| {
+                AwsError::from_sdk(
+                    "ModifyRule",
+                    e,
+                    &["RuleNotFound"],
+                    "listener rule",
+                    &router.arn,
+                )
+            }),
         Kind::Listener => elbv2
             .modify_listener()
             .listener_arn(&router.arn)
@@ -164,7 +202,15 @@ pub async fn set_split(elbv2: &Client, router: &Router, split: &[(String, i32)])
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| AwsError::from_sdk("ModifyListener", e, &["ListenerNotFound"], "listener", &router.arn)),
+            .map_err(|e| {
+                AwsError::from_sdk(
+                    "ModifyListener",
+                    e,
+                    &["ListenerNotFound"],
+                    "listener",
+                    &router.arn,
+                )
+            }),
     }
 }
 
@@ -183,11 +229,19 @@ mod tests {
     fn forward(groups: &[(&str, i32)], sticky: Option<i32>) -> elb::Action {
         let mut cfg = elb::ForwardActionConfig::builder();
         for (tg, w) in groups {
-            cfg = cfg.target_groups(elb::TargetGroupTuple::builder().target_group_arn(*tg).weight(*w).build());
+            cfg = cfg.target_groups(
+                elb::TargetGroupTuple::builder()
+                    .target_group_arn(*tg)
+                    .weight(*w)
+                    .build(),
+            );
         }
         if let Some(d) = sticky {
             cfg = cfg.target_group_stickiness_config(
-                elb::TargetGroupStickinessConfig::builder().enabled(true).duration_seconds(d).build(),
+                elb::TargetGroupStickinessConfig::builder()
+                    .enabled(true)
+                    .duration_seconds(d)
+                    .build(),
             );
         }
         elb::Action::builder()
@@ -216,13 +270,21 @@ mod tests {
             .r#type(ActionTypeEnum::AuthenticateOidc)
             .order(1)
             .build();
-        let r = router(vec![auth.clone(), forward(&[("blue", 100), ("green", 0)], Some(300))]);
+        let r = router(vec![
+            auth.clone(),
+            forward(&[("blue", 100), ("green", 0)], Some(300)),
+        ]);
         let out = r.rewritten(&[("blue".into(), 50), ("green".into(), 50)]);
         assert_eq!(out[0], auth);
         assert_eq!(out[1].order, Some(2));
         let cfg = out[1].forward_config.as_ref().unwrap();
         assert_eq!(cfg.target_groups()[1].weight(), Some(50));
-        assert_eq!(cfg.target_group_stickiness_config().unwrap().duration_seconds(), Some(300));
+        assert_eq!(
+            cfg.target_group_stickiness_config()
+                .unwrap()
+                .duration_seconds(),
+            Some(300)
+        );
     }
 
     #[test]

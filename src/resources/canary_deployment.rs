@@ -52,7 +52,8 @@ fn task_set_block() -> Block {
 }
 
 fn percent(name: &'static str, default: i64, description: &'static str) -> Attribute {
-    Attribute::defaulted(name, Type::Number, Value::from(default), description).check(Validator::IntRange(0, 100))
+    Attribute::defaulted(name, Type::Number, Value::from(default), description)
+        .check(Validator::IntRange(0, 100))
 }
 
 fn arn_list(name: &'static str, res: &'static str, description: &'static str) -> Attribute {
@@ -85,8 +86,19 @@ struct CanarySpec {
 }
 
 fn routers(traffic: &Value, listeners: &str, rules: &str) -> Vec<(elbv2::Kind, String)> {
-    let mut out: Vec<_> = traffic.get(listeners).strings().into_iter().map(|a| (elbv2::Kind::Listener, a)).collect();
-    out.extend(traffic.get(rules).strings().into_iter().map(|a| (elbv2::Kind::Rule, a)));
+    let mut out: Vec<_> = traffic
+        .get(listeners)
+        .strings()
+        .into_iter()
+        .map(|a| (elbv2::Kind::Listener, a))
+        .collect();
+    out.extend(
+        traffic
+            .get(rules)
+            .strings()
+            .into_iter()
+            .map(|a| (elbv2::Kind::Rule, a)),
+    );
     out
 }
 
@@ -122,13 +134,19 @@ impl Desired {
 
     fn split(&self) -> Vec<(String, i32)> {
         let (p, c) = self.weights();
-        vec![(self.primary_tg.clone(), p as i32), (self.canary_tg.clone(), c as i32)]
+        vec![
+            (self.primary_tg.clone(), p as i32),
+            (self.canary_tg.clone(), c as i32),
+        ]
     }
 
     /// Test listeners send everything to the canary while one exists.
     fn test_split(&self, canary_exists: bool) -> Vec<(String, i32)> {
         let c = if canary_exists { 100 } else { 0 };
-        vec![(self.primary_tg.clone(), 100 - c), (self.canary_tg.clone(), c)]
+        vec![
+            (self.primary_tg.clone(), 100 - c),
+            (self.canary_tg.clone(), c),
+        ]
     }
 
     fn id(&self) -> String {
@@ -154,17 +172,33 @@ struct Rollout {
 
 impl Rollout {
     fn plan(prior: &Value, d: &Desired) -> Rollout {
-        let p = if prior.is_null() { None } else { Some(Desired::from(prior)) };
-        let drift: Vec<String> = prior.get("rollout_steps").strings().into_iter().filter(|s| s.starts_with(DRIFT)).collect();
+        let p = if prior.is_null() {
+            None
+        } else {
+            Some(Desired::from(prior))
+        };
+        let drift: Vec<String> = prior
+            .get("rollout_steps")
+            .strings()
+            .into_iter()
+            .filter(|s| s.starts_with(DRIFT))
+            .collect();
         let stable_id = prior.get("stable_task_set_id").as_str().map(str::to_string);
         let canary_id = prior.get("canary_task_set_id").as_str().map(str::to_string);
         // An imported deployment has no template yet: adopting the configured one rolls nothing.
-        let template_changed = p.as_ref().is_some_and(|p| !p.template.as_list().is_empty() && p.template != d.template);
+        let template_changed = p
+            .as_ref()
+            .is_some_and(|p| !p.template.as_list().is_empty() && p.template != d.template);
         let mut r = Rollout::default();
 
         r.new_stable = match &p {
             None => true,
-            Some(p) => stable_id.is_none() || p.stable_td != d.stable_td || template_changed || p.primary_tg != d.primary_tg,
+            Some(p) => {
+                stable_id.is_none()
+                    || p.stable_td != d.stable_td
+                    || template_changed
+                    || p.primary_tg != d.primary_tg
+            }
         };
         if !r.new_stable {
             if let Some(p) = &p {
@@ -177,7 +211,9 @@ impl Rollout {
         if let Some(c) = &d.canary {
             let old = p.as_ref().and_then(|p| p.canary.clone());
             r.new_canary = canary_id.is_none()
-                || old.as_ref().is_none_or(|o| o.task_definition != c.task_definition)
+                || old
+                    .as_ref()
+                    .is_none_or(|o| o.task_definition != c.task_definition)
                 || template_changed
                 || p.as_ref().is_some_and(|p| p.canary_tg != d.canary_tg);
             if !r.new_canary && old.as_ref().is_some_and(|o| o.scale != c.scale) {
@@ -197,15 +233,24 @@ impl Rollout {
             prior.get("canary_weight").as_i64(),
         );
         let (pw, cw) = d.weights();
-        let traffic_drift = drift.iter().any(|s| s.contains("traffic") || s.contains("listener"));
+        let traffic_drift = drift
+            .iter()
+            .any(|s| s.contains("traffic") || s.contains("listener"));
         r.shift = !d.routers.is_empty()
             && (prior_weights != (Some(pw), Some(cw))
-                || p.as_ref().is_none_or(|p| p.routers != d.routers || p.primary_tg != d.primary_tg || p.canary_tg != d.canary_tg)
+                || p.as_ref().is_none_or(|p| {
+                    p.routers != d.routers
+                        || p.primary_tg != d.primary_tg
+                        || p.canary_tg != d.canary_tg
+                })
                 || traffic_drift);
         let canary_before = canary_id.is_some();
         r.route_tests = !d.test_routers.is_empty()
-            && (p.as_ref().is_none_or(|p| p.test_routers != d.test_routers || p.primary_tg != d.primary_tg || p.canary_tg != d.canary_tg)
-                || canary_before != d.canary.is_some()
+            && (p.as_ref().is_none_or(|p| {
+                p.test_routers != d.test_routers
+                    || p.primary_tg != d.primary_tg
+                    || p.canary_tg != d.canary_tg
+            }) || canary_before != d.canary.is_some()
                 || traffic_drift);
         r.steps = r.describe(p.as_ref(), d);
         r
@@ -216,35 +261,67 @@ impl Rollout {
         let td = |a: &str| arn::task_definition_label(a).to_string();
         let mut steps = Vec::new();
         if self.new_stable {
-            steps.push(format!("create stable task set {} (scale {}%) on tg {}", td(&d.stable_td), d.stable_scale, tg(&d.primary_tg)));
+            steps.push(format!(
+                "create stable task set {} (scale {}%) on tg {}",
+                td(&d.stable_td),
+                d.stable_scale,
+                tg(&d.primary_tg)
+            ));
             steps.push(format!("make stable task set {} PRIMARY", td(&d.stable_td)));
         }
         if let Some(s) = self.stable_scale {
-            steps.push(format!("scale stable task set {} to {s}%", td(&d.stable_td)));
+            steps.push(format!(
+                "scale stable task set {} to {s}%",
+                td(&d.stable_td)
+            ));
         }
         if self.repair_primary {
-            steps.push(format!("make stable task set {} PRIMARY again", td(&d.stable_td)));
+            steps.push(format!(
+                "make stable task set {} PRIMARY again",
+                td(&d.stable_td)
+            ));
         }
         if let Some(c) = &d.canary {
             if self.new_canary {
-                steps.push(format!("create canary task set {} (scale {}%) on tg {}", td(&c.task_definition), c.scale, tg(&d.canary_tg)));
+                steps.push(format!(
+                    "create canary task set {} (scale {}%) on tg {}",
+                    td(&c.task_definition),
+                    c.scale,
+                    tg(&d.canary_tg)
+                ));
             }
             if let Some(s) = self.canary_scale {
-                steps.push(format!("scale canary task set {} to {s}%", td(&c.task_definition)));
+                steps.push(format!(
+                    "scale canary task set {} to {s}%",
+                    td(&c.task_definition)
+                ));
             }
         }
         if self.shift {
             let (p, c) = d.weights();
             let n = d.routers.len();
-            steps.push(format!("shift traffic {p}/{c} on {n} {}", if n == 1 { "rule" } else { "rules" }));
+            steps.push(format!(
+                "shift traffic {p}/{c} on {n} {}",
+                if n == 1 { "rule" } else { "rules" }
+            ));
         }
         if self.route_tests {
-            let to = if d.canary.is_some() { tg(&d.canary_tg) } else { tg(&d.primary_tg) };
+            let to = if d.canary.is_some() {
+                tg(&d.canary_tg)
+            } else {
+                tg(&d.primary_tg)
+            };
             let n = d.test_routers.len();
-            steps.push(format!("route test traffic 100% to {to} on {n} test {}", if n == 1 { "listener" } else { "listeners" }));
+            steps.push(format!(
+                "route test traffic 100% to {to} on {n} test {}",
+                if n == 1 { "listener" } else { "listeners" }
+            ));
         }
         if let Some(id) = &self.delete_canary {
-            let label = prior.and_then(|p| p.canary.as_ref()).map(|c| td(&c.task_definition)).unwrap_or_default();
+            let label = prior
+                .and_then(|p| p.canary.as_ref())
+                .map(|c| td(&c.task_definition))
+                .unwrap_or_default();
             steps.push(format!("delete canary task set {label} ({id})"));
         }
         if let Some(id) = &self.delete_stable {
@@ -326,7 +403,10 @@ impl Resource for CanaryDeployment {
         }
         let traffic = config.block("traffic");
         let known = |k: &str| traffic.get(k).is_wholly_known();
-        let (p, c) = (traffic.get("primary_target_group_arn"), traffic.get("canary_target_group_arn"));
+        let (p, c) = (
+            traffic.get("primary_target_group_arn"),
+            traffic.get("canary_target_group_arn"),
+        );
         if p.as_str().is_some() && p == c {
             diags.error_at(
                 AttrPath::attr("traffic").index(0).then("canary_target_group_arn"),
@@ -358,11 +438,15 @@ impl Resource for CanaryDeployment {
     }
 
     async fn modify_plan(&self, ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut Diagnostics) {
-        if plan.planned.is_null() || !plan.planned.is_wholly_known() {
+        if plan.planned.is_null() || !plan.config.is_wholly_known() {
             mark_unknown(&mut plan.planned);
             return;
         }
-        let prior = if plan.requires_replace.is_empty() { plan.prior.clone() } else { Value::Null };
+        let prior = if plan.requires_replace.is_empty() {
+            plan.prior.clone()
+        } else {
+            Value::Null
+        };
         let d = Desired::from(&plan.planned);
         let r = Rollout::plan(&prior, &d);
         let planned = &mut plan.planned;
@@ -372,7 +456,13 @@ impl Resource for CanaryDeployment {
         planned.set("canary_weight", Value::from(cw));
         planned.set("orphaned_task_set_ids", Value::List(vec![]));
         if r.is_idle() {
-            for k in ["stable_task_set_id", "stable_task_set_arn", "canary_task_set_id", "canary_task_set_arn", "rollout_steps"] {
+            for k in [
+                "stable_task_set_id",
+                "stable_task_set_arn",
+                "canary_task_set_id",
+                "canary_task_set_arn",
+                "rollout_steps",
+            ] {
                 planned.set(k, prior.get(k).clone());
             }
             return;
@@ -387,9 +477,19 @@ impl Resource for CanaryDeployment {
                 planned.set(arn_key, prior.get(arn_key).clone());
             }
         };
-        keep(planned, "stable_task_set_id", "stable_task_set_arn", r.new_stable);
+        keep(
+            planned,
+            "stable_task_set_id",
+            "stable_task_set_arn",
+            r.new_stable,
+        );
         if d.canary.is_some() {
-            keep(planned, "canary_task_set_id", "canary_task_set_arn", r.new_canary);
+            keep(
+                planned,
+                "canary_task_set_id",
+                "canary_task_set_arn",
+                r.new_canary,
+            );
         } else {
             planned.set("canary_task_set_id", Value::Null);
             planned.set("canary_task_set_arn", Value::Null);
@@ -403,10 +503,17 @@ impl Resource for CanaryDeployment {
 
     async fn create(&self, ctx: &Ctx, planned: &Value, diags: &mut Diagnostics) -> Value {
         let limit = timeout(planned, "create", CREATE_TIMEOUT);
-        self.converge(ctx, &Value::Null, planned, limit, diags).await
+        self.converge(ctx, &Value::Null, planned, limit, diags)
+            .await
     }
 
-    async fn update(&self, ctx: &Ctx, prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Value {
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        prior: &Value,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Value {
         let limit = timeout(planned, "update", CREATE_TIMEOUT);
         self.converge(ctx, prior, planned, limit, diags).await
     }
@@ -423,21 +530,39 @@ impl Resource for CanaryDeployment {
                 return Value::Null;
             }
             Err(e) => {
-                aws_error(diags, None, "Could not read the ECS service", &format!("service {:?} in cluster {:?}", d.service, d.cluster), &e);
+                aws_error(
+                    diags,
+                    None,
+                    "Could not read the ECS service",
+                    &format!("service {:?} in cluster {:?}", d.service, d.cluster),
+                    &e,
+                );
                 return state.clone();
             }
         };
         let sets = match ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]).await {
             Ok((sets, _)) => sets,
             Err(e) => {
-                aws_error(diags, None, "Could not list task sets", &format!("service {:?} in cluster {:?}", d.service, d.cluster), &e);
+                aws_error(
+                    diags,
+                    None,
+                    "Could not list task sets",
+                    &format!("service {:?} in cluster {:?}", d.service, d.cluster),
+                    &e,
+                );
                 return state.clone();
             }
         };
         let (all_routers, test_routers) = match find_routers(ctx, &d).await {
             Ok(r) => r,
             Err(e) => {
-                aws_error(diags, Some(AttrPath::attr("traffic")), "Could not read listeners and rules", &format!("deployment {}", d.id()), &e);
+                aws_error(
+                    diags,
+                    Some(AttrPath::attr("traffic")),
+                    "Could not read listeners and rules",
+                    &format!("deployment {}", d.id()),
+                    &e,
+                );
                 return state.clone();
             }
         };
@@ -452,7 +577,13 @@ impl Resource for CanaryDeployment {
             Ok(s) => s,
             Err(e) if e.is_not_found() => return Value::Null,
             Err(e) => {
-                aws_error(diags, None, "Could not read the ECS service", &format!("service {:?} in cluster {:?}", d.service, d.cluster), &e);
+                aws_error(
+                    diags,
+                    None,
+                    "Could not read the ECS service",
+                    &format!("service {:?} in cluster {:?}", d.service, d.cluster),
+                    &e,
+                );
                 return prior.clone();
             }
         };
@@ -463,36 +594,78 @@ impl Resource for CanaryDeployment {
         let mut back = d.clone();
         back.canary = None;
         if let Err(e) = shift(ctx, &back, false).await {
-            aws_error(diags, Some(AttrPath::attr("traffic")), "Could not move traffic back to the stable task set", &format!("deployment {}", d.id()), &e);
+            aws_error(
+                diags,
+                Some(AttrPath::attr("traffic")),
+                "Could not move traffic back to the stable task set",
+                &format!("deployment {}", d.id()),
+                &e,
+            );
             return prior.clone();
         }
         let sets = match ecs::find_task_sets(ecs_client, &d.cluster, &d.service, &[]).await {
             Ok((sets, _)) => sets,
             Err(e) => {
-                aws_error(diags, None, "Could not list task sets", &format!("deployment {}", d.id()), &e);
+                aws_error(
+                    diags,
+                    None,
+                    "Could not list task sets",
+                    &format!("deployment {}", d.id()),
+                    &e,
+                );
                 return prior.clone();
             }
         };
-        let stable_id = prior.get("stable_task_set_id").as_str().unwrap_or_default().to_string();
+        let stable_id = prior
+            .get("stable_task_set_id")
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let keep_stable = prior.get("keep_primary_on_destroy").as_bool() == Some(true);
-        let owned: Vec<&TaskSet> = sets.iter().filter(|t| owned_by(t, &d.id()) && t.status != "DRAINING").collect();
+        let owned: Vec<&TaskSet> = sets
+            .iter()
+            .filter(|t| owned_by(t, &d.id()) && t.status != "DRAINING")
+            .collect();
         // Canary and orphans first, the stable (PRIMARY, so force) last.
-        let mut order: Vec<&TaskSet> = owned.iter().copied().filter(|t| t.id != stable_id).collect();
+        let mut order: Vec<&TaskSet> = owned
+            .iter()
+            .copied()
+            .filter(|t| t.id != stable_id)
+            .collect();
         if !keep_stable {
-            order.extend(sets.iter().filter(|t| t.id == stable_id && t.status != "DRAINING"));
+            order.extend(
+                sets.iter()
+                    .filter(|t| t.id == stable_id && t.status != "DRAINING"),
+            );
         }
         let mut deleted = Vec::new();
         for t in order {
             let force = t.status == "PRIMARY";
-            if let Err(e) = ecs::delete_task_set(ecs_client, &d.cluster, &d.service, &t.arn, force).await {
-                aws_error(diags, None, "Could not delete a task set", &format!("task set {} of deployment {}", t.id, d.id()), &e);
+            if let Err(e) =
+                ecs::delete_task_set(ecs_client, &d.cluster, &d.service, &t.arn, force).await
+            {
+                aws_error(
+                    diags,
+                    None,
+                    "Could not delete a task set",
+                    &format!("task set {} of deployment {}", t.id, d.id()),
+                    &e,
+                );
                 return prior.clone();
             }
             deleted.push(t.arn.clone());
         }
         for a in &deleted {
-            if let Err(e) = ecs::wait_gone(ecs_client, &d.cluster, &d.service, a, limit, &ctx.stop).await {
-                aws_error(diags, None, "Task set still draining", &format!("deployment {}", d.id()), &e);
+            if let Err(e) =
+                ecs::wait_gone(ecs_client, &d.cluster, &d.service, a, limit, &ctx.stop).await
+            {
+                aws_error(
+                    diags,
+                    None,
+                    "Task set still draining",
+                    &format!("deployment {}", d.id()),
+                    &e,
+                );
                 return prior.clone();
             }
         }
@@ -506,20 +679,34 @@ impl Resource for CanaryDeployment {
     }
 
     async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Value {
-        let Some((cluster, service)) = split_import_id(id, diags) else { return Value::Null };
-        if external_service(ctx, &cluster, &service, diags).await.is_none() {
+        let Some((cluster, service)) = split_import_id(id, diags) else {
+            return Value::Null;
+        };
+        if external_service(ctx, &cluster, &service, diags)
+            .await
+            .is_none()
+        {
             return Value::Null;
         }
         let sets = match ecs::find_task_sets(&ctx.aws.ecs, &cluster, &service, &[]).await {
             Ok((sets, _)) => sets,
             Err(e) => {
-                aws_error(diags, None, "Could not list task sets", &format!("service {service:?} in cluster {cluster:?}"), &e);
+                aws_error(
+                    diags,
+                    None,
+                    "Could not list task sets",
+                    &format!("service {service:?} in cluster {cluster:?}"),
+                    &e,
+                );
                 return Value::Null;
             }
         };
         let live: Vec<&TaskSet> = sets.iter().filter(|t| t.status != "DRAINING").collect();
         let Some(stable) = live.iter().find(|t| t.status == "PRIMARY") else {
-            diags.error("Nothing to import", format!("Service {service:?} in cluster {cluster:?} has no PRIMARY task set."));
+            diags.error(
+                "Nothing to import",
+                format!("Service {service:?} in cluster {cluster:?} has no PRIMARY task set."),
+            );
             return Value::Null;
         };
         let others: Vec<&&TaskSet> = live.iter().filter(|t| t.id != stable.id).collect();
@@ -535,9 +722,15 @@ impl Resource for CanaryDeployment {
             return Value::Null;
         }
         let canary = others.first();
-        let primary_tg = stable.target_group_arns.first().cloned().unwrap_or_default();
+        let primary_tg = stable
+            .target_group_arns
+            .first()
+            .cloned()
+            .unwrap_or_default();
         let canary_tg = canary.and_then(|c| c.target_group_arns.first().cloned());
-        if canary.is_some() && (canary_tg.is_none() || canary_tg.as_deref() == Some(primary_tg.as_str())) {
+        if canary.is_some()
+            && (canary_tg.is_none() || canary_tg.as_deref() == Some(primary_tg.as_str()))
+        {
             diags.error(
                 "Canary is not on its own target group",
                 format!("Task set {} must sit on a target group other than the PRIMARY's to be imported as the canary.", canary.map(|c| c.id.as_str()).unwrap_or_default()),
@@ -552,20 +745,42 @@ impl Resource for CanaryDeployment {
             ("id", Value::from(id)),
             ("stable_task_set_id", Value::from(stable.id.as_str())),
             ("stable_task_set_arn", Value::from(stable.arn.as_str())),
-            ("canary_task_set_id", Value::from(canary.map(|c| c.id.clone()))),
-            ("canary_task_set_arn", Value::from(canary.map(|c| c.arn.clone()))),
+            (
+                "canary_task_set_id",
+                Value::from(canary.map(|c| c.id.clone())),
+            ),
+            (
+                "canary_task_set_arn",
+                Value::from(canary.map(|c| c.arn.clone())),
+            ),
             ("rollout_steps", Value::List(vec![])),
             ("orphaned_task_set_ids", Value::List(vec![])),
             // Not recoverable from ECS alone; the configuration's template is adopted as is.
             ("task_set", Value::List(vec![])),
-            ("stable", Value::List(vec![Value::object([("task_definition", Value::from(stable.task_definition.as_str())), ("scale_percent", Value::from(stable.scale_percent))])])),
+            (
+                "stable",
+                Value::List(vec![Value::object([
+                    (
+                        "task_definition",
+                        Value::from(stable.task_definition.as_str()),
+                    ),
+                    ("scale_percent", Value::from(stable.scale_percent)),
+                ])]),
+            ),
             (
                 "canary",
-                Value::List(canary.map(|c| Value::object([
-                    ("task_definition", Value::from(c.task_definition.as_str())),
-                    ("scale_percent", Value::from(c.scale_percent)),
-                    ("traffic_percent", Value::from(0i64)),
-                ])).into_iter().collect()),
+                Value::List(
+                    canary
+                        .map(|c| {
+                            Value::object([
+                                ("task_definition", Value::from(c.task_definition.as_str())),
+                                ("scale_percent", Value::from(c.scale_percent)),
+                                ("traffic_percent", Value::from(0i64)),
+                            ])
+                        })
+                        .into_iter()
+                        .collect(),
+                ),
             ),
             (
                 "traffic",
@@ -577,9 +792,16 @@ impl Resource for CanaryDeployment {
             ("timeouts", Value::List(vec![])),
         ]);
         // Import adopts the task sets: tag them as owned so later applies may manage them.
-        for (t, role) in std::iter::once((*stable, "stable")).chain(canary.map(|c| (**c, "canary"))) {
+        for (t, role) in std::iter::once((*stable, "stable")).chain(canary.map(|c| (**c, "canary")))
+        {
             if let Err(e) = tag_owned(ctx, &t.arn, id, role).await {
-                aws_error(diags, None, "Could not tag the imported task set", &format!("task set {}", t.id), &e);
+                aws_error(
+                    diags,
+                    None,
+                    "Could not tag the imported task set",
+                    &format!("task set {}", t.id),
+                    &e,
+                );
                 return Value::Null;
             }
         }
@@ -592,14 +814,27 @@ impl CanaryDeployment {
     /// Carries out the rollout from `prior` to `planned`. On failure, traffic stays on steady
     /// task sets, a canary or stable that failed to stabilise is removed, and the state
     /// returned is what AWS really holds, so the next apply picks up where this one stopped.
-    async fn converge(&self, ctx: &Ctx, prior: &Value, planned: &Value, limit: Duration, diags: &mut Diagnostics) -> Value {
+    async fn converge(
+        &self,
+        ctx: &Ctx,
+        prior: &Value,
+        planned: &Value,
+        limit: Duration,
+        diags: &mut Diagnostics,
+    ) -> Value {
         let d = Desired::from(planned);
         let r = Rollout::plan(prior, &d);
         let Some(svc) = external_service(ctx, &d.cluster, &d.service, diags).await else {
             return prior.clone();
         };
         if let Err(e) = check_routers(ctx, &d, diags).await {
-            aws_error(diags, Some(AttrPath::attr("traffic")), "Could not read listeners and rules", &format!("deployment {}", d.id()), &e);
+            aws_error(
+                diags,
+                Some(AttrPath::attr("traffic")),
+                "Could not read listeners and rules",
+                &format!("deployment {}", d.id()),
+                &e,
+            );
             return prior.clone();
         }
         if diags.has_errors() {
@@ -615,13 +850,26 @@ impl CanaryDeployment {
             Ok(()) => {
                 let mut state = planned.clone();
                 state.set("id", Value::from(d.id()));
+                let (pw, cw) = d.weights();
+                state.set("primary_weight", Value::from(pw));
+                state.set("canary_weight", Value::from(cw));
+                if state.get("rollout_steps").is_unknown() {
+                    // Planned while parts of the configuration were unknown.
+                    state.set("rollout_steps", Value::string_list(&r.steps));
+                }
                 set_id_arn(&mut state, "stable", live.stable.as_ref());
                 set_id_arn(&mut state, "canary", live.canary.as_ref());
                 state.set("orphaned_task_set_ids", Value::List(vec![]));
                 state
             }
             Err(failure) => {
-                aws_error(diags, failure.path.clone(), &failure.summary, &format!("deployment {}", d.id()), &failure.error);
+                aws_error(
+                    diags,
+                    failure.path.clone(),
+                    &failure.summary,
+                    &format!("deployment {}", d.id()),
+                    &failure.error,
+                );
                 // What AWS holds now, read back through Read so the next plan sees it.
                 let mut partial = planned.clone();
                 partial.set("id", Value::from(d.id()));
@@ -630,43 +878,93 @@ impl CanaryDeployment {
                 let mut read_diags = Diagnostics::new();
                 let seen = self.read(ctx, &partial, &mut read_diags).await;
                 diags.extend(read_diags);
-                if seen.is_null() { partial } else { seen }
+                if seen.is_null() {
+                    partial
+                } else {
+                    seen
+                }
             }
         }
     }
 
-    async fn run(&self, ctx: &Ctx, d: &Desired, r: &Rollout, svc: &ecs::Service, limit: Duration, live: &mut Live) -> Result<(), Failure> {
+    async fn run(
+        &self,
+        ctx: &Ctx,
+        d: &Desired,
+        r: &Rollout,
+        svc: &ecs::Service,
+        limit: Duration,
+        live: &mut Live,
+    ) -> Result<(), Failure> {
         let ecs_client = &ctx.aws.ecs;
         let wait = |arn: String| async move {
             if d.wait {
-                ecs::wait_steady(ecs_client, &d.cluster, &d.service, &arn, limit, &ctx.stop).await.map(|_| ())
+                ecs::wait_steady(ecs_client, &d.cluster, &d.service, &arn, limit, &ctx.stop)
+                    .await
+                    .map(|_| ())
             } else {
                 Ok(())
             }
         };
         // 1. The stable version: a new task set on the primary target group, steady, then PRIMARY.
         if r.new_stable {
-            let t = create(ctx, d, "stable", &d.stable_td, d.stable_scale, &d.primary_tg).await.map_err(|e| Failure::at("stable", "Could not create the stable task set", e))?;
+            let t = create(
+                ctx,
+                d,
+                "stable",
+                &d.stable_td,
+                d.stable_scale,
+                &d.primary_tg,
+            )
+            .await
+            .map_err(|e| Failure::at("stable", "Could not create the stable task set", e))?;
             if let Err(e) = wait(t.arn.clone()).await {
                 discard(ctx, d, &t).await;
                 return Err(Failure::at("stable", "New stable task set did not reach a steady state; it was removed and traffic stays where it was", e));
             }
-            promote(ctx, d, &t).await.map_err(|e| Failure::at("stable", "Could not make the new stable task set PRIMARY", e))?;
+            promote(ctx, d, &t).await.map_err(|e| {
+                Failure::at(
+                    "stable",
+                    "Could not make the new stable task set PRIMARY",
+                    e,
+                )
+            })?;
             live.stable = Some((t.id.clone(), t.arn.clone()));
         } else if let Some((_, arn)) = live.stable.clone() {
             if let Some(s) = r.stable_scale {
-                ecs::update_scale(ecs_client, &d.cluster, &d.service, &arn, s).await.map_err(|e| Failure::at("stable", "Could not scale the stable task set", e))?;
-                wait(arn.clone()).await.map_err(|e| Failure::at("stable", "Stable task set did not reach a steady state after scaling", e))?;
+                ecs::update_scale(ecs_client, &d.cluster, &d.service, &arn, s)
+                    .await
+                    .map_err(|e| Failure::at("stable", "Could not scale the stable task set", e))?;
+                wait(arn.clone()).await.map_err(|e| {
+                    Failure::at(
+                        "stable",
+                        "Stable task set did not reach a steady state after scaling",
+                        e,
+                    )
+                })?;
             }
             if svc.primary().is_none_or(|p| p.arn != arn) {
-                let t = TaskSet { arn: arn.clone(), ..Default::default() };
-                promote(ctx, d, &t).await.map_err(|e| Failure::at("stable", "Could not make the stable task set PRIMARY again", e))?;
+                let t = TaskSet {
+                    arn: arn.clone(),
+                    ..Default::default()
+                };
+                promote(ctx, d, &t).await.map_err(|e| {
+                    Failure::at(
+                        "stable",
+                        "Could not make the stable task set PRIMARY again",
+                        e,
+                    )
+                })?;
             }
         }
         // 2. The canary: a new task set on the canary target group, steady before any traffic.
         if let Some(c) = &d.canary {
             if r.new_canary {
-                let t = create(ctx, d, "canary", &c.task_definition, c.scale, &d.canary_tg).await.map_err(|e| Failure::at("canary", "Could not create the canary task set", e))?;
+                let t = create(ctx, d, "canary", &c.task_definition, c.scale, &d.canary_tg)
+                    .await
+                    .map_err(|e| {
+                        Failure::at("canary", "Could not create the canary task set", e)
+                    })?;
                 if let Err(e) = wait(t.arn.clone()).await {
                     discard(ctx, d, &t).await;
                     return Err(Failure::at("canary", "Canary task set did not reach a steady state; it was removed and no traffic moved to it", e));
@@ -676,12 +974,22 @@ impl CanaryDeployment {
                     live.retired_canary = Some(old);
                 }
             } else if let (Some(s), Some((_, arn))) = (r.canary_scale, live.canary.clone()) {
-                ecs::update_scale(ecs_client, &d.cluster, &d.service, &arn, s).await.map_err(|e| Failure::at("canary", "Could not scale the canary task set", e))?;
-                wait(arn).await.map_err(|e| Failure::at("canary", "Canary task set did not reach a steady state after scaling", e))?;
+                ecs::update_scale(ecs_client, &d.cluster, &d.service, &arn, s)
+                    .await
+                    .map_err(|e| Failure::at("canary", "Could not scale the canary task set", e))?;
+                wait(arn).await.map_err(|e| {
+                    Failure::at(
+                        "canary",
+                        "Canary task set did not reach a steady state after scaling",
+                        e,
+                    )
+                })?;
             }
         }
         // 3. Traffic, now that every task set that will take some is steady.
-        shift(ctx, d, d.canary.is_some()).await.map_err(|e| Failure::at("traffic", "Could not shift traffic", e))?;
+        shift(ctx, d, d.canary.is_some())
+            .await
+            .map_err(|e| Failure::at("traffic", "Could not shift traffic", e))?;
         // 4. Clean-up: the task sets nothing routes to any more.
         let mut doomed: Vec<String> = Vec::new();
         if d.canary.is_none() {
@@ -697,7 +1005,9 @@ impl CanaryDeployment {
         }
         doomed.extend(r.delete_orphans.iter().cloned());
         for t in doomed {
-            ecs::delete_task_set(ecs_client, &d.cluster, &d.service, &t, false).await.map_err(|e| Failure::at("stable", "Could not delete an old task set", e))?;
+            ecs::delete_task_set(ecs_client, &d.cluster, &d.service, &t, false)
+                .await
+                .map_err(|e| Failure::at("stable", "Could not delete an old task set", e))?;
         }
         Ok(())
     }
@@ -718,7 +1028,11 @@ struct Failure {
 
 impl Failure {
     fn at(attr: &str, summary: &str, error: AwsError) -> Failure {
-        Failure { path: Some(AttrPath::attr(attr)), summary: summary.to_string(), error }
+        Failure {
+            path: Some(AttrPath::attr(attr)),
+            summary: summary.to_string(),
+            error,
+        }
     }
 }
 
@@ -729,15 +1043,30 @@ fn id_arn(v: &Value, role: &str) -> Option<(String, String)> {
 }
 
 fn set_id_arn(v: &mut Value, role: &str, t: Option<&(String, String)>) {
-    v.set(&format!("{role}_task_set_id"), Value::from(t.map(|x| x.0.clone())));
-    v.set(&format!("{role}_task_set_arn"), Value::from(t.map(|x| x.1.clone())));
+    v.set(
+        &format!("{role}_task_set_id"),
+        Value::from(t.map(|x| x.0.clone())),
+    );
+    v.set(
+        &format!("{role}_task_set_arn"),
+        Value::from(t.map(|x| x.1.clone())),
+    );
 }
 
 fn mark_unknown(planned: &mut Value) {
     if planned.is_null() {
         return;
     }
-    for k in ["stable_task_set_id", "stable_task_set_arn", "canary_task_set_id", "canary_task_set_arn", "primary_weight", "canary_weight", "rollout_steps", "orphaned_task_set_ids"] {
+    for k in [
+        "stable_task_set_id",
+        "stable_task_set_arn",
+        "canary_task_set_id",
+        "canary_task_set_arn",
+        "primary_weight",
+        "canary_weight",
+        "rollout_steps",
+        "orphaned_task_set_ids",
+    ] {
         planned.set(k, Value::Unknown);
     }
 }
@@ -746,7 +1075,14 @@ pub fn owned_by(t: &TaskSet, deployment: &str) -> bool {
     t.tags.get(TAG_DEPLOYMENT).map(String::as_str) == Some(deployment)
 }
 
-async fn create(ctx: &Ctx, d: &Desired, role: &str, task_definition: &str, scale: f64, tg: &str) -> Result<TaskSet, AwsError> {
+async fn create(
+    ctx: &Ctx,
+    d: &Desired,
+    role: &str,
+    task_definition: &str,
+    scale: f64,
+    tg: &str,
+) -> Result<TaskSet, AwsError> {
     let t = &d.template;
     let ts = t.as_list().first().cloned().unwrap_or_default();
     let net = ts.block("network_configuration");
@@ -765,7 +1101,11 @@ async fn create(ctx: &Ctx, d: &Desired, role: &str, task_definition: &str, scale
             .as_list()
             .iter()
             .map(|c| ecs::CapacityProvider {
-                name: c.get("capacity_provider").as_str().unwrap_or_default().to_string(),
+                name: c
+                    .get("capacity_provider")
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 weight: c.get("weight").as_i64().unwrap_or(0) as i32,
                 base: c.get("base").as_i64().unwrap_or(0) as i32,
             })
@@ -775,13 +1115,24 @@ async fn create(ctx: &Ctx, d: &Desired, role: &str, task_definition: &str, scale
         security_groups: net.get("security_groups").strings(),
         assign_public_ip: net.get("assign_public_ip").as_bool().unwrap_or(false),
         target_group_arn: tg.to_string(),
-        container_name: ts.get("container_name").as_str().unwrap_or_default().to_string(),
+        container_name: ts
+            .get("container_name")
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         container_port: ts.get("container_port").as_i64().unwrap_or(0) as i32,
         scale_percent: scale,
         tags,
         client_token: token,
     };
-    crate::log::info("creating task set", &[("deployment", d.id().into()), ("role", role.into()), ("task_definition", task_definition.into())]);
+    crate::log::info(
+        "creating task set",
+        &[
+            ("deployment", d.id().into()),
+            ("role", role.into()),
+            ("task_definition", task_definition.into()),
+        ],
+    );
     ecs::create_task_set(&ctx.aws.ecs, &spec).await
 }
 
@@ -805,7 +1156,13 @@ async fn promote(ctx: &Ctx, d: &Desired, t: &TaskSet) -> Result<(), AwsError> {
 /// Removes a task set that failed to stabilise; best effort, the error at hand matters more.
 async fn discard(ctx: &Ctx, d: &Desired, t: &TaskSet) {
     if let Err(e) = ecs::delete_task_set(&ctx.aws.ecs, &d.cluster, &d.service, &t.arn, true).await {
-        crate::log::warn("could not remove a task set that failed to stabilise", &[("task_set", t.id.clone().into()), ("error", e.to_string().into())]);
+        crate::log::warn(
+            "could not remove a task set that failed to stabilise",
+            &[
+                ("task_set", t.id.clone().into()),
+                ("error", e.to_string().into()),
+            ],
+        );
     }
 }
 
@@ -826,7 +1183,12 @@ async fn tag_owned(ctx: &Ctx, arn: &str, deployment: &str, role: &str) -> Result
 /// One DescribeListeners and one DescribeRules call for every managed and test router.
 async fn find_routers(ctx: &Ctx, d: &Desired) -> Result<(Vec<Router>, Vec<Router>), AwsError> {
     let pick = |kind| -> Vec<String> {
-        d.routers.iter().chain(&d.test_routers).filter(|(k, _)| *k == kind).map(|(_, a)| a.clone()).collect()
+        d.routers
+            .iter()
+            .chain(&d.test_routers)
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, a)| a.clone())
+            .collect()
     };
     let listeners = elbv2::find_listeners(&ctx.aws.elbv2, &pick(elbv2::Kind::Listener)).await?;
     let rules = elbv2::find_rules(&ctx.aws.elbv2, &pick(elbv2::Kind::Rule)).await?;
@@ -844,10 +1206,17 @@ async fn check_routers(ctx: &Ctx, d: &Desired, diags: &mut Diagnostics) -> Resul
             None => diags.error_at(
                 AttrPath::attr("traffic"),
                 "Managed listener or rule does not forward",
-                format!("The {} {} has no forward action; ecsx only rewrites forward actions.", r.kind.noun(), r.arn),
+                format!(
+                    "The {} {} has no forward action; ecsx only rewrites forward actions.",
+                    r.kind.noun(),
+                    r.arn
+                ),
             ),
             Some(w) => {
-                for (tg, _) in w.iter().filter(|(tg, _)| *tg != d.primary_tg && *tg != d.canary_tg) {
+                for (tg, _) in w
+                    .iter()
+                    .filter(|(tg, _)| *tg != d.primary_tg && *tg != d.canary_tg)
+                {
                     diags.error_at(
                         AttrPath::attr("traffic"),
                         "Managed listener or rule forwards to another target group",
@@ -889,12 +1258,21 @@ async fn check_room(ctx: &Ctx, d: &Desired, r: &Rollout, diags: &mut Diagnostics
             diags.error_at(
                 AttrPath::attr("service"),
                 "ECS service not found",
-                format!("Service {:?} was not found in cluster {:?} (ServiceNotFoundException).", d.service, d.cluster),
+                format!(
+                    "Service {:?} was not found in cluster {:?} (ServiceNotFoundException).",
+                    d.service, d.cluster
+                ),
             );
             return;
         }
         Err(e) => {
-            aws_error(diags, None, "Could not read the ECS service", &format!("service {:?} in cluster {:?}", d.service, d.cluster), &e);
+            aws_error(
+                diags,
+                None,
+                "Could not read the ECS service",
+                &format!("service {:?} in cluster {:?}", d.service, d.cluster),
+                &e,
+            );
             return;
         }
     };
@@ -912,7 +1290,18 @@ async fn check_room(ctx: &Ctx, d: &Desired, r: &Rollout, diags: &mut Diagnostics
     let existing = svc.task_sets.len();
     let at_peak = existing + r.creates();
     if at_peak > MAX_TASK_SETS {
-        let names: Vec<String> = svc.task_sets.iter().map(|t| format!("{} ({}, {})", t.id, t.status, arn::task_definition_label(&t.task_definition))).collect();
+        let names: Vec<String> = svc
+            .task_sets
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} ({}, {})",
+                    t.id,
+                    t.status,
+                    arn::task_definition_label(&t.task_definition)
+                )
+            })
+            .collect();
         diags.error_at(
             AttrPath::attr("service"),
             "Too many task sets on the service",
@@ -928,7 +1317,14 @@ async fn check_room(ctx: &Ctx, d: &Desired, r: &Rollout, diags: &mut Diagnostics
 }
 
 /// Turns what AWS holds into state: task sets by id, real scales and weights, orphans, drift notes.
-fn observe(state: &Value, d: &Desired, svc: &ecs::Service, sets: &[TaskSet], managed: &[Router], test: &[Router]) -> Value {
+fn observe(
+    state: &Value,
+    d: &Desired,
+    svc: &ecs::Service,
+    sets: &[TaskSet],
+    managed: &[Router],
+    test: &[Router],
+) -> Value {
     let mut next = state.clone();
     let id = d.id();
     next.set("id", Value::from(id.as_str()));
@@ -979,23 +1375,55 @@ fn observe(state: &Value, d: &Desired, svc: &ecs::Service, sets: &[TaskSet], man
     }
 
     // Weights: report the first managed router that differs from the state, so any hand edit shows.
-    let expected = (state.get("primary_weight").as_i64(), state.get("canary_weight").as_i64());
-    let seen: Vec<(i64, i64)> = managed.iter().map(|r| (r.weight_of(&d.primary_tg) as i64, r.weight_of(&d.canary_tg) as i64)).collect();
-    let (pw, cw) = seen.iter().copied().find(|w| (Some(w.0), Some(w.1)) != expected).or(seen.first().copied()).unwrap_or((100, 0));
+    let expected = (
+        state.get("primary_weight").as_i64(),
+        state.get("canary_weight").as_i64(),
+    );
+    let seen: Vec<(i64, i64)> = managed
+        .iter()
+        .map(|r| {
+            (
+                r.weight_of(&d.primary_tg) as i64,
+                r.weight_of(&d.canary_tg) as i64,
+            )
+        })
+        .collect();
+    let (pw, cw) = seen
+        .iter()
+        .copied()
+        .find(|w| (Some(w.0), Some(w.1)) != expected)
+        .or(seen.first().copied())
+        .unwrap_or((100, 0));
     next.set("primary_weight", Value::from(pw));
     next.set("canary_weight", Value::from(cw));
     for r in managed {
-        if r.weights().unwrap_or_default().iter().any(|(tg, _)| *tg != d.primary_tg && *tg != d.canary_tg) {
-            drift.push(format!("{DRIFT}{} {} forwards to a target group outside this deployment", r.kind.noun(), r.arn));
+        if r.weights()
+            .unwrap_or_default()
+            .iter()
+            .any(|(tg, _)| *tg != d.primary_tg && *tg != d.canary_tg)
+        {
+            drift.push(format!(
+                "{DRIFT}{} {} forwards to a target group outside this deployment",
+                r.kind.noun(),
+                r.arn
+            ));
         }
     }
     let test_split = d.test_split(canary.is_some());
     for r in test {
         if !r.forwards_exactly(&test_split) {
-            drift.push(format!("{DRIFT}test {} {} does not route as expected", r.kind.noun(), r.arn));
+            drift.push(format!(
+                "{DRIFT}test {} {} does not route as expected",
+                r.kind.noun(),
+                r.arn
+            ));
         }
     }
-    let known: Vec<&str> = [stable, canary].iter().flatten().map(|t| t.id.as_str()).collect();
+    let known: Vec<&str> = [stable, canary]
+        .iter()
+        .flatten()
+        .map(|t| t.id.as_str())
+        .collect();
     let orphans: Vec<String> = sets
         .iter()
         .filter(|t| owned_by(t, &id) && t.status != "DRAINING" && !known.contains(&t.id.as_str()))
@@ -1023,15 +1451,34 @@ mod tests {
             ("service", Value::from("web")),
             ("wait_for_steady_state", Value::from(true)),
             ("keep_primary_on_destroy", Value::from(false)),
-            ("task_set", Value::List(vec![Value::object([("container_name", Value::from("web")), ("container_port", Value::from(8080i64))])])),
-            ("stable", Value::List(vec![Value::object([("task_definition", Value::from(format!("{TD}{stable}"))), ("scale_percent", Value::from(100i64))])])),
+            (
+                "task_set",
+                Value::List(vec![Value::object([
+                    ("container_name", Value::from("web")),
+                    ("container_port", Value::from(8080i64)),
+                ])]),
+            ),
+            (
+                "stable",
+                Value::List(vec![Value::object([
+                    ("task_definition", Value::from(format!("{TD}{stable}"))),
+                    ("scale_percent", Value::from(100i64)),
+                ])]),
+            ),
             (
                 "canary",
-                Value::List(canary.map(|(td, p)| Value::object([
-                    ("task_definition", Value::from(format!("{TD}{td}"))),
-                    ("traffic_percent", Value::from(p)),
-                    ("scale_percent", Value::from(100i64)),
-                ])).into_iter().collect()),
+                Value::List(
+                    canary
+                        .map(|(td, p)| {
+                            Value::object([
+                                ("task_definition", Value::from(format!("{TD}{td}"))),
+                                ("traffic_percent", Value::from(p)),
+                                ("scale_percent", Value::from(100i64)),
+                            ])
+                        })
+                        .into_iter()
+                        .collect(),
+                ),
             ),
             (
                 "traffic",
@@ -1052,7 +1499,10 @@ mod tests {
         s.set("stable_task_set_id", Value::from("ecs-svc/1"));
         s.set("stable_task_set_arn", Value::from("arn:1"));
         s.set("canary_task_set_id", Value::from(canary_id));
-        s.set("canary_task_set_arn", Value::from(canary_id.map(|_| "arn:2")));
+        s.set(
+            "canary_task_set_arn",
+            Value::from(canary_id.map(|_| "arn:2")),
+        );
         s.set("primary_weight", Value::from(p));
         s.set("canary_weight", Value::from(c));
         s.set("rollout_steps", Value::List(vec![]));
@@ -1068,7 +1518,11 @@ mod tests {
     fn bootstrap_creates_stable_then_routes() {
         assert_eq!(
             steps(&Value::Null, &config(12, None)),
-            ["create stable task set web:12 (scale 100%) on tg blue", "make stable task set web:12 PRIMARY", "shift traffic 100/0 on 1 rule"]
+            [
+                "create stable task set web:12 (scale 100%) on tg blue",
+                "make stable task set web:12 PRIMARY",
+                "shift traffic 100/0 on 1 rule"
+            ]
         );
     }
 
@@ -1083,14 +1537,20 @@ mod tests {
         let prior = applied(&config(12, None), None);
         assert_eq!(
             steps(&prior, &config(12, Some((13, 10)))),
-            ["create canary task set web:13 (scale 100%) on tg green", "shift traffic 90/10 on 1 rule"]
+            [
+                "create canary task set web:13 (scale 100%) on tg green",
+                "shift traffic 90/10 on 1 rule"
+            ]
         );
     }
 
     #[test]
     fn traffic_change_only_shifts() {
         let prior = applied(&config(12, Some((13, 10))), Some("ecs-svc/2"));
-        assert_eq!(steps(&prior, &config(12, Some((13, 50)))), ["shift traffic 50/50 on 1 rule"]);
+        assert_eq!(
+            steps(&prior, &config(12, Some((13, 50)))),
+            ["shift traffic 50/50 on 1 rule"]
+        );
     }
 
     #[test]
@@ -1111,7 +1571,13 @@ mod tests {
     #[test]
     fn rollback_shifts_before_deleting() {
         let prior = applied(&config(12, Some((13, 50))), Some("ecs-svc/2"));
-        assert_eq!(steps(&prior, &config(12, None)), ["shift traffic 100/0 on 1 rule", "delete canary task set web:13 (ecs-svc/2)"]);
+        assert_eq!(
+            steps(&prior, &config(12, None)),
+            [
+                "shift traffic 100/0 on 1 rule",
+                "delete canary task set web:13 (ecs-svc/2)"
+            ]
+        );
     }
 
     #[test]
@@ -1127,13 +1593,22 @@ mod tests {
     fn drift_and_orphans_become_steps() {
         let cfg = config(12, None);
         let mut prior = applied(&cfg, None);
-        prior.set("rollout_steps", Value::string_list([format!("{DRIFT}task set ecs-svc/9 is PRIMARY instead of stable task set ecs-svc/1")]));
+        prior.set(
+            "rollout_steps",
+            Value::string_list([format!(
+                "{DRIFT}task set ecs-svc/9 is PRIMARY instead of stable task set ecs-svc/1"
+            )]),
+        );
         prior.set("orphaned_task_set_ids", Value::string_list(["ecs-svc/7"]));
         prior.set("primary_weight", Value::from(70i64));
         prior.set("canary_weight", Value::from(30i64));
         assert_eq!(
             steps(&prior, &cfg),
-            ["make stable task set web:12 PRIMARY again", "shift traffic 100/0 on 1 rule", "delete orphaned task set ecs-svc/7"]
+            [
+                "make stable task set web:12 PRIMARY again",
+                "shift traffic 100/0 on 1 rule",
+                "delete orphaned task set ecs-svc/7"
+            ]
         );
     }
 
@@ -1146,14 +1621,28 @@ mod tests {
         cfg.set("traffic", Value::List(vec![traffic]));
         let mut ts = cfg.block("task_set").clone();
         ts.set("launch_type", Value::from("FARGATE"));
-        ts.set("capacity_provider_strategy", Value::List(vec![Value::object([("capacity_provider", Value::from("FARGATE_SPOT"))])]));
+        ts.set(
+            "capacity_provider_strategy",
+            Value::List(vec![Value::object([(
+                "capacity_provider",
+                Value::from("FARGATE_SPOT"),
+            )])]),
+        );
         cfg.set("task_set", Value::List(vec![ts]));
         let mut d = Diagnostics::new();
         CanaryDeployment.validate(&cfg, &mut d);
-        let paths: Vec<String> = d.iter().map(|x| x.path.clone().unwrap().to_string()).collect();
+        let paths: Vec<String> = d
+            .iter()
+            .map(|x| x.path.clone().unwrap().to_string())
+            .collect();
         assert_eq!(
             paths,
-            ["task_set[0].launch_type", "traffic[0].canary_target_group_arn", "traffic[0].listener_rule_arns", "canary[0].task_definition"]
+            [
+                "task_set[0].launch_type",
+                "traffic[0].canary_target_group_arn",
+                "traffic[0].listener_rule_arns",
+                "canary[0].task_definition"
+            ]
         );
     }
 }
