@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""`make demo`: a canary release and a rollback, planned and applied with real Terraform.
+
+Starts the local AWS emulator, builds a cluster, an EXTERNAL-controller service, an ALB
+with a listener, a rule, a test listener and two target groups, then walks
+examples/demo/ through: bootstrap, canary at 10%, canary at 50%, promote, a second
+release at 10%, rollback, destroy. Each step prints the plan's traffic preview
+(`rollout_steps` and the weights) before applying it. Everything is torn down at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+sys.path.insert(0, str(ROOT / "tests" / "rig"))
+
+import infra  # noqa: E402
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def start_emulator() -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [PY, str(ROOT / "tests/rig/emulator.py"), "--port", "0", "--stabilize-seconds", "2", "--drain-seconds", "1", "--quiet"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline().strip() if proc.stdout else ""
+    if not line.startswith("READY "):
+        proc.kill()
+        raise SystemExit(f"emulator did not start: {line!r}")
+    return proc, f"http://127.0.0.1:{line.split()[1]}"
+
+
+class Terraform:
+    def __init__(self, workdir: Path, endpoint: str, provider_dir: Path):
+        self.dir = workdir
+        cli = workdir / "cli.tfrc"
+        cli.write_text(
+            'provider_installation {\n'
+            f'  dev_overrides {{ "registry.terraform.io/ecsx/ecsx" = "{provider_dir}" }}\n'
+            "  direct {}\n}\ndisable_checkpoint = true\n"
+        )
+        self.env = dict(
+            os.environ,
+            TF_CLI_CONFIG_FILE=str(cli),
+            TF_IN_AUTOMATION="1",
+            AWS_ACCESS_KEY_ID="test",
+            AWS_SECRET_ACCESS_KEY="test",
+            AWS_REGION="us-east-1",
+            ECSX_POLL_INTERVAL="500ms",
+        )
+        self.cmd = os.environ.get("ECSX_TERRAFORM", f"{PY} {ROOT / 'tests/rig/terraform.py'}").split()
+
+    def run(self, *args: str, quiet: bool = True) -> str:
+        out = subprocess.run(
+            [*self.cmd, *args, "-no-color"], cwd=self.dir, env=self.env, capture_output=True, text=True
+        )
+        if out.returncode != 0:
+            say(out.stdout + out.stderr)
+            raise SystemExit(f"terraform {args[0]} failed")
+        return out.stdout
+
+    def step(self, title: str, variables: dict) -> None:
+        say(f"\n=== {title}")
+        var_args = [f"-var={k}={v}" for k, v in variables.items()]
+        self.run("plan", "-out=step.plan", *var_args)
+        plan = json.loads(self.run("show", "-json", "step.plan"))
+        for change in plan.get("resource_changes", []):
+            if change["type"] != "ecsx_canary_deployment":
+                continue
+            after = change["change"]["after"] or {}
+            actions = "/".join(change["change"]["actions"])
+            say(f"plan: {actions}; traffic after apply: primary {after.get('primary_weight')} / canary {after.get('canary_weight')}")
+            steps = after.get("rollout_steps") or []
+            if actions == "no-op" or not steps:
+                say("  (nothing to do)")
+                continue
+            for s in steps:
+                say(f"  - {s}")
+        self.run("apply", "step.plan")
+        outputs = json.loads(self.run("output", "-json"))
+        say(f"applied: traffic {outputs['traffic']['value']}")
+        for t in outputs["task_sets"]["value"]:
+            say(f"  task set {t}")
+
+
+def main() -> int:
+    provider_dir = Path(os.environ.get("ECSX_PROVIDER_DIR", ROOT / "target" / "debug"))
+    if not (provider_dir / "terraform-provider-ecsx").exists():
+        raise SystemExit(f"build the provider first: no terraform-provider-ecsx in {provider_dir}")
+    emulator, endpoint = start_emulator()
+    work = Path(tempfile.mkdtemp(prefix="ecsx-demo-"))
+    try:
+        say(f"AWS emulator at {endpoint}; building a cluster, an EXTERNAL service, an ALB and two target groups")
+        made = infra.create(endpoint, "demo")
+        for f in (ROOT / "examples" / "demo").glob("*.tf"):
+            shutil.copy(f, work / f.name)
+        v1, v2, v3 = made["task_definitions"]
+        base = {
+            "endpoint": endpoint,
+            "cluster": made["cluster"],
+            "service": made["services"][0],
+            "blue_target_group_arn": made["blue_target_group_arn"],
+            "green_target_group_arn": made["green_target_group_arn"],
+            "listener_arn": made["listener_arn"],
+            "rule_arn": made["rule_arn"],
+            "test_listener_arn": made["test_listener_arn"],
+        }
+        (work / "terraform.tfvars.json").write_text(
+            json.dumps({**base, "subnets": made["subnets"], "security_groups": [made["security_group"]]})
+        )
+        tf = Terraform(work, endpoint, provider_dir)
+        tf.step("1. bootstrap: web:1 is stable, 100% of traffic", {"stable_task_definition": v1})
+        tf.step("2. canary web:2 at 10%", {"stable_task_definition": v1, "canary_task_definition": v2, "canary_traffic_percent": 10})
+        tf.step("3. canary at 50%", {"stable_task_definition": v1, "canary_task_definition": v2, "canary_traffic_percent": 50})
+        tf.step("4. promote web:2 (stable = canary, canary block removed)", {"stable_task_definition": v2})
+        tf.step("5. second release: canary web:3 at 10%", {"stable_task_definition": v2, "canary_task_definition": v3, "canary_traffic_percent": 10})
+        tf.step("6. roll back web:3 (canary block removed)", {"stable_task_definition": v2})
+        tf.step("7. nothing changed: the plan is empty", {"stable_task_definition": v2})
+        say("\n=== 8. terraform destroy: every task set goes")
+        tf.run("destroy", "-auto-approve", f"-var=stable_task_definition={v2}")
+        left = infra._clients(endpoint)["ecs"].describe_task_sets(cluster=made["cluster"], service=made["services"][0])["taskSets"]
+        say(f"task sets left on the service: {len(left)}")
+        infra.destroy(endpoint, "demo")
+        say("\nThe same files run against real AWS: see examples/demo/README.md.")
+        return 0
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
