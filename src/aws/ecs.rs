@@ -45,6 +45,15 @@ pub struct TaskSet {
     pub computed_desired_count: i32,
     pub running_count: i32,
     pub pending_count: i32,
+    /// How it was created, so an import can rebuild the template.
+    pub launch_type: Option<String>,
+    pub platform_version: Option<String>,
+    pub capacity_providers: Vec<CapacityProvider>,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: bool,
+    pub container_name: Option<String>,
+    pub container_port: Option<i32>,
 }
 
 impl TaskSet {
@@ -58,6 +67,9 @@ impl TaskSet {
     }
 
     fn from_sdk(t: &ecs::TaskSet) -> TaskSet {
+        let vpc = t
+            .network_configuration()
+            .and_then(|n| n.awsvpc_configuration());
         TaskSet {
             id: t.id().unwrap_or_default().to_string(),
             arn: t.task_set_arn().unwrap_or_default().to_string(),
@@ -85,6 +97,31 @@ impl TaskSet {
             computed_desired_count: t.computed_desired_count(),
             running_count: t.running_count(),
             pending_count: t.pending_count(),
+            launch_type: t.launch_type().map(|l| l.as_str().to_string()),
+            platform_version: t.platform_version().map(str::to_string),
+            capacity_providers: t
+                .capacity_provider_strategy()
+                .iter()
+                .map(|c| CapacityProvider {
+                    name: c.capacity_provider().to_string(),
+                    weight: c.weight(),
+                    base: c.base(),
+                })
+                .collect(),
+            subnets: vpc.map(|v| v.subnets().to_vec()).unwrap_or_default(),
+            security_groups: vpc
+                .map(|v| v.security_groups().to_vec())
+                .unwrap_or_default(),
+            assign_public_ip: vpc.and_then(|v| v.assign_public_ip())
+                == Some(&ecs::AssignPublicIp::Enabled),
+            container_name: t
+                .load_balancers()
+                .first()
+                .and_then(|lb| lb.container_name().map(str::to_string)),
+            container_port: t
+                .load_balancers()
+                .first()
+                .and_then(|lb| lb.container_port()),
         }
     }
 }

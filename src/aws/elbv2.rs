@@ -171,6 +171,108 @@ pub async fn find_listeners(elbv2: &Client, arns: &[String]) -> Result<Vec<Route
         .collect())
 }
 
+/// Finds the listeners and rules of the primary target group's load balancers that split
+/// traffic between it and one other target group (`canary_tg` when known): what an imported
+/// deployment manages. Returns them with the other target group. Used by import only.
+pub async fn discover(
+    elbv2: &Client,
+    primary_tg: &str,
+    canary_tg: Option<&str>,
+) -> Result<(Vec<Router>, Option<String>), AwsError> {
+    let tgs = elbv2
+        .describe_target_groups()
+        .target_group_arns(primary_tg)
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::from_sdk(
+                "DescribeTargetGroups",
+                e,
+                &["TargetGroupNotFound"],
+                "target group",
+                primary_tg,
+            )
+        })?;
+    let lbs: Vec<String> = tgs
+        .target_groups()
+        .iter()
+        .flat_map(|t| t.load_balancer_arns().to_vec())
+        .collect();
+    let mut other: Option<String> = canary_tg.map(str::to_string);
+    let mut both = |r: &Router| {
+        let w = r.weights().unwrap_or_default();
+        let rest: Vec<&String> = w
+            .iter()
+            .map(|(tg, _)| tg)
+            .filter(|tg| *tg != primary_tg)
+            .collect();
+        if w.len() != 2 || rest.len() != 1 {
+            return false;
+        }
+        match &other {
+            Some(c) => rest[0] == c,
+            None => {
+                other = Some(rest[0].clone());
+                true
+            }
+        }
+    };
+    let mut found = Vec::new();
+    for lb in lbs {
+        let listeners = elbv2
+            .describe_listeners()
+            .load_balancer_arn(&lb)
+            .send()
+            .await
+            .map_err(|e| {
+                AwsError::from_sdk(
+                    "DescribeListeners",
+                    e,
+                    &["LoadBalancerNotFound"],
+                    "load balancer",
+                    &lb,
+                )
+            })?;
+        for l in listeners.listeners() {
+            let arn = l.listener_arn().unwrap_or_default().to_string();
+            let listener = Router {
+                kind: Kind::Listener,
+                arn: arn.clone(),
+                actions: l.default_actions().to_vec(),
+            };
+            if both(&listener) {
+                found.push(listener);
+            }
+            let rules = elbv2
+                .describe_rules()
+                .listener_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| {
+                    AwsError::from_sdk("DescribeRules", e, &["ListenerNotFound"], "listener", &arn)
+                })?;
+            for r in rules
+                .rules()
+                .iter()
+                .filter(|r| r.is_default() != Some(true))
+            {
+                let rule = Router {
+                    kind: Kind::Rule,
+                    arn: r.rule_arn().unwrap_or_default().to_string(),
+                    actions: r.actions().to_vec(),
+                };
+                if both(&rule) {
+                    found.push(rule);
+                }
+            }
+        }
+    }
+    // A rule can be listed under more than one listener call; keep each once.
+    let mut seen = std::collections::HashSet::new();
+    found.retain(|r| seen.insert(r.arn.clone()));
+    Ok((found, other))
+}
+
 /// Sends `split` on the router, touching nothing but its forward action.
 pub async fn set_split(
     elbv2: &Client,

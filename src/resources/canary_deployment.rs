@@ -737,6 +737,35 @@ impl Resource for CanaryDeployment {
             );
             return Value::Null;
         }
+        let (routers, canary_tg) =
+            match elbv2::discover(&ctx.aws.elbv2, &primary_tg, canary_tg.as_deref()).await {
+                Ok(r) => r,
+                Err(e) => {
+                    aws_error(
+                        diags,
+                        None,
+                        "Could not find the listeners and rules",
+                        &format!("target group {primary_tg}"),
+                        &e,
+                    );
+                    return Value::Null;
+                }
+            };
+        let arns = |kind| {
+            Value::string_list(
+                routers
+                    .iter()
+                    .filter(|r| r.kind == kind)
+                    .map(|r| r.arn.as_str()),
+            )
+        };
+        let none_if_empty = |v: Value| {
+            if v.as_list().is_empty() {
+                Value::Null
+            } else {
+                v
+            }
+        };
         let state = Value::object([
             ("cluster", Value::from(cluster.as_str())),
             ("service", Value::from(service.as_str())),
@@ -755,8 +784,7 @@ impl Resource for CanaryDeployment {
             ),
             ("rollout_steps", Value::List(vec![])),
             ("orphaned_task_set_ids", Value::List(vec![])),
-            // Not recoverable from ECS alone; the configuration's template is adopted as is.
-            ("task_set", Value::List(vec![])),
+            ("task_set", Value::List(vec![template_of(stable)])),
             (
                 "stable",
                 Value::List(vec![Value::object([
@@ -787,6 +815,8 @@ impl Resource for CanaryDeployment {
                 Value::List(vec![Value::object([
                     ("primary_target_group_arn", Value::from(primary_tg.as_str())),
                     ("canary_target_group_arn", Value::from(canary_tg.clone())),
+                    ("listener_arns", none_if_empty(arns(elbv2::Kind::Listener))),
+                    ("listener_rule_arns", none_if_empty(arns(elbv2::Kind::Rule))),
                 ])]),
             ),
             ("timeouts", Value::List(vec![])),
@@ -805,8 +835,10 @@ impl Resource for CanaryDeployment {
                 return Value::Null;
             }
         }
-        // Weights, listeners and the task set template come from the configuration on the next plan.
-        self.read(ctx, &state, diags).await
+        // Test listeners cannot be told apart from a fully shifted canary; they come from the configuration.
+        let mut state = self.read(ctx, &state, diags).await;
+        state.set("rollout_steps", Value::List(vec![]));
+        state
     }
 }
 
@@ -1069,6 +1101,67 @@ fn mark_unknown(planned: &mut Value) {
     ] {
         planned.set(k, Value::Unknown);
     }
+}
+
+/// The `task_set` template block as ECS reports an existing task set.
+fn template_of(t: &TaskSet) -> Value {
+    let user_tags: Vec<(String, Value)> = t
+        .tags
+        .iter()
+        .filter(|(k, _)| !k.starts_with("ecsx:"))
+        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+        .collect();
+    let network = if t.subnets.is_empty() {
+        vec![]
+    } else {
+        vec![Value::object([
+            ("subnets", Value::string_list(&t.subnets)),
+            (
+                "security_groups",
+                if t.security_groups.is_empty() {
+                    Value::Null
+                } else {
+                    Value::string_list(&t.security_groups)
+                },
+            ),
+            ("assign_public_ip", Value::from(t.assign_public_ip)),
+        ])]
+    };
+    Value::object([
+        ("launch_type", Value::from(t.launch_type.clone())),
+        ("platform_version", Value::from(t.platform_version.clone())),
+        ("container_name", Value::from(t.container_name.clone())),
+        (
+            "container_port",
+            t.container_port
+                .map(|p| Value::from(p as i64))
+                .unwrap_or(Value::Null),
+        ),
+        (
+            "tags",
+            if user_tags.is_empty() {
+                Value::Null
+            } else {
+                Value::Map(user_tags.into_iter().collect())
+            },
+        ),
+        (
+            "capacity_provider_strategy",
+            Value::List(
+                t.capacity_providers
+                    .iter()
+                    .map(|c| {
+                        Value::object([
+                            ("capacity_provider", Value::from(c.name.as_str())),
+                            ("weight", Value::from(c.weight as i64)),
+                            ("base", Value::from(c.base as i64)),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
+        ("network_configuration", Value::List(network)),
+    ])
 }
 
 pub fn owned_by(t: &TaskSet, deployment: &str) -> bool {
