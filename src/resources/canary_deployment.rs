@@ -1328,6 +1328,22 @@ async fn check_routers(ctx: &Ctx, d: &Desired, diags: &mut Diagnostics) -> Resul
 /// Sets the weights on every managed router, and the test routing; skips routers already right.
 async fn shift(ctx: &Ctx, d: &Desired, canary_exists: bool) -> Result<(), AwsError> {
     let (managed, test) = find_routers(ctx, d).await?;
+    // Checked again right before writing: someone may have edited a rule since the plan.
+    for r in managed.iter().chain(&test) {
+        if let Some(tg) = r
+            .weights()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(tg, _)| tg)
+            .find(|tg| *tg != d.primary_tg && *tg != d.canary_tg)
+        {
+            return Err(AwsError::Unexpected(format!(
+                "the {} {} forwards to target group {tg}, which this deployment does not manage; ecsx leaves it untouched",
+                r.kind.noun(),
+                r.arn
+            )));
+        }
+    }
     let split = d.split();
     let test_split = d.test_split(canary_exists);
     for r in &managed {
