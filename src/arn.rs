@@ -37,7 +37,7 @@ pub fn expect<'a>(s: &'a str, service: &str, resource_prefix: &str) -> Result<Ar
     })?;
     if a.service != service || !a.resource.starts_with(resource_prefix) {
         return Err(format!(
-            "{s:?} is not an ARN of a {service} {}",
+            "{s:?} is not an ARN of {service} `{}`",
             resource_prefix.trim_end_matches('/')
         ));
     }

@@ -189,9 +189,7 @@ impl Rollout {
         let template_changed = p
             .as_ref()
             .is_some_and(|p| !p.template.as_list().is_empty() && p.template != d.template);
-        let mut r = Rollout::default();
-
-        r.new_stable = match &p {
+        let new_stable = match &p {
             None => true,
             Some(p) => {
                 stable_id.is_none()
@@ -199,6 +197,10 @@ impl Rollout {
                     || template_changed
                     || p.primary_tg != d.primary_tg
             }
+        };
+        let mut r = Rollout {
+            new_stable,
+            ..Rollout::default()
         };
         if !r.new_stable {
             if let Some(p) = &p {

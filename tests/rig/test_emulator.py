@@ -1,0 +1,559 @@
+"""Tests for the patched moto launcher: each asserts one real-AWS behaviour
+that plain moto 5.2.5 gets wrong, so removing a patch makes a test fail.
+
+Run: .venv/bin/python -m pytest tests/rig -q
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+RIG = Path(__file__).resolve().parent
+sys.path.insert(0, str(RIG))
+import infra  # noqa: E402
+
+STABILIZE = 1.0  # seconds; set through the admin endpoint for every test
+DRAIN = 1.0
+FAST = {
+    "stabilize_seconds": STABILIZE,
+    "drain_seconds": DRAIN,
+    "never_stable_task_definitions": [],
+}
+
+
+# --------------------------------------------------------------------------
+# launcher fixtures
+# --------------------------------------------------------------------------
+
+
+def start_emulator(*extra: str, timeout: float = 30.0):
+    """Start emulator.py --port 0; return (process, port, log directory)."""
+    logs = tempfile.TemporaryDirectory(prefix="ecsx-emulator-")
+    out = open(os.path.join(logs.name, "stdout"), "w+b")
+    err = open(os.path.join(logs.name, "stderr"), "w+b")
+    proc = subprocess.Popen(
+        [sys.executable, str(RIG / "emulator.py"), "--port", "0", *extra],
+        stdout=out,
+        stderr=err,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out.seek(0)
+        first = out.readline().decode()
+        if first.endswith("\n"):
+            assert first.startswith("READY "), first
+            return proc, int(first.split()[1]), logs
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    err.seek(0)
+    raise RuntimeError(f"emulator did not get READY: {err.read().decode()[-2000:]}")
+
+
+def stop_emulator(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    proc, port, logs = start_emulator("--quiet")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_emulator(proc)
+        logs.cleanup()
+
+
+def http(endpoint: str, method: str, path: str, body: dict | None = None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        endpoint + path, data=data, method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+@pytest.fixture(autouse=True)
+def fresh(emulator):
+    """Empty moto state and fast timings for every test."""
+    assert http(emulator, "POST", "/moto-api/reset")[0] == 200
+    assert http(emulator, "POST", "/_rig/config", FAST) == (200, FAST)
+
+
+@functools.lru_cache(maxsize=None)
+def client(endpoint: str, name: str):
+    return boto3.client(
+        name,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+@pytest.fixture
+def ecs(emulator):
+    return client(emulator, "ecs")
+
+
+@pytest.fixture
+def elbv2(emulator):
+    return client(emulator, "elbv2")
+
+
+@pytest.fixture
+def svc(emulator, ecs):
+    """Cluster c, service s (EXTERNAL, desiredCount 2), task definitions f:1, f:2,
+    and a subnet in a VPC with DNS hostnames for the awsvpc task sets."""
+    ec2 = client(emulator, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
+    ecs.create_cluster(clusterName="c")
+    tds = [
+        ecs.register_task_definition(
+            family="f",
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu="256",
+            memory="512",
+            containerDefinitions=[
+                {"name": "web", "image": "nginx", "memory": mem,
+                 "portMappings": [{"containerPort": 8080}]}
+            ],
+        )["taskDefinition"]["taskDefinitionArn"]
+        for mem in (256, 384)
+    ]
+    ecs.create_service(
+        cluster="c", serviceName="s", desiredCount=2,
+        deploymentController={"type": "EXTERNAL"},
+    )
+    return {"cluster": "c", "service": "s", "tds": tds, "subnet": subnet}
+
+
+@pytest.fixture
+def infrastructure(emulator):
+    return infra.create(emulator, "rig")
+
+
+def new_task_set(ecs, svc, td=0, percent=100, **kwargs):
+    return ecs.create_task_set(
+        cluster=svc["cluster"], service=svc["service"],
+        taskDefinition=svc["tds"][td], launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {"subnets": [svc["subnet"]]}},
+        scale={"value": percent, "unit": "PERCENT"}, **kwargs,
+    )["taskSet"]
+
+
+def describe(ecs, svc, *ids):
+    kwargs = {"taskSets": list(ids)} if ids else {}
+    return ecs.describe_task_sets(cluster=svc["cluster"], service=svc["service"], **kwargs)
+
+
+def error_of(excinfo) -> tuple[str, str, int]:
+    response = excinfo.value.response
+    return (
+        response["Error"]["Code"],
+        response["Error"]["Message"],
+        response["ResponseMetadata"]["HTTPStatusCode"],
+    )
+
+
+# --------------------------------------------------------------------------
+# launcher and admin interface
+# --------------------------------------------------------------------------
+
+
+def test_launcher_prints_ready_and_stops_on_sigterm():
+    started = time.monotonic()
+    proc, port, logs = start_emulator("--stabilize-seconds", "7", "--drain-seconds", "3")
+    try:
+        assert time.monotonic() - started < 15
+        status, config = http(f"http://127.0.0.1:{port}", "GET", "/_rig/config")
+        assert status == 200
+        assert config["stabilize_seconds"] == 7.0 and config["drain_seconds"] == 3.0
+    finally:
+        assert stop_emulator(proc) == 0
+        logs.cleanup()
+
+
+def test_admin_config_roundtrip(emulator):
+    assert http(emulator, "GET", "/_rig/config") == (200, FAST)
+    status, body = http(emulator, "POST", "/_rig/config", {"drain_seconds": 5})
+    assert status == 200 and body["drain_seconds"] == 5.0
+    assert body["stabilize_seconds"] == STABILIZE
+    assert http(emulator, "POST", "/_rig/config", {"bogus": 1})[0] == 400
+    assert http(emulator, "POST", "/_rig/config", {"drain_seconds": -1})[0] == 400
+    status, body = http(emulator, "DELETE", "/_rig/config")
+    assert status == 200 and body["drain_seconds"] == 2.0  # session's CLI default
+
+
+# --------------------------------------------------------------------------
+# ECS task sets
+# --------------------------------------------------------------------------
+
+
+def test_create_task_set_client_token_is_idempotent(ecs, svc):
+    first = new_task_set(ecs, svc, clientToken="token-1")
+    again = new_task_set(ecs, svc, clientToken="token-1")
+    other = new_task_set(ecs, svc, clientToken="token-2")
+    assert again["taskSetArn"] == first["taskSetArn"]
+    assert other["taskSetArn"] != first["taskSetArn"]
+    assert len(describe(ecs, svc)["taskSets"]) == 2
+
+
+def test_create_task_set_refused_on_inactive_service(ecs, svc):
+    ecs.delete_service(cluster="c", service="s", force=True)
+    with pytest.raises(ClientError) as excinfo:
+        new_task_set(ecs, svc)
+    assert error_of(excinfo) == ("ServiceNotActiveException", "Service was not ACTIVE.", 400)
+
+
+def test_create_task_set_refused_without_external_controller(ecs, svc):
+    ecs.create_service(cluster="c", serviceName="ecs-controlled", desiredCount=1,
+                       taskDefinition=svc["tds"][0])
+    with pytest.raises(ClientError) as excinfo:
+        new_task_set(ecs, {**svc, "service": "ecs-controlled"})
+    code, message, status = error_of(excinfo)
+    assert (code, status) == ("InvalidParameterException", 400)
+    assert "EXTERNAL deployment controller" in message
+
+
+def test_sixth_task_set_is_refused_draining_ones_count(ecs, svc):
+    sets = [new_task_set(ecs, svc, percent=0) for _ in range(5)]
+    ecs.delete_task_set(cluster="c", service="s", taskSet=sets[0]["taskSetArn"])
+    with pytest.raises(ClientError) as excinfo:
+        new_task_set(ecs, svc)
+    assert error_of(excinfo) == (
+        "InvalidParameterException",
+        "5 deployments exist on the service. Unable to create new TaskSet since "
+        "this exceeds the maximum limit.",
+        400,
+    )
+    time.sleep(DRAIN + 0.2)  # once drained, there is room again
+    new_task_set(ecs, svc)
+
+
+def test_update_primary_task_set_by_id_or_arn(ecs, svc):
+    blue = new_task_set(ecs, svc, td=0)
+    green = new_task_set(ecs, svc, td=1, percent=0)
+    result = ecs.update_service_primary_task_set(
+        cluster="c", service="s", primaryTaskSet=blue["id"])["taskSet"]
+    assert result["taskSetArn"] == blue["taskSetArn"]
+    status = {t["id"]: t["status"] for t in describe(ecs, svc)["taskSets"]}
+    assert status == {blue["id"]: "PRIMARY", green["id"]: "ACTIVE"}
+
+    ecs.update_service_primary_task_set(
+        cluster="c", service="s", primaryTaskSet=green["taskSetArn"])
+    status = {t["id"]: t["status"] for t in describe(ecs, svc)["taskSets"]}
+    assert status == {blue["id"]: "ACTIVE", green["id"]: "PRIMARY"}
+    service = ecs.describe_services(cluster="c", services=["s"])["services"][0]
+    assert service["taskDefinition"] == svc["tds"][1]
+
+
+def test_delete_primary_task_set_needs_force(ecs, svc):
+    primary = new_task_set(ecs, svc)
+    ecs.update_service_primary_task_set(cluster="c", service="s", primaryTaskSet=primary["id"])
+    with pytest.raises(ClientError) as excinfo:
+        ecs.delete_task_set(cluster="c", service="s", taskSet=primary["id"])
+    assert error_of(excinfo) == (
+        "InvalidParameterException", "Primary TaskSet cannot be deleted", 400)
+    assert describe(ecs, svc)["taskSets"][0]["status"] == "PRIMARY"
+    deleted = ecs.delete_task_set(
+        cluster="c", service="s", taskSet=primary["id"], force=True)["taskSet"]
+    assert deleted["status"] == "DRAINING"
+
+
+def test_deleted_task_set_drains_then_disappears(ecs, svc):
+    keep = new_task_set(ecs, svc, td=0)
+    gone = new_task_set(ecs, svc, td=1, percent=0)
+    deleted = ecs.delete_task_set(cluster="c", service="s", taskSet=gone["taskSetArn"])
+    assert deleted["taskSet"]["status"] == "DRAINING"
+
+    listed = {t["id"]: t["status"] for t in describe(ecs, svc)["taskSets"]}
+    assert listed == {keep["id"]: "ACTIVE", gone["id"]: "DRAINING"}
+    by_id = describe(ecs, svc, gone["id"])
+    assert [t["status"] for t in by_id["taskSets"]] == ["DRAINING"]
+    assert by_id["failures"] == []
+    # a DRAINING task set can no longer be changed
+    with pytest.raises(ClientError) as excinfo:
+        ecs.update_task_set(cluster="c", service="s", taskSet=gone["id"],
+                            scale={"value": 50, "unit": "PERCENT"})
+    assert error_of(excinfo)[0] == "TaskSetNotFoundException"
+
+    time.sleep(DRAIN + 0.2)
+    assert [t["id"] for t in describe(ecs, svc)["taskSets"]] == [keep["id"]]
+    assert describe(ecs, svc, gone["id"])["failures"] == [
+        {"arn": gone["id"], "reason": "MISSING"}]
+
+
+def test_stability_status_and_counts(ecs, svc):
+    created = new_task_set(ecs, svc, percent=50)  # desiredCount 2 -> 1 task
+    assert created["stabilityStatus"] == "STABILIZING"
+    assert created["computedDesiredCount"] == 1
+    assert created["runningCount"] + created["pendingCount"] == 1
+    assert created["runningCount"] < 1
+
+    time.sleep(STABILIZE + 0.2)
+    steady = describe(ecs, svc)["taskSets"][0]
+    assert steady["stabilityStatus"] == "STEADY_STATE"
+    assert (steady["computedDesiredCount"], steady["runningCount"], steady["pendingCount"]) \
+        == (1, 1, 0)
+
+    updated = ecs.update_task_set(cluster="c", service="s", taskSet=created["id"],
+                                  scale={"value": 75, "unit": "PERCENT"})["taskSet"]
+    assert updated["stabilityStatus"] == "STABILIZING"
+    assert updated["computedDesiredCount"] == 2  # ceil(2 * 0.75)
+    assert updated["runningCount"] < 2 and updated["pendingCount"] >= 1
+
+    time.sleep(STABILIZE + 0.2)
+    steady = describe(ecs, svc)["taskSets"][0]
+    assert steady["stabilityStatus"] == "STEADY_STATE"
+    assert (steady["computedDesiredCount"], steady["runningCount"], steady["pendingCount"]) \
+        == (2, 2, 0)
+
+    # a new service desiredCount also sets the task set STABILIZING again
+    ecs.update_service(cluster="c", service="s", desiredCount=4)
+    scaled = describe(ecs, svc)["taskSets"][0]
+    assert scaled["stabilityStatus"] == "STABILIZING"
+    assert scaled["computedDesiredCount"] == 3  # ceil(4 * 0.75)
+
+
+def test_never_stable_task_definition(emulator, ecs, svc):
+    http(emulator, "POST", "/_rig/config",
+         {"never_stable_task_definitions": [svc["tds"][1]]})
+    new_task_set(ecs, svc, td=0)
+    broken = new_task_set(ecs, svc, td=1)
+    time.sleep(STABILIZE + 0.2)
+    states = {t["id"]: t for t in describe(ecs, svc)["taskSets"]}
+    assert states[broken["id"]]["stabilityStatus"] == "STABILIZING"
+    assert states[broken["id"]]["runningCount"] == 0
+    assert states[broken["id"]]["pendingCount"] == 2
+    others = [t for i, t in states.items() if i != broken["id"]]
+    assert others[0]["stabilityStatus"] == "STEADY_STATE"
+
+
+def test_awsvpc_task_set_without_security_groups(ecs, svc):
+    # AWS falls back to the VPC's default security group; moto raises a 500
+    created = new_task_set(ecs, svc)  # new_task_set passes subnets only
+    assert created["networkConfiguration"]["awsvpcConfiguration"]["subnets"] == [svc["subnet"]]
+    tasks = ecs.list_tasks(cluster="c")["taskArns"]
+    assert len(tasks) == 2
+
+
+def test_describe_unknown_task_set_reports_missing(ecs, svc):
+    known = new_task_set(ecs, svc)
+    unknown_arn = known["taskSetArn"].rsplit("/", 1)[0] + "/424242"
+    result = describe(ecs, svc, known["taskSetArn"], "ecs-svc/1234", unknown_arn)
+    assert [t["taskSetArn"] for t in result["taskSets"]] == [known["taskSetArn"]]
+    assert result["failures"] == [
+        {"arn": "ecs-svc/1234", "reason": "MISSING"},
+        {"arn": unknown_arn, "reason": "MISSING"},
+    ]
+
+
+SCALE = {"value": 50, "unit": "PERCENT"}
+TASK_SET_CALLS = {
+    "delete": lambda ecs, cluster, service, ts: ecs.delete_task_set(
+        cluster=cluster, service=service, taskSet=ts),
+    "update": lambda ecs, cluster, service, ts: ecs.update_task_set(
+        cluster=cluster, service=service, taskSet=ts, scale=SCALE),
+    "primary": lambda ecs, cluster, service, ts: ecs.update_service_primary_task_set(
+        cluster=cluster, service=service, primaryTaskSet=ts),
+}
+
+
+@pytest.mark.parametrize("call", sorted(TASK_SET_CALLS))
+@pytest.mark.parametrize(
+    "target, expected",
+    [
+        (("c", "s", "ecs-svc/999"),
+         ("TaskSetNotFoundException", "The specified task set does not exist.")),
+        (("c", "nope", "ecs-svc/999"), ("ServiceNotFoundException", "Service not found.")),
+        (("nope", "s", "ecs-svc/999"), ("ClusterNotFoundException", "Cluster not found.")),
+    ],
+    ids=["unknown-task-set", "unknown-service", "unknown-cluster"],
+)
+def test_typed_not_found_errors(ecs, svc, call, target, expected):
+    new_task_set(ecs, svc)
+    with pytest.raises(ClientError) as excinfo:
+        TASK_SET_CALLS[call](ecs, *target)
+    assert error_of(excinfo) == (*expected, 400)
+
+
+def test_unhandled_error_is_json_server_exception(emulator, ecs, svc):
+    # moto crashes on a task definition with memory only at task level
+    ecs.register_task_definition(
+        family="crash", requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+        cpu="256", memory="512", containerDefinitions=[{"name": "web", "image": "nginx"}])
+    body = json.dumps({"cluster": "c", "service": "s", "taskDefinition": "crash",
+                       "scale": {"value": 50, "unit": "PERCENT"}}).encode()
+    request = urllib.request.Request(
+        emulator + "/", data=body, method="POST",
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "AmazonEC2ContainerServiceV20141113.CreateTaskSet",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/ecs/"
+                             "aws4_request, SignedHeaders=host, Signature=0",
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(request, timeout=10)
+    assert excinfo.value.code == 500
+    payload = json.loads(excinfo.value.read())
+    assert payload["__type"] == "ServerException"
+    assert payload["message"]
+
+
+# --------------------------------------------------------------------------
+# ELBv2
+# --------------------------------------------------------------------------
+
+
+def forward(infrastructure, blue_weight=100, green_weight=0, extra_groups=0, stickiness=None):
+    groups = [
+        {"TargetGroupArn": infrastructure["blue_target_group_arn"], "Weight": blue_weight},
+        {"TargetGroupArn": infrastructure["green_target_group_arn"], "Weight": green_weight},
+    ] + [
+        {"TargetGroupArn": infrastructure["blue_target_group_arn"], "Weight": 1}
+        for _ in range(extra_groups)
+    ]
+    config = {"TargetGroups": groups}
+    if stickiness is not None:
+        config["TargetGroupStickinessConfig"] = {"Enabled": True, "DurationSeconds": stickiness}
+    return [{"Type": "forward", "ForwardConfig": config}]
+
+
+def elb_calls(elbv2, infrastructure, actions):
+    lb, listener, rule = (infrastructure["load_balancer_arn"],
+                          infrastructure["listener_arn"], infrastructure["rule_arn"])
+    return {
+        "ModifyRule": lambda: elbv2.modify_rule(RuleArn=rule, Actions=actions),
+        "ModifyListener": lambda: elbv2.modify_listener(
+            ListenerArn=listener, DefaultActions=actions),
+        "CreateRule": lambda: elbv2.create_rule(
+            ListenerArn=listener, Priority=20, Actions=actions,
+            Conditions=[{"Field": "path-pattern", "Values": ["/x/*"]}]),
+        "CreateListener": lambda: elbv2.create_listener(
+            LoadBalancerArn=lb, Protocol="HTTP", Port=8081, DefaultActions=actions),
+    }
+
+
+INVALID_FORWARDS = {
+    "weight-1000": (dict(blue_weight=1000), "less than or equal to 999"),
+    "weight-negative": (dict(green_weight=-1), "greater than or equal to 0"),
+    "six-target-groups": (dict(extra_groups=4), "length less than or equal to 5"),
+    "stickiness-0": (dict(stickiness=0), "greater than or equal to 1"),
+    "stickiness-604801": (dict(stickiness=604801), "less than or equal to 604800"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INVALID_FORWARDS))
+def test_elbv2_forward_validation(elbv2, infrastructure, case):
+    kwargs, constraint = INVALID_FORWARDS[case]
+    calls = elb_calls(elbv2, infrastructure, forward(infrastructure, **kwargs))
+    for operation in ("ModifyRule", "ModifyListener", "CreateRule", "CreateListener"):
+        with pytest.raises(ClientError) as excinfo:
+            calls[operation]()
+        code, message, status = error_of(excinfo)
+        assert (code, status) == ("ValidationError", 400), operation
+        assert message.startswith("1 validation error detected: "), operation
+        assert constraint in message, operation
+
+
+def test_elbv2_valid_forward_still_accepted(elbv2, infrastructure):
+    actions = forward(infrastructure, 999, 0, extra_groups=3, stickiness=604800)
+    for name, call in elb_calls(elbv2, infrastructure, actions).items():
+        call()
+    rule = elbv2.describe_rules(RuleArns=[infrastructure["rule_arn"]])["Rules"][0]
+    weights = [g["Weight"] for g in rule["Actions"][0]["ForwardConfig"]["TargetGroups"]]
+    assert weights == [999, 0, 1, 1, 1]
+
+
+def test_elbv2_delete_unknown_rule(elbv2, infrastructure):
+    with pytest.raises(ClientError) as excinfo:
+        elbv2.delete_rule(RuleArn=infrastructure["rule_arn"][:-4] + "0000")
+    assert error_of(excinfo) == ("RuleNotFound", "The specified rule does not exist.", 400)
+    elbv2.delete_rule(RuleArn=infrastructure["rule_arn"])
+    with pytest.raises(ClientError) as excinfo:
+        elbv2.delete_rule(RuleArn=infrastructure["rule_arn"])
+    assert error_of(excinfo)[0] == "RuleNotFound"
+
+
+# --------------------------------------------------------------------------
+# infra.py
+# --------------------------------------------------------------------------
+
+
+def test_infra_create_and_destroy(emulator):
+    cli = [sys.executable, str(RIG / "infra.py"), "--endpoint", emulator]
+    made = subprocess.run([*cli, "create", "--name", "shop", "--count", "2"],
+                          check=True, capture_output=True, text=True)
+    out = json.loads(made.stdout)
+    assert set(out) == {
+        "region", "endpoint", "cluster", "cluster_arn", "services", "service_arns",
+        "task_definitions", "subnets", "security_group", "vpc", "load_balancer_arn",
+        "blue_target_group_arn", "green_target_group_arn", "listener_arn",
+        "test_listener_arn", "rule_arn",
+    }
+    assert out["services"] == ["shop-1", "shop-2"]
+    assert [a.rsplit(":", 1)[1] for a in out["task_definitions"]] == ["1", "2", "3"]
+    assert len(out["subnets"]) == 2
+
+    ecs, elbv2 = client(emulator, "ecs"), client(emulator, "elbv2")
+    services = ecs.describe_services(cluster="shop", services=out["services"])["services"]
+    assert [(s["deploymentController"]["type"], s["desiredCount"]) for s in services] \
+        == [("EXTERNAL", 2)] * 2
+    listener = elbv2.describe_listeners(ListenerArns=[out["listener_arn"]])["Listeners"][0]
+    assert listener["Port"] == 80
+    weights = {g["TargetGroupArn"]: g["Weight"]
+               for g in listener["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]}
+    assert weights == {out["blue_target_group_arn"]: 100, out["green_target_group_arn"]: 0}
+    rule = elbv2.describe_rules(RuleArns=[out["rule_arn"]])["Rules"][0]
+    assert rule["Priority"] == "10"
+
+    # the realistic task set (Fargate, awsvpc, behind the blue target group) works
+    task_set = ecs.create_task_set(
+        cluster="shop", service="shop-1", taskDefinition=out["task_definitions"][0],
+        launchType="FARGATE", clientToken="t",
+        networkConfiguration={"awsvpcConfiguration": {
+            "subnets": out["subnets"], "securityGroups": [out["security_group"]]}},
+        loadBalancers=[{"targetGroupArn": out["blue_target_group_arn"],
+                        "containerName": "web", "containerPort": 8080}],
+        scale={"value": 100, "unit": "PERCENT"},
+    )["taskSet"]
+    assert task_set["computedDesiredCount"] == 2
+
+    subprocess.run([*cli, "destroy", "--name", "shop"], check=True, capture_output=True)
+    clusters = ecs.describe_clusters(clusters=["shop"])
+    assert [c["status"] for c in clusters["clusters"]] in ([], ["INACTIVE"])
+    assert elbv2.describe_load_balancers()["LoadBalancers"] == []
+    assert elbv2.describe_target_groups()["TargetGroups"] == []
+    # destroy is idempotent
+    infra.destroy(emulator, "shop")
