@@ -113,7 +113,14 @@ impl Intercept for CallLog {
 
 fn operation(cfg: &ConfigBag) -> String {
     cfg.load::<Metadata>()
-        .map(|m| format!("{}.{}", m.service(), m.name()))
+        .map(|m| {
+            // Short service names, as in `ecs.CreateTaskSet` / `elbv2.ModifyRule`.
+            let service = match m.service() {
+                "Elastic Load Balancing v2" => "elbv2".to_string(),
+                other => other.to_ascii_lowercase(),
+            };
+            format!("{service}.{}", m.name())
+        })
         .unwrap_or_default()
 }
 
