@@ -25,6 +25,7 @@ pub enum CodecError {
 }
 
 pub fn from_msgpack(bytes: &[u8]) -> Result<Value, CodecError> {
+    check_markers(bytes)?;
     let mut rd = bytes;
     let mp = rmpv::decode::read_value_with_max_depth(&mut rd, MAX_DEPTH)
         .map_err(|e| CodecError::Msgpack(e.to_string()))?;
@@ -35,6 +36,117 @@ pub fn from_msgpack(bytes: &[u8]) -> Result<Value, CodecError> {
         )));
     }
     convert_mp(mp, 0)
+}
+
+/// Walks the encoding once and refuses the reserved marker 0xc1, which `rmpv` would
+/// quietly read as nil. Lengths are checked by the decoder that runs afterwards.
+fn check_markers(bytes: &[u8]) -> Result<(), CodecError> {
+    let mut pos = 0usize;
+    // Values still to read; a container adds its elements.
+    let mut pending: u64 = 1;
+    let be = |at: usize, n: usize| -> Result<u64, CodecError> {
+        let b = bytes
+            .get(at..at + n)
+            .ok_or_else(|| CodecError::Msgpack("truncated value".into()))?;
+        Ok(b.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x)))
+    };
+    while pending > 0 {
+        pending -= 1;
+        let Some(&m) = bytes.get(pos) else {
+            return Err(CodecError::Msgpack("truncated value".into()));
+        };
+        pos += 1;
+        let skip: u64 = match m {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => 0,
+            0x80..=0x8f => {
+                pending += 2 * u64::from(m & 0x0f);
+                0
+            }
+            0x90..=0x9f => {
+                pending += u64::from(m & 0x0f);
+                0
+            }
+            0xa0..=0xbf => u64::from(m & 0x1f),
+            0xc1 => {
+                return Err(CodecError::Msgpack(format!(
+                    "reserved marker 0xc1 at byte {}",
+                    pos - 1
+                )))
+            }
+            0xc4 | 0xd9 => {
+                let n = be(pos, 1)?;
+                pos += 1;
+                n
+            }
+            0xc5 | 0xda => {
+                let n = be(pos, 2)?;
+                pos += 2;
+                n
+            }
+            0xc6 | 0xdb => {
+                let n = be(pos, 4)?;
+                pos += 4;
+                n
+            }
+            0xc7 => {
+                let n = be(pos, 1)?;
+                pos += 1;
+                n + 1
+            }
+            0xc8 => {
+                let n = be(pos, 2)?;
+                pos += 2;
+                n + 1
+            }
+            0xc9 => {
+                let n = be(pos, 4)?;
+                pos += 4;
+                n + 1
+            }
+            0xca => 4,
+            0xcb => 8,
+            0xcc | 0xd0 => 1,
+            0xcd | 0xd1 => 2,
+            0xce | 0xd2 => 4,
+            0xcf | 0xd3 => 8,
+            0xd4 => 2,
+            0xd5 => 3,
+            0xd6 => 5,
+            0xd7 => 9,
+            0xd8 => 17,
+            0xdc => {
+                pending += be(pos, 2)?;
+                pos += 2;
+                0
+            }
+            0xdd => {
+                pending += be(pos, 4)?;
+                pos += 4;
+                0
+            }
+            0xde => {
+                pending += 2 * be(pos, 2)?;
+                pos += 2;
+                0
+            }
+            0xdf => {
+                pending += 2 * be(pos, 4)?;
+                pos += 4;
+                0
+            }
+        };
+        pos = pos
+            .checked_add(usize::try_from(skip).unwrap_or(usize::MAX))
+            .filter(|p| *p <= bytes.len())
+            .ok_or_else(|| CodecError::Msgpack("truncated value".into()))?;
+        // More pending values than bytes left cannot be valid.
+        if pending > (bytes.len() - pos) as u64 {
+            return Err(CodecError::Msgpack(
+                "declared length exceeds the input".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn convert_mp(mp: Mp, depth: usize) -> Result<Value, CodecError> {
@@ -194,8 +306,10 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        let cases: [&[u8]; 5] = [
+        let cases: [&[u8]; 7] = [
             &[],
+            &[0xc1],
+            &[0x92, 0x01, 0xc1],
             &[0x92, 0x01],
             &[0xd4, 5, 0],
             &[0x81, 0x01, 0x02],

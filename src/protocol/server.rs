@@ -392,10 +392,16 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let acceptor = TlsAcceptor::from(Arc::new(tls));
     let (tx, rx) = mpsc::channel::<Result<TlsConn, std::io::Error>>(16);
-    tokio::spawn(async move {
+    let accept_loop = tokio::spawn(async move {
         loop {
-            let Ok((tcp, peer)) = listener.accept().await else {
-                continue;
+            let (tcp, peer) = match listener.accept().await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
+                    crate::log::warn("accept failed", &[("error", e.to_string().into())]);
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let acceptor = acceptor.clone();
             let tx = tx.clone();
@@ -422,7 +428,7 @@ pub async fn serve(
         .set_service_status("plugin", tonic_health::ServingStatus::Serving)
         .await;
     let stop = shutdown.clone();
-    tonic::transport::Server::builder()
+    let served = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(gp::grpc_controller_server::GrpcControllerServer::new(
             Controller {
@@ -438,5 +444,7 @@ pub async fn serve(
             tokio_stream::wrappers::ReceiverStream::new(rx),
             async move { stop.notified().await },
         )
-        .await
+        .await;
+    accept_loop.abort();
+    served
 }
