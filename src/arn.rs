@@ -103,6 +103,19 @@ pub fn task_set_id(s: &str) -> &str {
     }
 }
 
+/// The (cluster, service) names a task set ARN (`...:task-set/CLUSTER/SERVICE/ID`) belongs to;
+/// None for task set ids and anything else.
+pub fn task_set_owner(s: &str) -> Option<(&str, &str)> {
+    let a = parse(s).filter(|a| a.service == "ecs")?;
+    let mut it = a.resource.strip_prefix("task-set/")?.splitn(3, '/');
+    match (it.next(), it.next(), it.next()) {
+        (Some(c), Some(svc), Some(id)) if !c.is_empty() && !svc.is_empty() && !id.is_empty() => {
+            Some((c, svc))
+        }
+        _ => None,
+    }
+}
+
 /// Checks a task set reference: an ECS task set ARN, or an id such as `ecs-svc/1234567890`.
 pub fn check_task_set_ref(s: &str) -> Result<(), String> {
     if s.starts_with("arn:") {
@@ -197,6 +210,23 @@ mod tests {
         for (s, ok) in cases {
             assert_eq!(name_or_arn(s, "ecs", "cluster/").is_ok(), ok, "{s}");
         }
+    }
+
+    #[test]
+    fn task_set_owner_reads_cluster_and_service() {
+        assert_eq!(
+            task_set_owner("arn:aws:ecs:us-east-1:1:task-set/prod/web/ecs-svc/123"),
+            Some(("prod", "web"))
+        );
+        assert_eq!(task_set_owner("ecs-svc/123"), None);
+        assert_eq!(
+            task_set_owner("arn:aws:ecs:us-east-1:1:task-set/prod/web"),
+            None
+        );
+        assert_eq!(
+            task_set_owner("arn:aws:ecs:us-east-1:1:service/prod/web/x"),
+            None
+        );
     }
 
     #[test]

@@ -66,6 +66,8 @@ async fn run() -> Result<(), String> {
     .map_err(|e| format!("cannot write the handshake line: {e}"))?;
     drop(out);
 
+    exit_with_parent();
+
     // Terraform handles Ctrl-C itself and calls StopProvider; the plugin must not die on it.
     tokio::spawn(async {
         while tokio::signal::ctrl_c().await.is_ok() {
@@ -76,6 +78,26 @@ async fn run() -> Result<(), String> {
     protocol::server::serve(listener, config, Arc::new(Provider::new()))
         .await
         .map_err(|e| format!("gRPC server failed: {e}"))
+}
+
+/// Exits once Terraform, the parent process, is gone (killed with SIGKILL, or by the OOM
+/// killer): nobody will call Shutdown then, and an orphaned plugin would carry on a rollout
+/// that no one records while the next `terraform apply` starts its own.
+fn exit_with_parent() {
+    #[cfg(unix)]
+    {
+        let parent = std::os::unix::process::parent_id();
+        std::thread::spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            if std::os::unix::process::parent_id() != parent {
+                ecsx::log::warn(
+                    "Terraform is gone (the parent process exited); stopping",
+                    &[],
+                );
+                std::process::exit(1);
+            }
+        });
+    }
 }
 
 /// Binds on loopback within PLUGIN_MIN_PORT..=PLUGIN_MAX_PORT when given, else any free port.

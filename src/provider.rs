@@ -136,6 +136,7 @@ impl Provider {
         Self::schema()
             .block
             .validate(config, &AttrPath::root(), &mut d);
+        check_settings(config, &mut d);
         d
     }
 
@@ -247,6 +248,15 @@ impl Provider {
         };
         let schema = r.schema();
         let mut d = Diagnostics::new();
+        if version < 0 {
+            d.error(
+                "Invalid state version",
+                format!(
+                    "The state of this {type_name} claims schema version {version}; versions start at 0, so the state file is damaged. Restore it from a backup or re-import the resource."
+                ),
+            );
+            return (Value::Null, d);
+        }
         if version > schema.version {
             d.error(
                 "State from a newer provider",
@@ -391,6 +401,51 @@ fn unknown_type(kind: &str, name: &str) -> Diagnostics {
     d
 }
 
+/// STS accepts role sessions from 15 minutes to 12 hours (the role's maximum may be lower).
+const ROLE_SESSION: (u64, u64) = (15 * 60, 12 * 3600);
+
+/// Rules beyond the per-attribute validators: what STS and the SDK would refuse only later,
+/// with less helpful errors.
+fn check_settings(config: &Value, d: &mut Diagnostics) {
+    let role = AttrPath::attr("assume_role").index(0);
+    if let Some(s) = config.block("assume_role").get("duration").as_str() {
+        let secs = crate::schema::parse_duration(s).map(|t| t.as_secs());
+        if secs.is_some_and(|n| n < ROLE_SESSION.0 || n > ROLE_SESSION.1) {
+            d.error_at(
+                role.then("duration"),
+                "Value out of range",
+                format!(
+                    "assume_role[0].duration must be from 15m to 12h (what STS AssumeRole accepts), got {s:?}."
+                ),
+            );
+        }
+    }
+    let ep = AttrPath::attr("endpoints").index(0);
+    for service in ["ecs", "elbv2", "sts"] {
+        let Some(url) = config.block("endpoints").get(service).as_str() else {
+            continue;
+        };
+        let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+        let host = url
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
+        if !scheme_ok
+            || host.is_empty()
+            || host.starts_with('/')
+            || url.contains(char::is_whitespace)
+        {
+            d.error_at(
+                ep.then(service),
+                "Invalid endpoint URL",
+                format!(
+                    "endpoints[0].{service} must be an http:// or https:// URL such as \"http://127.0.0.1:5000\", got {url:?}."
+                ),
+            );
+        }
+    }
+}
+
 fn opt_string(v: &Value) -> Option<String> {
     v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
 }
@@ -467,6 +522,62 @@ mod tests {
         let s = settings_from(&Value::Null);
         assert_eq!(s.max_retries, DEFAULT_MAX_RETRIES);
         assert!(s.assume_role.is_none());
+    }
+
+    #[test]
+    fn state_versions_outside_the_schema_are_refused() {
+        let p = Provider::new();
+        let raw = br#"{"cluster":"prod","service":"web","task_set":"ecs-svc/1"}"#;
+        let (v, d) = p.upgrade_state("ecsx_primary_task_set", 0, raw);
+        assert!(!d.has_errors(), "{d:?}");
+        assert_eq!(v.get("cluster").as_str(), Some("prod"));
+        for version in [-1, i64::MIN, 1, i64::MAX] {
+            let (v, d) = p.upgrade_state("ecsx_primary_task_set", version, raw);
+            assert!(d.has_errors() && v.is_null(), "version {version}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn session_length_and_endpoints_are_checked() {
+        let cfg = |duration: &str, ecs: &str| {
+            Value::object([
+                (
+                    "assume_role",
+                    Value::List(vec![Value::object([
+                        ("role_arn", Value::from("arn:aws:iam::1:role/deploy")),
+                        ("duration", Value::from(duration)),
+                    ])]),
+                ),
+                (
+                    "endpoints",
+                    Value::List(vec![Value::object([("ecs", Value::from(ecs))])]),
+                ),
+            ])
+        };
+        let paths = |c: &Value| -> Vec<String> {
+            Provider::new()
+                .validate_provider_config(c)
+                .iter()
+                .map(|x| x.path.clone().unwrap_or_default().to_string())
+                .collect()
+        };
+        assert!(paths(&cfg("1h", "http://127.0.0.1:5000")).is_empty());
+        assert!(paths(&cfg("15m", "https://ecs.eu-west-1.amazonaws.com")).is_empty());
+        assert_eq!(
+            paths(&cfg("5m", "localhost:5000")),
+            ["assume_role[0].duration", "endpoints[0].ecs"]
+        );
+        assert_eq!(
+            paths(&cfg("13h", "http://")),
+            ["assume_role[0].duration", "endpoints[0].ecs"]
+        );
+        // Unknown values wait for apply.
+        let mut unknown = cfg("1h", "http://x");
+        unknown.set(
+            "endpoints",
+            Value::List(vec![Value::object([("ecs", Value::Unknown)])]),
+        );
+        assert!(paths(&unknown).is_empty());
     }
 
     #[tokio::test]

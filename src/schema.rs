@@ -95,20 +95,26 @@ pub enum Validator {
 }
 
 impl Validator {
+    /// The rule as one sentence for documentation, e.g. "Must be a whole number from 0 to 100."
     pub fn describe(&self) -> String {
         match self {
-            Validator::IntRange(lo, hi) => format!("between {lo} and {hi}"),
-            Validator::NotBlank => "not empty".into(),
-            Validator::OneOf(opts) => format!("one of `{}`", opts.join("`, `")),
-            Validator::Arn(svc, res) | Validator::EachArn(svc, res) => {
-                format!("ARN of {svc} `{}`", res.trim_end_matches('/'))
+            Validator::IntRange(lo, hi) => format!("Must be a whole number from {lo} to {hi}."),
+            Validator::NotBlank => "Must not be blank.".into(),
+            Validator::OneOf(opts) => format!("Must be one of `{}`.", opts.join("`, `")),
+            Validator::Arn(svc, res) => format!("Must be an ARN of the form `{}`.", arn_pattern(svc, res)),
+            Validator::EachArn(svc, res) => {
+                format!("Each element must be an ARN of the form `{}`.", arn_pattern(svc, res))
             }
-            Validator::NameOrArn(svc, res) => {
-                format!("name or ARN of {svc} `{}`", res.trim_end_matches('/'))
-            }
-            Validator::Duration => "a duration such as `30m` or `1h`".into(),
-            Validator::Unique => "no duplicates".into(),
-            Validator::TaskSetRef => "task set id (`ecs-svc/...`) or ARN".into(),
+            Validator::NameOrArn(svc, res) => format!(
+                "Must be a name (letters, digits, `-` and `_`, up to 255) or an ARN of the form `{}`.",
+                arn_pattern(svc, res)
+            ),
+            Validator::Duration => "Must be a duration such as `90s`, `20m` or `1h30m`.".into(),
+            Validator::Unique => "Elements must be unique.".into(),
+            Validator::TaskSetRef => format!(
+                "Must be a task set ID (`ecs-svc/...`) or an ARN of the form `{}CLUSTER/SERVICE/ID`.",
+                arn_pattern("ecs", "task-set/").trim_end_matches("...")
+            ),
         }
     }
 
@@ -155,7 +161,14 @@ impl Validator {
             }
             Validator::NameOrArn(svc, res) => {
                 if let Some(s) = v.as_str() {
-                    if let Err(why) = arn::name_or_arn(s, svc, res) {
+                    if s.trim().is_empty() {
+                        let what = if s.is_empty() { "empty" } else { "blank" };
+                        diags.error_at(
+                            path.clone(),
+                            "Invalid name or ARN",
+                            format!("{path}: {s:?} is {what}; give a name or an ARN."),
+                        );
+                    } else if let Err(why) = arn::name_or_arn(s, svc, res) {
                         diags.error_at(
                             path.clone(),
                             "Invalid name or ARN",
@@ -205,6 +218,33 @@ fn check_arn(v: &Value, svc: &str, res: &str, path: &AttrPath, diags: &mut Diagn
         if let Err(why) = arn::expect(s, svc, res) {
             diags.error_at(path.clone(), "Invalid ARN", format!("{path}: {why}"));
         }
+    }
+}
+
+/// `arn:PARTITION:SERVICE:REGION:ACCOUNT:PREFIX...`, with no region for global services.
+fn arn_pattern(svc: &str, res: &str) -> String {
+    let region = if svc == "iam" { "" } else { "REGION" };
+    format!("arn:PARTITION:{svc}:{region}:ACCOUNT:{res}...")
+}
+
+/// A value as HCL would spell it, for "Defaults to ..." text.
+fn hcl_literal(v: &Value) -> String {
+    match v {
+        Value::Null | Value::Unknown => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => format!("{n}"),
+        Value::String(s) => format!("{s:?}"),
+        Value::List(items) => format!(
+            "[{}]",
+            items.iter().map(hcl_literal).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Map(m) => format!(
+            "{{ {} }}",
+            m.iter()
+                .map(|(k, v)| format!("{k} = {}", hcl_literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -326,6 +366,21 @@ impl Attribute {
     pub fn is_computed(&self) -> bool {
         matches!(self.mode, Mode::Computed | Mode::OptionalComputed)
     }
+
+    /// The description Terraform and the docs show: the prose, then what the schema
+    /// enforces (replacement, validators, default), so none of it is written twice.
+    pub fn full_description(&self) -> String {
+        let mut parts = vec![self.description.trim().to_string()];
+        if self.requires_replace {
+            parts.push("Changing it forces a new resource.".into());
+        }
+        parts.extend(self.validators.iter().map(Validator::describe));
+        if let Some(d) = &self.default {
+            parts.push(format!("Defaults to `{}`.", hcl_literal(d)));
+        }
+        parts.retain(|p| !p.is_empty());
+        parts.join(" ")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -407,13 +462,13 @@ impl Block {
 
     /// A `timeouts` block with the given operations, as terraform-plugin-framework shapes it.
     pub fn timeouts(ops: &[&'static str]) -> NestedBlock {
-        let mut b = Block::new("How long each operation may take before it fails, e.g. \"30m\".");
+        let mut b = Block::new("How long each operation may take before it fails.");
         for op in ops {
             let desc: &'static str = match *op {
-                "create" => "Time limit for create, e.g. \"30m\".",
-                "update" => "Time limit for update, e.g. \"30m\".",
-                "delete" => "Time limit for delete, e.g. \"20m\".",
-                _ => "Time limit for the operation.",
+                "create" => "How long create may take.",
+                "update" => "How long update may take.",
+                "delete" => "How long delete may take.",
+                _ => "How long the operation may take.",
             };
             b = b.attr(Attribute::optional(op, Type::String, desc).check(Validator::Duration));
         }
@@ -422,6 +477,10 @@ impl Block {
 
     /// Checks a configuration value against the schema's validators, collecting diagnostics.
     pub fn validate(&self, config: &Value, path: &AttrPath, diags: &mut Diagnostics) {
+        // A block whose whole value is unknown (e.g. from a dynamic block) is judged once known.
+        if config.is_unknown() {
+            return;
+        }
         for a in &self.attributes {
             let v = config.get(a.name);
             let p = path.then(a.name);
@@ -430,6 +489,16 @@ impl Block {
                     p.clone(),
                     "Missing required argument",
                     format!("The argument {p} is required."),
+                );
+                continue;
+            }
+            // Terraform passes configured values of computed-only attributes through; the
+            // provider must refuse them, or they would be silently overwritten.
+            if a.mode == Mode::Computed && !v.is_null() {
+                diags.error_at(
+                    p.clone(),
+                    "Invalid Configuration for Read-Only Attribute",
+                    format!("{p} is set by the provider and cannot be configured: remove it from the configuration."),
                 );
                 continue;
             }
@@ -467,21 +536,28 @@ impl Block {
     /// Reshapes a decoded value to exactly this schema: missing attributes become null,
     /// attributes the schema does not know are dropped. Used on stored state.
     pub fn conform(&self, v: &Value) -> Value {
-        if v.is_null() {
-            return Value::Null;
+        // Unknown stays unknown: a dynamic block over an unknown collection is planned as such.
+        if v.is_null() || v.is_unknown() {
+            return v.clone();
         }
         let mut out = BTreeMap::new();
         for a in &self.attributes {
             out.insert(a.name.to_string(), v.get(a.name).clone());
         }
         for b in &self.blocks {
-            let items: Vec<Value> = v
-                .get(b.name)
-                .as_list()
-                .iter()
-                .map(|i| b.block.conform(i))
-                .collect();
-            out.insert(b.name.to_string(), Value::List(items));
+            let blocks = v.get(b.name);
+            let conformed = if blocks.is_unknown() {
+                Value::Unknown
+            } else {
+                Value::List(
+                    blocks
+                        .as_list()
+                        .iter()
+                        .map(|i| b.block.conform(i))
+                        .collect(),
+                )
+            };
+            out.insert(b.name.to_string(), conformed);
         }
         Value::Map(out)
     }
@@ -575,6 +651,51 @@ mod tests {
     }
 
     #[test]
+    fn unknown_blocks_skip_validation() {
+        let mut d = Diagnostics::new();
+        sample().validate(&Value::Unknown, &AttrPath::root(), &mut d);
+        let cfg = Value::object([
+            ("name", Value::from("a")),
+            ("inner", Value::List(vec![Value::Unknown])),
+        ]);
+        sample().validate(&cfg, &AttrPath::root(), &mut d);
+        assert!(d.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn computed_attributes_cannot_be_configured() {
+        let b = Block::new("t")
+            .attr(Attribute::optional("name", Type::String, "n"))
+            .attr(Attribute::computed("id", Type::String, "i"));
+        let mut d = Diagnostics::new();
+        let cfg = Value::object([("name", Value::from("a")), ("id", Value::Null)]);
+        b.validate(&cfg, &AttrPath::root(), &mut d);
+        assert!(d.is_empty(), "{d:?}");
+        for id in [Value::from("x"), Value::Unknown] {
+            let cfg = Value::object([("name", Value::from("a")), ("id", id)]);
+            b.validate(&cfg, &AttrPath::root(), &mut d);
+        }
+        let paths: Vec<String> = d
+            .iter()
+            .map(|x| x.path.clone().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(paths, ["id", "id"]);
+    }
+
+    #[test]
+    fn empty_name_or_arn_says_empty() {
+        let mut d = Diagnostics::new();
+        Validator::NameOrArn("ecs", "cluster/").check(
+            &Value::from(""),
+            &AttrPath::attr("cluster"),
+            &mut d,
+        );
+        let x = d.iter().next().expect("a diagnostic");
+        assert_eq!(x.summary, "Invalid name or ARN");
+        assert_eq!(x.detail, "cluster: \"\" is empty; give a name or an ARN.");
+    }
+
+    #[test]
     fn unknown_values_skip_validation() {
         let cfg = Value::object([
             ("name", Value::Unknown),
@@ -593,6 +714,77 @@ mod tests {
         assert!(c.get("stale").is_null());
         assert!(c.as_map().unwrap().contains_key("pct"));
         assert_eq!(c.get("inner"), &Value::List(vec![]));
+    }
+
+    #[test]
+    fn full_description_adds_what_the_schema_enforces() {
+        let a = Attribute::defaulted("pct", Type::Number, Value::from(100i64), "Share.")
+            .check(Validator::IntRange(0, 100));
+        assert_eq!(
+            a.full_description(),
+            "Share. Must be a whole number from 0 to 100. Defaults to `100`."
+        );
+        let c = Attribute::required("cluster", Type::String, "Cluster.")
+            .replace()
+            .check(Validator::NameOrArn("ecs", "cluster/"));
+        assert_eq!(
+            c.full_description(),
+            "Cluster. Changing it forces a new resource. Must be a name (letters, digits, `-` and `_`, up to 255) \
+             or an ARN of the form `arn:PARTITION:ecs:REGION:ACCOUNT:cluster/...`."
+        );
+        let r = Attribute::required("role_arn", Type::String, "Role.")
+            .check(Validator::Arn("iam", "role/"));
+        assert!(r
+            .full_description()
+            .ends_with("`arn:PARTITION:iam::ACCOUNT:role/...`."));
+        let t =
+            Attribute::required("task_set", Type::String, "Task set.").check(Validator::TaskSetRef);
+        assert!(t
+            .full_description()
+            .ends_with("`arn:PARTITION:ecs:REGION:ACCOUNT:task-set/CLUSTER/SERVICE/ID`."));
+        let s = Attribute::defaulted("name", Type::String, Value::from("x"), "Name.");
+        assert_eq!(s.full_description(), "Name. Defaults to `\"x\"`.");
+    }
+
+    /// The generated docs (scripts/docs.py) refuse an undescribed attribute; fail here first.
+    #[test]
+    fn every_attribute_and_block_is_described() {
+        fn walk(path: &str, b: &Block, missing: &mut Vec<String>) {
+            if b.description.trim().is_empty() {
+                missing.push(format!("{path} (block)"));
+            }
+            for a in &b.attributes {
+                if a.description.trim().is_empty() {
+                    missing.push(format!("{path}.{}", a.name));
+                }
+            }
+            for nb in &b.blocks {
+                walk(&format!("{path}.{}", nb.name), &nb.block, missing);
+            }
+        }
+        let p = crate::provider::Provider::new();
+        let mut missing = Vec::new();
+        walk(
+            "provider",
+            &crate::provider::Provider::schema().block,
+            &mut missing,
+        );
+        for (name, s) in p.resource_schemas().iter().chain(&p.data_source_schemas()) {
+            walk(name, &s.block, &mut missing);
+        }
+        assert!(missing.is_empty(), "no description: {missing:?}");
+    }
+
+    #[test]
+    fn conform_keeps_unknown_blocks_unknown() {
+        let v = Value::object([("name", Value::from("a")), ("inner", Value::Unknown)]);
+        assert_eq!(sample().conform(&v).get("inner"), &Value::Unknown);
+        let v = Value::object([("inner", Value::List(vec![Value::Unknown]))]);
+        assert_eq!(
+            sample().conform(&v).get("inner"),
+            &Value::List(vec![Value::Unknown])
+        );
+        assert_eq!(sample().conform(&Value::Unknown), Value::Unknown);
     }
 
     #[test]

@@ -846,17 +846,31 @@ async fn malformed_dynamic_values_give_diagnostics_and_the_server_survives() {
 // 5. The codec, property-tested
 // ---------------------------------------------------------------------------------------------
 
-/// 2000 cases in the normal test run; `PROPTEST_CASES` raises it for the long reliability run.
-fn proptest_config() -> ProptestConfig {
-    let from_env = std::env::var("PROPTEST_CASES")
+/// `PROPTEST_CASES`, which the long reliability run sets (e.g. 100000).
+fn proptest_cases() -> Option<u32> {
+    std::env::var("PROPTEST_CASES")
         .ok()
-        .and_then(|v| v.parse::<u32>().ok());
+        .and_then(|v| v.trim().parse::<u32>().ok())
+}
+
+/// `default` cases in the normal test run. The long reliability run sets `PROPTEST_CASES`
+/// (100000) as the budget of the cheapest properties; a property whose case costs about `cost`
+/// times as much runs that budget divided by `cost`, so each stays within a few minutes on a
+/// small machine while the cheap ones see every one of the 100000 inputs.
+fn proptest_config_for(default: u32, cost: u32) -> ProptestConfig {
     ProptestConfig {
-        cases: from_env.unwrap_or(2000),
+        cases: proptest_cases()
+            .map(|n| (n / cost.max(1)).max(1))
+            .unwrap_or(default),
         // Failures print their minimal input; do not write regression files into the tree.
         failure_persistence: None,
         ..ProptestConfig::default()
     }
+}
+
+/// 2000 cases in the normal test run; all of `PROPTEST_CASES` in the long run.
+fn proptest_config() -> ProptestConfig {
+    proptest_config_for(2000, 1)
 }
 
 fn number() -> impl Strategy<Value = f64> {
@@ -916,6 +930,11 @@ proptest! {
     fn from_msgpack_never_panics_on_random_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let _ = codec::from_msgpack(&bytes);
     }
+}
+
+// Generating value trees costs several times more than random bytes.
+proptest! {
+    #![proptest_config(proptest_config_for(2000, 4))]
 
     #[test]
     fn from_msgpack_never_panics_on_damaged_encodings(
@@ -945,6 +964,684 @@ proptest! {
     #[test]
     fn msgpack_round_trips_value_trees(v in value_tree()) {
         prop_assert_eq!(codec::from_msgpack(&codec::to_msgpack(&v)), Ok(v));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5b. Whole RPCs with generated input, called in-process: an answer or an error diagnostic,
+//     never a panic, a gRPC error or a hang
+// ---------------------------------------------------------------------------------------------
+
+/// The longest one RPC may take on generated input before it counts as hung.
+const RPC_LIMIT: Duration = Duration::from_secs(10);
+
+thread_local! {
+    static RPC_RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+}
+
+/// Runs one RPC future to completion on this thread's runtime; Err when it hangs.
+fn run_rpc<T>(fut: impl Future<Output = T>) -> Result<T, String> {
+    RPC_RUNTIME.with(|rt| {
+        rt.block_on(async { tokio::time::timeout(RPC_LIMIT, fut).await })
+            .map_err(|_| format!("no answer within {RPC_LIMIT:?}"))
+    })
+}
+
+/// The provider service, no network in between: one never configured, and one configured with
+/// a region unknown until apply (plans run their whole logic, nothing reaches AWS).
+struct RpcTargets {
+    unconfigured: server::ProviderService,
+    deferred: server::ProviderService,
+}
+
+fn rpc_targets() -> &'static RpcTargets {
+    static TARGETS: std::sync::OnceLock<RpcTargets> = std::sync::OnceLock::new();
+    TARGETS.get_or_init(|| {
+        use pb::provider_server::Provider as _;
+        let deferred = server::ProviderService::new(Arc::new(Provider::new()));
+        let config = mp_object(&[("region", mp_unknown()), ("max_retries", Mp::from(0))]);
+        let resp = run_rpc(deferred.configure_provider(tonic::Request::new(
+            pb::configure_provider::Request {
+                terraform_version: "1.15.5".into(),
+                config: msgpack(mp_bytes(&config)),
+                client_capabilities: None,
+            },
+        )))
+        .expect("ConfigureProvider answers")
+        .expect("ConfigureProvider succeeds")
+        .into_inner();
+        assert!(
+            !resp.diagnostics.iter().any(is_error),
+            "{:#?}",
+            resp.diagnostics
+        );
+        RpcTargets {
+            unconfigured: server::ProviderService::new(Arc::new(Provider::new())),
+            deferred,
+        }
+    })
+}
+
+const CANARY: &str = "ecsx_canary_deployment";
+
+/// A valid configuration of each resource type, as plain values.
+fn valid_config(type_name: &str) -> Value {
+    let list = |v: Value| Value::List(vec![v]);
+    match type_name {
+        CANARY => Value::object([
+            ("cluster", Value::from("prod")),
+            ("service", Value::from("web")),
+            (
+                "task_set",
+                list(Value::object([
+                    ("launch_type", Value::from("FARGATE")),
+                    ("container_name", Value::from("web")),
+                    ("container_port", Value::from(8080i64)),
+                    (
+                        "network_configuration",
+                        list(Value::object([(
+                            "subnets",
+                            Value::string_list(["subnet-1"]),
+                        )])),
+                    ),
+                ])),
+            ),
+            (
+                "stable",
+                list(Value::object([(
+                    "task_definition",
+                    Value::from("arn:aws:ecs:us-east-1:1:task-definition/web:1"),
+                )])),
+            ),
+            (
+                "canary",
+                list(Value::object([
+                    (
+                        "task_definition",
+                        Value::from("arn:aws:ecs:us-east-1:1:task-definition/web:2"),
+                    ),
+                    ("traffic_percent", Value::from(10i64)),
+                ])),
+            ),
+            (
+                "traffic",
+                list(Value::object([
+                    (
+                        "primary_target_group_arn",
+                        Value::from("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/b/1"),
+                    ),
+                    (
+                        "canary_target_group_arn",
+                        Value::from("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/g/2"),
+                    ),
+                    (
+                        "listener_rule_arns",
+                        Value::string_list([
+                            "arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/l/1/2/3",
+                        ]),
+                    ),
+                ])),
+            ),
+        ]),
+        _ => Value::object([
+            ("cluster", Value::from("prod")),
+            ("service", Value::from("web")),
+            ("task_set", Value::from("ecs-svc/1234567890123456789")),
+        ]),
+    }
+}
+
+/// A step into a value: an object key or a list index.
+#[derive(Debug, Clone)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// Every path in `v`, the root included.
+fn all_paths(v: &Value, at: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
+    out.push(at.clone());
+    match v {
+        Value::Map(m) => {
+            for (k, child) in m {
+                at.push(Step::Key(k.clone()));
+                all_paths(child, at, out);
+                at.pop();
+            }
+        }
+        Value::List(items) => {
+            for (i, child) in items.iter().enumerate() {
+                at.push(Step::Index(i));
+                all_paths(child, at, out);
+                at.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn replace_at(v: &mut Value, path: &[Step], new: Value) {
+    let Some((first, rest)) = path.split_first() else {
+        *v = new;
+        return;
+    };
+    let child = match (v, first) {
+        (Value::Map(m), Step::Key(k)) => m.get_mut(k),
+        (Value::List(items), Step::Index(i)) => items.get_mut(*i),
+        _ => None,
+    };
+    if let Some(c) = child {
+        replace_at(c, rest, new);
+    }
+}
+
+/// Values a mistaken configuration could plausibly hold, plus arbitrary trees.
+fn replacement() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        3 => prop_oneof![
+            Just(Value::Null),
+            Just(Value::Unknown),
+            Just(Value::List(vec![])),
+            Just(Value::List(vec![Value::Unknown])),
+            any::<bool>().prop_map(Value::Bool),
+            (-200i64..70_000).prop_map(Value::from),
+            Just(Value::Number(10.5)),
+            prop::sample::select(vec![
+                "",
+                " ",
+                "prod",
+                "FARGATE",
+                "5m",
+                "soon",
+                "ecs-svc/1",
+                "arn:aws:ecs:us-east-1:1:cluster/prod",
+                "arn:aws:ecs:us-east-1:1:service/prod/web",
+                "arn:aws:ecs:us-east-1:1:task-set/prod/api/ecs-svc/1",
+                "arn:aws:ecs:us-east-1:1:task-definition/web:1",
+                "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/b/1",
+                "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/l/1/2",
+                "arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/l/1/2/3",
+                "arn:aws:iam::1:role/deploy",
+            ])
+            .prop_map(Value::from),
+        ],
+        1 => value_tree(),
+    ]
+}
+
+/// A valid configuration of `type_name` with one to four values replaced.
+fn mutated_config(type_name: &'static str) -> impl Strategy<Value = Value> {
+    let base = valid_config(type_name);
+    let mut paths = Vec::new();
+    all_paths(&base, &mut Vec::new(), &mut paths);
+    prop::collection::vec((prop::sample::select(paths), replacement()), 1..5).prop_map(
+        move |edits| {
+            let mut v = base.clone();
+            for (path, new) in edits {
+                replace_at(&mut v, &path, new);
+            }
+            v
+        },
+    )
+}
+
+fn type_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => prop::sample::select(vec![PRIMARY_TASK_SET, CANARY, TASK_SETS]).prop_map(String::from),
+        1 => any::<String>(),
+    ]
+}
+
+/// Any `DynamicValue` a broken or hostile client could send.
+fn dynamic_value() -> impl Strategy<Value = Option<pb::DynamicValue>> {
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..256).prop_map(msgpack),
+        prop::collection::vec(any::<u8>(), 0..256).prop_map(|b| json(&b)),
+        msgpack_tree().prop_map(|mp| msgpack(mp_bytes(&mp))),
+        prop_oneof![mutated_config(CANARY), mutated_config(PRIMARY_TASK_SET)]
+            .prop_map(|v| msgpack(codec::to_msgpack(&v))),
+        prop_oneof![mutated_config(CANARY), mutated_config(PRIMARY_TASK_SET)]
+            .prop_map(|v| json(codec::to_json_value(&v).to_string().as_bytes())),
+        Just(None),
+        Just(Some(pb::DynamicValue::default())),
+    ]
+}
+
+/// Decodes a value the way the provider does: msgpack, else JSON, else null.
+fn decodes(dv: Option<&pb::DynamicValue>) -> bool {
+    match dv {
+        Some(d) if !d.msgpack.is_empty() => codec::from_msgpack(&d.msgpack).is_ok(),
+        Some(d) if !d.json.is_empty() => codec::from_json(&d.json).is_ok(),
+        _ => true,
+    }
+}
+
+/// The contract of every answer: an error diagnostic, or values that decode; an input that
+/// does not decode must have got an error.
+fn check_answer(
+    what: &str,
+    inputs_decode: bool,
+    diags: &[pb::Diagnostic],
+    values: &[Option<&pb::DynamicValue>],
+) -> Result<(), TestCaseError> {
+    let failed = diags.iter().any(is_error);
+    prop_assert!(
+        inputs_decode || failed,
+        "{what}: undecodable input accepted without an error: {diags:#?}"
+    );
+    for d in diags.iter().filter(|d| is_error(d)) {
+        prop_assert!(!d.summary.is_empty(), "{what}: error without a summary");
+    }
+    if !failed {
+        for v in values {
+            prop_assert!(
+                v.is_some_and(|v| codec::from_msgpack(&v.msgpack).is_ok()),
+                "{what}: answer without a valid value: {v:?}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `v` with the attributes and blocks of `block` it lacks added as null and no blocks, the way
+/// Terraform sends a configuration (written here, not borrowed from the provider under test).
+fn with_every_attribute(block: &ecsx::schema::Block, v: Value) -> Value {
+    let Value::Map(mut m) = v else { return v };
+    for a in &block.attributes {
+        m.entry(a.name.to_string()).or_insert(Value::Null);
+    }
+    for b in &block.blocks {
+        let items = m.remove(b.name).unwrap_or_else(|| Value::List(vec![]));
+        let items = match items {
+            Value::List(items) => Value::List(
+                items
+                    .into_iter()
+                    .map(|i| with_every_attribute(&b.block, i))
+                    .collect(),
+            ),
+            other => other,
+        };
+        m.insert(b.name.to_string(), items);
+    }
+    Value::Map(m)
+}
+
+/// Terraform's rule for a plan: what the configuration sets, the plan keeps (a block unknown
+/// in the configuration stays unknown); only computed attributes may differ.
+fn plan_keeps_config(
+    block: &ecsx::schema::Block,
+    planned: &Value,
+    config: &Value,
+    at: &str,
+) -> Result<(), String> {
+    use ecsx::schema::Mode;
+    if config.is_unknown() {
+        return if planned.is_unknown() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{at}: unknown in the configuration, planned {planned:?}"
+            ))
+        };
+    }
+    for a in &block.attributes {
+        let (p, c) = (planned.get(a.name), config.get(a.name));
+        let must_equal = match a.mode {
+            Mode::Required | Mode::Optional => true,
+            Mode::OptionalComputed => !c.is_null(),
+            Mode::Computed => false,
+        };
+        if must_equal && p != c {
+            return Err(format!("{at}{}: configured {c:?}, planned {p:?}", a.name));
+        }
+    }
+    for b in &block.blocks {
+        let (p, c) = (planned.get(b.name), config.get(b.name));
+        if c.is_unknown() {
+            if !p.is_unknown() {
+                return Err(format!("{at}{}: unknown block planned as {p:?}", b.name));
+            }
+            continue;
+        }
+        let (ps, cs) = (p.as_list(), c.as_list());
+        if ps.len() != cs.len() {
+            return Err(format!(
+                "{at}{}: {} blocks configured, {} planned",
+                b.name,
+                cs.len(),
+                ps.len()
+            ));
+        }
+        for (i, (pi, ci)) in ps.iter().zip(cs).enumerate() {
+            plan_keeps_config(&b.block, pi, ci, &format!("{at}{}[{i}].", b.name))?;
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(proptest_config_for(1000, 1))]
+
+    #[test]
+    fn random_bytes_into_every_rpc_get_an_error_diagnostic_or_a_valid_answer(
+        bytes in prop::collection::vec(any::<u8>(), 0..128),
+        as_json in any::<bool>(),
+        type_name in prop::sample::select(vec![PRIMARY_TASK_SET, CANARY, TASK_SETS]),
+        deferred in any::<bool>(),
+    ) {
+        use pb::provider_server::Provider as _;
+        let t = rpc_targets();
+        let svc = if deferred { &t.deferred } else { &t.unconfigured };
+        let dv = if as_json { json(&bytes) } else { msgpack(bytes.clone()) };
+        let ok = decodes(dv.as_ref());
+        let type_name = type_name.to_string();
+        let fail = |rpc: &str, s: tonic::Status| TestCaseError::fail(format!("{rpc}: {s}"));
+
+        let r = run_rpc(svc.validate_resource_config(tonic::Request::new(
+            pb::validate_resource_config::Request {
+                type_name: type_name.clone(),
+                config: dv.clone(),
+                client_capabilities: None,
+            },
+        )))
+        .map_err(TestCaseError::fail)?
+        .map_err(|s| fail("ValidateResourceConfig", s))?
+        .into_inner();
+        check_answer("ValidateResourceConfig", ok, &r.diagnostics, &[])?;
+
+        let r = run_rpc(svc.plan_resource_change(tonic::Request::new(
+            pb::plan_resource_change::Request {
+                type_name: type_name.clone(),
+                prior_state: dv.clone(),
+                proposed_new_state: dv.clone(),
+                config: dv.clone(),
+                prior_private: vec![],
+                provider_meta: None,
+                client_capabilities: None,
+            },
+        )))
+        .map_err(TestCaseError::fail)?
+        .map_err(|s| fail("PlanResourceChange", s))?
+        .into_inner();
+        check_answer("PlanResourceChange", ok, &r.diagnostics, &[r.planned_state.as_ref()])?;
+
+        let r = run_rpc(svc.apply_resource_change(tonic::Request::new(
+            pb::apply_resource_change::Request {
+                type_name: type_name.clone(),
+                prior_state: dv.clone(),
+                planned_state: dv.clone(),
+                config: dv.clone(),
+                planned_private: vec![],
+                provider_meta: None,
+                client_capabilities: None,
+            },
+        )))
+        .map_err(TestCaseError::fail)?
+        .map_err(|s| fail("ApplyResourceChange", s))?
+        .into_inner();
+        prop_assert!(r.diagnostics.iter().any(is_error), "ApplyResourceChange: {:#?}", r.diagnostics);
+
+        let r = run_rpc(svc.read_resource(tonic::Request::new(pb::read_resource::Request {
+            type_name: type_name.clone(),
+            current_state: dv.clone(),
+            private: vec![],
+            provider_meta: None,
+            client_capabilities: None,
+        })))
+        .map_err(TestCaseError::fail)?
+        .map_err(|s| fail("ReadResource", s))?
+        .into_inner();
+        check_answer("ReadResource", ok, &r.diagnostics, &[r.new_state.as_ref()])?;
+
+        let r = run_rpc(svc.upgrade_resource_state(tonic::Request::new(
+            pb::upgrade_resource_state::Request {
+                type_name,
+                version: 0,
+                raw_state: Some(pb::RawState { json: bytes.clone(), flatmap: Default::default() }),
+            },
+        )))
+        .map_err(TestCaseError::fail)?
+        .map_err(|s| fail("UpgradeResourceState", s))?
+        .into_inner();
+        let readable = bytes.is_empty() || codec::from_json(&bytes).is_ok();
+        check_answer("UpgradeResourceState", readable, &r.diagnostics, &[r.upgraded_state.as_ref()])?;
+    }
+}
+
+// Whole RPCs on generated values: each case makes several calls on values up to 128 nodes.
+proptest! {
+    #![proptest_config(proptest_config_for(300, 5))]
+
+    #[test]
+    fn validate_and_plan_answer_any_input(
+        type_name in type_name(),
+        values in prop::collection::vec(dynamic_value(), 3),
+        deferred in any::<bool>(),
+    ) {
+        use pb::provider_server::Provider as _;
+        let t = rpc_targets();
+        let svc = if deferred { &t.deferred } else { &t.unconfigured };
+        let (a, b, c) = (values[0].clone(), values[1].clone(), values[2].clone());
+
+        let r = run_rpc(svc.validate_resource_config(tonic::Request::new(
+            pb::validate_resource_config::Request {
+                type_name: type_name.clone(),
+                config: a.clone(),
+                client_capabilities: None,
+            },
+        )))
+        .map_err(TestCaseError::fail)?
+        .map_err(|s| TestCaseError::fail(format!("ValidateResourceConfig: {s}")))?
+        .into_inner();
+        check_answer("ValidateResourceConfig", decodes(a.as_ref()), &r.diagnostics, &[])?;
+
+        let r = run_rpc(svc.validate_data_resource_config(tonic::Request::new(
+            pb::validate_data_resource_config::Request {
+                type_name: type_name.clone(),
+                config: a.clone(),
+            },
+        )))
+        .map_err(TestCaseError::fail)?
+        .map_err(|s| TestCaseError::fail(format!("ValidateDataResourceConfig: {s}")))?
+        .into_inner();
+        check_answer("ValidateDataResourceConfig", decodes(a.as_ref()), &r.diagnostics, &[])?;
+
+        let r = run_rpc(svc.validate_provider_config(tonic::Request::new(
+            pb::validate_provider_config::Request { config: b.clone() },
+        )))
+        .map_err(TestCaseError::fail)?
+        .map_err(|s| TestCaseError::fail(format!("ValidateProviderConfig: {s}")))?
+        .into_inner();
+        check_answer("ValidateProviderConfig", decodes(b.as_ref()), &r.diagnostics, &[])?;
+
+        let r = run_rpc(svc.plan_resource_change(tonic::Request::new(
+            pb::plan_resource_change::Request {
+                type_name,
+                prior_state: a.clone(),
+                proposed_new_state: b.clone(),
+                config: c.clone(),
+                prior_private: vec![],
+                provider_meta: None,
+                client_capabilities: None,
+            },
+        )))
+        .map_err(TestCaseError::fail)?
+        .map_err(|s| TestCaseError::fail(format!("PlanResourceChange: {s}")))?
+        .into_inner();
+        let all_decode = [&a, &b, &c].iter().all(|v| decodes(v.as_ref()));
+        check_answer("PlanResourceChange", all_decode, &r.diagnostics, &[r.planned_state.as_ref()])?;
+    }
+
+    #[test]
+    fn apply_read_import_and_data_reads_answer_any_input(
+        type_name in type_name(),
+        values in prop::collection::vec(dynamic_value(), 2),
+        id in prop_oneof![any::<String>(), "[a-z/_-]{0,12}"],
+        deferred in any::<bool>(),
+    ) {
+        use pb::provider_server::Provider as _;
+        let t = rpc_targets();
+        let svc = if deferred { &t.deferred } else { &t.unconfigured };
+        let (a, b) = (values[0].clone(), values[1].clone());
+
+        let r = run_rpc(svc.apply_resource_change(tonic::Request::new(
+            pb::apply_resource_change::Request {
+                type_name: type_name.clone(),
+                prior_state: a.clone(),
+                planned_state: b.clone(),
+                config: b.clone(),
+                planned_private: vec![],
+                provider_meta: None,
+                client_capabilities: None,
+            },
+        )))
+        .map_err(TestCaseError::fail)?
+        .map_err(|s| TestCaseError::fail(format!("ApplyResourceChange: {s}")))?
+        .into_inner();
+        // Neither provider can reach AWS, so an apply can only fail, and must say so.
+        prop_assert!(r.diagnostics.iter().any(is_error), "ApplyResourceChange: {:#?}", r.diagnostics);
+
+        let r = run_rpc(svc.read_resource(tonic::Request::new(pb::read_resource::Request {
+            type_name: type_name.clone(),
+            current_state: a.clone(),
+            private: vec![],
+            provider_meta: None,
+            client_capabilities: None,
+        })))
+        .map_err(TestCaseError::fail)?
+        .map_err(|s| TestCaseError::fail(format!("ReadResource: {s}")))?
+        .into_inner();
+        check_answer("ReadResource", decodes(a.as_ref()), &r.diagnostics, &[r.new_state.as_ref()])?;
+
+        let r = run_rpc(svc.read_data_source(tonic::Request::new(pb::read_data_source::Request {
+            type_name: type_name.clone(),
+            config: b.clone(),
+            provider_meta: None,
+            client_capabilities: None,
+        })))
+        .map_err(TestCaseError::fail)?
+        .map_err(|s| TestCaseError::fail(format!("ReadDataSource: {s}")))?
+        .into_inner();
+        prop_assert!(r.diagnostics.iter().any(is_error), "ReadDataSource: {:#?}", r.diagnostics);
+
+        let r = run_rpc(svc.import_resource_state(tonic::Request::new(
+            pb::import_resource_state::Request {
+                type_name,
+                id: id.clone(),
+                client_capabilities: None,
+            },
+        )))
+        .map_err(TestCaseError::fail)?
+        .map_err(|s| TestCaseError::fail(format!("ImportResourceState: {s}")))?
+        .into_inner();
+        prop_assert!(r.diagnostics.iter().any(is_error), "ImportResourceState {id:?}: {:#?}", r.diagnostics);
+        prop_assert!(r.imported_resources.is_empty());
+
+        // The import id parser on its own: CLUSTER/SERVICE names or an error, never a panic.
+        let mut d = ecsx::diag::Diagnostics::new();
+        match ecsx::resources::support::split_import_id(&id, &mut d) {
+            Some((c, s)) => prop_assert_eq!(format!("{c}/{s}"), id),
+            None => prop_assert!(d.has_errors()),
+        }
+    }
+
+}
+
+proptest! {
+    #![proptest_config(proptest_config_for(300, 4))]
+
+    #[test]
+    fn upgrade_resource_state_refuses_wrong_versions_and_damaged_state(
+        type_name in type_name(),
+        version in prop_oneof![Just(0i64), Just(-1i64), Just(1i64), any::<i64>()],
+        raw in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..256),
+            prop_oneof![mutated_config(CANARY), mutated_config(PRIMARY_TASK_SET)]
+                .prop_map(|v| codec::to_json_value(&v).to_string().into_bytes()),
+        ],
+    ) {
+        use pb::provider_server::Provider as _;
+        let r = run_rpc(rpc_targets().unconfigured.upgrade_resource_state(tonic::Request::new(
+            pb::upgrade_resource_state::Request {
+                type_name: type_name.clone(),
+                version,
+                raw_state: Some(pb::RawState { json: raw.clone(), flatmap: Default::default() }),
+            },
+        )))
+        .map_err(TestCaseError::fail)?
+        .map_err(|s| TestCaseError::fail(format!("UpgradeResourceState: {s}")))?
+        .into_inner();
+        let known = [PRIMARY_TASK_SET, CANARY].contains(&type_name.as_str());
+        let readable = raw.is_empty() || codec::from_json(&raw).is_ok();
+        let failed = r.diagnostics.iter().any(is_error);
+        // Every resource is at schema version 0: any other version is an error.
+        if !raw.is_empty() && (!known || version != 0 || !readable) {
+            prop_assert!(failed, "version {version} of {type_name:?}: {:#?}", r.diagnostics);
+        }
+        if known && version == 0 && readable {
+            prop_assert!(!failed, "{:#?}", r.diagnostics);
+        }
+        check_answer("UpgradeResourceState", true, &r.diagnostics, &[r.upgraded_state.as_ref()])?;
+    }
+}
+
+// Only configurations that validate are planned: about a third are set aside.
+proptest! {
+    #![proptest_config({
+        let c = proptest_config_for(300, 10);
+        ProptestConfig { max_global_rejects: c.cases.saturating_mul(4), ..c }
+    })]
+
+    #[test]
+    fn a_config_that_validates_plans_and_keeps_its_values(
+        config in prop_oneof![mutated_config(CANARY), mutated_config(PRIMARY_TASK_SET)],
+    ) {
+        use pb::provider_server::Provider as _;
+        let svc = &rpc_targets().deferred;
+        let type_name = if config.get("traffic").is_null() { PRIMARY_TASK_SET } else { CANARY };
+        // Terraform sends every schema attribute; absent ones are null.
+        let schema = Provider::new().resource_schemas()[type_name].clone();
+        let config = with_every_attribute(&schema.block, config);
+        let dv = msgpack(codec::to_msgpack(&config));
+        let v = run_rpc(svc.validate_resource_config(tonic::Request::new(
+            pb::validate_resource_config::Request {
+                type_name: type_name.into(),
+                config: dv.clone(),
+                client_capabilities: None,
+            },
+        )))
+        .map_err(TestCaseError::fail)?
+        .map_err(|s| TestCaseError::fail(format!("ValidateResourceConfig: {s}")))?
+        .into_inner();
+        // Only what validates is planned; Terraform would stop at the diagnostics otherwise.
+        prop_assume!(!v.diagnostics.iter().any(is_error));
+        let p = run_rpc(svc.plan_resource_change(tonic::Request::new(
+            pb::plan_resource_change::Request {
+                type_name: type_name.into(),
+                prior_state: msgpack(codec::to_msgpack(&Value::Null)),
+                proposed_new_state: dv.clone(),
+                config: dv,
+                prior_private: vec![],
+                provider_meta: None,
+                client_capabilities: None,
+            },
+        )))
+        .map_err(TestCaseError::fail)?
+        .map_err(|s| TestCaseError::fail(format!("PlanResourceChange: {s}")))?
+        .into_inner();
+        prop_assert!(!p.diagnostics.iter().any(is_error), "{:#?}", p.diagnostics);
+        let planned = p
+            .planned_state
+            .as_ref()
+            .map(|d| codec::from_msgpack(&d.msgpack))
+            .ok_or_else(|| TestCaseError::fail("no planned state"))?
+            .map_err(|e| TestCaseError::fail(format!("planned state: {e}")))?;
+        if let Err(e) = plan_keeps_config(&schema.block, &planned, &config, "") {
+            return Err(TestCaseError::fail(format!("invalid plan: {e}")));
+        }
     }
 }
 

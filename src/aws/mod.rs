@@ -9,6 +9,7 @@ pub mod wait;
 pub use error::AwsError;
 
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use std::time::Duration;
 
@@ -47,7 +48,14 @@ impl Aws {
     /// web identity, container and instance credentials), then applies the settings.
     pub async fn connect(s: &Settings) -> Result<Aws, String> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(s.max_retries + 1));
+            .retry_config(RetryConfig::standard().with_max_attempts(s.max_retries + 1))
+            // A response that never comes (a stalled connection, an overloaded endpoint) must
+            // end in a retry, not hang the apply until Terraform's own timeout.
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(attempt_timeout())
+                    .build(),
+            );
         if let Some(r) = &s.region {
             loader = loader.region(Region::new(r.clone()));
         }
@@ -124,9 +132,42 @@ impl Aws {
     }
 }
 
+/// How long one attempt of an AWS call may take before the SDK gives up on it and retries;
+/// `ECSX_ATTEMPT_TIMEOUT` (a duration such as `10s`) overrides the 30 s default.
+pub fn attempt_timeout() -> Duration {
+    attempt_timeout_from(std::env::var("ECSX_ATTEMPT_TIMEOUT").ok().as_deref())
+}
+
+const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn attempt_timeout_from(value: Option<&str>) -> Duration {
+    value
+        .and_then(crate::schema::parse_duration)
+        .filter(|d| !d.is_zero())
+        .unwrap_or(DEFAULT_ATTEMPT_TIMEOUT)
+}
+
 fn expand_home(path: &str) -> String {
     match (path.strip_prefix("~/"), std::env::var("HOME")) {
         (Some(rest), Ok(home)) => format!("{home}/{rest}"),
         _ => path.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempt_timeout_defaults_and_parses() {
+        assert_eq!(attempt_timeout_from(None), DEFAULT_ATTEMPT_TIMEOUT);
+        assert_eq!(attempt_timeout_from(Some("3s")), Duration::from_secs(3));
+        assert_eq!(
+            attempt_timeout_from(Some("1500ms")),
+            Duration::from_millis(1500)
+        );
+        // Nonsense and zero (which would fail every call) fall back to the default.
+        assert_eq!(attempt_timeout_from(Some("soon")), DEFAULT_ATTEMPT_TIMEOUT);
+        assert_eq!(attempt_timeout_from(Some("0s")), DEFAULT_ATTEMPT_TIMEOUT);
     }
 }

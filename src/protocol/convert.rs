@@ -80,7 +80,7 @@ fn block(b: &Block) -> pb::schema::Block {
             .map(|a| pb::schema::Attribute {
                 name: a.name.to_string(),
                 r#type: a.ty.to_json().to_string().into_bytes(),
-                description: a.description.to_string(),
+                description: a.full_description(),
                 required: a.mode == Mode::Required,
                 optional: matches!(a.mode, Mode::Optional | Mode::OptionalComputed),
                 computed: a.is_computed(),

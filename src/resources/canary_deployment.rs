@@ -4,16 +4,20 @@
 //! sits on the canary target group. A plan is a [`Rollout`] computed from the refreshed
 //! state and the configuration; apply carries out the same rollout, step by step.
 
-use super::support::{aws_error, external_service, resource_id, split_import_id};
+use super::support::{
+    aws_error, external_service, external_service_at_plan, resource_id, split_import_id,
+};
 use super::{timeout, Ctx, Plan, Resource};
 use crate::arn;
 use crate::aws::ecs::{self, TaskSet, TaskSetSpec};
 use crate::aws::elbv2::{self, Router};
+use crate::aws::wait::{self, Poll};
 use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::schema::{Attribute, Block, NestedBlock, Schema, Type, Validator};
 use crate::value::Value;
 use async_trait::async_trait;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub struct CanaryDeployment;
@@ -30,7 +34,7 @@ const DELETE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
 fn task_set_block() -> Block {
     Block::new("Template for every task set the deployment creates. Task sets are immutable apart from scale, so a change here rolls new task sets.")
-        .attr(Attribute::optional("launch_type", Type::String, "`FARGATE`, `EC2` or `EXTERNAL`. Conflicts with `capacity_provider_strategy`.").check(Validator::OneOf(&["FARGATE", "EC2", "EXTERNAL"])))
+        .attr(Attribute::optional("launch_type", Type::String, "How ECS launches the tasks. Conflicts with `capacity_provider_strategy`.").check(Validator::OneOf(&["FARGATE", "EC2", "EXTERNAL"])))
         .attr(Attribute::optional("platform_version", Type::String, "Fargate platform version, e.g. `LATEST`."))
         .attr(Attribute::required("container_name", Type::String, "Container that receives load balancer traffic.").check(Validator::NotBlank))
         .attr(Attribute::required("container_port", Type::Number, "Port of that container.").check(Validator::IntRange(1, 65535)))
@@ -47,7 +51,7 @@ fn task_set_block() -> Block {
             Block::new("awsvpc networking for the task sets.")
                 .attr(Attribute::required("subnets", Type::list_of(Type::String), "Subnet IDs.").check(Validator::Unique))
                 .attr(Attribute::optional("security_groups", Type::list_of(Type::String), "Security group IDs.").check(Validator::Unique))
-                .attr(Attribute::defaulted("assign_public_ip", Type::Bool, Value::from(false), "Give tasks public IPs. Defaults to `false`.")),
+                .attr(Attribute::defaulted("assign_public_ip", Type::Bool, Value::from(false), "Give tasks public IPs.")),
         ))
 }
 
@@ -186,9 +190,12 @@ impl Rollout {
         let stable_id = prior.get("stable_task_set_id").as_str().map(str::to_string);
         let canary_id = prior.get("canary_task_set_id").as_str().map(str::to_string);
         // An imported deployment has no template yet: adopting the configured one rolls nothing.
-        let template_changed = p
-            .as_ref()
-            .is_some_and(|p| !p.template.as_list().is_empty() && p.template != d.template);
+        // Otherwise the templates are compared as ECS sees them, so a template read back from
+        // ECS (import) equals a configuration that leaves ECS's defaults unset.
+        let template_changed = p.as_ref().is_some_and(|p| {
+            !p.template.as_list().is_empty()
+                && !Template::from(&p.template).creates_same_as(&Template::from(&d.template))
+        });
         let new_stable = match &p {
             None => true,
             Some(p) => {
@@ -354,11 +361,11 @@ impl Resource for CanaryDeployment {
     fn schema(&self) -> Schema {
         let stable = Block::new("The version serving production traffic: its task set is PRIMARY and sits on the primary target group.")
             .attr(Attribute::required("task_definition", Type::String, "Task definition ARN of the stable version.").check(Validator::Arn("ecs", "task-definition/")))
-            .attr(percent("scale_percent", 100, "Share of the service's desired count the stable task set runs, 0 to 100. Defaults to 100."));
+            .attr(percent("scale_percent", 100, "Share of the service's desired count the stable task set runs, in percent."));
         let canary = Block::new("Present while a canary runs. Remove it to roll back; set `stable.task_definition` to the canary's and remove it to promote.")
             .attr(Attribute::required("task_definition", Type::String, "Task definition ARN of the canary version; must differ from the stable one.").check(Validator::Arn("ecs", "task-definition/")))
-            .attr(percent("traffic_percent", 0, "Share of traffic sent to the canary target group, 0 to 100. Defaults to 0."))
-            .attr(percent("scale_percent", 100, "Share of the service's desired count the canary task set runs, 0 to 100. Defaults to 100."));
+            .attr(percent("traffic_percent", 0, "Share of traffic sent to the canary target group, in percent."))
+            .attr(percent("scale_percent", 100, "Share of the service's desired count the canary task set runs, in percent."));
         let traffic = Block::new("Where traffic is split. ecsx rewrites only the forward action of these listeners and rules.")
             .attr(Attribute::required("primary_target_group_arn", Type::String, "Target group of the stable task set.").check(Validator::Arn("elasticloadbalancing", "targetgroup/")))
             .attr(Attribute::required("canary_target_group_arn", Type::String, "Target group of the canary task set.").check(Validator::Arn("elasticloadbalancing", "targetgroup/")))
@@ -372,10 +379,10 @@ impl Resource for CanaryDeployment {
                 "A canary release of one ECS service that uses the EXTERNAL deployment controller: task sets, ALB weights, \
                  promotion, rollback and clean-up, declared in HCL. `rollout_steps` previews at plan time what an apply will do.",
             )
-            .attr(Attribute::required("cluster", Type::String, "Name or ARN of the ECS cluster. Changing it forces a new resource.").replace().check(Validator::NameOrArn("ecs", "cluster/")))
-            .attr(Attribute::required("service", Type::String, "Name or ARN of the ECS service (EXTERNAL deployment controller). Changing it forces a new resource.").replace().check(Validator::NameOrArn("ecs", "service/")))
-            .attr(Attribute::defaulted("wait_for_steady_state", Type::Bool, Value::from(true), "Wait for each new or rescaled task set to reach `STEADY_STATE` before traffic moves to it. Defaults to `true`."))
-            .attr(Attribute::defaulted("keep_primary_on_destroy", Type::Bool, Value::from(false), "On destroy, leave the stable task set running (and PRIMARY). Defaults to `false`: destroy deletes every task set it owns."))
+            .attr(Attribute::required("cluster", Type::String, "The ECS cluster.").replace().check(Validator::NameOrArn("ecs", "cluster/")))
+            .attr(Attribute::required("service", Type::String, "The ECS service; it must use the EXTERNAL deployment controller.").replace().check(Validator::NameOrArn("ecs", "service/")))
+            .attr(Attribute::defaulted("wait_for_steady_state", Type::Bool, Value::from(true), "Wait for each new or rescaled task set to reach `STEADY_STATE` before traffic moves to it."))
+            .attr(Attribute::defaulted("keep_primary_on_destroy", Type::Bool, Value::from(false), "On destroy, leave the stable task set running (and PRIMARY) instead of deleting every task set the deployment owns."))
             .attr(Attribute::computed("id", Type::String, "`CLUSTER/SERVICE`.").stable())
             .attr(Attribute::computed("stable_task_set_id", Type::String, "ID of the stable (PRIMARY) task set."))
             .attr(Attribute::computed("stable_task_set_arn", Type::String, "ARN of the stable task set."))
@@ -396,7 +403,8 @@ impl Resource for CanaryDeployment {
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
         let ts = config.block("task_set");
         let cps = ts.get("capacity_provider_strategy");
-        if !ts.get("launch_type").is_null() && !cps.as_list().is_empty() {
+        // Only a known launch type conflicts: an unknown one may still turn out null.
+        if ts.get("launch_type").as_str().is_some() && !cps.as_list().is_empty() {
             diags.error_at(
                 AttrPath::attr("task_set").index(0).then("launch_type"),
                 "Conflicting arguments",
@@ -416,7 +424,8 @@ impl Resource for CanaryDeployment {
                 "traffic.primary_target_group_arn and traffic.canary_target_group_arn must be two different target groups: the canary needs its own.",
             );
         }
-        if !traffic.is_null()
+        // A traffic block still unknown (a dynamic block over an unknown collection) is judged at apply.
+        if traffic.as_map().is_some()
             && known("listener_arns")
             && known("listener_rule_arns")
             && traffic.get("listener_arns").as_list().is_empty()
@@ -497,8 +506,30 @@ impl Resource for CanaryDeployment {
             planned.set("canary_task_set_arn", Value::Null);
         }
         if let Some(ctx) = ctx {
-            if r.creates() > 0 {
-                check_room(ctx, &d, &r, diags).await;
+            // What AWS can tell before anything changes: the service takes task sets, there is
+            // room for the new ones, and the routers to rewrite forward only to our target groups.
+            check_service(ctx, &d, &r, diags).await;
+            if prior.is_null() {
+                // The apply deletes these after the new stable task set is PRIMARY.
+                if let Ok(ids) = leftovers(ctx, &d).await {
+                    let mut steps = r.steps.clone();
+                    steps.extend(
+                        ids.iter()
+                            .map(|id| format!("delete orphaned task set {id}")),
+                    );
+                    planned.set("rollout_steps", Value::string_list(&steps));
+                }
+            }
+            if r.shift || r.route_tests {
+                if let Err(e) = check_routers(ctx, &d, diags).await {
+                    aws_error(
+                        diags,
+                        Some(AttrPath::attr("traffic")),
+                        "Could not read listeners and rules",
+                        &format!("deployment {}", d.id()),
+                        &e,
+                    );
+                }
             }
         }
     }
@@ -753,7 +784,9 @@ impl Resource for CanaryDeployment {
                     return Value::Null;
                 }
             };
-        let arns = |kind| {
+        let (routers, test_routers) =
+            split_test_routers(routers, &primary_tg, canary_tg.as_deref(), canary.is_some());
+        let arns = |routers: &[Router], kind| {
             Value::string_list(
                 routers
                     .iter()
@@ -817,8 +850,22 @@ impl Resource for CanaryDeployment {
                 Value::List(vec![Value::object([
                     ("primary_target_group_arn", Value::from(primary_tg.as_str())),
                     ("canary_target_group_arn", Value::from(canary_tg.clone())),
-                    ("listener_arns", none_if_empty(arns(elbv2::Kind::Listener))),
-                    ("listener_rule_arns", none_if_empty(arns(elbv2::Kind::Rule))),
+                    (
+                        "listener_arns",
+                        none_if_empty(arns(&routers, elbv2::Kind::Listener)),
+                    ),
+                    (
+                        "listener_rule_arns",
+                        none_if_empty(arns(&routers, elbv2::Kind::Rule)),
+                    ),
+                    (
+                        "test_listener_arns",
+                        none_if_empty(arns(&test_routers, elbv2::Kind::Listener)),
+                    ),
+                    (
+                        "test_listener_rule_arns",
+                        none_if_empty(arns(&test_routers, elbv2::Kind::Rule)),
+                    ),
                 ])]),
             ),
             ("timeouts", Value::List(vec![])),
@@ -837,7 +884,6 @@ impl Resource for CanaryDeployment {
                 return Value::Null;
             }
         }
-        // Test listeners cannot be told apart from a fully shifted canary; they come from the configuration.
         let mut state = self.read(ctx, &state, diags).await;
         state.set("rollout_steps", Value::List(vec![]));
         state
@@ -857,10 +903,25 @@ impl CanaryDeployment {
         diags: &mut Diagnostics,
     ) -> Value {
         let d = Desired::from(planned);
-        let r = Rollout::plan(prior, &d);
+        let mut r = Rollout::plan(prior, &d);
         let Some(svc) = external_service(ctx, &d.cluster, &d.service, diags).await else {
             return prior.clone();
         };
+        if prior.is_null() {
+            match leftovers(ctx, &d).await {
+                Ok(ids) => r.delete_orphans = ids,
+                Err(e) => {
+                    aws_error(
+                        diags,
+                        None,
+                        "Could not list task sets",
+                        &format!("deployment {}", d.id()),
+                        &e,
+                    );
+                    return prior.clone();
+                }
+            }
+        }
         if let Err(e) = check_routers(ctx, &d, diags).await {
             aws_error(
                 diags,
@@ -1105,6 +1166,26 @@ fn mark_unknown(planned: &mut Value) {
     }
 }
 
+/// Import has no configuration, so it tells test listeners and rules (100% to the canary
+/// while one runs) from the production ones by their routing. Without a canary, or with one
+/// at 100%, they look alike: all stay production routers and the configuration decides.
+fn split_test_routers(
+    routers: Vec<Router>,
+    primary_tg: &str,
+    canary_tg: Option<&str>,
+    canary_exists: bool,
+) -> (Vec<Router>, Vec<Router>) {
+    let Some(canary_tg) = canary_tg.filter(|_| canary_exists) else {
+        return (routers, vec![]);
+    };
+    let all_to_canary = |r: &Router| r.weight_of(primary_tg) == 0 && r.weight_of(canary_tg) > 0;
+    if routers.iter().all(all_to_canary) {
+        return (routers, vec![]);
+    }
+    let (test, managed): (Vec<Router>, Vec<Router>) = routers.into_iter().partition(all_to_canary);
+    (managed, test)
+}
+
 /// The `task_set` template block as ECS reports an existing task set.
 fn template_of(t: &TaskSet) -> Value {
     let user_tags: Vec<(String, Value)> = t
@@ -1166,8 +1247,93 @@ fn template_of(t: &TaskSet) -> Value {
     ])
 }
 
+/// Task sets a create finds already tagged for its deployment: an earlier create died (Terraform
+/// or the provider killed) after CreateTaskSet and before anything reached the state. No Read
+/// runs before a create, so they would never show as orphans; the create deletes them instead.
+async fn leftovers(ctx: &Ctx, d: &Desired) -> Result<Vec<String>, AwsError> {
+    let (sets, _) = ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]).await?;
+    Ok(unrecorded(&sets, &d.id()))
+}
+
+/// The live task sets owned by `deployment`.
+fn unrecorded(sets: &[TaskSet], deployment: &str) -> Vec<String> {
+    sets.iter()
+        .filter(|t| owned_by(t, deployment) && t.status != "DRAINING")
+        .map(|t| t.id.clone())
+        .collect()
+}
+
 pub fn owned_by(t: &TaskSet, deployment: &str) -> bool {
     t.tags.get(TAG_DEPLOYMENT).map(String::as_str) == Some(deployment)
+}
+
+/// The `task_set` template as CreateTaskSet receives it, ECS's defaults spelled out.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Template {
+    launch_type: Option<String>,
+    capacity_providers: Vec<ecs::CapacityProvider>,
+    platform_version: Option<String>,
+    subnets: Vec<String>,
+    security_groups: Vec<String>,
+    assign_public_ip: bool,
+    container_name: String,
+    container_port: i32,
+    tags: BTreeMap<String, String>,
+}
+
+impl Template {
+    /// Reads the `task_set` block list of a configuration or state value.
+    fn from(task_set: &Value) -> Template {
+        let ts = task_set.as_list().first().cloned().unwrap_or_default();
+        let net = ts.block("network_configuration");
+        Template {
+            launch_type: ts.get("launch_type").as_str().map(str::to_string),
+            // ECS defaults a capacity provider's weight and base to 0.
+            capacity_providers: ts
+                .get("capacity_provider_strategy")
+                .as_list()
+                .iter()
+                .map(|c| ecs::CapacityProvider {
+                    name: c
+                        .get("capacity_provider")
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    weight: c.get("weight").as_i64().unwrap_or(0) as i32,
+                    base: c.get("base").as_i64().unwrap_or(0) as i32,
+                })
+                .collect(),
+            platform_version: ts.get("platform_version").as_str().map(str::to_string),
+            subnets: net.get("subnets").strings(),
+            security_groups: net.get("security_groups").strings(),
+            assign_public_ip: net.get("assign_public_ip").as_bool().unwrap_or(false),
+            container_name: ts
+                .get("container_name")
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            container_port: ts.get("container_port").as_i64().unwrap_or(0) as i32,
+            tags: ts.get("tags").string_map(),
+        }
+    }
+
+    /// Whether both templates make the same task sets. An unset platform version is
+    /// `LATEST`, which is also what ECS reports for a task set created without one.
+    fn creates_same_as(&self, other: &Template) -> bool {
+        let platform = |t: &Template| {
+            t.platform_version
+                .clone()
+                .filter(|v| !v.eq_ignore_ascii_case("LATEST"))
+        };
+        platform(self) == platform(other)
+            && Template {
+                platform_version: None,
+                ..self.clone()
+            } == Template {
+                platform_version: None,
+                ..other.clone()
+            }
+    }
 }
 
 async fn create(
@@ -1178,10 +1344,8 @@ async fn create(
     scale: f64,
     tg: &str,
 ) -> Result<TaskSet, AwsError> {
-    let t = &d.template;
-    let ts = t.as_list().first().cloned().unwrap_or_default();
-    let net = ts.block("network_configuration");
-    let mut tags = ts.get("tags").string_map();
+    let t = Template::from(&d.template);
+    let mut tags = t.tags;
     tags.insert(TAG_DEPLOYMENT.into(), d.id());
     tags.insert(TAG_ROLE.into(), role.into());
     let token = uuid::Uuid::new_v4().to_string();
@@ -1190,32 +1354,15 @@ async fn create(
         service: d.service.clone(),
         task_definition: task_definition.to_string(),
         external_id: format!("ecsx-{role}-{}", &token[..8]),
-        launch_type: ts.get("launch_type").as_str().map(str::to_string),
-        capacity_providers: ts
-            .get("capacity_provider_strategy")
-            .as_list()
-            .iter()
-            .map(|c| ecs::CapacityProvider {
-                name: c
-                    .get("capacity_provider")
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                weight: c.get("weight").as_i64().unwrap_or(0) as i32,
-                base: c.get("base").as_i64().unwrap_or(0) as i32,
-            })
-            .collect(),
-        platform_version: ts.get("platform_version").as_str().map(str::to_string),
-        subnets: net.get("subnets").strings(),
-        security_groups: net.get("security_groups").strings(),
-        assign_public_ip: net.get("assign_public_ip").as_bool().unwrap_or(false),
+        launch_type: t.launch_type,
+        capacity_providers: t.capacity_providers,
+        platform_version: t.platform_version,
+        subnets: t.subnets,
+        security_groups: t.security_groups,
+        assign_public_ip: t.assign_public_ip,
         target_group_arn: tg.to_string(),
-        container_name: ts
-            .get("container_name")
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        container_port: ts.get("container_port").as_i64().unwrap_or(0) as i32,
+        container_name: t.container_name,
+        container_port: t.container_port,
         scale_percent: scale,
         tags,
         client_token: token,
@@ -1293,13 +1440,39 @@ async fn find_routers(ctx: &Ctx, d: &Desired) -> Result<(Vec<Router>, Vec<Router
     Ok((managed, test))
 }
 
+/// Where a listener or rule ARN sits in the configuration, e.g. `traffic[0].listener_rule_arns[1]`.
+fn router_path(d: &Desired, arn: &str) -> AttrPath {
+    let traffic = AttrPath::attr("traffic").index(0);
+    let lists = [
+        (&d.routers, elbv2::Kind::Listener, "listener_arns"),
+        (&d.routers, elbv2::Kind::Rule, "listener_rule_arns"),
+        (&d.test_routers, elbv2::Kind::Listener, "test_listener_arns"),
+        (
+            &d.test_routers,
+            elbv2::Kind::Rule,
+            "test_listener_rule_arns",
+        ),
+    ];
+    for (routers, kind, name) in lists {
+        let mut of_kind = routers.iter().filter(|(k, _)| *k == kind);
+        if let Some(i) = of_kind.position(|(_, a)| a == arn) {
+            return traffic.then(name).index(i);
+        }
+    }
+    traffic
+}
+
 /// Safety rule: a managed router must forward only to the deployment's two target groups.
 async fn check_routers(ctx: &Ctx, d: &Desired, diags: &mut Diagnostics) -> Result<(), AwsError> {
-    let (managed, test) = find_routers(ctx, d).await?;
+    let (managed, test) = match find_routers(ctx, d).await {
+        Ok(found) => found,
+        Err(e) if e.is_not_found() => return report_missing_routers(ctx, d, e, diags).await,
+        Err(e) => return Err(e),
+    };
     for r in managed.iter().chain(&test) {
         match r.weights() {
             None => diags.error_at(
-                AttrPath::attr("traffic"),
+                router_path(d, &r.arn),
                 "Managed listener or rule does not forward",
                 format!(
                     "The {} {} has no forward action; ecsx only rewrites forward actions.",
@@ -1313,7 +1486,7 @@ async fn check_routers(ctx: &Ctx, d: &Desired, diags: &mut Diagnostics) -> Resul
                     .filter(|(tg, _)| *tg != d.primary_tg && *tg != d.canary_tg)
                 {
                     diags.error_at(
-                        AttrPath::attr("traffic"),
+                        router_path(d, &r.arn),
                         "Managed listener or rule forwards to another target group",
                         format!(
                             "The {} {} forwards to target group {tg}, which is neither the primary nor the canary target group of deployment {}. ecsx will not take traffic from a target group it does not manage.",
@@ -1323,6 +1496,48 @@ async fn check_routers(ctx: &Ctx, d: &Desired, diags: &mut Diagnostics) -> Resul
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// ELBv2 refuses a whole Describe call for one unknown ARN without naming it: asks for each
+/// listener and rule alone, and reports every missing one at its place in the configuration.
+async fn report_missing_routers(
+    ctx: &Ctx,
+    d: &Desired,
+    batch_error: AwsError,
+    diags: &mut Diagnostics,
+) -> Result<(), AwsError> {
+    let mut missing = 0;
+    for (kind, arn) in d.routers.iter().chain(&d.test_routers) {
+        let one = std::slice::from_ref(arn);
+        let found = match kind {
+            elbv2::Kind::Listener => elbv2::find_listeners(&ctx.aws.elbv2, one).await,
+            elbv2::Kind::Rule => elbv2::find_rules(&ctx.aws.elbv2, one).await,
+        };
+        match found {
+            Err(e) if e.is_not_found() => {
+                missing += 1;
+                let (summary, code) = match kind {
+                    elbv2::Kind::Listener => ("Listener not found", "ListenerNotFound"),
+                    elbv2::Kind::Rule => ("Listener rule not found", "RuleNotFound"),
+                };
+                diags.error_at(
+                    router_path(d, arn),
+                    summary,
+                    format!(
+                        "The {} {arn} does not exist in the provider's region ({}) ({code}). Check the ARN, or create it before the deployment.",
+                        kind.noun(),
+                        ctx.aws.region
+                    ),
+                );
+            }
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+    }
+    if missing == 0 {
+        return Err(batch_error);
     }
     Ok(())
 }
@@ -1348,56 +1563,76 @@ async fn shift(ctx: &Ctx, d: &Desired, canary_exists: bool) -> Result<(), AwsErr
     }
     let split = d.split();
     let test_split = d.test_split(canary_exists);
+    let mut wrote = false;
     for r in &managed {
         if !r.forwards_exactly(&split) {
             elbv2::set_split(&ctx.aws.elbv2, r, &split).await?;
+            wrote = true;
         }
     }
     for r in &test {
         if !r.forwards_exactly(&test_split) {
             elbv2::set_split(&ctx.aws.elbv2, r, &test_split).await?;
+            wrote = true;
         }
+    }
+    if wrote {
+        wait_routed(ctx, d, &split, &test_split).await?;
     }
     Ok(())
 }
 
-/// Safety rule: ECS allows five task sets per service; fail at plan time, naming those in the way.
-async fn check_room(ctx: &Ctx, d: &Desired, r: &Rollout, diags: &mut Diagnostics) {
-    let svc = match ecs::find_service(&ctx.aws.ecs, &d.cluster, &d.service).await {
-        Ok(s) => s,
-        Err(e) if e.is_not_found() => {
-            diags.error_at(
-                AttrPath::attr("service"),
-                "ECS service not found",
-                format!(
-                    "Service {:?} was not found in cluster {:?} (ServiceNotFoundException).",
-                    d.service, d.cluster
-                ),
-            );
-            return;
-        }
-        Err(e) => {
-            aws_error(
-                diags,
-                None,
-                "Could not read the ECS service",
-                &format!("service {:?} in cluster {:?}", d.service, d.cluster),
-                &e,
-            );
-            return;
-        }
-    };
-    if svc.controller != "EXTERNAL" {
-        diags.error_at(
-            AttrPath::attr("service"),
-            "Service does not use the EXTERNAL deployment controller",
-            format!(
-                "Service {:?} in cluster {:?} uses the {} deployment controller; ecsx needs deployment_controller {{ type = \"EXTERNAL\" }}.",
-                d.service, d.cluster, svc.controller
-            ),
-        );
+/// How long ELBv2 may keep showing the previous weights after a change.
+const ROUTING_VISIBLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// ELBv2 may describe a rule's old actions for a moment after ModifyRule. Waits until every
+/// router reads back what was just written, so the state and the clean-up that follows (deleting
+/// the task sets traffic left) rest on what AWS reports, not on what was sent.
+async fn wait_routed(
+    ctx: &Ctx,
+    d: &Desired,
+    split: &[(String, i32)],
+    test_split: &[(String, i32)],
+) -> Result<(), AwsError> {
+    wait::until(
+        "listeners and rules to show the new weights",
+        ROUTING_VISIBLE_TIMEOUT,
+        ecs::poll_interval(),
+        &ctx.stop,
+        || async {
+            let (managed, test) = find_routers(ctx, d).await?;
+            let behind = lagging(&managed, &test, split, test_split);
+            Ok(if behind.is_empty() {
+                Poll::Done(())
+            } else {
+                Poll::Pending(format!("{} still show other weights", behind.join(", ")))
+            })
+        },
+    )
+    .await
+}
+
+/// The routers that do not (yet) forward as intended.
+fn lagging(
+    managed: &[Router],
+    test: &[Router],
+    split: &[(String, i32)],
+    test_split: &[(String, i32)],
+) -> Vec<String> {
+    managed
+        .iter()
+        .filter(|r| !r.forwards_exactly(split))
+        .chain(test.iter().filter(|r| !r.forwards_exactly(test_split)))
+        .map(|r| r.arn.clone())
+        .collect()
+}
+
+/// The service must exist and be EXTERNAL-controlled. Safety rule: ECS allows five task sets
+/// per service; a plan that creates more fails at plan time, naming those in the way.
+async fn check_service(ctx: &Ctx, d: &Desired, r: &Rollout, diags: &mut Diagnostics) {
+    let Some(svc) = external_service_at_plan(ctx, &d.cluster, &d.service, diags).await else {
         return;
-    }
+    };
     let existing = svc.task_sets.len();
     let at_peak = existing + r.creates();
     if at_peak > MAX_TASK_SETS {
@@ -1507,6 +1742,19 @@ fn observe(
         .unwrap_or((100, 0));
     next.set("primary_weight", Value::from(pw));
     next.set("canary_weight", Value::from(cw));
+    // A shift cut short (a crash between two ModifyRule calls) leaves routers disagreeing;
+    // one weight pair cannot show that, so say it, and the next plan shifts them all again.
+    if seen.iter().any(|w| *w != seen[0]) {
+        let splits: Vec<String> = managed
+            .iter()
+            .zip(&seen)
+            .map(|(r, (p, c))| format!("{} {} {p}/{c}", r.kind.noun(), r.arn))
+            .collect();
+        drift.push(format!(
+            "{DRIFT}traffic is split differently across listeners and rules: {}",
+            splits.join(", ")
+        ));
+    }
     for r in managed {
         if r.weights()
             .unwrap_or_default()
@@ -1724,6 +1972,133 @@ mod tests {
     }
 
     #[test]
+    fn template_from_ecs_defaults_rolls_nothing_but_a_real_change_does() {
+        let cfg = config(12, Some((13, 10)));
+        let mut prior = applied(&cfg, Some("ecs-svc/2"));
+        // What import reads back from ECS for a task set created without a platform version.
+        let mut ts = prior.block("task_set").clone();
+        ts.set("platform_version", Value::from("LATEST"));
+        ts.set(
+            "capacity_provider_strategy",
+            Value::List(vec![Value::object([
+                ("capacity_provider", Value::from("FARGATE")),
+                ("weight", Value::from(0i64)),
+                ("base", Value::from(0i64)),
+            ])]),
+        );
+        prior.set("task_set", Value::List(vec![ts]));
+        let mut same = cfg.clone();
+        let mut ts = same.block("task_set").clone();
+        ts.set(
+            "capacity_provider_strategy",
+            Value::List(vec![Value::object([(
+                "capacity_provider",
+                Value::from("FARGATE"),
+            )])]),
+        );
+        same.set("task_set", Value::List(vec![ts.clone()]));
+        assert!(steps(&prior, &same).is_empty());
+
+        ts.set("tags", Value::object([("team", Value::from("x"))]));
+        let mut tagged = same.clone();
+        tagged.set("task_set", Value::List(vec![ts]));
+        let r = Rollout::plan(&prior, &Desired::from(&tagged));
+        assert!(r.new_stable && r.new_canary, "{r:?}");
+    }
+
+    fn router(arn: &str, blue: i32, green: i32) -> Router {
+        use aws_sdk_elasticloadbalancingv2::types::{
+            Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple,
+        };
+        let tuple = |tg: &str, w: i32| {
+            TargetGroupTuple::builder()
+                .target_group_arn(tg)
+                .weight(w)
+                .build()
+        };
+        Router {
+            kind: elbv2::Kind::Listener,
+            arn: arn.into(),
+            actions: vec![Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .forward_config(
+                    ForwardActionConfig::builder()
+                        .target_groups(tuple(BLUE, blue))
+                        .target_groups(tuple(GREEN, green))
+                        .build(),
+                )
+                .build()],
+        }
+    }
+
+    #[test]
+    fn import_tells_test_routers_by_their_routing() {
+        let arns = |v: &[Router]| v.iter().map(|r| r.arn.clone()).collect::<Vec<_>>();
+        let routers = vec![router("prod", 75, 25), router("test", 0, 100)];
+        let (managed, test) = split_test_routers(routers.clone(), BLUE, Some(GREEN), true);
+        assert_eq!(
+            (arns(&managed), arns(&test)),
+            (vec!["prod".into()], vec!["test".into()])
+        );
+        // Without a canary, or with all traffic on it, they cannot be told apart.
+        let (managed, test) = split_test_routers(routers, BLUE, Some(GREEN), false);
+        assert_eq!(managed.len(), 2);
+        assert!(test.is_empty());
+        let full = vec![router("prod", 0, 100), router("test", 0, 100)];
+        let (managed, test) = split_test_routers(full, BLUE, Some(GREEN), true);
+        assert_eq!(managed.len(), 2);
+        assert!(test.is_empty());
+    }
+
+    #[test]
+    fn validate_waits_for_unknown_values() {
+        // launch_type = var.x ? "FARGATE" : null next to a capacity provider, and a traffic
+        // block from a dynamic block over a collection known only at apply.
+        let mut cfg = config(12, Some((13, 10)));
+        let mut ts = cfg.block("task_set").clone();
+        ts.set("launch_type", Value::Unknown);
+        ts.set(
+            "capacity_provider_strategy",
+            Value::List(vec![Value::object([(
+                "capacity_provider",
+                Value::from("FARGATE_SPOT"),
+            )])]),
+        );
+        cfg.set("task_set", Value::List(vec![ts]));
+        cfg.set("traffic", Value::Unknown);
+        let mut d = Diagnostics::new();
+        CanaryDeployment
+            .schema()
+            .block
+            .validate(&cfg, &AttrPath::root(), &mut d);
+        CanaryDeployment.validate(&cfg, &mut d);
+        assert!(d.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn router_paths_point_at_the_list_entry() {
+        let mut cfg = config(12, None);
+        let mut traffic = cfg.block("traffic").clone();
+        let other = RULE.replace("/3", "/4");
+        traffic.set(
+            "listener_rule_arns",
+            Value::string_list([RULE, other.as_str()]),
+        );
+        traffic.set("test_listener_arns", Value::string_list(["arn:l"]));
+        cfg.set("traffic", Value::List(vec![traffic]));
+        let d = Desired::from(&cfg);
+        assert_eq!(
+            router_path(&d, &other).to_string(),
+            "traffic[0].listener_rule_arns[1]"
+        );
+        assert_eq!(
+            router_path(&d, "arn:l").to_string(),
+            "traffic[0].test_listener_arns[0]"
+        );
+        assert_eq!(router_path(&d, "arn:none").to_string(), "traffic[0]");
+    }
+
+    #[test]
     fn validate_catches_cross_field_mistakes() {
         let mut cfg = config(12, Some((12, 10)));
         let mut traffic = cfg.block("traffic").clone();
@@ -1755,5 +2130,80 @@ mod tests {
                 "canary[0].task_definition"
             ]
         );
+    }
+
+    #[test]
+    fn lagging_names_routers_that_still_show_other_weights() {
+        let split = vec![(BLUE.to_string(), 90), (GREEN.to_string(), 10)];
+        let test_split = vec![(BLUE.to_string(), 0), (GREEN.to_string(), 100)];
+        let managed = [router("prod", 90, 10), router("api", 100, 0)];
+        let test = [router("test", 0, 100)];
+        assert_eq!(lagging(&managed, &test, &split, &test_split), ["api"]);
+        let test = [router("test", 100, 0)];
+        assert_eq!(lagging(&managed[..1], &test, &split, &test_split), ["test"]);
+        assert!(lagging(&managed[..1], &[], &split, &test_split).is_empty());
+    }
+
+    #[test]
+    fn a_shift_cut_short_is_drift_that_shifts_again() {
+        // Killed between two ModifyRule calls on the way from 10 % to 50 %: the listener
+        // reads 50/50, the rule still 90/10, and the configuration already asks for 50 %.
+        let state = applied(&config(12, Some((13, 10))), Some("ecs-svc/2"));
+        let d = Desired::from(&state);
+        let task_set = |id: &str, status: &str| TaskSet {
+            id: id.into(),
+            status: status.into(),
+            stability_status: "STEADY_STATE".into(),
+            ..TaskSet::default()
+        };
+        let sets = vec![
+            task_set("ecs-svc/1", "PRIMARY"),
+            task_set("ecs-svc/2", "ACTIVE"),
+        ];
+        let svc = ecs::Service {
+            arn: "svc".into(),
+            name: "web".into(),
+            cluster_arn: "prod".into(),
+            status: "ACTIVE".into(),
+            controller: "EXTERNAL".into(),
+            desired_count: 2,
+            task_sets: sets.clone(),
+        };
+        let managed = [router("prod", 50, 50), router("api", 90, 10)];
+        let seen = observe(&state, &d, &svc, &sets, &managed, &[]);
+        let drift = seen.get("rollout_steps").strings();
+        assert_eq!(drift.len(), 1, "{drift:?}");
+        assert!(
+            drift[0].contains("split differently") && drift[0].contains("api 90/10"),
+            "{drift:?}"
+        );
+        let r = Rollout::plan(&seen, &Desired::from(&config(12, Some((13, 50)))));
+        assert!(r.shift, "the next apply must set every router again: {r:?}");
+
+        // Routers that agree are no drift.
+        let agreeing = [router("prod", 90, 10), router("api", 90, 10)];
+        let seen = observe(&state, &d, &svc, &sets, &agreeing, &[]);
+        assert!(seen.get("rollout_steps").strings().is_empty());
+    }
+
+    #[test]
+    fn a_create_finds_the_task_sets_an_earlier_crash_left() {
+        let owned = |id: &str, deployment: &str, status: &str| TaskSet {
+            id: id.into(),
+            status: status.into(),
+            tags: [(TAG_DEPLOYMENT.to_string(), deployment.to_string())].into(),
+            ..TaskSet::default()
+        };
+        let sets = vec![
+            owned("ecs-svc/1", "prod/web", "PRIMARY"),
+            owned("ecs-svc/2", "prod/web", "DRAINING"),
+            owned("ecs-svc/3", "prod/other", "ACTIVE"),
+            TaskSet {
+                id: "ecs-svc/4".into(),
+                status: "ACTIVE".into(),
+                ..TaskSet::default()
+            },
+        ];
+        assert_eq!(unrecorded(&sets, "prod/web"), ["ecs-svc/1"]);
     }
 }

@@ -1,7 +1,10 @@
 //! `ecsx_primary_task_set`: which task set of an EXTERNAL-controller service is PRIMARY.
 
-use super::support::{aws_error, external_service, resource_id, split_import_id};
+use super::support::{
+    aws_error, external_service, external_service_at_plan, resource_id, split_import_id,
+};
 use super::{timeout, Ctx, Plan, Resource};
+use crate::arn;
 use crate::aws::ecs::{self, TaskSet};
 use crate::diag::{AttrPath, Diagnostics};
 use crate::schema::{Attribute, Block, Schema, Type, Validator};
@@ -36,24 +39,24 @@ impl Resource for PrimaryTaskSet {
                  ECS cannot un-set a primary, so destroying this resource only forgets it and leaves the service as it is.",
             )
             .attr(
-                Attribute::required("cluster", Type::String, "Name or ARN of the ECS cluster. Changing it forces a new resource.")
+                Attribute::required("cluster", Type::String, "The ECS cluster.")
                     .replace()
                     .check(Validator::NameOrArn("ecs", "cluster/")),
             )
             .attr(
-                Attribute::required("service", Type::String, "Name or ARN of the ECS service; it must use the EXTERNAL deployment controller. Changing it forces a new resource.")
+                Attribute::required("service", Type::String, "The ECS service; it must use the EXTERNAL deployment controller.")
                     .replace()
                     .check(Validator::NameOrArn("ecs", "service/")),
             )
             .attr(
-                Attribute::required("task_set", Type::String, "ID (`ecs-svc/...`) or ARN of the task set that must be PRIMARY. Changing it promotes another task set in place.")
+                Attribute::required("task_set", Type::String, "The task set that must be PRIMARY. Changing it promotes another task set in place.")
                     .check(Validator::TaskSetRef),
             )
             .attr(Attribute::defaulted(
                 "wait_for_steady_state",
                 Type::Bool,
                 Value::from(false),
-                "Wait until the primary task set reports `STEADY_STATE` before finishing. Defaults to `false`.",
+                "Wait until the primary task set reports `STEADY_STATE` before finishing.",
             ))
             .attr(Attribute::computed("id", Type::String, "`CLUSTER/SERVICE`, with names rather than ARNs.").stable())
             .attr(Attribute::computed("task_set_arn", Type::String, "ARN of the PRIMARY task set."))
@@ -68,15 +71,58 @@ impl Resource for PrimaryTaskSet {
         }
     }
 
-    async fn modify_plan(&self, _ctx: Option<&Ctx>, plan: &mut Plan, _diags: &mut Diagnostics) {
-        if plan.is_create() || !plan.requires_replace.is_empty() || plan.planned.is_null() {
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        // A task set ARN names its cluster and service: they must be the configured ones.
+        let Some(task_set) = config.get("task_set").as_str() else {
+            return;
+        };
+        let Some((ts_cluster, ts_service)) = arn::task_set_owner(task_set) else {
+            return;
+        };
+        let cluster = config.get("cluster").as_str().map(arn::cluster_name);
+        let service = config.get("service").as_str().map(arn::service_name);
+        let (Some(cluster), Some(service)) = (cluster, service) else {
+            return;
+        };
+        if (cluster, service) != (ts_cluster, ts_service) {
+            diags.error_at(
+                AttrPath::attr("task_set"),
+                "Task set not in this service",
+                format!(
+                    "Task set {task_set:?} is not a task set of service {service:?} in cluster {cluster:?}: its ARN names service {ts_service:?} in cluster {ts_cluster:?}. \
+                     Use the ecsx_task_sets data source to list the service's task sets."
+                ),
+            );
+        }
+    }
+
+    async fn modify_plan(&self, ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut Diagnostics) {
+        if plan.planned.is_null() {
             return;
         }
-        // Only a different task set changes the facts about it; waiting or timeouts do not.
-        if plan.planned.get("task_set") == plan.prior.get("task_set") {
+        let promoting = plan.is_create()
+            || !plan.requires_replace.is_empty()
+            || plan.planned.get("task_set") != plan.prior.get("task_set");
+        if !promoting {
+            // Only a different task set changes the facts about it; waiting or timeouts do not.
             for k in TASK_SET_FACTS {
                 plan.planned.set(k, plan.prior.get(k).clone());
             }
+            return;
+        }
+        // A promotion AWS can judge already: the service takes task sets and the task set is
+        // one of its live ones. Values known only after apply are checked by apply.
+        let known = |k: &str| plan.planned.get(k).as_str().map(str::to_string);
+        let (Some(ctx), Some(cluster), Some(service), Some(task_set)) =
+            (ctx, known("cluster"), known("service"), known("task_set"))
+        else {
+            return;
+        };
+        if external_service_at_plan(ctx, &cluster, &service, diags)
+            .await
+            .is_some()
+        {
+            find_target(ctx, &cluster, &service, &task_set, diags).await;
         }
     }
 
@@ -211,48 +257,9 @@ impl PrimaryTaskSet {
         let Some(svc) = external_service(ctx, cluster, service, diags).await else {
             return Value::Null;
         };
-        let target = match ecs::find_task_sets(
-            &ctx.aws.ecs,
-            cluster,
-            service,
-            &[wanted.to_string()],
-        )
-        .await
-        {
-            Ok((sets, _)) if !sets.is_empty() => sets.into_iter().next().unwrap_or_default(),
-            Ok(_) => {
-                diags.error_at(
-                    AttrPath::attr("task_set"),
-                    "Task set not in this service",
-                    format!(
-                        "Task set {wanted:?} is not a task set of service {service:?} in cluster {cluster:?} (DescribeTaskSets failure MISSING). \
-                         Use the ecsx_task_sets data source to list the service's task sets."
-                    ),
-                );
-                return Value::Null;
-            }
-            Err(e) => {
-                aws_error(
-                    diags,
-                    Some(AttrPath::attr("task_set")),
-                    "Could not read the task set",
-                    &format!("task set {wanted:?} of service {service:?} in cluster {cluster:?}"),
-                    &e,
-                );
-                return Value::Null;
-            }
-        };
-        if target.status == "DRAINING" {
-            diags.error_at(
-                AttrPath::attr("task_set"),
-                "Task set is draining",
-                format!(
-                    "Task set {} of service {service:?} in cluster {cluster:?} is DRAINING (it is being deleted) and cannot become PRIMARY.",
-                    target.id
-                ),
-            );
+        let Some(target) = find_target(ctx, cluster, service, wanted, diags).await else {
             return Value::Null;
-        }
+        };
         let before = svc.primary().cloned();
         let mut previous = prior
             .map(|p| p.get("previous_task_set_id").clone())
@@ -363,6 +370,55 @@ impl PrimaryTaskSet {
     }
 }
 
+/// The task set `wanted` of the service; None, with an error at `task_set`, when it is not one
+/// of the service's task sets or is DRAINING.
+async fn find_target(
+    ctx: &Ctx,
+    cluster: &str,
+    service: &str,
+    wanted: &str,
+    diags: &mut Diagnostics,
+) -> Option<TaskSet> {
+    let target = match ecs::find_task_sets(&ctx.aws.ecs, cluster, service, &[wanted.to_string()])
+        .await
+    {
+        Ok((sets, _)) if !sets.is_empty() => sets.into_iter().next().unwrap_or_default(),
+        Ok(_) => {
+            diags.error_at(
+                AttrPath::attr("task_set"),
+                "Task set not in this service",
+                format!(
+                    "Task set {wanted:?} is not a task set of service {service:?} in cluster {cluster:?} (DescribeTaskSets failure MISSING). \
+                     Use the ecsx_task_sets data source to list the service's task sets."
+                ),
+            );
+            return None;
+        }
+        Err(e) => {
+            aws_error(
+                diags,
+                Some(AttrPath::attr("task_set")),
+                "Could not read the task set",
+                &format!("task set {wanted:?} of service {service:?} in cluster {cluster:?}"),
+                &e,
+            );
+            return None;
+        }
+    };
+    if target.status == "DRAINING" {
+        diags.error_at(
+            AttrPath::attr("task_set"),
+            "Task set is draining",
+            format!(
+                "Task set {} of service {service:?} in cluster {cluster:?} is DRAINING (it is being deleted) and cannot become PRIMARY.",
+                target.id
+            ),
+        );
+        return None;
+    }
+    Some(target)
+}
+
 fn set_facts(state: &mut Value, t: &TaskSet) {
     state.set("task_set_arn", Value::from(t.arn.as_str()));
     state.set("task_set_id", Value::from(t.id.as_str()));
@@ -383,6 +439,39 @@ fn gone_warning(diags: &mut Diagnostics, cluster: &str, service: &str, why: &str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validate_refuses_a_task_set_arn_of_another_service() {
+        let cfg = |cluster: &str, service: &str, task_set: Value| {
+            Value::object([
+                ("cluster", Value::from(cluster)),
+                ("service", Value::from(service)),
+                ("task_set", task_set),
+            ])
+        };
+        let arn = "arn:aws:ecs:us-east-1:1:task-set/prod/api/ecs-svc/1";
+        let errors = |c: &Value| {
+            let mut d = Diagnostics::new();
+            PrimaryTaskSet.validate(c, &mut d);
+            d.iter()
+                .map(|x| format!("{}: {}", x.path.clone().unwrap_or_default(), x.detail))
+                .collect::<Vec<_>>()
+        };
+        let e = errors(&cfg("prod", "web", Value::from(arn)));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with(&format!(
+                "task_set: Task set {arn:?} is not a task set of service \"web\" in cluster \"prod\": its ARN names service \"api\""
+            )),
+            "{e:?}"
+        );
+        assert_eq!(errors(&cfg("other", "api", Value::from(arn))).len(), 1);
+        // The same service, named by ARN; a task set id; unknown values: nothing to say yet.
+        let svc = "arn:aws:ecs:us-east-1:1:service/prod/api";
+        assert!(errors(&cfg("prod", svc, Value::from(arn))).is_empty());
+        assert!(errors(&cfg("prod", "web", Value::from("ecs-svc/1"))).is_empty());
+        assert!(errors(&cfg("prod", "web", Value::Unknown)).is_empty());
+    }
 
     #[test]
     fn schema_is_exactly_as_documented() {

@@ -34,25 +34,49 @@ pub async fn external_service(
     service: &str,
     diags: &mut Diagnostics,
 ) -> Option<Service> {
+    find_external_service(ctx, cluster, service, true, diags).await
+}
+
+/// [`external_service`] at plan time: an INACTIVE (deleted) service is no error yet. Read drops
+/// resources on it from the state with a warning, the plan shows the create, and the apply
+/// refuses it, as ECS would, unless the service is back by then.
+pub async fn external_service_at_plan(
+    ctx: &Ctx,
+    cluster: &str,
+    service: &str,
+    diags: &mut Diagnostics,
+) -> Option<Service> {
+    find_external_service(ctx, cluster, service, false, diags).await
+}
+
+async fn find_external_service(
+    ctx: &Ctx,
+    cluster: &str,
+    service: &str,
+    inactive_is_error: bool,
+    diags: &mut Diagnostics,
+) -> Option<Service> {
     let svc = match ecs::find_service(&ctx.aws.ecs, cluster, service).await {
         Ok(s) => s,
-        Err(e @ AwsError::NotFound { .. }) => {
-            let code = if matches!(
-                &e,
-                AwsError::NotFound {
-                    what: "cluster",
-                    ..
-                }
-            ) {
-                "ClusterNotFoundException"
-            } else {
-                "DescribeServices failure MISSING"
-            };
+        Err(AwsError::NotFound {
+            what: "cluster", ..
+        }) => {
+            diags.error_at(
+                AttrPath::attr("cluster"),
+                "ECS cluster not found",
+                format!(
+                    "Service {service:?} was not found in cluster {cluster:?} (ClusterNotFoundException): the cluster does not exist. Check the cluster name and the provider's region ({}).",
+                    ctx.aws.region
+                ),
+            );
+            return None;
+        }
+        Err(AwsError::NotFound { .. }) => {
             diags.error_at(
                 AttrPath::attr("service"),
                 "ECS service not found",
                 format!(
-                    "Service {service:?} was not found in cluster {cluster:?} ({code}). Check the cluster and service names and the provider's region ({}).",
+                    "Service {service:?} was not found in cluster {cluster:?} (DescribeServices failure MISSING). Check the cluster and service names and the provider's region ({}).",
                     ctx.aws.region
                 ),
             );
@@ -70,6 +94,9 @@ pub async fn external_service(
         }
     };
     if svc.status != "ACTIVE" {
+        if !inactive_is_error {
+            return None;
+        }
         diags.error_at(
             AttrPath::attr("service"),
             "ECS service is not active",

@@ -2,7 +2,7 @@
 
 use super::support::{aws_error, resource_id};
 use super::{Ctx, DataSource};
-use crate::aws::ecs;
+use crate::aws::{ecs, AwsError};
 use crate::diag::{AttrPath, Diagnostics};
 use crate::schema::{Attribute, Block, Schema, Type, Validator};
 use crate::value::Value;
@@ -61,8 +61,8 @@ impl DataSource for TaskSets {
         Schema {
             version: 0,
             block: Block::new("Lists the task sets of an ECS service that uses the EXTERNAL deployment controller, and which one is PRIMARY.")
-                .attr(Attribute::required("cluster", Type::String, "Name or ARN of the ECS cluster.").check(Validator::NameOrArn("ecs", "cluster/")))
-                .attr(Attribute::required("service", Type::String, "Name or ARN of the ECS service.").check(Validator::NameOrArn("ecs", "service/")))
+                .attr(Attribute::required("cluster", Type::String, "The ECS cluster.").check(Validator::NameOrArn("ecs", "cluster/")))
+                .attr(Attribute::required("service", Type::String, "The ECS service; it must use the EXTERNAL deployment controller.").check(Validator::NameOrArn("ecs", "service/")))
                 .attr(Attribute::computed("id", Type::String, "`CLUSTER/SERVICE`."))
                 .attr(Attribute::computed(
                     "task_sets",
@@ -79,11 +79,21 @@ impl DataSource for TaskSets {
         let service = config.get("service").as_str().unwrap_or_default();
         let mut sets = match ecs::find_task_sets(&ctx.aws.ecs, cluster, service, &[]).await {
             Ok((sets, _)) => sets,
+            Err(AwsError::NotFound {
+                what: "cluster", ..
+            }) => {
+                diags.error_at(
+                    AttrPath::attr("cluster"),
+                    "ECS cluster not found",
+                    format!("Service {service:?} was not found in cluster {cluster:?} (ClusterNotFoundException): the cluster does not exist. Check the cluster name and the provider's region ({}).", ctx.aws.region),
+                );
+                return Value::Null;
+            }
             Err(e) if e.is_not_found() => {
                 diags.error_at(
                     AttrPath::attr("service"),
                     "ECS service not found",
-                    format!("Service {service:?} was not found in cluster {cluster:?}: {e} (ServiceNotFoundException)."),
+                    format!("Service {service:?} was not found in cluster {cluster:?} (ServiceNotFoundException). Check the cluster and service names and the provider's region ({}).", ctx.aws.region),
                 );
                 return Value::Null;
             }

@@ -1,0 +1,33 @@
+variable "cluster" { type = string }
+variable "service" { type = string }
+variable "subnets" { type = list(string) }
+variable "security_groups" { type = list(string) }
+variable "blue_target_group_arn" { type = string }
+variable "green_target_group_arn" { type = string }
+variable "listener_arn" { type = string }
+variable "rule_arn" { type = string }
+variable "test_listener_arn" { type = string }
+
+variable "stable_task_definition" { type = string }
+
+variable "canary_task_definition" {
+  description = "Task definition of the canary; empty when no canary runs."
+  type        = string
+  default     = ""
+}
+
+variable "canary_traffic_percent" {
+  type    = number
+  default = 0
+}
+
+variable "poll_seconds" {
+  description = "Sleep between two describe-task-sets polls."
+  type        = number
+  default     = 5
+}
+
+variable "wait_timeout_seconds" {
+  type    = number
+  default = 1800
+}

@@ -1,0 +1,387 @@
+"""Turns bench/run.py's raw results into docs/benchmarks.md and docs/benchmarks.png.
+
+Also runnable on its own to redo the report from saved numbers:
+    python bench/report.py target/bench/results.json [docs/]
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+STEPS = ("bootstrap", "canary 10%", "canary 50%", "promote")
+
+# Why ecsx reads more than the script, per operation; used where ecsx makes more calls.
+WHY_MORE = {
+    "ecs.DescribeServices": (
+        "every plan refreshes the deployment (the service, for its task sets and which one is "
+        "PRIMARY); a plan that creates a task set reads the service again to check ECS's "
+        "five-task-set limit, and Terraform's re-plan at the start of apply repeats that check; "
+        "then the apply itself checks that the service exists and uses the EXTERNAL controller"
+    ),
+    "ecs.DescribeTaskSets": (
+        "the refresh at every plan lists the task sets with their tags, to see drift and "
+        "orphaned task sets; the waits poll the same way the script's loop does"
+    ),
+    "elbv2.DescribeListeners": (
+        "listeners are read at every refresh (so weights changed by hand show in the plan), "
+        "and twice per apply: before anything changes, to refuse a listener that forwards to "
+        "a target group the deployment does not own, and again right before writing the "
+        "weights, in case it was edited since"
+    ),
+    "elbv2.DescribeRules": "rules are read at the same three points as listeners, for the same reasons",
+}
+WHY_FEWER = {
+    "ecs.DescribeTaskSets": "how many polls a wait takes depends on where in the poll interval the task set turns steady",
+    "elbv2.ModifyListener": "ecsx rewrites a listener only when its weights differ from the plan; the script rewrites every listener on every traffic change",
+    "elbv2.ModifyRule": "the same for rules",
+}
+
+
+# --------------------------------------------------------------------------
+# Numbers
+# --------------------------------------------------------------------------
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def span(xs, unit: str = "s", digits: int = 2) -> str:
+    m, lo, hi = med(xs), min(xs), max(xs)
+    if unit == "ms":
+        return f"{m:.{digits}f} ms ({lo:.{digits}f}–{hi:.{digits}f})"
+    if unit == "calls":
+        m = f"{m:g}"
+        return m if lo == hi else f"{m} ({lo:g}–{hi:g})"
+    return f"{m:.{digits}f} s ({lo:.{digits}f}–{hi:.{digits}f})"
+
+
+def ratio(a: float, b: float) -> str:
+    """ecsx/baseline."""
+    if b == 0:
+        return "—" if a == 0 else "∞"
+    return f"{a / b:.2f}×"
+
+
+def step_series(runs: list[list[dict]], step: int, key: str) -> list[float]:
+    if key == "total_s":
+        return [r[step]["plan_s"] + r[step]["apply_s"] for r in runs]
+    if key == "all_calls":
+        return [sum(r[step]["plan_calls"].values()) + sum(r[step]["apply_calls"].values()) for r in runs]
+    if key.endswith("_calls"):
+        return [sum(r[step][key].values()) for r in runs]
+    return [r[step][key] for r in runs]
+
+
+def release_series(runs: list[list[dict]], key: str) -> list[float]:
+    return [sum(step_series([r], i, key)[0] for i in range(len(STEPS))) for r in runs]
+
+
+def operations(runs: list[list[dict]]) -> dict[str, float]:
+    """Median calls per operation over a whole release."""
+    per_run = []
+    for r in runs:
+        counts: dict[str, int] = {}
+        for step in r:
+            for phase in ("plan_calls", "apply_calls"):
+                for op, n in step[phase].items():
+                    counts[op] = counts.get(op, 0) + n
+        per_run.append(counts)
+    ops = sorted({op for c in per_run for op in c})
+    return {op: med([c.get(op, 0) for c in per_run]) for op in ops}
+
+
+def linear_fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    return my - b * mx, b
+
+
+# --------------------------------------------------------------------------
+# Markdown
+# --------------------------------------------------------------------------
+
+
+def summary(results: dict) -> dict:
+    """The headline figures, also used for the README."""
+    b, e = results["walks"]["baseline"], results["walks"]["ecsx"]
+    refresh = {int(n): s for n, s in results["refresh"].items()}
+    sizes = sorted(refresh)
+    big = sizes[-1]
+    per_dep = {n: med([sum(x["calls"].values()) for x in refresh[n]]) / n for n in sizes}
+    times = {n: med([x["plan_s"] for x in refresh[n]]) for n in sizes}
+    marg = {}
+    for lo, hi in zip(sizes, sizes[1:]):
+        marg[(lo, hi)] = (times[hi] - times[lo]) / (hi - lo)
+    pairs = list(marg.items())
+    # Linear or better: the cost of one more deployment does not grow with the count
+    # (20% allowance for noise), comparing the last two intervals.
+    linear = len(pairs) < 2 or pairs[-1][1] <= 1.2 * max(pairs[-2][1], 1e-9)
+    return {
+        "release_baseline": med(release_series(b, "total_s")),
+        "release_ecsx": med(release_series(e, "total_s")),
+        "release_calls_baseline": med(release_series(b, "all_calls")),
+        "release_calls_ecsx": med(release_series(e, "all_calls")),
+        "apply_faster_every_step": all(
+            med(step_series(e, i, "apply_s")) < med(step_series(b, i, "apply_s")) for i in range(len(STEPS))
+        ),
+        "total_faster_every_step": all(
+            med(step_series(e, i, "total_s")) < med(step_series(b, i, "total_s")) for i in range(len(STEPS))
+        ),
+        "plan_faster_every_step": all(
+            med(step_series(e, i, "plan_s")) < med(step_series(b, i, "plan_s")) for i in range(len(STEPS))
+        ),
+        "calls_per_deployment": per_dep,
+        "plan_times": times,
+        "marginal": marg,
+        "linear": linear,
+        "big": big,
+        "peak_rss_mb": max(x["peak_rss_kb"] for x in refresh[big]) / 1024,
+        "peak_rss_runs_mb": [x["peak_rss_kb"] / 1024 for x in refresh[big]],
+        "handshake_ms": med(results["handshake_ms"]),
+        "binary_mb": results["binary_bytes"] / 1e6,
+    }
+
+
+def markdown(results: dict, png_name: str) -> str:
+    b, e = results["walks"]["baseline"], results["walks"]["ecsx"]
+    s = summary(results)
+    m = results["machine"]
+    cfg = results["settings"]
+    refresh = {int(n): v for n, v in results["refresh"].items()}
+    sizes = sorted(refresh)
+    out: list[str] = []
+    w = out.append
+
+    w("# Benchmarks")
+    w("")
+    w("Generated by `make bench` (bench/run.py); do not edit by hand. Everything runs against the "
+      "local AWS emulator (tests/rig/emulator.py) through the call-counting proxy "
+      "(tests/rig/proxy.py), with the release build of the provider and real Terraform.")
+    w("")
+    w(f"Machine: {m['cpu']}, {m['cores']} cores, load average {m['load_at_start'][0]:.2f} at the start; "
+      f"{m['terraform']}; {m['aws_cli']}; {m['date']}. "
+      f"Every task set takes {cfg['stabilize_seconds']:g} s to reach STEADY_STATE and "
+      f"{cfg['drain_seconds']:g} s to drain; both sides poll every {cfg['poll_seconds']} s "
+      f"(`ECSX_POLL_INTERVAL={cfg['poll_seconds']}s`, `sleep {cfg['poll_seconds']}` in the script). "
+      f"Figures are medians of {cfg['runs']} runs (refresh: {cfg['refresh_runs']}, "
+      f"{cfg['big_runs']} for {sizes[-1]} deployments) with (min–max).")
+    w("")
+    w(f"![per-step wall time and refresh time]({png_name})")
+    w("")
+
+    w("## The same canary release, two ways")
+    w("")
+    w("*Baseline*: [bench/baseline](../bench/baseline/main.tf), `terraform_data` + `local-exec` running "
+      "the AWS CLI the way the seed articles do it: `create-task-set`, a shell loop polling "
+      "`describe-task-sets` until STEADY_STATE, `update-service-primary-task-set`, `modify-listener` / "
+      "`modify-rule` for the weights, `delete-task-set`. *ecsx*: [bench/ecsx](../bench/ecsx/main.tf), "
+      "one `ecsx_canary_deployment`. Both manage the same production listener, listener rule and test "
+      "listener, and both end with the new version PRIMARY alone at 100/0 (checked after every run). "
+      "Plan is `terraform plan -out`; apply is `terraform apply` of that plan.")
+    w("")
+    w("Wall time:")
+    w("")
+    w("| step | plan, baseline | plan, ecsx | ecsx/baseline | apply, baseline | apply, ecsx | ecsx/baseline | plan+apply, baseline | plan+apply, ecsx | ecsx/baseline |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    for i, step in enumerate(STEPS):
+        cells = [step]
+        for key in ("plan_s", "apply_s", "total_s"):
+            bs, es = step_series(b, i, key), step_series(e, i, key)
+            cells += [span(bs), span(es), ratio(med(es), med(bs))]
+        w("| " + " | ".join(cells) + " |")
+    cells = ["**whole release**"]
+    for key in ("plan_s", "apply_s", "total_s"):
+        bs, es = release_series(b, key), release_series(e, key)
+        cells += [span(bs), span(es), f"**{ratio(med(es), med(bs))}**"]
+    w("| " + " | ".join(cells) + " |")
+    w("")
+    w("AWS API calls (counted at the proxy):")
+    w("")
+    w("| step | plan, baseline | plan, ecsx | apply, baseline | apply, ecsx | total, baseline | total, ecsx | ecsx/baseline |")
+    w("|---|---|---|---|---|---|---|---|")
+    for i, step in enumerate(STEPS):
+        cells = [step]
+        for key in ("plan_calls", "apply_calls"):
+            cells += [span(step_series(b, i, key), "calls"), span(step_series(e, i, key), "calls")]
+        bs, es = step_series(b, i, "all_calls"), step_series(e, i, "all_calls")
+        cells += [span(bs, "calls"), span(es, "calls"), ratio(med(es), med(bs))]
+        w("| " + " | ".join(cells) + " |")
+    bs, es = release_series(b, "all_calls"), release_series(e, "all_calls")
+    w(f"| **whole release** | | | | | {span(bs, 'calls')} | {span(es, 'calls')} | **{ratio(med(es), med(bs))}** |")
+    w("")
+    ob, oe = operations(b), operations(e)
+    w("Calls per operation over the whole release (median run):")
+    w("")
+    w("| operation | baseline | ecsx | ecsx − baseline |")
+    w("|---|---|---|---|")
+    for op in sorted(set(ob) | set(oe)):
+        d = oe.get(op, 0) - ob.get(op, 0)
+        w(f"| `{op}` | {ob.get(op, 0):g} | {oe.get(op, 0):g} | {d:+g} |")
+    w("")
+
+    w("## Refresh cost")
+    w("")
+    w("`terraform plan` with nothing to change, N deployments (one per service; "
+      "[bench/refresh](../bench/refresh/main.tf)), each managing a listener, a listener rule and a "
+      "test listener.")
+    w("")
+    w("| deployments | plan wall time | per deployment | AWS calls | calls per deployment | marginal time per extra deployment |")
+    w("|---|---|---|---|---|---|")
+    prev = None
+    for n in sizes:
+        ts = [x["plan_s"] for x in refresh[n]]
+        calls = [sum(x["calls"].values()) for x in refresh[n]]
+        marginal = "" if prev is None else f"{(med(ts) - prev[1]) / (n - prev[0]) * 1000:.1f} ms"
+        w(f"| {n} | {span(ts)} | {med(ts) / n * 1000:.1f} ms | {span(calls, 'calls')} | "
+          f"{med(calls) / n:g} | {marginal} |")
+        prev = (n, med(ts))
+    w("")
+    big_ops = refresh[sizes[-1]][0]["calls"]
+    w(f"Calls of one {sizes[-1]}-deployment plan: " + ", ".join(f"`{k}` {v}" for k, v in sorted(big_ops.items())) + ".")
+    w("")
+
+    w("## The provider itself")
+    w("")
+    w("| figure | value |")
+    w("|---|---|")
+    w(f"| process start to handshake line (release build, {len(results['handshake_ms'])} starts) | {span(results['handshake_ms'], 'ms', 1)} |")
+    rss = s["peak_rss_runs_mb"]
+    w(f"| peak RSS of the provider during a {sizes[-1]}-deployment plan (VmHWM) | {med(rss):.1f} MB ({min(rss):.1f}–{max(rss):.1f}) |")
+    w(f"| release binary, stripped (`lto = true`, `codegen-units = 1`, `strip = true`) | {results['binary_bytes'] / 1e6:.2f} MB ({results['binary_bytes']:,} bytes) |")
+    w("")
+
+    w("## Reading")
+    w("")
+    rel_b, rel_e = s["release_baseline"], s["release_ecsx"]
+    w(f"- **Whole release**: {rel_e:.1f} s with ecsx against {rel_b:.1f} s for the script "
+      f"({ratio(rel_e, rel_b)}), with {s['release_calls_ecsx']:g} AWS calls against {s['release_calls_baseline']:g}.")
+    slower_total = [STEPS[i] for i in range(len(STEPS)) if med(step_series(e, i, "total_s")) >= med(step_series(b, i, "total_s"))]
+    slower_apply = [STEPS[i] for i in range(len(STEPS)) if med(step_series(e, i, "apply_s")) >= med(step_series(b, i, "apply_s"))]
+    slower_plan = [STEPS[i] for i in range(len(STEPS)) if med(step_series(e, i, "plan_s")) >= med(step_series(b, i, "plan_s"))]
+    if not slower_total:
+        w("- **Every step is faster with ecsx** (plan + apply)" + (
+            ", and so is every apply." if not slower_apply else f"; apply is not faster for: {', '.join(slower_apply)}."))
+    else:
+        w(f"- ecsx is **not** faster (plan + apply) for: {', '.join(slower_total)}.")
+    w("- Where the time goes in the script: every AWS CLI call starts a Python interpreter and loads "
+      "botocore's service models, which costs far more than the call itself; a traffic change is "
+      "three such calls even when only one router's weights change.")
+    if slower_plan:
+        w(f"- **Plan is slower with ecsx** ({', '.join(slower_plan)}): the script's `terraform_data` "
+          "reads nothing from AWS, so its plan is free but blind (a weight changed by hand, a deleted "
+          "canary or a lost PRIMARY never shows), while ecsx starts its provider and refreshes the "
+          "deployment (four reads) to show the real traffic split and the rollout steps before apply. "
+          "Terraform also starts the provider process three times per plan (schema, validation, "
+          "the plan itself), each start paying the handshake below.")
+    more = {op: oe.get(op, 0) - ob.get(op, 0) for op in set(ob) | set(oe) if oe.get(op, 0) > ob.get(op, 0)}
+    if more:
+        w("- **Where ecsx makes more AWS calls than the script**, all of them reads:")
+        for op in sorted(more):
+            w(f"  - `{op}` (+{more[op]:g}): {WHY_MORE.get(op, 'see the provider source')}.")
+    fewer = {op: ob.get(op, 0) - oe.get(op, 0) for op in set(ob) | set(oe) if ob.get(op, 0) > oe.get(op, 0)}
+    if fewer:
+        w("- Where it makes fewer: " + "; ".join(
+            f"`{op}` (−{fewer[op]:g})" + (f": {WHY_FEWER[op]}" if op in WHY_FEWER else "")
+            for op in sorted(fewer)) + ".")
+    per_dep = s["calls_per_deployment"]
+    worst = max(per_dep.values())
+    w(f"- **Refresh**: {worst:g} AWS calls per deployment per refresh at most (target: at most 4"
+      f"{'; met' if worst <= 4 else '; NOT met'}): DescribeServices, DescribeTaskSets, DescribeListeners "
+      "and DescribeRules, one each, however many listeners and rules a deployment manages.")
+    marg = ", ".join(f"{lo}→{hi}: {v * 1000:.1f} ms" for (lo, hi), v in s["marginal"].items())
+    w(f"- **Plan time {'grows no faster than linearly' if s['linear'] else 'grows faster than linearly'}** "
+      f"with the number of deployments: the time one more deployment adds is {marg}. "
+      "Terraform refreshes ten resources at a time (`-parallelism=10`), and every call also crosses "
+      "the Python proxy and the emulator, which serialise ECS requests, so the absolute figures "
+      "say more about this machine than about AWS; the per-deployment call count is what carries over.")
+    w(f"- **The provider**: {s['handshake_ms']:.1f} ms from start to handshake line, "
+      f"{s['peak_rss_mb']:.1f} MB peak RSS while refreshing {s['big']} deployments, "
+      f"a {s['binary_mb']:.1f} MB binary.")
+    w("")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------
+# Plot
+# --------------------------------------------------------------------------
+
+
+def plot(results: dict, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    b, e = results["walks"]["baseline"], results["walks"]["ecsx"]
+    refresh = {int(n): v for n, v in results["refresh"].items()}
+    sizes = sorted(refresh)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [1.3, 1]})
+
+    width = 0.38
+    highest = 0.0
+    colours = {"baseline": ("#f4a582", "#ca0020"), "ecsx": ("#92c5de", "#0571b0")}
+    for k, (name, runs) in enumerate((("baseline", b), ("ecsx", e))):
+        xs = [i + (k - 0.5) * width for i in range(len(STEPS))]
+        plans = [med(step_series(runs, i, "plan_s")) for i in range(len(STEPS))]
+        applies = [med(step_series(runs, i, "apply_s")) for i in range(len(STEPS))]
+        totals = [step_series(runs, i, "total_s") for i in range(len(STEPS))]
+        light, dark = colours[name]
+        left.bar(xs, plans, width, color=light, edgecolor=dark, label=f"{name}: plan")
+        left.bar(xs, applies, width, bottom=plans, color=dark, label=f"{name}: apply")
+        tops = [p + a for p, a in zip(plans, applies)]
+        left.errorbar(
+            xs, [med(t) for t in totals],
+            yerr=[[med(t) - min(t) for t in totals], [max(t) - med(t) for t in totals]],
+            fmt="none", ecolor="black", capsize=3, linewidth=1,
+        )
+        for x, top in zip(xs, tops):
+            left.text(x, top, f"{top:.1f} s\n", ha="center", va="bottom", fontsize=8)
+        highest = max(highest, max(max(t) for t in totals))
+    left.set_xticks(range(len(STEPS)))
+    left.set_xticklabels(STEPS)
+    left.set_ylabel("wall time, s (median; bars: min–max of plan+apply)")
+    left.set_title("Canary release, per step: script baseline vs ecsx")
+    left.set_ylim(0, highest * 1.35)
+    left.legend(fontsize=8, loc="upper center", ncol=2)
+    left.grid(axis="y", alpha=0.3)
+
+    meds = [med([x["plan_s"] for x in refresh[n]]) for n in sizes]
+    lows = [m - min(x["plan_s"] for x in refresh[n]) for m, n in zip(meds, sizes)]
+    highs = [max(x["plan_s"] for x in refresh[n]) - m for m, n in zip(meds, sizes)]
+    right.errorbar(sizes, meds, yerr=[lows, highs], fmt="o-", color="#0571b0", capsize=3, label="terraform plan (median, min–max)")
+    if len(sizes) > 1:
+        a, slope = linear_fit([float(n) for n in sizes], meds)
+        xs = [0, sizes[-1]]
+        right.plot(xs, [a + slope * x for x in xs], "--", color="grey", linewidth=1,
+                   label=f"linear fit: {a:.2f} s + {slope * 1000:.1f} ms × N")
+    for n, m in zip(sizes, meds):
+        per = med([sum(x["calls"].values()) for x in refresh[n]]) / n
+        right.annotate(f"{m:.2f} s, {per:g} calls/deployment", (n, m), textcoords="offset points",
+                       xytext=(6, -14), fontsize=8, ha="left" if n < sizes[-1] else "right")
+    right.set_xlabel("deployments (N)")
+    right.set_ylabel("plan wall time, s")
+    right.set_title("Refresh cost: terraform plan vs deployments")
+    right.set_xlim(0, sizes[-1] * 1.08)
+    right.set_ylim(0, max(m + h for m, h in zip(meds, highs)) * 1.3)
+    right.legend(fontsize=8, loc="upper left")
+    right.grid(alpha=0.3)
+
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+def write(results: dict, md: Path, png: Path) -> None:
+    md.write_text(markdown(results, png.name))
+    plot(results, png)
+
+
+if __name__ == "__main__":
+    raw = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("target/bench/results.json")
+    out = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("docs")
+    write(json.loads(raw.read_text()), out / "benchmarks.md", out / "benchmarks.png")
+    print(f"wrote {out / 'benchmarks.md'} and {out / 'benchmarks.png'}")

@@ -1,0 +1,493 @@
+#!/usr/bin/env python3
+"""`make bench`: ecsx against the script baseline, refresh cost, and the provider's own cost.
+
+Everything runs against the local AWS emulator (tests/rig/emulator.py) through the
+call-counting proxy (tests/rig/proxy.py), with real Terraform (tests/rig/terraform.py or
+$ECSX_TERRAFORM) and the release build of the provider (target/release).
+
+1. The same canary release (bootstrap, canary 10%, canary 50%, promote) two ways:
+   bench/baseline (terraform_data + local-exec + AWS CLI) and bench/ecsx
+   (ecsx_canary_deployment). Per step: wall time of `terraform plan -out` and of
+   `terraform apply PLAN`, and the AWS API calls each made, counted at the proxy.
+2. Refresh cost: `terraform plan` of 1, 10, 50 and 100 deployments (bench/refresh).
+3. The provider: process start to handshake line, peak RSS during the 100-deployment
+   plan, release binary size.
+
+Each figure is the median of several runs, with min and max. Writes docs/benchmarks.md,
+docs/benchmarks.png, and the raw numbers to target/bench/results.json.
+
+    python bench/run.py [--runs 5] [--refresh-runs 5] [--sizes 1,10,50,100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PY = sys.executable
+sys.path.insert(0, str(ROOT / "tests" / "rig"))
+sys.path.insert(0, str(BENCH))
+
+import infra  # noqa: E402
+import report  # noqa: E402
+
+# One stabilisation period for every task set, and one poll interval for both sides.
+STABILIZE_SECONDS = 1.0
+DRAIN_SECONDS = 1.0
+POLL_SECONDS = 1
+MAGIC_COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"
+STEPS = ("bootstrap", "canary 10%", "canary 50%", "promote")
+METHODS = ("baseline", "ecsx")
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+# --------------------------------------------------------------------------
+# The emulator and the counting proxy
+# --------------------------------------------------------------------------
+
+
+def start(cmd: list[str], what: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline().strip() if proc.stdout else ""
+    if not line.startswith("READY "):
+        proc.kill()
+        raise SystemExit(f"{what} did not start: {line!r}")
+    return proc, f"http://127.0.0.1:{line.split()[1]}"
+
+
+# The proxy answers with two writes (headers, then body). Without TCP_NODELAY, Nagle's
+# algorithm holds the body until the client ACKs the headers, which a delayed ACK puts
+# off by ~40 ms: a cost of the proxy, not of AWS or of either side measured here.
+PROXY_LAUNCHER = (
+    "import sys; sys.path.insert(0, sys.argv[1]); import proxy; "
+    "proxy.Handler.disable_nagle_algorithm = True; "
+    "sys.exit(proxy.main(sys.argv[2:]))"
+)
+
+
+class Stack:
+    """Emulator + proxy, and what a measurement needs from them."""
+
+    def __init__(self) -> None:
+        self.emulator, self.emulator_url = start(
+            [PY, str(ROOT / "tests/rig/emulator.py"), "--port", "0",
+             "--stabilize-seconds", str(STABILIZE_SECONDS),
+             "--drain-seconds", str(DRAIN_SECONDS), "--quiet"],
+            "emulator",
+        )
+        self.proxy, self.url = start(
+            [PY, "-c", PROXY_LAUNCHER, str(ROOT / "tests/rig"), "--upstream", self.emulator_url, "--port", "0"],
+            "proxy",
+        )
+
+    def _http(self, url: str, method: str = "GET", body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method)
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read() or b"{}")
+
+    def reset_calls(self) -> None:
+        self._http(f"{self.url}/_proxy/reset", "POST")
+
+    def calls(self) -> dict:
+        stats = self._http(f"{self.url}/_proxy/stats")
+        if stats.get("faults") or stats.get("retries"):
+            raise SystemExit(f"unexpected faults or retries at the proxy: {stats}")
+        return stats["calls"]
+
+    def configure(self, **values) -> None:
+        self._http(f"{self.emulator_url}/_rig/config", "POST", values)
+
+    def restore(self) -> None:
+        self._http(f"{self.emulator_url}/_rig/config", "DELETE")
+
+    def stop(self) -> None:
+        for proc in (self.proxy, self.emulator):
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+# --------------------------------------------------------------------------
+# Terraform
+# --------------------------------------------------------------------------
+
+
+class ProviderWatch:
+    """Polls VmHWM of every terraform-provider-ecsx process Terraform starts."""
+
+    def __init__(self, parent: int):
+        self.parent = parent
+        self.peak_kb = 0
+        self.seen: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _children(self) -> list[int]:
+        pids = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1: stat.rindex(")")]
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            if ppid == self.parent and name.startswith("terraform-provi"):
+                pids.append(int(entry))
+        return pids
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in self._children():
+                self.seen.add(pid)
+                try:
+                    with open(f"/proc/{pid}/status") as f:
+                        for line in f:
+                            if line.startswith("VmHWM:"):
+                                self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+                except OSError:
+                    pass
+            self._stop.wait(0.025)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kb
+
+
+class Terraform:
+    def __init__(self, workdir: Path, env: dict[str, str]):
+        self.dir = workdir
+        self.env = env
+        self.cmd = os.environ.get("ECSX_TERRAFORM", f"{PY} {ROOT / 'tests/rig/terraform.py'}").split()
+
+    def run(self, *args: str, watch: bool = False) -> tuple[float, int]:
+        """Runs one command; returns (seconds, peak provider RSS in kB when watched)."""
+        started = time.perf_counter()
+        flags = ["-no-color", "-input=false"] if args[0] in ("plan", "apply") else []
+        proc = subprocess.Popen(
+            [*self.cmd, args[0], *flags, *args[1:]], cwd=self.dir, env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        watcher = ProviderWatch(proc.pid) if watch else None
+        out, _ = proc.communicate()
+        elapsed = time.perf_counter() - started
+        peak = watcher.stop() if watcher else 0
+        if proc.returncode != 0:
+            say(out)
+            raise SystemExit(f"terraform {args[0]} failed in {self.dir}")
+        return elapsed, peak
+
+
+def tf_env(stack: Stack, work: Path) -> dict[str, str]:
+    cli = work / "cli.tfrc"
+    cli.write_text(
+        "provider_installation {\n"
+        f'  dev_overrides {{ "registry.terraform.io/ecsx/ecsx" = "{ROOT / "target/release"}" }}\n'
+        "  direct {}\n}\ndisable_checkpoint = true\n"
+    )
+    empty = work / "empty"
+    empty.write_text("")
+    return dict(
+        os.environ,
+        PATH=f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # the venv's `aws`
+        TF_CLI_CONFIG_FILE=str(cli),
+        TF_IN_AUTOMATION="1",
+        AWS_ENDPOINT_URL=stack.url,
+        AWS_ACCESS_KEY_ID="test",
+        AWS_SECRET_ACCESS_KEY="test",
+        AWS_REGION="us-east-1",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=str(empty),
+        AWS_SHARED_CREDENTIALS_FILE=str(empty),
+        AWS_EC2_METADATA_DISABLED="true",
+        ECSX_POLL_INTERVAL=f"{POLL_SECONDS}s",
+    )
+
+
+# --------------------------------------------------------------------------
+# 1. The canary release, two ways
+# --------------------------------------------------------------------------
+
+
+def step_vars(made: dict) -> list[dict]:
+    v1, v2, _ = made["task_definitions"]
+    return [
+        {"stable_task_definition": v1},
+        {"stable_task_definition": v1, "canary_task_definition": v2, "canary_traffic_percent": 10},
+        {"stable_task_definition": v1, "canary_task_definition": v2, "canary_traffic_percent": 50},
+        {"stable_task_definition": v2},
+    ]
+
+
+def check_promoted(stack: Stack, made: dict) -> None:
+    """The walk must end where a promote ends: v2 PRIMARY alone, 100/0 on every router."""
+    c = infra._clients(stack.emulator_url)
+    service = made["services"][0]
+    sets = c["ecs"].describe_task_sets(cluster=made["cluster"], service=service)["taskSets"]
+    live = [t for t in sets if t["status"] != "DRAINING"]
+    v2 = made["task_definitions"][1]
+    if len(live) != 1 or live[0]["status"] != "PRIMARY" or live[0]["taskDefinition"] != v2:
+        raise SystemExit(f"walk did not end promoted: {[(t['id'], t['status'], t['taskDefinition']) for t in live]}")
+    rule = c["elbv2"].describe_rules(RuleArns=[made["rule_arn"]])["Rules"][0]
+    weights = {g["TargetGroupArn"]: g["Weight"] for g in rule["Actions"][0]["ForwardConfig"]["TargetGroups"]}
+    if weights.get(made["blue_target_group_arn"]) != 100 or weights.get(made["green_target_group_arn"]) != 0:
+        raise SystemExit(f"walk did not end at 100/0: {weights}")
+
+
+def walk(stack: Stack, method: str, run: int, scratch: Path) -> list[dict]:
+    name = f"{'bl' if method == 'baseline' else 'ex'}{run}"
+    made = infra.create(stack.emulator_url, name)
+    work = scratch / name
+    work.mkdir()
+    for f in (BENCH / method).glob("*.tf"):
+        shutil.copy(f, work / f.name)
+    tfvars = {
+        "cluster": made["cluster"],
+        "service": made["services"][0],
+        "subnets": made["subnets"],
+        "security_groups": [made["security_group"]],
+        "blue_target_group_arn": made["blue_target_group_arn"],
+        "green_target_group_arn": made["green_target_group_arn"],
+        "listener_arn": made["listener_arn"],
+        "rule_arn": made["rule_arn"],
+        "test_listener_arn": made["test_listener_arn"],
+    }
+    if method == "baseline":
+        tfvars["poll_seconds"] = POLL_SECONDS
+    (work / "terraform.tfvars.json").write_text(json.dumps(tfvars))
+    tf = Terraform(work, tf_env(stack, work))
+    results = []
+    for title, variables in zip(STEPS, step_vars(made)):
+        var_args = [f"-var={k}={v}" for k, v in variables.items()]
+        stack.reset_calls()
+        plan_s, _ = tf.run("plan", "-out=step.plan", *var_args)
+        plan_calls = stack.calls()
+        stack.reset_calls()
+        apply_s, _ = tf.run("apply", "step.plan")
+        apply_calls = stack.calls()
+        results.append({
+            "step": title, "plan_s": plan_s, "apply_s": apply_s,
+            "plan_calls": plan_calls, "apply_calls": apply_calls,
+        })
+    check_promoted(stack, made)
+    return results
+
+
+# --------------------------------------------------------------------------
+# 2. Refresh cost
+# --------------------------------------------------------------------------
+
+
+def refresh(stack: Stack, sizes: list[int], runs: int, big_runs: int, scratch: Path) -> dict:
+    biggest = max(sizes)
+    made = infra.create(stack.emulator_url, "rf", count=biggest)
+    base = scratch / f"refresh-{biggest}"
+    base.mkdir()
+    shutil.copy(BENCH / "refresh/main.tf", base / "main.tf")
+    tfvars = {
+        "cluster": made["cluster"],
+        "subnets": made["subnets"],
+        "security_groups": [made["security_group"]],
+        "task_definition": made["task_definitions"][0],
+        "blue_target_group_arn": made["blue_target_group_arn"],
+        "green_target_group_arn": made["green_target_group_arn"],
+        "listener_arn": made["listener_arn"],
+        "rule_arn": made["rule_arn"],
+        "test_listener_arn": made["test_listener_arn"],
+    }
+    (base / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": made["services"]}))
+    # Creating the deployments is set-up, not measured: no stabilisation wait.
+    stack.configure(stabilize_seconds=0)
+    try:
+        say(f"  creating {biggest} deployments")
+        seconds, _ = Terraform(base, tf_env(stack, base)).run("apply", "-auto-approve")
+        say(f"  created in {seconds:.1f} s")
+    finally:
+        stack.restore()
+    # Smaller sizes: the same state with all but the first N deployments removed (locally).
+    dirs = {}
+    for n in sizes:
+        if n == biggest:
+            dirs[n] = base
+            continue
+        work = scratch / f"refresh-{n}"
+        work.mkdir()
+        shutil.copy(base / "main.tf", work / "main.tf")
+        shutil.copy(base / "terraform.tfstate", work / "terraform.tfstate")
+        (work / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": made["services"][:n]}))
+        extra = [f'ecsx_canary_deployment.svc["{s}"]' for s in made["services"][n:]]
+        Terraform(work, tf_env(stack, work)).run("state", "rm", *extra)
+        dirs[n] = work
+    out = {}
+    for n in sizes:
+        tf = Terraform(dirs[n], tf_env(stack, dirs[n]))
+        samples = []
+        for _ in range(big_runs if n == biggest else runs):
+            stack.reset_calls()
+            seconds, peak = tf.run("plan", "-detailed-exitcode", watch=(n == biggest))
+            calls = stack.calls()
+            samples.append({"plan_s": seconds, "calls": calls, "peak_rss_kb": peak})
+        out[n] = samples
+        say(f"  {n:>3} deployments: plan {statistics.median(s['plan_s'] for s in samples):.2f} s, "
+            f"{statistics.median(sum(s['calls'].values()) for s in samples) / n:.1f} calls per deployment")
+    return out
+
+
+# --------------------------------------------------------------------------
+# 3. The provider itself
+# --------------------------------------------------------------------------
+
+
+def client_cert_pem() -> str:
+    """A client certificate like Terraform's: ECDSA P-521, self-signed, CA:true."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP521R1())
+    name = x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "HashiCorp"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "localhost"),
+    ])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(seconds=30))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA512())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def handshake(binary: Path, runs: int) -> list[float]:
+    """Milliseconds from spawning the plugin to reading its handshake line."""
+    env = dict(
+        os.environ,
+        TF_PLUGIN_MAGIC_COOKIE=MAGIC_COOKIE,
+        PLUGIN_PROTOCOL_VERSIONS="6",
+        PLUGIN_CLIENT_CERT=client_cert_pem(),
+    )
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        proc = subprocess.Popen([str(binary)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        line = proc.stdout.readline() if proc.stdout else b""
+        samples.append((time.perf_counter() - started) * 1000)
+        proc.kill()
+        proc.wait()
+        if not line.startswith(b"1|6|tcp|"):
+            raise SystemExit(f"unexpected handshake line: {line!r}")
+    return samples
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    tf_version = subprocess.run(
+        [*os.environ.get("ECSX_TERRAFORM", f"{PY} {ROOT / 'tests/rig/terraform.py'}").split(), "version"],
+        capture_output=True, text=True,
+    ).stdout.splitlines()
+    aws_version = subprocess.run(
+        [str(Path(PY).parent / "aws"), "--version"], capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "os": platform.platform(),
+        "load_at_start": os.getloadavg(),
+        "terraform": tf_version[0] if tf_version else "unknown",
+        "aws_cli": aws_version.split()[0] if aws_version else "unknown",
+        "date": datetime.date.today().isoformat(),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=5, help="runs of each canary walk and each plan")
+    ap.add_argument("--refresh-runs", type=int, default=5, help="plans per size below the largest")
+    ap.add_argument("--big-runs", type=int, default=3, help="plans of the largest size")
+    ap.add_argument("--sizes", default="1,10,50,100", help="deployment counts for the refresh cost")
+    ap.add_argument("--handshake-runs", type=int, default=20)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs", help="where benchmarks.md/.png go")
+    args = ap.parse_args()
+    sizes = sorted({int(s) for s in args.sizes.split(",")})
+
+    binary = ROOT / "target/release/terraform-provider-ecsx"
+    if not binary.exists():
+        raise SystemExit("build the provider first: cargo build --release")
+    started = time.perf_counter()
+    results: dict = {"machine": machine(), "settings": {
+        "runs": args.runs, "refresh_runs": args.refresh_runs, "big_runs": args.big_runs,
+        "stabilize_seconds": STABILIZE_SECONDS, "drain_seconds": DRAIN_SECONDS,
+        "poll_seconds": POLL_SECONDS, "sizes": sizes,
+    }}
+    say(f"provider: {binary}")
+    results["binary_bytes"] = binary.stat().st_size
+    results["handshake_ms"] = handshake(binary, args.handshake_runs)
+    say(f"handshake: median {statistics.median(results['handshake_ms']):.1f} ms")
+
+    stack = Stack()
+    scratch = Path(tempfile.mkdtemp(prefix="ecsx-bench-"))
+    try:
+        say(f"emulator {stack.emulator_url}, counting proxy {stack.url}")
+        walks: dict[str, list] = {m: [] for m in METHODS}
+        for run in range(1, args.runs + 1):
+            # Alternate which side goes first, so drift in machine load hits both alike.
+            for method in (METHODS if run % 2 else METHODS[::-1]):
+                t0 = time.perf_counter()
+                walks[method].append(walk(stack, method, run, scratch))
+                say(f"canary walk {run}/{args.runs} {method:<8} {time.perf_counter() - t0:5.1f} s")
+        results["walks"] = walks
+        say("refresh cost")
+        results["refresh"] = refresh(stack, sizes, args.refresh_runs, args.big_runs, scratch)
+    finally:
+        stack.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+    results["bench_seconds"] = time.perf_counter() - started
+
+    raw = ROOT / "target/bench/results.json"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps(results, indent=1))
+    args.out.mkdir(parents=True, exist_ok=True)
+    report.write(results, args.out / "benchmarks.md", args.out / "benchmarks.png")
+    say(f"wrote {args.out / 'benchmarks.md'}, {args.out / 'benchmarks.png'} and {raw} "
+        f"in {results['bench_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
