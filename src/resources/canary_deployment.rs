@@ -970,6 +970,11 @@ impl CanaryDeployment {
                 partial.set("id", Value::from(d.id()));
                 set_id_arn(&mut partial, "stable", live.stable.as_ref());
                 set_id_arn(&mut partial, "canary", live.canary.as_ref());
+                // Not the planned steps: the next plan must show the steps still to take.
+                partial.set(
+                    "rollout_steps",
+                    Value::string_list([format!("stopped: {}", failure.summary)]),
+                );
                 let mut read_diags = Diagnostics::new();
                 let seen = self.read(ctx, &partial, &mut read_diags).await;
                 diags.extend(read_diags);
