@@ -533,9 +533,10 @@ impl Workspace {
     pub fn new(name: &str) -> Self {
         let dir = scratch_dir(name);
         let rc = dir.join("terraform.rc");
+        // The OpenTofu address too, so ECSX_TERRAFORM=tofu runs the same suites.
         let cli_config = format!(
-            "provider_installation {{\n  dev_overrides {{\n    \"{PROVIDER_SOURCE}\" = \"{}\"\n  }}\n  direct {{}}\n}}\ndisable_checkpoint = true\n",
-            provider_dir().display()
+            "provider_installation {{\n  dev_overrides {{\n    \"{PROVIDER_SOURCE}\" = \"{dir}\"\n    \"registry.opentofu.org/ecsx/ecsx\" = \"{dir}\"\n  }}\n  direct {{}}\n}}\ndisable_checkpoint = true\n",
+            dir = provider_dir().display()
         );
         std::fs::write(&rc, cli_config).expect("write CLI config");
         let none = dir.join("no-such-aws-file");
