@@ -16,22 +16,25 @@ STEPS = ("bootstrap", "canary 10%", "canary 50%", "promote")
 # Why ecsx reads more than the script, per operation; used where ecsx makes more calls.
 WHY_MORE = {
     "ecs.DescribeServices": (
-        "every plan refreshes the deployment (the service, for its task sets and which one is "
-        "PRIMARY); a plan that creates a task set reads the service again to check ECS's "
-        "five-task-set limit, and Terraform's re-plan at the start of apply repeats that check; "
-        "then the apply itself checks that the service exists and uses the EXTERNAL controller"
+        "every plan refreshes the deployment (the service: its task sets and which one is "
+        "PRIMARY); a plan that changes something reads the service again to check that it takes "
+        "task sets and has room for the new ones (ECS allows five), Terraform's re-plan at the "
+        "start of apply repeats that check, and the apply reads the service once more before it starts"
     ),
     "ecs.DescribeTaskSets": (
         "the refresh at every plan lists the task sets with their tags, to see drift and "
-        "orphaned task sets; the waits poll the same way the script's loop does"
+        "orphaned task sets; a first apply looks for orphans (left by a crash) before creating "
+        "anything; the waits poll the same way the script's loop does"
     ),
     "elbv2.DescribeListeners": (
-        "listeners are read at every refresh (so weights changed by hand show in the plan), "
-        "and twice per apply: before anything changes, to refuse a listener that forwards to "
-        "a target group the deployment does not own, and again right before writing the "
-        "weights, in case it was edited since"
+        "read at every refresh, so weights changed by hand show in the plan; a plan that moves "
+        "traffic reads them again to refuse a listener that forwards to a target group the "
+        "deployment does not own, and Terraform's re-plan at the start of apply repeats that; the "
+        "apply reads them before it starts, right before writing (in case of an edit since the "
+        "plan), and after writing until they read back the new weights (ELBv2 may show the old "
+        "ones for a moment)"
     ),
-    "elbv2.DescribeRules": "rules are read at the same three points as listeners, for the same reasons",
+    "elbv2.DescribeRules": "rules are read at the same points as listeners, for the same reasons",
 }
 WHY_FEWER = {
     "ecs.DescribeTaskSets": "how many polls a wait takes depends on where in the poll interval the task set turns steady",
@@ -94,6 +97,18 @@ def operations(runs: list[list[dict]]) -> dict[str, float]:
     return {op: med([c.get(op, 0) for c in per_run]) for op in ops}
 
 
+def marginals(sizes: list[int], times: dict[int, float]) -> dict[tuple[int, int], float]:
+    """Seconds one more deployment adds, between consecutive sizes."""
+    return {(lo, hi): (times[hi] - times[lo]) / (hi - lo) for lo, hi in zip(sizes, sizes[1:])}
+
+
+def is_linear(marg: dict[tuple[int, int], float]) -> bool:
+    """Linear or better: one more deployment costs no more in the last interval than in the
+    one before (20% allowance for noise). The first interval is mostly fixed cost and noise."""
+    steps = list(marg.values())
+    return len(steps) < 2 or steps[-1] <= 1.2 * max(steps[-2], 1e-9)
+
+
 def linear_fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
@@ -113,13 +128,10 @@ def summary(results: dict) -> dict:
     big = sizes[-1]
     per_dep = {n: med([sum(x["calls"].values()) for x in refresh[n]]) / n for n in sizes}
     times = {n: med([x["plan_s"] for x in refresh[n]]) for n in sizes}
-    marg = {}
-    for lo, hi in zip(sizes, sizes[1:]):
-        marg[(lo, hi)] = (times[hi] - times[lo]) / (hi - lo)
-    pairs = list(marg.items())
-    # Linear or better: the cost of one more deployment does not grow with the count
-    # (20% allowance for noise), comparing the last two intervals.
-    linear = len(pairs) < 2 or pairs[-1][1] <= 1.2 * max(pairs[-2][1], 1e-9)
+    local = {n: med([x.get("plan_no_refresh_s", 0.0) for x in refresh[n]]) for n in sizes}
+    marg = marginals(sizes, times)
+    refresh_marg = marginals(sizes, {n: times[n] - local[n] for n in sizes})
+    local_marg = marginals(sizes, local)
     return {
         "release_baseline": med(release_series(b, "total_s")),
         "release_ecsx": med(release_series(e, "total_s")),
@@ -137,7 +149,11 @@ def summary(results: dict) -> dict:
         "calls_per_deployment": per_dep,
         "plan_times": times,
         "marginal": marg,
-        "linear": linear,
+        "linear": is_linear(marg),
+        "refresh_marginal": refresh_marg,
+        "refresh_linear": is_linear(refresh_marg),
+        "local_marginal": local_marg,
+        "local_linear": is_linear(local_marg),
         "big": big,
         "peak_rss_mb": max(x["peak_rss_kb"] for x in refresh[big]) / 1024,
         "peak_rss_runs_mb": [x["peak_rss_kb"] / 1024 for x in refresh[big]],
@@ -162,7 +178,9 @@ def markdown(results: dict, png_name: str) -> str:
       "local AWS emulator (tests/rig/emulator.py) through the call-counting proxy "
       "(tests/rig/proxy.py), with the release build of the provider and real Terraform.")
     w("")
-    w(f"Machine: {m['cpu']}, {m['cores']} cores, load average {m['load_at_start'][0]:.2f} at the start; "
+    w(f"Machine: {m['cpu']}, {m['cores']} cores, load average {m['load_at_start'][0]:.1f} at the start and "
+      f"{m.get('load_at_end', m['load_at_start'])[1]:.1f} over the last five minutes (other work on the machine "
+      "shows in the spread of the runs); "
       f"{m['terraform']}; {m['aws_cli']}; {m['date']}. "
       f"Every task set takes {cfg['stabilize_seconds']:g} s to reach STEADY_STATE and "
       f"{cfg['drain_seconds']:g} s to drain; both sides poll every {cfg['poll_seconds']} s "
@@ -229,16 +247,22 @@ def markdown(results: dict, png_name: str) -> str:
       "[bench/refresh](../bench/refresh/main.tf)), each managing a listener, a listener rule and a "
       "test listener.")
     w("")
-    w("| deployments | plan wall time | per deployment | AWS calls | calls per deployment | marginal time per extra deployment |")
-    w("|---|---|---|---|---|---|")
-    prev = None
+    w("| deployments | plan wall time | per deployment | AWS calls | calls per deployment | plan -refresh=false | refresh share (difference) |")
+    w("|---|---|---|---|---|---|---|")
     for n in sizes:
         ts = [x["plan_s"] for x in refresh[n]]
         calls = [sum(x["calls"].values()) for x in refresh[n]]
-        marginal = "" if prev is None else f"{(med(ts) - prev[1]) / (n - prev[0]) * 1000:.1f} ms"
+        local = [x.get("plan_no_refresh_s", 0.0) for x in refresh[n]]
         w(f"| {n} | {span(ts)} | {med(ts) / n * 1000:.1f} ms | {span(calls, 'calls')} | "
-          f"{med(calls) / n:g} | {marginal} |")
-        prev = (n, med(ts))
+          f"{med(calls) / n:g} | {span(local)} | {med(ts) - med(local):.2f} s |")
+    w("")
+    w("Time one more deployment adds (difference of medians between consecutive sizes, per deployment):")
+    w("")
+    w("| interval | plan | refresh share | plan -refresh=false |")
+    w("|---|---|---|---|")
+    for key in s["marginal"]:
+        w(f"| {key[0]}→{key[1]} | {s['marginal'][key] * 1000:.1f} ms | "
+          f"{s['refresh_marginal'][key] * 1000:.1f} ms | {s['local_marginal'][key] * 1000:.1f} ms |")
     w("")
     big_ops = refresh[sizes[-1]][0]["calls"]
     w(f"Calls of one {sizes[-1]}-deployment plan: " + ", ".join(f"`{k}` {v}" for k, v in sorted(big_ops.items())) + ".")
@@ -267,19 +291,26 @@ def markdown(results: dict, png_name: str) -> str:
             ", and so is every apply." if not slower_apply else f"; apply is not faster for: {', '.join(slower_apply)}."))
     else:
         w(f"- ecsx is **not** faster (plan + apply) for: {', '.join(slower_total)}.")
-    w("- Where the time goes in the script: every AWS CLI call starts a Python interpreter and loads "
-      "botocore's service models, which costs far more than the call itself; a traffic change is "
-      "three such calls even when only one router's weights change.")
+    # The traffic-only step has no waits: its apply is Terraform plus the CLI calls.
+    i = STEPS.index("canary 50%")
+    per_call = (med(step_series(b, i, "apply_s")) - med(step_series(b, i, "plan_s"))) / max(med(step_series(b, i, "apply_calls")), 1)
+    w(f"- Where the time goes in the script: every AWS CLI call starts a Python interpreter and loads "
+      f"botocore's service models, about {per_call:.1f} s per call here (the canary 50% apply: "
+      f"{med(step_series(b, i, 'apply_calls')):g} calls, no waits), far more than the call itself; "
+      "and a traffic change rewrites all three routers even when one would do.")
     if slower_plan:
         w(f"- **Plan is slower with ecsx** ({', '.join(slower_plan)}): the script's `terraform_data` "
           "reads nothing from AWS, so its plan is free but blind (a weight changed by hand, a deleted "
-          "canary or a lost PRIMARY never shows), while ecsx starts its provider and refreshes the "
-          "deployment (four reads) to show the real traffic split and the rollout steps before apply. "
+          "canary or a lost PRIMARY never shows), while ecsx starts its provider, refreshes the "
+          "deployment (four reads) and, when something is to change, checks the service and the "
+          f"routers the apply will touch (up to {max(max(step_series(e, i, 'plan_calls')) for i in range(len(STEPS))):g} calls "
+          "per plan here), to show the real traffic split and the rollout steps before apply. "
           "Terraform also starts the provider process three times per plan (schema, validation, "
           "the plan itself), each start paying the handshake below.")
     more = {op: oe.get(op, 0) - ob.get(op, 0) for op in set(ob) | set(oe) if oe.get(op, 0) > ob.get(op, 0)}
     if more:
-        w("- **Where ecsx makes more AWS calls than the script**, all of them reads:")
+        reads = all(op.split(".")[1].startswith(("Describe", "List", "Get")) for op in more)
+        w("- **Where ecsx makes more AWS calls than the script**" + (", all of them reads:" if reads else ":"))
         for op in sorted(more):
             w(f"  - `{op}` (+{more[op]:g}): {WHY_MORE.get(op, 'see the provider source')}.")
     fewer = {op: ob.get(op, 0) - oe.get(op, 0) for op in set(ob) | set(oe) if ob.get(op, 0) > oe.get(op, 0)}
@@ -292,12 +323,22 @@ def markdown(results: dict, png_name: str) -> str:
     w(f"- **Refresh**: {worst:g} AWS calls per deployment per refresh at most (target: at most 4"
       f"{'; met' if worst <= 4 else '; NOT met'}): DescribeServices, DescribeTaskSets, DescribeListeners "
       "and DescribeRules, one each, however many listeners and rules a deployment manages.")
-    marg = ", ".join(f"{lo}→{hi}: {v * 1000:.1f} ms" for (lo, hi), v in s["marginal"].items())
-    w(f"- **Plan time {'grows no faster than linearly' if s['linear'] else 'grows faster than linearly'}** "
-      f"with the number of deployments: the time one more deployment adds is {marg}. "
-      "Terraform refreshes ten resources at a time (`-parallelism=10`), and every call also crosses "
-      "the Python proxy and the emulator, which serialise ECS requests, so the absolute figures "
-      "say more about this machine than about AWS; the per-deployment call count is what carries over.")
+    def grows(linear: bool) -> str:
+        return "grows no faster than linearly" if linear else "grows faster than linearly"
+
+    def last_two(marg: dict) -> str:
+        keys = list(marg)[-2:]
+        return " then ".join(f"{marg[k] * 1000:.1f} ms ({k[0]}→{k[1]})" for k in keys)
+
+    w(f"- **Plan time {grows(s['linear'])}** with the number of deployments: one more deployment "
+      f"adds {last_two(s['marginal'])}. The refresh share (plan minus the same plan with "
+      f"`-refresh=false`: the four AWS reads per deployment through the proxy and the emulator) "
+      f"{grows(s['refresh_linear'])}: {last_two(s['refresh_marginal'])}; the rest (Terraform core, "
+      f"the plugin transport and the provider's planning, no AWS call) {grows(s['local_linear'])}: "
+      f"{last_two(s['local_marginal'])}. Terraform works on ten resources at a time "
+      "(`-parallelism=10`) and the emulator serialises ECS requests, on a shared 2-core machine, so "
+      "the absolute figures say more about this rig than about AWS; the per-deployment call count "
+      "is what carries over.")
     w(f"- **The provider**: {s['handshake_ms']:.1f} ms from start to handshake line, "
       f"{s['peak_rss_mb']:.1f} MB peak RSS while refreshing {s['big']} deployments, "
       f"a {s['binary_mb']:.1f} MB binary.")
@@ -338,8 +379,8 @@ def plot(results: dict, png: Path) -> None:
             yerr=[[med(t) - min(t) for t in totals], [max(t) - med(t) for t in totals]],
             fmt="none", ecolor="black", capsize=3, linewidth=1,
         )
-        for x, top in zip(xs, tops):
-            left.text(x, top, f"{top:.1f} s\n", ha="center", va="bottom", fontsize=8)
+        for x, top, t in zip(xs, tops, totals):
+            left.text(x, max(max(t), top), f"{top:.1f} s\n", ha="center", va="bottom", fontsize=8)
         highest = max(highest, max(max(t) for t in totals))
     left.set_xticks(range(len(STEPS)))
     left.set_xticklabels(STEPS)
@@ -358,10 +399,14 @@ def plot(results: dict, png: Path) -> None:
         xs = [0, sizes[-1]]
         right.plot(xs, [a + slope * x for x in xs], "--", color="grey", linewidth=1,
                    label=f"linear fit: {a:.2f} s + {slope * 1000:.1f} ms × N")
-    for n, m in zip(sizes, meds):
-        per = med([sum(x["calls"].values()) for x in refresh[n]]) / n
-        right.annotate(f"{m:.2f} s, {per:g} calls/deployment", (n, m), textcoords="offset points",
-                       xytext=(6, -14), fontsize=8, ha="left" if n < sizes[-1] else "right")
+    per = sorted({med([sum(x["calls"].values()) for x in refresh[n]]) / n for n in sizes})
+    for k, (n, m) in enumerate(zip(sizes, meds)):
+        below = k == 0
+        right.annotate(f"{m:.2f} s", (n, m), textcoords="offset points",
+                       xytext=(4 if below else 0, -14 if below else 9), fontsize=8,
+                       ha="left" if below else ("right" if n == sizes[-1] else "center"))
+    right.text(0.98, 0.04, f"AWS calls per deployment per refresh: {', '.join(f'{p:g}' for p in per)}",
+               transform=right.transAxes, ha="right", fontsize=8)
     right.set_xlabel("deployments (N)")
     right.set_ylabel("plan wall time, s")
     right.set_title("Refresh cost: terraform plan vs deployments")

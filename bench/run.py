@@ -39,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 PY = sys.executable
+sys.dont_write_bytecode = True  # no __pycache__ beside the benchmark code
 sys.path.insert(0, str(ROOT / "tests" / "rig"))
 sys.path.insert(0, str(BENCH))
 
@@ -350,7 +351,10 @@ def refresh(stack: Stack, sizes: list[int], runs: int, big_runs: int, scratch: P
             stack.reset_calls()
             seconds, peak = tf.run("plan", "-detailed-exitcode", watch=(n == biggest))
             calls = stack.calls()
-            samples.append({"plan_s": seconds, "calls": calls, "peak_rss_kb": peak})
+            # The same plan without the refresh: Terraform, the plugin transport and the
+            # provider's planning alone, no AWS call. The difference is what refreshing costs.
+            local_s, _ = tf.run("plan", "-detailed-exitcode", "-refresh=false")
+            samples.append({"plan_s": seconds, "calls": calls, "peak_rss_kb": peak, "plan_no_refresh_s": local_s})
         out[n] = samples
         say(f"  {n:>3} deployments: plan {statistics.median(s['plan_s'] for s in samples):.2f} s, "
             f"{statistics.median(sum(s['calls'].values()) for s in samples) / n:.1f} calls per deployment")
@@ -439,7 +443,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="runs of each canary walk and each plan")
     ap.add_argument("--refresh-runs", type=int, default=5, help="plans per size below the largest")
-    ap.add_argument("--big-runs", type=int, default=3, help="plans of the largest size")
+    ap.add_argument("--big-runs", type=int, default=5, help="plans of the largest size")
     ap.add_argument("--sizes", default="1,10,50,100", help="deployment counts for the refresh cost")
     ap.add_argument("--handshake-runs", type=int, default=20)
     ap.add_argument("--out", type=Path, default=ROOT / "docs", help="where benchmarks.md/.png go")
@@ -478,6 +482,7 @@ def main() -> int:
         stack.stop()
         shutil.rmtree(scratch, ignore_errors=True)
     results["bench_seconds"] = time.perf_counter() - started
+    results["machine"]["load_at_end"] = os.getloadavg()
 
     raw = ROOT / "target/bench/results.json"
     raw.parent.mkdir(parents=True, exist_ok=True)

@@ -403,6 +403,8 @@ pub async fn serve(
                     continue;
                 }
             };
+            // Small request/response messages: don't let Nagle hold replies for an ACK.
+            let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
