@@ -7,7 +7,7 @@ Tests append one JSON object per line to ``$ECSX_RELIABILITY_DIR/<suite>.jsonl``
      "outcome": "...", "pass": true, "figures": {"api_calls": 47, ...}}
 
 (``figures`` is optional.)  This script renders one table per suite, known
-suites first (faults, crash, load, bad input), plus a summary and, from the
+suites first (faults, crash, load, bad input, security), plus a summary and, from the
 nextest and pytest logs of the same run, every test with its result and time.
 
     python scripts/reliability_report.py --rows target/reliability \\
@@ -56,6 +56,11 @@ SUITES = {
         "Bad inputs",
         "`tests/e2e_bad_input.rs`: invalid configurations, each expecting its own diagnostic "
         "at validate or plan time.",
+    ),
+    "security": (
+        "Security",
+        "`tests/e2e_security.rs` (and the TLS and magic-cookie checks in `tests/protocol.rs`, "
+        "listed under Test runs).",
     ),
 }
 BASE_KEYS = ("suite", "case", "input", "expected", "outcome", "pass", "figures")
@@ -187,7 +192,15 @@ def render(suites, problems, results, pytest_line, seconds) -> str:
         ok = sum(1 for r in rows if r.get("pass") is True)
         summary.append([SUITES.get(s, (s,))[0], len(rows), ok, len(rows) - ok])
     out += table(["suite", "cases", "passed", "failed"], summary)
-    out += ["", f"**{passed} of {total} recorded cases passed.**", ""]
+    out += ["", f"**{passed} of {total} recorded cases passed.**"]
+    if results:
+        bad = sorted((b, t, s) for b, t, s, _ in results if s != "PASS")
+        out += [
+            f"**nextest: {len(results) - len(bad)} of {len(results)} tests passed.**"
+            + (" Not passed (a test that dies records no row): " if bad else "")
+            + ", ".join(f"`{b}::{t}` ({s})" for b, t, s in bad)
+        ]
+    out += [""]
     if problems:
         out += ["Unreadable rows:", ""] + [f"- {p}" for p in problems] + [""]
     for s in order:

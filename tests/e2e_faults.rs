@@ -208,15 +208,17 @@ fn describe_rules(rules: &Json) -> String {
     let mut out: Vec<String> = Vec::new();
     for r in &list {
         let kind = r["kind"].as_str().unwrap_or("?");
-        let how = if let Some(t) = r["times"].as_u64() {
-            format!("x{t}")
-        } else if let Some(p) = r["probability"].as_f64() {
-            format!("p={p}")
-        } else if let Some(s) = r["seconds"].as_f64() {
-            format!("{s}s")
-        } else {
-            String::new()
-        };
+        let mut how = Vec::new();
+        if let Some(s) = r["seconds"].as_f64() {
+            how.push(format!("{s}s"));
+        }
+        if let Some(t) = r["times"].as_u64() {
+            how.push(format!("x{t}"));
+        }
+        if let Some(p) = r["probability"].as_f64() {
+            how.push(format!("p={p}"));
+        }
+        let how = how.join(" ");
         let op = r["operation"].as_str().unwrap_or("*").to_string();
         // One entry per kind: "throttle x2 on ecs.A, ecs.B".
         let head = format!("{kind} {how} on ");

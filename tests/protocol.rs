@@ -854,9 +854,10 @@ fn proptest_cases() -> Option<u32> {
 }
 
 /// `default` cases in the normal test run. The long reliability run sets `PROPTEST_CASES`
-/// (100000) as the budget of the cheapest properties; a property whose case costs about `cost`
-/// times as much runs that budget divided by `cost`, so each stays within a few minutes on a
-/// small machine while the cheap ones see every one of the 100000 inputs.
+/// (100000) as the budget of the cheapest properties (random bytes into the codec and into
+/// every RPC); a property whose case costs about `cost` times as much runs that budget divided
+/// by `cost`. At 100000 that is about 240000 generated inputs in all, and a minute or two of
+/// CPU for the whole file (debug build).
 fn proptest_config_for(default: u32, cost: u32) -> ProptestConfig {
     ProptestConfig {
         cases: proptest_cases()
@@ -932,39 +933,63 @@ proptest! {
     }
 }
 
-// Generating value trees costs several times more than random bytes.
-proptest! {
-    #![proptest_config(proptest_config_for(2000, 4))]
-
-    #[test]
-    fn from_msgpack_never_panics_on_damaged_encodings(
-        v in value_tree(),
-        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
-        cut in any::<prop::sample::Index>(),
-    ) {
-        let mut bytes = codec::to_msgpack(&v);
-        for (at, b) in flips {
-            let i = at.index(bytes.len());
-            bytes[i] = b;
-        }
-        let _ = codec::from_msgpack(&bytes);
-        let keep = cut.index(bytes.len() + 1);
-        let _ = codec::from_msgpack(&bytes[..keep]);
+/// Runs a property with exactly `config`. (`proptest!` lets `PROPTEST_CASES` override the case
+/// count of every property, which the costlier ones, scaled by [`proptest_config_for`], must not.)
+fn check_property<S: Strategy>(
+    config: ProptestConfig,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) {
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    if let Err(e) = runner.run(&strategy, test) {
+        panic!("{e}\n{runner}");
     }
+}
 
-    #[test]
-    fn from_msgpack_never_panics_on_arbitrary_msgpack_trees(mp in msgpack_tree()) {
+/// A value tree costs about sixteen times a random byte string to generate, encode and decode.
+fn tree_config() -> ProptestConfig {
+    proptest_config_for(1000, 16)
+}
+
+#[test]
+fn from_msgpack_never_panics_on_damaged_encodings() {
+    let flips = prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8);
+    let cut = any::<prop::sample::Index>();
+    check_property(
+        tree_config(),
+        (value_tree(), flips, cut),
+        |(v, flips, cut)| {
+            let mut bytes = codec::to_msgpack(&v);
+            for (at, b) in flips {
+                let i = at.index(bytes.len());
+                bytes[i] = b;
+            }
+            let _ = codec::from_msgpack(&bytes);
+            let keep = cut.index(bytes.len() + 1);
+            let _ = codec::from_msgpack(&bytes[..keep]);
+            Ok(())
+        },
+    );
+}
+
+#[test]
+fn from_msgpack_never_panics_on_arbitrary_msgpack_trees() {
+    check_property(tree_config(), msgpack_tree(), |mp| {
         let bytes = mp_bytes(&mp);
         if let Ok(v) = codec::from_msgpack(&bytes) {
             // Whatever the codec accepts, it can write back and read again unchanged.
             prop_assert_eq!(codec::from_msgpack(&codec::to_msgpack(&v)), Ok(v));
         }
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn msgpack_round_trips_value_trees(v in value_tree()) {
+#[test]
+fn msgpack_round_trips_value_trees() {
+    check_property(tree_config(), value_tree(), |v| {
         prop_assert_eq!(codec::from_msgpack(&codec::to_msgpack(&v)), Ok(v));
-    }
+        Ok(())
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1411,238 +1436,325 @@ proptest! {
     }
 }
 
-// Whole RPCs on generated values: each case makes several calls on values up to 128 nodes.
-proptest! {
-    #![proptest_config(proptest_config_for(300, 5))]
-
-    #[test]
-    fn validate_and_plan_answer_any_input(
-        type_name in type_name(),
-        values in prop::collection::vec(dynamic_value(), 3),
-        deferred in any::<bool>(),
-    ) {
-        use pb::provider_server::Provider as _;
-        let t = rpc_targets();
-        let svc = if deferred { &t.deferred } else { &t.unconfigured };
-        let (a, b, c) = (values[0].clone(), values[1].clone(), values[2].clone());
-
-        let r = run_rpc(svc.validate_resource_config(tonic::Request::new(
-            pb::validate_resource_config::Request {
-                type_name: type_name.clone(),
-                config: a.clone(),
-                client_capabilities: None,
-            },
-        )))
-        .map_err(TestCaseError::fail)?
-        .map_err(|s| TestCaseError::fail(format!("ValidateResourceConfig: {s}")))?
-        .into_inner();
-        check_answer("ValidateResourceConfig", decodes(a.as_ref()), &r.diagnostics, &[])?;
-
-        let r = run_rpc(svc.validate_data_resource_config(tonic::Request::new(
-            pb::validate_data_resource_config::Request {
-                type_name: type_name.clone(),
-                config: a.clone(),
-            },
-        )))
-        .map_err(TestCaseError::fail)?
-        .map_err(|s| TestCaseError::fail(format!("ValidateDataResourceConfig: {s}")))?
-        .into_inner();
-        check_answer("ValidateDataResourceConfig", decodes(a.as_ref()), &r.diagnostics, &[])?;
-
-        let r = run_rpc(svc.validate_provider_config(tonic::Request::new(
-            pb::validate_provider_config::Request { config: b.clone() },
-        )))
-        .map_err(TestCaseError::fail)?
-        .map_err(|s| TestCaseError::fail(format!("ValidateProviderConfig: {s}")))?
-        .into_inner();
-        check_answer("ValidateProviderConfig", decodes(b.as_ref()), &r.diagnostics, &[])?;
-
-        let r = run_rpc(svc.plan_resource_change(tonic::Request::new(
-            pb::plan_resource_change::Request {
-                type_name,
-                prior_state: a.clone(),
-                proposed_new_state: b.clone(),
-                config: c.clone(),
-                prior_private: vec![],
-                provider_meta: None,
-                client_capabilities: None,
-            },
-        )))
-        .map_err(TestCaseError::fail)?
-        .map_err(|s| TestCaseError::fail(format!("PlanResourceChange: {s}")))?
-        .into_inner();
-        let all_decode = [&a, &b, &c].iter().all(|v| decodes(v.as_ref()));
-        check_answer("PlanResourceChange", all_decode, &r.diagnostics, &[r.planned_state.as_ref()])?;
-    }
-
-    #[test]
-    fn apply_read_import_and_data_reads_answer_any_input(
-        type_name in type_name(),
-        values in prop::collection::vec(dynamic_value(), 2),
-        id in prop_oneof![any::<String>(), "[a-z/_-]{0,12}"],
-        deferred in any::<bool>(),
-    ) {
-        use pb::provider_server::Provider as _;
-        let t = rpc_targets();
-        let svc = if deferred { &t.deferred } else { &t.unconfigured };
-        let (a, b) = (values[0].clone(), values[1].clone());
-
-        let r = run_rpc(svc.apply_resource_change(tonic::Request::new(
-            pb::apply_resource_change::Request {
-                type_name: type_name.clone(),
-                prior_state: a.clone(),
-                planned_state: b.clone(),
-                config: b.clone(),
-                planned_private: vec![],
-                provider_meta: None,
-                client_capabilities: None,
-            },
-        )))
-        .map_err(TestCaseError::fail)?
-        .map_err(|s| TestCaseError::fail(format!("ApplyResourceChange: {s}")))?
-        .into_inner();
-        // Neither provider can reach AWS, so an apply can only fail, and must say so.
-        prop_assert!(r.diagnostics.iter().any(is_error), "ApplyResourceChange: {:#?}", r.diagnostics);
-
-        let r = run_rpc(svc.read_resource(tonic::Request::new(pb::read_resource::Request {
-            type_name: type_name.clone(),
-            current_state: a.clone(),
-            private: vec![],
-            provider_meta: None,
-            client_capabilities: None,
-        })))
-        .map_err(TestCaseError::fail)?
-        .map_err(|s| TestCaseError::fail(format!("ReadResource: {s}")))?
-        .into_inner();
-        check_answer("ReadResource", decodes(a.as_ref()), &r.diagnostics, &[r.new_state.as_ref()])?;
-
-        let r = run_rpc(svc.read_data_source(tonic::Request::new(pb::read_data_source::Request {
-            type_name: type_name.clone(),
-            config: b.clone(),
-            provider_meta: None,
-            client_capabilities: None,
-        })))
-        .map_err(TestCaseError::fail)?
-        .map_err(|s| TestCaseError::fail(format!("ReadDataSource: {s}")))?
-        .into_inner();
-        prop_assert!(r.diagnostics.iter().any(is_error), "ReadDataSource: {:#?}", r.diagnostics);
-
-        let r = run_rpc(svc.import_resource_state(tonic::Request::new(
-            pb::import_resource_state::Request {
-                type_name,
-                id: id.clone(),
-                client_capabilities: None,
-            },
-        )))
-        .map_err(TestCaseError::fail)?
-        .map_err(|s| TestCaseError::fail(format!("ImportResourceState: {s}")))?
-        .into_inner();
-        prop_assert!(r.diagnostics.iter().any(is_error), "ImportResourceState {id:?}: {:#?}", r.diagnostics);
-        prop_assert!(r.imported_resources.is_empty());
-
-        // The import id parser on its own: CLUSTER/SERVICE names or an error, never a panic.
-        let mut d = ecsx::diag::Diagnostics::new();
-        match ecsx::resources::support::split_import_id(&id, &mut d) {
-            Some((c, s)) => prop_assert_eq!(format!("{c}/{s}"), id),
-            None => prop_assert!(d.has_errors()),
-        }
-    }
-
+/// Whole RPCs on generated values: each case makes several calls on values up to 128 nodes.
+fn rpc_config() -> ProptestConfig {
+    proptest_config_for(300, 20)
 }
 
-proptest! {
-    #![proptest_config(proptest_config_for(300, 4))]
+#[test]
+fn validate_and_plan_answer_any_input() {
+    check_property(
+        rpc_config(),
+        (
+            type_name(),
+            prop::collection::vec(dynamic_value(), 3),
+            any::<bool>(),
+        ),
+        |(type_name, values, deferred)| {
+            use pb::provider_server::Provider as _;
+            let t = rpc_targets();
+            let svc = if deferred {
+                &t.deferred
+            } else {
+                &t.unconfigured
+            };
+            let (a, b, c) = (values[0].clone(), values[1].clone(), values[2].clone());
 
-    #[test]
-    fn upgrade_resource_state_refuses_wrong_versions_and_damaged_state(
-        type_name in type_name(),
-        version in prop_oneof![Just(0i64), Just(-1i64), Just(1i64), any::<i64>()],
-        raw in prop_oneof![
-            prop::collection::vec(any::<u8>(), 0..256),
-            prop_oneof![mutated_config(CANARY), mutated_config(PRIMARY_TASK_SET)]
-                .prop_map(|v| codec::to_json_value(&v).to_string().into_bytes()),
-        ],
-    ) {
-        use pb::provider_server::Provider as _;
-        let r = run_rpc(rpc_targets().unconfigured.upgrade_resource_state(tonic::Request::new(
-            pb::upgrade_resource_state::Request {
-                type_name: type_name.clone(),
-                version,
-                raw_state: Some(pb::RawState { json: raw.clone(), flatmap: Default::default() }),
-            },
-        )))
-        .map_err(TestCaseError::fail)?
-        .map_err(|s| TestCaseError::fail(format!("UpgradeResourceState: {s}")))?
-        .into_inner();
-        let known = [PRIMARY_TASK_SET, CANARY].contains(&type_name.as_str());
-        let readable = raw.is_empty() || codec::from_json(&raw).is_ok();
-        let failed = r.diagnostics.iter().any(is_error);
-        // Every resource is at schema version 0: any other version is an error.
-        if !raw.is_empty() && (!known || version != 0 || !readable) {
-            prop_assert!(failed, "version {version} of {type_name:?}: {:#?}", r.diagnostics);
-        }
-        if known && version == 0 && readable {
-            prop_assert!(!failed, "{:#?}", r.diagnostics);
-        }
-        check_answer("UpgradeResourceState", true, &r.diagnostics, &[r.upgraded_state.as_ref()])?;
+            let r = run_rpc(svc.validate_resource_config(tonic::Request::new(
+                pb::validate_resource_config::Request {
+                    type_name: type_name.clone(),
+                    config: a.clone(),
+                    client_capabilities: None,
+                },
+            )))
+            .map_err(TestCaseError::fail)?
+            .map_err(|s| TestCaseError::fail(format!("ValidateResourceConfig: {s}")))?
+            .into_inner();
+            check_answer(
+                "ValidateResourceConfig",
+                decodes(a.as_ref()),
+                &r.diagnostics,
+                &[],
+            )?;
+
+            let r = run_rpc(svc.validate_data_resource_config(tonic::Request::new(
+                pb::validate_data_resource_config::Request {
+                    type_name: type_name.clone(),
+                    config: a.clone(),
+                },
+            )))
+            .map_err(TestCaseError::fail)?
+            .map_err(|s| TestCaseError::fail(format!("ValidateDataResourceConfig: {s}")))?
+            .into_inner();
+            check_answer(
+                "ValidateDataResourceConfig",
+                decodes(a.as_ref()),
+                &r.diagnostics,
+                &[],
+            )?;
+
+            let r = run_rpc(svc.validate_provider_config(tonic::Request::new(
+                pb::validate_provider_config::Request { config: b.clone() },
+            )))
+            .map_err(TestCaseError::fail)?
+            .map_err(|s| TestCaseError::fail(format!("ValidateProviderConfig: {s}")))?
+            .into_inner();
+            check_answer(
+                "ValidateProviderConfig",
+                decodes(b.as_ref()),
+                &r.diagnostics,
+                &[],
+            )?;
+
+            let r = run_rpc(svc.plan_resource_change(tonic::Request::new(
+                pb::plan_resource_change::Request {
+                    type_name,
+                    prior_state: a.clone(),
+                    proposed_new_state: b.clone(),
+                    config: c.clone(),
+                    prior_private: vec![],
+                    provider_meta: None,
+                    client_capabilities: None,
+                },
+            )))
+            .map_err(TestCaseError::fail)?
+            .map_err(|s| TestCaseError::fail(format!("PlanResourceChange: {s}")))?
+            .into_inner();
+            let all_decode = [&a, &b, &c].iter().all(|v| decodes(v.as_ref()));
+            check_answer(
+                "PlanResourceChange",
+                all_decode,
+                &r.diagnostics,
+                &[r.planned_state.as_ref()],
+            )?;
+            Ok(())
+        },
+    );
+}
+
+#[test]
+fn apply_read_import_and_data_reads_answer_any_input() {
+    check_property(
+        rpc_config(),
+        (
+            type_name(),
+            prop::collection::vec(dynamic_value(), 2),
+            prop_oneof![any::<String>(), "[a-z/_-]{0,12}"],
+            any::<bool>(),
+        ),
+        |(type_name, values, id, deferred)| {
+            use pb::provider_server::Provider as _;
+            let t = rpc_targets();
+            let svc = if deferred {
+                &t.deferred
+            } else {
+                &t.unconfigured
+            };
+            let (a, b) = (values[0].clone(), values[1].clone());
+
+            let r = run_rpc(svc.apply_resource_change(tonic::Request::new(
+                pb::apply_resource_change::Request {
+                    type_name: type_name.clone(),
+                    prior_state: a.clone(),
+                    planned_state: b.clone(),
+                    config: b.clone(),
+                    planned_private: vec![],
+                    provider_meta: None,
+                    client_capabilities: None,
+                },
+            )))
+            .map_err(TestCaseError::fail)?
+            .map_err(|s| TestCaseError::fail(format!("ApplyResourceChange: {s}")))?
+            .into_inner();
+            // Neither provider can reach AWS, so an apply can only fail, and must say so.
+            prop_assert!(
+                r.diagnostics.iter().any(is_error),
+                "ApplyResourceChange: {:#?}",
+                r.diagnostics
+            );
+
+            let r = run_rpc(
+                svc.read_resource(tonic::Request::new(pb::read_resource::Request {
+                    type_name: type_name.clone(),
+                    current_state: a.clone(),
+                    private: vec![],
+                    provider_meta: None,
+                    client_capabilities: None,
+                })),
+            )
+            .map_err(TestCaseError::fail)?
+            .map_err(|s| TestCaseError::fail(format!("ReadResource: {s}")))?
+            .into_inner();
+            check_answer(
+                "ReadResource",
+                decodes(a.as_ref()),
+                &r.diagnostics,
+                &[r.new_state.as_ref()],
+            )?;
+
+            let r = run_rpc(svc.read_data_source(tonic::Request::new(
+                pb::read_data_source::Request {
+                    type_name: type_name.clone(),
+                    config: b.clone(),
+                    provider_meta: None,
+                    client_capabilities: None,
+                },
+            )))
+            .map_err(TestCaseError::fail)?
+            .map_err(|s| TestCaseError::fail(format!("ReadDataSource: {s}")))?
+            .into_inner();
+            prop_assert!(
+                r.diagnostics.iter().any(is_error),
+                "ReadDataSource: {:#?}",
+                r.diagnostics
+            );
+
+            let r = run_rpc(svc.import_resource_state(tonic::Request::new(
+                pb::import_resource_state::Request {
+                    type_name,
+                    id: id.clone(),
+                    client_capabilities: None,
+                },
+            )))
+            .map_err(TestCaseError::fail)?
+            .map_err(|s| TestCaseError::fail(format!("ImportResourceState: {s}")))?
+            .into_inner();
+            prop_assert!(
+                r.diagnostics.iter().any(is_error),
+                "ImportResourceState {id:?}: {:#?}",
+                r.diagnostics
+            );
+            prop_assert!(r.imported_resources.is_empty());
+
+            // The import id parser on its own: CLUSTER/SERVICE names or an error, never a panic.
+            let mut d = ecsx::diag::Diagnostics::new();
+            match ecsx::resources::support::split_import_id(&id, &mut d) {
+                Some((c, s)) => prop_assert_eq!(format!("{c}/{s}"), id),
+                None => prop_assert!(d.has_errors()),
+            }
+            Ok(())
+        },
+    );
+}
+
+#[test]
+fn upgrade_resource_state_refuses_wrong_versions_and_damaged_state() {
+    check_property(
+        proptest_config_for(300, 10),
+        (
+            type_name(),
+            prop_oneof![Just(0i64), Just(-1i64), Just(1i64), any::<i64>()],
+            prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..256),
+                prop_oneof![mutated_config(CANARY), mutated_config(PRIMARY_TASK_SET)]
+                    .prop_map(|v| codec::to_json_value(&v).to_string().into_bytes()),
+            ],
+        ),
+        |(type_name, version, raw)| {
+            use pb::provider_server::Provider as _;
+            let r = run_rpc(rpc_targets().unconfigured.upgrade_resource_state(
+                tonic::Request::new(pb::upgrade_resource_state::Request {
+                    type_name: type_name.clone(),
+                    version,
+                    raw_state: Some(pb::RawState {
+                        json: raw.clone(),
+                        flatmap: Default::default(),
+                    }),
+                }),
+            ))
+            .map_err(TestCaseError::fail)?
+            .map_err(|s| TestCaseError::fail(format!("UpgradeResourceState: {s}")))?
+            .into_inner();
+            let known = [PRIMARY_TASK_SET, CANARY].contains(&type_name.as_str());
+            let readable = raw.is_empty() || codec::from_json(&raw).is_ok();
+            let failed = r.diagnostics.iter().any(is_error);
+            // Every resource is at schema version 0: any other version is an error.
+            if !raw.is_empty() && (!known || version != 0 || !readable) {
+                prop_assert!(
+                    failed,
+                    "version {version} of {type_name:?}: {:#?}",
+                    r.diagnostics
+                );
+            }
+            if known && version == 0 && readable {
+                prop_assert!(!failed, "{:#?}", r.diagnostics);
+            }
+            check_answer(
+                "UpgradeResourceState",
+                true,
+                &r.diagnostics,
+                &[r.upgraded_state.as_ref()],
+            )?;
+            Ok(())
+        },
+    );
+}
+
+/// Only configurations that validate are planned: about a third are set aside.
+fn validated_config() -> ProptestConfig {
+    let c = proptest_config_for(300, 40);
+    ProptestConfig {
+        max_global_rejects: c.cases.saturating_mul(4),
+        ..c
     }
 }
 
-// Only configurations that validate are planned: about a third are set aside.
-proptest! {
-    #![proptest_config({
-        let c = proptest_config_for(300, 10);
-        ProptestConfig { max_global_rejects: c.cases.saturating_mul(4), ..c }
-    })]
-
-    #[test]
-    fn a_config_that_validates_plans_and_keeps_its_values(
-        config in prop_oneof![mutated_config(CANARY), mutated_config(PRIMARY_TASK_SET)],
-    ) {
-        use pb::provider_server::Provider as _;
-        let svc = &rpc_targets().deferred;
-        let type_name = if config.get("traffic").is_null() { PRIMARY_TASK_SET } else { CANARY };
-        // Terraform sends every schema attribute; absent ones are null.
-        let schema = Provider::new().resource_schemas()[type_name].clone();
-        let config = with_every_attribute(&schema.block, config);
-        let dv = msgpack(codec::to_msgpack(&config));
-        let v = run_rpc(svc.validate_resource_config(tonic::Request::new(
-            pb::validate_resource_config::Request {
-                type_name: type_name.into(),
-                config: dv.clone(),
-                client_capabilities: None,
-            },
-        )))
-        .map_err(TestCaseError::fail)?
-        .map_err(|s| TestCaseError::fail(format!("ValidateResourceConfig: {s}")))?
-        .into_inner();
-        // Only what validates is planned; Terraform would stop at the diagnostics otherwise.
-        prop_assume!(!v.diagnostics.iter().any(is_error));
-        let p = run_rpc(svc.plan_resource_change(tonic::Request::new(
-            pb::plan_resource_change::Request {
-                type_name: type_name.into(),
-                prior_state: msgpack(codec::to_msgpack(&Value::Null)),
-                proposed_new_state: dv.clone(),
-                config: dv,
-                prior_private: vec![],
-                provider_meta: None,
-                client_capabilities: None,
-            },
-        )))
-        .map_err(TestCaseError::fail)?
-        .map_err(|s| TestCaseError::fail(format!("PlanResourceChange: {s}")))?
-        .into_inner();
-        prop_assert!(!p.diagnostics.iter().any(is_error), "{:#?}", p.diagnostics);
-        let planned = p
-            .planned_state
-            .as_ref()
-            .map(|d| codec::from_msgpack(&d.msgpack))
-            .ok_or_else(|| TestCaseError::fail("no planned state"))?
-            .map_err(|e| TestCaseError::fail(format!("planned state: {e}")))?;
-        if let Err(e) = plan_keeps_config(&schema.block, &planned, &config, "") {
-            return Err(TestCaseError::fail(format!("invalid plan: {e}")));
-        }
-    }
+#[test]
+fn a_config_that_validates_plans_and_keeps_its_values() {
+    check_property(
+        validated_config(),
+        prop_oneof![mutated_config(CANARY), mutated_config(PRIMARY_TASK_SET)],
+        |config| {
+            use pb::provider_server::Provider as _;
+            let svc = &rpc_targets().deferred;
+            let type_name = if config.get("traffic").is_null() {
+                PRIMARY_TASK_SET
+            } else {
+                CANARY
+            };
+            // Terraform sends every schema attribute; absent ones are null.
+            let schema = Provider::new().resource_schemas()[type_name].clone();
+            let config = with_every_attribute(&schema.block, config);
+            let dv = msgpack(codec::to_msgpack(&config));
+            let v = run_rpc(svc.validate_resource_config(tonic::Request::new(
+                pb::validate_resource_config::Request {
+                    type_name: type_name.into(),
+                    config: dv.clone(),
+                    client_capabilities: None,
+                },
+            )))
+            .map_err(TestCaseError::fail)?
+            .map_err(|s| TestCaseError::fail(format!("ValidateResourceConfig: {s}")))?
+            .into_inner();
+            // Only what validates is planned; Terraform would stop at the diagnostics otherwise.
+            prop_assume!(!v.diagnostics.iter().any(is_error));
+            let p = run_rpc(svc.plan_resource_change(tonic::Request::new(
+                pb::plan_resource_change::Request {
+                    type_name: type_name.into(),
+                    prior_state: msgpack(codec::to_msgpack(&Value::Null)),
+                    proposed_new_state: dv.clone(),
+                    config: dv,
+                    prior_private: vec![],
+                    provider_meta: None,
+                    client_capabilities: None,
+                },
+            )))
+            .map_err(TestCaseError::fail)?
+            .map_err(|s| TestCaseError::fail(format!("PlanResourceChange: {s}")))?
+            .into_inner();
+            prop_assert!(!p.diagnostics.iter().any(is_error), "{:#?}", p.diagnostics);
+            let planned = p
+                .planned_state
+                .as_ref()
+                .map(|d| codec::from_msgpack(&d.msgpack))
+                .ok_or_else(|| TestCaseError::fail("no planned state"))?
+                .map_err(|e| TestCaseError::fail(format!("planned state: {e}")))?;
+            if let Err(e) = plan_keeps_config(&schema.block, &planned, &config, "") {
+                return Err(TestCaseError::fail(format!("invalid plan: {e}")));
+            }
+            Ok(())
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ def test_reads_nextest_and_pytest_logs(tmp_path):
     ])
     text = out.read_text()
     assert "nextest: 1 of 2 tests passed" in text
+    assert "**nextest: 1 of 2 tests passed.** Not passed (a test that dies records no row): `protocol::slow_one` (TIMEOUT)" in text
     assert "| e2e_faults | quick_case | PASS | 17.4 |" in text
     assert "| protocol | slow_one | **TIMEOUT** | 300.0 |" in text
     assert "19 passed in 21.93s" in text
