@@ -5,7 +5,7 @@
 //! state and the configuration; apply carries out the same rollout, step by step.
 
 use super::support::{
-    aws_error, external_service, external_service_at_plan, resource_id, split_import_id,
+    aws_error, external_service, external_service_at_plan, reported, resource_id, split_import_id,
 };
 use super::{timeout, Ctx, Plan, Resource};
 use crate::arn;
@@ -573,31 +573,21 @@ impl Resource for CanaryDeployment {
                 return state.clone();
             }
         };
-        let sets = match ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]).await {
-            Ok((sets, _)) => sets,
-            Err(e) => {
-                aws_error(
-                    diags,
-                    None,
-                    "Could not list task sets",
-                    &format!("service {:?} in cluster {:?}", d.service, d.cluster),
-                    &e,
-                );
-                return state.clone();
-            }
+        let subject = format!("service {:?} in cluster {:?}", d.service, d.cluster);
+        let listed = ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]).await;
+        let Some((sets, _)) = reported(listed, diags, None, "Could not list task sets", &subject)
+        else {
+            return state.clone();
         };
-        let (all_routers, test_routers) = match find_routers(ctx, &d).await {
-            Ok(r) => r,
-            Err(e) => {
-                aws_error(
-                    diags,
-                    Some(AttrPath::attr("traffic")),
-                    "Could not read listeners and rules",
-                    &format!("deployment {}", d.id()),
-                    &e,
-                );
-                return state.clone();
-            }
+        let routers = find_routers(ctx, &d).await;
+        let Some((all_routers, test_routers)) = reported(
+            routers,
+            diags,
+            Some(AttrPath::attr("traffic")),
+            "Could not read listeners and rules",
+            &format!("deployment {}", d.id()),
+        ) else {
+            return state.clone();
         };
         observe(state, &d, &svc, &sets, &all_routers, &test_routers)
     }
@@ -636,18 +626,11 @@ impl Resource for CanaryDeployment {
             );
             return prior.clone();
         }
-        let sets = match ecs::find_task_sets(ecs_client, &d.cluster, &d.service, &[]).await {
-            Ok((sets, _)) => sets,
-            Err(e) => {
-                aws_error(
-                    diags,
-                    None,
-                    "Could not list task sets",
-                    &format!("deployment {}", d.id()),
-                    &e,
-                );
-                return prior.clone();
-            }
+        let listed = ecs::find_task_sets(ecs_client, &d.cluster, &d.service, &[]).await;
+        let subject = format!("deployment {}", d.id());
+        let Some((sets, _)) = reported(listed, diags, None, "Could not list task sets", &subject)
+        else {
+            return prior.clone();
         };
         let stable_id = prior
             .get("stable_task_set_id")
@@ -721,18 +704,11 @@ impl Resource for CanaryDeployment {
         {
             return Value::Null;
         }
-        let sets = match ecs::find_task_sets(&ctx.aws.ecs, &cluster, &service, &[]).await {
-            Ok((sets, _)) => sets,
-            Err(e) => {
-                aws_error(
-                    diags,
-                    None,
-                    "Could not list task sets",
-                    &format!("service {service:?} in cluster {cluster:?}"),
-                    &e,
-                );
-                return Value::Null;
-            }
+        let listed = ecs::find_task_sets(&ctx.aws.ecs, &cluster, &service, &[]).await;
+        let subject = format!("service {service:?} in cluster {cluster:?}");
+        let Some((sets, _)) = reported(listed, diags, None, "Could not list task sets", &subject)
+        else {
+            return Value::Null;
         };
         let live: Vec<&TaskSet> = sets.iter().filter(|t| t.status != "DRAINING").collect();
         let Some(stable) = live.iter().find(|t| t.status == "PRIMARY") else {

@@ -6,6 +6,23 @@ use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::resources::Ctx;
 
+/// The value of an AWS call, or None after reporting its failure with [`aws_error`].
+pub fn reported<T>(
+    result: Result<T, AwsError>,
+    diags: &mut Diagnostics,
+    path: Option<AttrPath>,
+    summary: &str,
+    subject: &str,
+) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            aws_error(diags, path, summary, subject, &e);
+            None
+        }
+    }
+}
+
 /// Adds an error diagnostic for an AWS failure, naming the objects and the AWS error code.
 pub fn aws_error(
     diags: &mut Diagnostics,
