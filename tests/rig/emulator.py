@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """AWS emulator for the ecsx end-to-end tests: moto's server with its gaps closed.
 
-moto 5.2.5 models ECS task sets and ELBv2 forward actions loosely (see
-/work/shared/HARNESS.md).  This launcher patches moto's classes in-process so
+moto 5.2.5 models ECS task sets and ELBv2 forward actions loosely: PRIMARY
+task sets deletable, no task set limit, no STABILIZING or DRAINING, ids ignored
+by UpdateServicePrimaryTaskSet, no ELBv2 validation.  This launcher patches moto's classes in-process so
 that the provider meets real AWS behaviour: refusals, limits, DRAINING task
 sets and a STABILIZING period.  Every patch below is one small function with
 a comment naming the real-AWS behaviour it restores.
