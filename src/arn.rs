@@ -46,7 +46,21 @@ pub fn expect<'a>(s: &'a str, service: &str, resource_prefix: &str) -> Result<Ar
             "{s:?} has no resource name after {resource_prefix:?}"
         ));
     }
+    if service == "elasticloadbalancing" && a.resource.starts_with("listener-rule/net/") {
+        return Err(format!(
+            "{s:?} names a rule of a Network Load Balancer listener; NLB listeners have no rules, so give the listener's ARN (listener/net/...) among the listener ARNs instead"
+        ));
+    }
     Ok(a)
+}
+
+/// Whether a listener (or rule) ARN belongs to a Network Load Balancer (`listener/net/...`).
+pub fn is_network_listener(s: &str) -> bool {
+    parse(s).is_some_and(|a| {
+        a.service == "elasticloadbalancing"
+            && (a.resource.starts_with("listener/net/")
+                || a.resource.starts_with("listener-rule/net/"))
+    })
 }
 
 /// ECS names: 1 to 255 letters, digits, hyphens and underscores.
@@ -254,5 +268,25 @@ mod tests {
         )
         .is_err());
         assert!(expect("not-an-arn", "ecs", "cluster/").is_err());
+    }
+
+    #[test]
+    fn network_load_balancer_listeners_but_no_rules() {
+        let elb = "elasticloadbalancing";
+        let nlb = "arn:aws:elasticloadbalancing:us-east-1:1:listener/net/lb/1/2";
+        assert!(expect(nlb, elb, "listener/").is_ok());
+        assert!(is_network_listener(nlb));
+        assert!(!is_network_listener(
+            "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/lb/1/2"
+        ));
+        let rule = "arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/net/lb/1/2/3";
+        let why = expect(rule, elb, "listener-rule/").unwrap_err();
+        assert!(why.contains("Network Load Balancer"), "{why}");
+        assert!(expect(
+            "arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/lb/1/2/3",
+            elb,
+            "listener-rule/"
+        )
+        .is_ok());
     }
 }

@@ -20,24 +20,120 @@ impl Kind {
     }
 }
 
-/// A managed listener or rule with its current actions.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Router {
-    pub kind: Kind,
-    pub arn: String,
-    pub actions: Vec<elb::Action>,
+/// Which kind of load balancer a listener belongs to: Network Load Balancers have no rules and
+/// no target group stickiness, and their ARNs read `listener/net/...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balancer {
+    Application,
+    Network,
 }
 
-impl Router {
-    /// Target group weights of the forward action, in order; None without a forward action.
-    pub fn weights(&self) -> Option<Vec<(String, i32)>> {
-        let fwd = self
-            .actions
-            .iter()
-            .find(|a| a.r#type == Some(ActionTypeEnum::Forward))?;
-        match &fwd.forward_config {
-            Some(cfg) if !cfg.target_groups().is_empty() => Some(
-                cfg.target_groups()
+impl Balancer {
+    pub fn of_arn(arn: &str) -> Balancer {
+        if crate::arn::is_network_listener(arn) {
+            Balancer::Network
+        } else {
+            Balancer::Application
+        }
+    }
+}
+
+/// Target group stickiness of a forward action (ALB only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stickiness {
+    pub enabled: bool,
+    pub duration_seconds: Option<i32>,
+}
+
+/// A forward action in plain Rust: the target groups with their weights, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forward {
+    pub order: Option<i32>,
+    pub target_groups: Vec<(String, i32)>,
+    /// Written as a plain `TargetGroupArn` without a weighted `ForwardConfig`.
+    pub plain: bool,
+    pub stickiness: Option<Stickiness>,
+}
+
+/// Any action ecsx does not rewrite (authentication, redirect, fixed response): sent back
+/// exactly as it was read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtherAction {
+    pub action_type: String,
+    pub order: Option<i32>,
+    /// An `authenticate-oidc` action read without its client secret (ELBv2 never returns it):
+    /// Modify* must then say `UseExistingClientSecret=true` or it is refused.
+    pub reuse_client_secret: bool,
+    sdk: Box<elb::Action>,
+}
+
+impl OtherAction {
+    /// An action of `action_type` with nothing but its order, for tests and examples.
+    pub fn new(action_type: &str, order: Option<i32>) -> OtherAction {
+        OtherAction::from_sdk(
+            &elb::Action::builder()
+                .r#type(ActionTypeEnum::from(action_type))
+                .set_order(order)
+                .build(),
+        )
+    }
+
+    fn from_sdk(a: &elb::Action) -> OtherAction {
+        OtherAction {
+            action_type: a
+                .r#type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+            order: a.order(),
+            reuse_client_secret: false,
+            sdk: Box::new(a.clone()),
+        }
+    }
+
+    fn oidc_without_secret(&self) -> bool {
+        self.sdk
+            .authenticate_oidc_config()
+            .is_some_and(|c| c.client_secret().is_none())
+    }
+
+    fn to_sdk(&self) -> elb::Action {
+        let mut a = (*self.sdk).clone();
+        if self.reuse_client_secret {
+            if let Some(cfg) = a.authenticate_oidc_config.as_mut() {
+                cfg.client_secret = None;
+                cfg.use_existing_client_secret = Some(true);
+            }
+        }
+        a
+    }
+}
+
+/// One action of a listener or rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouterAction {
+    Forward(Forward),
+    Other(OtherAction),
+}
+
+impl RouterAction {
+    /// A weighted forward to `groups`, in that order.
+    pub fn forward(groups: &[(&str, i32)]) -> RouterAction {
+        RouterAction::Forward(Forward {
+            order: None,
+            target_groups: groups.iter().map(|(t, w)| (t.to_string(), *w)).collect(),
+            plain: false,
+            stickiness: None,
+        })
+    }
+
+    fn from_sdk(a: &elb::Action) -> RouterAction {
+        if a.r#type() != Some(&ActionTypeEnum::Forward) {
+            return RouterAction::Other(OtherAction::from_sdk(a));
+        }
+        let cfg = a.forward_config();
+        let weighted: Vec<(String, i32)> = cfg
+            .map(|c| {
+                c.target_groups()
                     .iter()
                     .map(|t| {
                         (
@@ -45,10 +141,113 @@ impl Router {
                             t.weight().unwrap_or(1),
                         )
                     })
-                    .collect(),
-            ),
-            _ => fwd.target_group_arn.clone().map(|tg| vec![(tg, 1)]),
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (target_groups, plain) = if weighted.is_empty() {
+            let plain: Vec<(String, i32)> = a
+                .target_group_arn()
+                .map(|tg| vec![(tg.to_string(), 1)])
+                .unwrap_or_default();
+            (plain, true)
+        } else {
+            (weighted, false)
+        };
+        RouterAction::Forward(Forward {
+            order: a.order(),
+            target_groups,
+            plain,
+            stickiness: cfg
+                .and_then(|c| c.target_group_stickiness_config())
+                .map(|s| Stickiness {
+                    enabled: s.enabled().unwrap_or(false),
+                    duration_seconds: s.duration_seconds(),
+                }),
+        })
+    }
+
+    fn to_sdk(&self) -> elb::Action {
+        match self {
+            RouterAction::Other(o) => o.to_sdk(),
+            RouterAction::Forward(f) if f.plain => elb::Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .set_order(f.order)
+                .set_target_group_arn(f.target_groups.first().map(|(tg, _)| tg.clone()))
+                .build(),
+            RouterAction::Forward(f) => {
+                let groups = f
+                    .target_groups
+                    .iter()
+                    .map(|(tg, w)| {
+                        elb::TargetGroupTuple::builder()
+                            .target_group_arn(tg)
+                            .weight(*w)
+                            .build()
+                    })
+                    .collect();
+                let stickiness = f.stickiness.map(|s| {
+                    elb::TargetGroupStickinessConfig::builder()
+                        .enabled(s.enabled)
+                        .set_duration_seconds(s.duration_seconds)
+                        .build()
+                });
+                elb::Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .set_order(f.order)
+                    .forward_config(
+                        elb::ForwardActionConfig::builder()
+                            .set_target_groups(Some(groups))
+                            .set_target_group_stickiness_config(stickiness)
+                            .build(),
+                    )
+                    .build()
+            }
         }
+    }
+}
+
+/// A managed listener or rule with its current actions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Router {
+    pub kind: Kind,
+    pub arn: String,
+    pub actions: Vec<RouterAction>,
+}
+
+impl Router {
+    /// A router whose only action forwards to `groups` with these weights.
+    pub fn forwarding(kind: Kind, arn: &str, groups: &[(&str, i32)]) -> Router {
+        Router {
+            kind,
+            arn: arn.to_string(),
+            actions: vec![RouterAction::forward(groups)],
+        }
+    }
+
+    fn from_sdk(kind: Kind, arn: &str, actions: &[elb::Action]) -> Router {
+        Router {
+            kind,
+            arn: arn.to_string(),
+            actions: actions.iter().map(RouterAction::from_sdk).collect(),
+        }
+    }
+
+    pub fn balancer(&self) -> Balancer {
+        Balancer::of_arn(&self.arn)
+    }
+
+    fn forward(&self) -> Option<&Forward> {
+        self.actions.iter().find_map(|a| match a {
+            RouterAction::Forward(f) => Some(f),
+            RouterAction::Other(_) => None,
+        })
+    }
+
+    /// Target group weights of the forward action, in order; None without a forward action.
+    pub fn weights(&self) -> Option<Vec<(String, i32)>> {
+        self.forward()
+            .filter(|f| !f.target_groups.is_empty())
+            .map(|f| f.target_groups.clone())
     }
 
     /// The weight sent to `tg` (0 when it is not listed).
@@ -59,6 +258,21 @@ impl Router {
             .filter(|(arn, _)| arn == tg)
             .map(|(_, w)| *w)
             .sum()
+    }
+
+    /// Whether the forward action lists `tg` at all, even at weight 0. ECS counts a target
+    /// group as associated with a load balancer (and lets a task set use it) only then.
+    pub fn forwards_to(&self, tg: &str) -> bool {
+        self.weights()
+            .unwrap_or_default()
+            .iter()
+            .any(|(arn, _)| arn == tg)
+    }
+
+    /// Whether the forward action is a plain `TargetGroupArn` forward (no weights), as a
+    /// listener made before weighted routing, or by hand, usually is.
+    pub fn forwards_plainly(&self) -> bool {
+        self.forward().is_some_and(|f| f.plain)
     }
 
     /// Whether the forward action already sends exactly these weights.
@@ -75,100 +289,289 @@ impl Router {
         }) && w.iter().all(|(a, _)| split.iter().any(|(tg, _)| tg == a))
     }
 
-    /// The actions with only the forward action's target groups replaced: order,
-    /// other actions (authentication, ...) and the stickiness settings stay as they are.
-    pub fn rewritten(&self, split: &[(String, i32)]) -> Vec<elb::Action> {
-        let groups: Vec<elb::TargetGroupTuple> = split
-            .iter()
-            .map(|(tg, w)| {
-                elb::TargetGroupTuple::builder()
-                    .target_group_arn(tg)
-                    .weight(*w)
-                    .build()
-            })
-            .collect();
+    /// The actions with only the forward action's target groups replaced: order, other
+    /// actions (authentication, ...) and the stickiness settings stay as they are. An
+    /// `authenticate-oidc` action read without its secret asks ELBv2 to keep the secret it
+    /// has; a Network Load Balancer gets no stickiness (it has none, and refuses it).
+    pub fn rewritten(&self, split: &[(String, i32)]) -> Vec<RouterAction> {
+        let network = self.balancer() == Balancer::Network;
         self.actions
             .iter()
-            .map(|a| {
-                if a.r#type != Some(ActionTypeEnum::Forward) {
-                    return a.clone();
+            .map(|a| match a {
+                RouterAction::Other(o) => {
+                    let mut o = o.clone();
+                    o.reuse_client_secret = o.oidc_without_secret();
+                    RouterAction::Other(o)
                 }
-                let mut next = a.clone();
-                let stickiness = a
-                    .forward_config
-                    .as_ref()
-                    .and_then(|c| c.target_group_stickiness_config.clone());
-                next.target_group_arn = None;
-                next.forward_config = Some(
-                    elb::ForwardActionConfig::builder()
-                        .set_target_groups(Some(groups.clone()))
-                        .set_target_group_stickiness_config(stickiness)
-                        .build(),
-                );
-                next
+                RouterAction::Forward(f) => RouterAction::Forward(Forward {
+                    order: f.order,
+                    target_groups: split.to_vec(),
+                    plain: false,
+                    stickiness: if network { None } else { f.stickiness },
+                }),
             })
             .collect()
     }
 }
 
-/// One DescribeRules call for all `arns`.
+/// Checks that an answer named every requested ARN: ELBv2 may page, and a partial answer must
+/// never read as "nothing to shift".
+fn complete(
+    what: &'static str,
+    requested: &[String],
+    routers: Vec<Router>,
+) -> Result<Vec<Router>, AwsError> {
+    let missing: Vec<&str> = requested
+        .iter()
+        .filter(|a| !routers.iter().any(|r| &r.arn == *a))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        Ok(routers)
+    } else {
+        Err(AwsError::NotFound {
+            what,
+            id: missing.join(", "),
+        })
+    }
+}
+
+/// DescribeRules for all `arns`, following `NextMarker`; every ARN must come back.
 pub async fn find_rules(elbv2: &Client, arns: &[String]) -> Result<Vec<Router>, AwsError> {
     if arns.is_empty() {
         return Ok(vec![]);
     }
-    let out = elbv2
-        .describe_rules()
-        .set_rule_arns(Some(arns.to_vec()))
-        .send()
-        .await
-        .map_err(|e| {
-            AwsError::from_sdk(
-                "DescribeRules",
-                e,
-                &["RuleNotFound"],
-                "listener rule",
-                &arns.join(", "),
-            )
-        })?;
-    Ok(out
-        .rules()
-        .iter()
-        .map(|r| Router {
-            kind: Kind::Rule,
-            arn: r.rule_arn().unwrap_or_default().to_string(),
-            actions: r.actions().to_vec(),
-        })
-        .collect())
+    let mut found = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let out = elbv2
+            .describe_rules()
+            .set_rule_arns(Some(arns.to_vec()))
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| {
+                AwsError::from_sdk(
+                    "DescribeRules",
+                    e,
+                    &["RuleNotFound"],
+                    "listener rule",
+                    &arns.join(", "),
+                )
+            })?;
+        found.extend(
+            out.rules().iter().map(|r| {
+                Router::from_sdk(Kind::Rule, r.rule_arn().unwrap_or_default(), r.actions())
+            }),
+        );
+        match next_marker(out.next_marker(), found.len()) {
+            Some(m) => marker = Some(m),
+            None => break,
+        }
+    }
+    complete("listener rule", arns, found)
 }
 
-/// One DescribeListeners call for all `arns`.
+/// DescribeListeners for all `arns`, following `NextMarker`; every ARN must come back.
 pub async fn find_listeners(elbv2: &Client, arns: &[String]) -> Result<Vec<Router>, AwsError> {
     if arns.is_empty() {
         return Ok(vec![]);
     }
+    let mut found = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let out = elbv2
+            .describe_listeners()
+            .set_listener_arns(Some(arns.to_vec()))
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| {
+                AwsError::from_sdk(
+                    "DescribeListeners",
+                    e,
+                    &["ListenerNotFound"],
+                    "listener",
+                    &arns.join(", "),
+                )
+            })?;
+        found.extend(out.listeners().iter().map(|l| {
+            Router::from_sdk(
+                Kind::Listener,
+                l.listener_arn().unwrap_or_default(),
+                l.default_actions(),
+            )
+        }));
+        match next_marker(out.next_marker(), found.len()) {
+            Some(m) => marker = Some(m),
+            None => break,
+        }
+    }
+    complete("listener", arns, found)
+}
+
+/// The marker to ask with next: None at the end (no marker, or an empty one). `pages` bounds
+/// the loop against an endpoint that hands back the same marker forever.
+fn next_marker(marker: Option<&str>, pages: usize) -> Option<String> {
+    const MAX_ITEMS: usize = 10_000;
+    marker
+        .filter(|m| !m.is_empty() && pages < MAX_ITEMS)
+        .map(str::to_string)
+}
+
+/// Every listener of a load balancer, following `NextMarker`.
+async fn listeners_of(elbv2: &Client, lb: &str) -> Result<Vec<Router>, AwsError> {
+    let mut found = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let out = elbv2
+            .describe_listeners()
+            .load_balancer_arn(lb)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| {
+                AwsError::from_sdk(
+                    "DescribeListeners",
+                    e,
+                    &["LoadBalancerNotFound"],
+                    "load balancer",
+                    lb,
+                )
+            })?;
+        found.extend(out.listeners().iter().map(|l| {
+            Router::from_sdk(
+                Kind::Listener,
+                l.listener_arn().unwrap_or_default(),
+                l.default_actions(),
+            )
+        }));
+        match next_marker(out.next_marker(), found.len()) {
+            Some(m) => marker = Some(m),
+            None => return Ok(found),
+        }
+    }
+}
+
+/// The non-default rules of a listener, following `NextMarker`. NLB listeners have none (and
+/// ELBv2 refuses the call for them), so they are not asked.
+async fn rules_of(elbv2: &Client, listener: &str) -> Result<Vec<Router>, AwsError> {
+    if Balancer::of_arn(listener) == Balancer::Network {
+        return Ok(vec![]);
+    }
+    let mut found = Vec::new();
+    let mut marker: Option<String> = None;
+    let mut seen = 0;
+    loop {
+        let out = elbv2
+            .describe_rules()
+            .listener_arn(listener)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| {
+                AwsError::from_sdk(
+                    "DescribeRules",
+                    e,
+                    &["ListenerNotFound"],
+                    "listener",
+                    listener,
+                )
+            })?;
+        seen += out.rules().len();
+        found.extend(
+            out.rules()
+                .iter()
+                .filter(|r| r.is_default() != Some(true))
+                .map(|r| {
+                    Router::from_sdk(Kind::Rule, r.rule_arn().unwrap_or_default(), r.actions())
+                }),
+        );
+        match next_marker(out.next_marker(), seen) {
+            Some(m) => marker = Some(m),
+            None => return Ok(found),
+        }
+    }
+}
+
+/// A target group as ecsx needs it: which load balancers use it, and how long ELBv2 keeps
+/// draining a deregistered target (what a deleted task set's DRAINING lasts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetGroup {
+    pub arn: String,
+    pub load_balancer_arns: Vec<String>,
+    /// `TCP`, `UDP`, `TCP_UDP`, `TLS` on a Network Load Balancer; `HTTP`/`HTTPS` on an ALB.
+    pub protocol: Option<String>,
+}
+
+impl TargetGroup {
+    /// ECS refuses a task set on a target group no listener or rule forwards to
+    /// ("does not have an associated load balancer").
+    pub fn is_associated(&self) -> bool {
+        !self.load_balancer_arns.is_empty()
+    }
+}
+
+/// One DescribeTargetGroups call for one target group.
+pub async fn find_target_group(elbv2: &Client, arn: &str) -> Result<TargetGroup, AwsError> {
     let out = elbv2
-        .describe_listeners()
-        .set_listener_arns(Some(arns.to_vec()))
+        .describe_target_groups()
+        .target_group_arns(arn)
         .send()
         .await
         .map_err(|e| {
             AwsError::from_sdk(
-                "DescribeListeners",
+                "DescribeTargetGroups",
                 e,
-                &["ListenerNotFound"],
-                "listener",
-                &arns.join(", "),
+                &["TargetGroupNotFound"],
+                "target group",
+                arn,
+            )
+        })?;
+    out.target_groups()
+        .iter()
+        .find(|t| t.target_group_arn() == Some(arn))
+        .map(|t| TargetGroup {
+            arn: arn.to_string(),
+            load_balancer_arns: t.load_balancer_arns().to_vec(),
+            protocol: t.protocol().map(|p| p.as_str().to_string()),
+        })
+        .ok_or_else(|| AwsError::NotFound {
+            what: "target group",
+            id: arn.to_string(),
+        })
+}
+
+/// ELBv2's default deregistration delay (the `deregistration_delay.timeout_seconds` attribute).
+pub const DEFAULT_DEREGISTRATION_DELAY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How long a target of `arn` stays draining after deregistration: one
+/// DescribeTargetGroupAttributes call; the 300 s default when the attribute is absent.
+pub async fn deregistration_delay(
+    elbv2: &Client,
+    arn: &str,
+) -> Result<std::time::Duration, AwsError> {
+    let out = elbv2
+        .describe_target_group_attributes()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::from_sdk(
+                "DescribeTargetGroupAttributes",
+                e,
+                &["TargetGroupNotFound"],
+                "target group",
+                arn,
             )
         })?;
     Ok(out
-        .listeners()
+        .attributes()
         .iter()
-        .map(|l| Router {
-            kind: Kind::Listener,
-            arn: l.listener_arn().unwrap_or_default().to_string(),
-            actions: l.default_actions().to_vec(),
-        })
-        .collect())
+        .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+        .and_then(|a| a.value()?.parse::<u64>().ok())
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(DEFAULT_DEREGISTRATION_DELAY))
 }
 
 /// Finds the listeners and rules of the primary target group's load balancers that split
@@ -179,25 +582,9 @@ pub async fn discover(
     primary_tg: &str,
     canary_tg: Option<&str>,
 ) -> Result<(Vec<Router>, Option<String>), AwsError> {
-    let tgs = elbv2
-        .describe_target_groups()
-        .target_group_arns(primary_tg)
-        .send()
-        .await
-        .map_err(|e| {
-            AwsError::from_sdk(
-                "DescribeTargetGroups",
-                e,
-                &["TargetGroupNotFound"],
-                "target group",
-                primary_tg,
-            )
-        })?;
-    let lbs: Vec<String> = tgs
-        .target_groups()
-        .iter()
-        .flat_map(|t| t.load_balancer_arns().to_vec())
-        .collect();
+    let lbs = find_target_group(elbv2, primary_tg)
+        .await?
+        .load_balancer_arns;
     let mut other: Option<String> = canary_tg.map(str::to_string);
     let mut both = |r: &Router| {
         let w = r.weights().unwrap_or_default();
@@ -219,48 +606,12 @@ pub async fn discover(
     };
     let mut found = Vec::new();
     for lb in lbs {
-        let listeners = elbv2
-            .describe_listeners()
-            .load_balancer_arn(&lb)
-            .send()
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk(
-                    "DescribeListeners",
-                    e,
-                    &["LoadBalancerNotFound"],
-                    "load balancer",
-                    &lb,
-                )
-            })?;
-        for l in listeners.listeners() {
-            let arn = l.listener_arn().unwrap_or_default().to_string();
-            let listener = Router {
-                kind: Kind::Listener,
-                arn: arn.clone(),
-                actions: l.default_actions().to_vec(),
-            };
+        for listener in listeners_of(elbv2, &lb).await? {
+            let rules = rules_of(elbv2, &listener.arn).await?;
             if both(&listener) {
                 found.push(listener);
             }
-            let rules = elbv2
-                .describe_rules()
-                .listener_arn(&arn)
-                .send()
-                .await
-                .map_err(|e| {
-                    AwsError::from_sdk("DescribeRules", e, &["ListenerNotFound"], "listener", &arn)
-                })?;
-            for r in rules
-                .rules()
-                .iter()
-                .filter(|r| r.is_default() != Some(true))
-            {
-                let rule = Router {
-                    kind: Kind::Rule,
-                    arn: r.rule_arn().unwrap_or_default().to_string(),
-                    actions: r.actions().to_vec(),
-                };
+            for rule in rules {
                 if both(&rule) {
                     found.push(rule);
                 }
@@ -279,7 +630,11 @@ pub async fn set_split(
     router: &Router,
     split: &[(String, i32)],
 ) -> Result<(), AwsError> {
-    let actions = router.rewritten(split);
+    let actions: Vec<elb::Action> = router
+        .rewritten(split)
+        .iter()
+        .map(RouterAction::to_sdk)
+        .collect();
     match router.kind {
         Kind::Rule => elbv2
             .modify_rule()
@@ -320,66 +675,81 @@ pub async fn set_split(
 mod tests {
     use super::*;
 
-    fn router(actions: Vec<elb::Action>) -> Router {
-        Router {
-            kind: Kind::Rule,
-            arn: "r".into(),
-            actions,
-        }
+    const ALB_RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/lb/1/2/3";
+    const NLB_LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:1:listener/net/lb/1/2";
+
+    fn sticky_forward(groups: &[(&str, i32)], sticky: Option<i32>) -> RouterAction {
+        let RouterAction::Forward(mut f) = RouterAction::forward(groups) else {
+            unreachable!()
+        };
+        f.order = Some(2);
+        f.stickiness = sticky.map(|d| Stickiness {
+            enabled: true,
+            duration_seconds: Some(d),
+        });
+        RouterAction::Forward(f)
     }
 
-    fn forward(groups: &[(&str, i32)], sticky: Option<i32>) -> elb::Action {
-        let mut cfg = elb::ForwardActionConfig::builder();
-        for (tg, w) in groups {
-            cfg = cfg.target_groups(
-                elb::TargetGroupTuple::builder()
-                    .target_group_arn(*tg)
-                    .weight(*w)
-                    .build(),
-            );
-        }
-        if let Some(d) = sticky {
-            cfg = cfg.target_group_stickiness_config(
-                elb::TargetGroupStickinessConfig::builder()
-                    .enabled(true)
-                    .duration_seconds(d)
-                    .build(),
-            );
-        }
+    fn oidc(secret: Option<&str>) -> elb::Action {
         elb::Action::builder()
-            .r#type(ActionTypeEnum::Forward)
-            .order(2)
-            .forward_config(cfg.build())
+            .r#type(ActionTypeEnum::AuthenticateOidc)
+            .order(1)
+            .authenticate_oidc_config(
+                elb::AuthenticateOidcActionConfig::builder()
+                    .issuer("https://idp")
+                    .client_id("app")
+                    .set_client_secret(secret.map(str::to_string))
+                    .build(),
+            )
             .build()
     }
 
     #[test]
     fn reads_weights_and_simple_forward() {
-        let r = router(vec![forward(&[("blue", 90), ("green", 10)], None)]);
+        let r = Router::forwarding(Kind::Rule, ALB_RULE, &[("blue", 90), ("green", 10)]);
         assert_eq!(r.weight_of("green"), 10);
         assert!(r.forwards_exactly(&[("blue".into(), 90), ("green".into(), 10)]));
         assert!(!r.forwards_exactly(&[("blue".into(), 100), ("green".into(), 0)]));
-        let simple = router(vec![elb::Action::builder()
-            .r#type(ActionTypeEnum::Forward)
-            .target_group_arn("blue")
-            .build()]);
+        let simple = Router::from_sdk(
+            Kind::Listener,
+            "l",
+            &[elb::Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn("blue")
+                .build()],
+        );
         assert_eq!(simple.weights(), Some(vec![("blue".into(), 1)]));
+        assert!(simple.forwards_plainly() && simple.forwards_to("blue"));
+        assert!(!simple.forwards_to("green"));
+    }
+
+    #[test]
+    fn zero_weight_still_associates() {
+        let r = Router::forwarding(Kind::Listener, "l", &[("blue", 100), ("green", 0)]);
+        assert!(r.forwards_to("green") && !r.forwards_plainly());
     }
 
     #[test]
     fn rewrite_keeps_other_actions_order_and_stickiness() {
-        let auth = elb::Action::builder()
-            .r#type(ActionTypeEnum::AuthenticateOidc)
-            .order(1)
-            .build();
-        let r = router(vec![
-            auth.clone(),
-            forward(&[("blue", 100), ("green", 0)], Some(300)),
-        ]);
+        let auth = RouterAction::Other(OtherAction::new("authenticate-cognito", Some(1)));
+        let r = Router {
+            kind: Kind::Rule,
+            arn: ALB_RULE.into(),
+            actions: vec![
+                auth.clone(),
+                sticky_forward(&[("blue", 100), ("green", 0)], Some(300)),
+            ],
+        };
         let out = r.rewritten(&[("blue".into(), 50), ("green".into(), 50)]);
         assert_eq!(out[0], auth);
-        assert_eq!(out[1].order, Some(2));
-        let cfg = out[1].forward_config.as_ref().unwrap();
+        let RouterAction::Forward(f) = &out[1] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(f.order, Some(2));
+        assert_eq!(f.target_groups[1], ("green".into(), 50));
+        assert_eq!(f.stickiness.and_then(|s| s.duration_seconds), Some(300));
+        let sdk = out[1].to_sdk();
+        let cfg = sdk.forward_config().unwrap();
         assert_eq!(cfg.target_groups()[1].weight(), Some(50));
         assert_eq!(
             cfg.target_group_stickiness_config()
@@ -387,11 +757,79 @@ mod tests {
                 .duration_seconds(),
             Some(300)
         );
+        assert_eq!(sdk.target_group_arn(), None);
+    }
+
+    #[test]
+    fn rewrite_asks_to_keep_an_oidc_secret_it_was_not_shown() {
+        // DescribeRules never returns ClientSecret; ModifyRule needs it or UseExistingClientSecret.
+        let described = [oidc(None), sticky_forward(&[("blue", 100)], None).to_sdk()];
+        let r = Router::from_sdk(Kind::Rule, ALB_RULE, &described);
+        let out: Vec<elb::Action> = r
+            .rewritten(&[("blue".into(), 90), ("green".into(), 10)])
+            .iter()
+            .map(RouterAction::to_sdk)
+            .collect();
+        let cfg = out[0].authenticate_oidc_config().unwrap();
+        assert_eq!(cfg.use_existing_client_secret(), Some(true));
+        assert_eq!(cfg.client_secret(), None);
+        // Everything else about the action is as it was read.
+        let mut back = out[0].clone();
+        back.authenticate_oidc_config
+            .as_mut()
+            .unwrap()
+            .use_existing_client_secret = None;
+        assert_eq!(back, described[0]);
+        assert_eq!(out[1].r#type(), Some(&ActionTypeEnum::Forward));
+
+        // A secret that is known (a configuration that returns it) is sent back as it is.
+        let shown = Router::from_sdk(Kind::Rule, ALB_RULE, &[oidc(Some("s3cret"))]);
+        let out = shown.rewritten(&[]);
+        assert_eq!(out[0].to_sdk(), oidc(Some("s3cret")));
+    }
+
+    #[test]
+    fn rewrite_on_a_network_load_balancer_sends_no_stickiness() {
+        let r = Router {
+            kind: Kind::Listener,
+            arn: NLB_LISTENER.into(),
+            actions: vec![sticky_forward(&[("blue", 100), ("green", 0)], Some(60))],
+        };
+        assert_eq!(r.balancer(), Balancer::Network);
+        let out = r.rewritten(&[("blue".into(), 90), ("green".into(), 10)]);
+        let sdk = out[0].to_sdk();
+        let cfg = sdk.forward_config().unwrap();
+        assert!(cfg.target_group_stickiness_config().is_none());
+        assert_eq!(cfg.target_groups().len(), 2);
     }
 
     #[test]
     fn foreign_target_group_is_not_exact() {
-        let r = router(vec![forward(&[("blue", 100), ("other", 0)], None)]);
+        let r = Router::forwarding(Kind::Rule, "r", &[("blue", 100), ("other", 0)]);
         assert!(!r.forwards_exactly(&[("blue".into(), 100), ("green".into(), 0)]));
+    }
+
+    #[test]
+    fn a_partial_answer_is_not_found() {
+        let got = complete(
+            "listener",
+            &["a".into(), "b".into()],
+            vec![Router::forwarding(Kind::Listener, "a", &[("blue", 1)])],
+        );
+        assert_eq!(
+            got,
+            Err(AwsError::NotFound {
+                what: "listener",
+                id: "b".into()
+            })
+        );
+    }
+
+    #[test]
+    fn markers_end_and_are_bounded() {
+        assert_eq!(next_marker(None, 3), None);
+        assert_eq!(next_marker(Some(""), 3), None);
+        assert_eq!(next_marker(Some("m"), 3), Some("m".into()));
+        assert_eq!(next_marker(Some("m"), 10_000), None);
     }
 }

@@ -1988,28 +1988,7 @@ mod tests {
     }
 
     fn router(arn: &str, blue: i32, green: i32) -> Router {
-        use aws_sdk_elasticloadbalancingv2::types::{
-            Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple,
-        };
-        let tuple = |tg: &str, w: i32| {
-            TargetGroupTuple::builder()
-                .target_group_arn(tg)
-                .weight(w)
-                .build()
-        };
-        Router {
-            kind: elbv2::Kind::Listener,
-            arn: arn.into(),
-            actions: vec![Action::builder()
-                .r#type(ActionTypeEnum::Forward)
-                .forward_config(
-                    ForwardActionConfig::builder()
-                        .target_groups(tuple(BLUE, blue))
-                        .target_groups(tuple(GREEN, green))
-                        .build(),
-                )
-                .build()],
-        }
+        Router::forwarding(elbv2::Kind::Listener, arn, &[(BLUE, blue), (GREEN, green)])
     }
 
     #[test]

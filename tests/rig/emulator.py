@@ -45,7 +45,8 @@ from moto.ec2.models import ec2_backends
 from moto.ecs.models import EC2ContainerServiceBackend, Service, TaskSet
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.elbv2.exceptions import RuleNotFoundError
-from moto.elbv2.models import ELBv2Backend
+from moto.elbv2.models import ELBv2Backend, elbv2_backends
+from moto.elbv2.responses import ELBV2Response
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -65,6 +66,26 @@ MAX_TASK_SETS_PER_SERVICE = 5
 class RigConfig:
     """Timing knobs of the emulated ECS scheduler."""
 
+    # Switches for real-AWS behaviours, with their defaults.  Each is on (the real behaviour)
+    # unless the provider or today's suites cannot live with it yet; see the module docstring.
+    SWITCHES: dict[str, Any] = {
+        # Describe{Rules,Listeners} never return AuthenticateOidcConfig.ClientSecret and
+        # Modify* refuses an authenticate-oidc action with neither it nor UseExistingClientSecret.
+        "hide_oidc_client_secret": True,
+        # Describe{Rules,Listeners,TargetGroups} answer at most this many items per page
+        # (NextMarker for the rest); None: moto's own paging.
+        "elb_page_size": 1,
+        # For this long after an UpdateTaskSet/CreateTaskSet, Describe* still report the old
+        # stabilityStatus, stabilityStatusAt and counts (ECS computes them asynchronously).
+        "stale_stability_seconds": 1.0,
+        # CreateTaskSet refuses a target group no listener or rule forwards to.
+        "require_associated_target_group": True,
+        # For this long after CreateCluster / CreateService / a target group's first
+        # association, CreateTaskSet answers ClusterNotFound / ServiceNotFound / the
+        # association error (propagation).  0: off.
+        "propagation_seconds": 0.0,
+    }
+
     def __init__(
         self,
         stabilize_seconds: float = 2.0,
@@ -74,6 +95,8 @@ class RigConfig:
         self.stabilize_seconds = float(stabilize_seconds)
         self.drain_seconds = float(drain_seconds)
         self.never_stable_task_definitions = list(never_stable_task_definitions or [])
+        for name, default in self.SWITCHES.items():
+            setattr(self, name, default)
         self._initial = self.as_dict()
 
     def as_dict(self) -> dict[str, Any]:
@@ -81,6 +104,7 @@ class RigConfig:
             "stabilize_seconds": self.stabilize_seconds,
             "drain_seconds": self.drain_seconds,
             "never_stable_task_definitions": list(self.never_stable_task_definitions),
+            **{name: getattr(self, name) for name in self.SWITCHES},
         }
 
     def update(self, values: dict[str, Any]) -> None:
@@ -96,8 +120,22 @@ class RigConfig:
             raise ValueError("durations must be >= 0")
         if not isinstance(never, list) or not all(isinstance(a, str) for a in never):
             raise ValueError("never_stable_task_definitions must be a list of strings")
+        switches = {name: values.get(name, getattr(self, name)) for name in self.SWITCHES}
+        for name in ("hide_oidc_client_secret", "require_associated_target_group"):
+            if not isinstance(switches[name], bool):
+                raise ValueError(f"{name} must be true or false")
+        page = switches["elb_page_size"]
+        if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 1):
+            raise ValueError("elb_page_size must be a whole number >= 1 or null")
+        for name in ("stale_stability_seconds", "propagation_seconds"):
+            if isinstance(switches[name], bool) or not isinstance(switches[name], (int, float)) \
+                    or switches[name] < 0:
+                raise ValueError(f"{name} must be a number >= 0")
+            switches[name] = float(switches[name])
         self.stabilize_seconds, self.drain_seconds = stabilize, drain
         self.never_stable_task_definitions = list(never)
+        for name, value in switches.items():
+            setattr(self, name, value)
 
     def restore(self) -> None:
         """Back to the values given on the command line."""
@@ -117,6 +155,13 @@ ECS_LOCK = threading.RLock()
 
 class EcsError(ServiceException):
     """An ECS error serialised by moto as {"__type": code, "message": ...}."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(code, message)
+
+
+class ElbError(ServiceException):
+    """An ELBv2 query-protocol error with any code (HTTP 400, XML body)."""
 
     def __init__(self, code: str, message: str):
         super().__init__(code, message)
@@ -177,7 +222,8 @@ def _refresh_task_set(service: Service, ts: TaskSet, now: float) -> None:
         _start_stabilizing(ts, 0)
     if ts.status == "DRAINING":
         left = max(ts.rig_drain_until - now, 0.0)
-        fraction = left / CONFIG.drain_seconds if CONFIG.drain_seconds else 0.0
+        total = getattr(ts, "rig_drain_seconds", CONFIG.drain_seconds)
+        fraction = left / total if total else 0.0
         ts.computedDesiredCount = 0
         ts.runningCount = math.ceil(ts.rig_from_running * fraction)
         ts.pendingCount = 0
@@ -190,7 +236,11 @@ def _refresh_task_set(service: Service, ts: TaskSet, now: float) -> None:
         _start_stabilizing(ts, getattr(ts, "runningCount", 0))
     ts.computedDesiredCount = target
 
-    if ts.task_definition in CONFIG.never_stable_task_definitions:
+    if service.desired_count == 0:
+        # Real AWS: a service with desiredCount 0 has nothing to start or stop, so every task
+        # set is STEADY_STATE at once with no tasks (the timers model starting tasks).
+        running, status = 0, "STEADY_STATE"
+    elif ts.task_definition in CONFIG.never_stable_task_definitions:
         running, status = 0, "STABILIZING"
     elif now - ts.rig_since < CONFIG.stabilize_seconds:
         progress = (now - ts.rig_since) / CONFIG.stabilize_seconds
@@ -204,6 +254,37 @@ def _refresh_task_set(service: Service, ts: TaskSet, now: float) -> None:
     if status != ts.stabilityStatus:
         ts.stabilityStatus = status
         ts.stabilityStatusAt = utcnow()
+
+
+STALE_FIELDS = ("stabilityStatus", "stabilityStatusAt", "computedDesiredCount",
+                "runningCount", "pendingCount")
+
+
+def _remember_stale(ts: TaskSet, snapshot: dict[str, Any] | None = None) -> None:
+    """Real AWS computes stabilityStatus and the counts asynchronously: for a moment after a
+    write, readers still see the values from before it (`stale_stability_seconds`)."""
+    if CONFIG.stale_stability_seconds <= 0:
+        return
+    ts.rig_stale = snapshot or {f: getattr(ts, f, None) for f in STALE_FIELDS}
+    ts.rig_stale_until = time.monotonic() + CONFIG.stale_stability_seconds
+
+
+def _present_stale(backend: EC2ContainerServiceBackend) -> list[tuple[TaskSet, dict]]:
+    """Put the stale values in place for one Describe* answer; returns what to put back."""
+    now, swapped = time.monotonic(), []
+    for service in backend.services.values():
+        for ts in service.task_sets:
+            if getattr(ts, "rig_stale_until", 0) > now and ts.status != "DRAINING":
+                swapped.append((ts, {f: getattr(ts, f, None) for f in STALE_FIELDS}))
+                for f, v in ts.rig_stale.items():
+                    setattr(ts, f, v)
+    return swapped
+
+
+def _restore_truth(swapped: list[tuple[TaskSet, dict]]) -> None:
+    for ts, truth in swapped:
+        for f, v in truth.items():
+            setattr(ts, f, v)
 
 
 def refresh_backend(backend: EC2ContainerServiceBackend) -> None:
@@ -239,6 +320,79 @@ def _with_default_security_group(backend, network: dict | None) -> dict | None:
     if group is None:
         return network
     return {**network, "awsvpcConfiguration": {**awsvpc, "securityGroups": [group.id]}}
+
+
+DEFAULT_DEREGISTRATION_DELAY = 300.0
+
+
+def _drain_seconds(backend, ts: TaskSet) -> float:
+    """Real AWS: a deleted task set stays DRAINING while its target group drains the
+    deregistered targets, i.e. for the target group's deregistration delay (300 s unless
+    set).  Scaled for tests: a target group with the default delay drains `drain_seconds`,
+    one with a 30 s delay a tenth of that."""
+    delays = []
+    elb = elbv2_backends[backend.account_id][backend.region_name]
+    for lb in ts.load_balancers or []:
+        group = elb.target_groups.get(lb.get("targetGroupArn", ""))
+        if group is not None:
+            value = (group.attributes or {}).get("deregistration_delay.timeout_seconds")
+            delays.append(float(value if value is not None else DEFAULT_DEREGISTRATION_DELAY))
+    delay = max(delays) if delays else DEFAULT_DEREGISTRATION_DELAY
+    return CONFIG.drain_seconds * delay / DEFAULT_DEREGISTRATION_DELAY
+
+
+def _check_target_groups_associated(backend, svc: Service, load_balancers) -> None:
+    """Real AWS: CreateTaskSet refuses a target group that no listener or rule forwards to
+    (moto accepts any), and for a moment after the first listener or rule starts forwarding
+    to it ECS has not heard of the association yet (`propagation_seconds`)."""
+    if not CONFIG.require_associated_target_group:
+        return
+    elb = elbv2_backends[backend.account_id][backend.region_name]
+    for lb in load_balancers or []:
+        arn = lb.get("targetGroupArn")
+        if not arn:
+            continue
+        associated_at = TARGET_GROUP_ASSOCIATED_AT.get(arn)
+        recent = associated_at is not None and \
+            time.monotonic() - associated_at < CONFIG.propagation_seconds
+        if arn not in elb.target_groups or not elb._any_listener_using(arn) or recent:
+            raise EcsError(
+                "InvalidParameterException",
+                f"The target group with targetGroupArn {arn} does not have an "
+                "associated load balancer.",
+            )
+
+
+def _check_propagated(svc: Service, cluster_name: str) -> None:
+    """Real AWS: right after CreateCluster / CreateService, ECS can still answer
+    ClusterNotFoundException / ServiceNotFoundException (`propagation_seconds`)."""
+    if CONFIG.propagation_seconds <= 0:
+        return
+    now = time.monotonic()
+    if now - CREATED_AT.get(("cluster", cluster_name), -1e9) < CONFIG.propagation_seconds:
+        raise EcsError("ClusterNotFoundException", "Cluster not found.")
+    if now - CREATED_AT.get(("service", svc.arn), -1e9) < CONFIG.propagation_seconds:
+        raise EcsError("ServiceNotFoundException", "Service not found.")
+
+
+# When the rig saw clusters and services made, and target groups first forwarded to.
+CREATED_AT: dict[tuple[str, str], float] = {}
+TARGET_GROUP_ASSOCIATED_AT: dict[str, float] = {}
+
+_original_create_cluster = EC2ContainerServiceBackend.create_cluster
+_original_create_service = EC2ContainerServiceBackend.create_service
+
+
+def create_cluster(self, *args, **kwargs):
+    cluster = _original_create_cluster(self, *args, **kwargs)
+    CREATED_AT[("cluster", cluster.name)] = time.monotonic()
+    return cluster
+
+
+def create_service(self, *args, **kwargs):
+    service = _original_create_service(self, *args, **kwargs)
+    CREATED_AT[("service", service.arn)] = time.monotonic()
+    return service
 
 
 def _task_set_for_client_token(svc: Service, token: str | None) -> TaskSet | None:
@@ -286,8 +440,10 @@ def create_task_set(self, service, cluster_str, task_definition, **kwargs):
     existing = _task_set_for_client_token(svc, kwargs.get("client_token"))
     if existing is not None:
         return existing
+    _check_propagated(svc, svc.cluster_name)
     _check_service_takes_task_sets(svc)
     _check_task_set_limit(svc)
+    _check_target_groups_associated(self, svc, kwargs.get("load_balancers"))
     requested_network = kwargs.get("network_configuration")
     kwargs["network_configuration"] = _with_default_security_group(self, requested_network)
     ts = _original_create_task_set(
@@ -297,6 +453,12 @@ def create_task_set(self, service, cluster_str, task_definition, **kwargs):
     ts.rig_target = _computed_desired_count(svc, ts)
     _start_stabilizing(ts, 0)
     _refresh_task_set(svc, ts, time.monotonic())
+    # Not computed yet: readers see a task set with no counts whose stability dates from
+    # its creation.
+    _remember_stale(ts, {
+        "stabilityStatus": "STEADY_STATE", "stabilityStatusAt": ts.createdAt,
+        "computedDesiredCount": 0, "runningCount": 0, "pendingCount": 0,
+    })
     return ts
 
 
@@ -306,6 +468,7 @@ def update_task_set(self, cluster, service, task_set, scale):
     svc = self._get_service(cluster or "default", service)
     ts = _live_task_set(svc, task_set)
     if scale and scale != ts.scale:
+        _remember_stale(ts)
         ts.scale = scale
         ts.updatedAt = utcnow()
         ts.rig_target = _computed_desired_count(svc, ts)
@@ -340,7 +503,8 @@ def delete_task_set(self, cluster, service, task_set, force=False):
     if ts.status == "PRIMARY" and not force:
         raise EcsError("InvalidParameterException", "Primary TaskSet cannot be deleted")
     ts.rig_from_running = getattr(ts, "runningCount", 0)
-    ts.rig_drain_until = time.monotonic() + CONFIG.drain_seconds
+    ts.rig_drain_seconds = _drain_seconds(self, ts)
+    ts.rig_drain_until = time.monotonic() + ts.rig_drain_seconds
     ts.status = "DRAINING"
     ts.updatedAt = utcnow()
     _refresh_task_set(svc, ts, time.monotonic())
@@ -387,7 +551,13 @@ def ecs_dispatch(self, request, full_url=None, headers=None):
         with ECS_LOCK:
             self.setup_class(request, full_url, headers)
             refresh_backend(self.ecs_backend)
-            return self.call_action()
+            target = (self.headers or {}).get("X-Amz-Target", "")
+            reads = target.endswith((".DescribeTaskSets", ".DescribeServices"))
+            swapped = _present_stale(self.ecs_backend) if reads else []
+            try:
+                return self.call_action()
+            finally:
+                _restore_truth(swapped)
     except Exception as exc:  # noqa: BLE001 - that is the point
         traceback.print_exc(file=sys.stderr)
         body = json.dumps(
@@ -475,6 +645,209 @@ def delete_rule(self, arn):
     raise RuleNotFoundError()
 
 
+def _is_true(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def _check_and_hide_oidc_secrets(actions: list[dict[str, Any]] | None, modifying: bool) -> None:
+    """Real AWS keeps an authenticate-oidc action's ClientSecret to itself: Describe*
+    never return it, so a Modify* must send it again or say UseExistingClientSecret=true;
+    a Create* must send it.  moto stores, returns and never asks for it."""
+    if not CONFIG.hide_oidc_client_secret:
+        return
+    for i, action in enumerate(actions or [], start=1):
+        if action.get("Type") != "authenticate-oidc":
+            continue
+        config = action.get("AuthenticateOidcConfig") or {}
+        reuse = _is_true(config.get("UseExistingClientSecret"))
+        if not config.get("ClientSecret") and not (modifying and reuse):
+            raise ElbValidationError(
+                f"Action {i} of type authenticate-oidc needs a ClientSecret"
+                + (", or UseExistingClientSecret set to true to keep the one the rule or "
+                   "listener has" if modifying else "")
+            )
+        config.pop("ClientSecret", None)
+        config.pop("UseExistingClientSecret", None)
+
+
+def _balancer_of_listener(backend: ELBv2Backend, listener_arn: str):
+    for balancer in backend.load_balancers.values():
+        if listener_arn in balancer.listeners:
+            return balancer
+    return None
+
+
+NLB_PROTOCOLS = {"TCP", "UDP", "TCP_UDP", "TLS"}
+
+
+def _check_network_forward(backend: ELBv2Backend, balancer, actions) -> None:
+    """Real AWS: a Network Load Balancer listener forwards (weighted, to up to 5 target
+    groups) only to TCP/UDP/TLS target groups and has no target group stickiness."""
+    if balancer is None or balancer.type != "network":
+        return
+    for i, action in enumerate(actions or [], start=1):
+        config = action.get("ForwardConfig") or {}
+        if "TargetGroupStickinessConfig" in config:
+            raise ElbValidationError(
+                f"Action {i}: target group stickiness is not supported for listeners of "
+                "Network Load Balancers"
+            )
+        groups = [g.get("TargetGroupArn") for g in config.get("TargetGroups") or []]
+        groups += [action["TargetGroupArn"]] if action.get("TargetGroupArn") else []
+        for arn in groups:
+            group = backend.target_groups.get(arn)
+            if group is not None and group.protocol not in NLB_PROTOCOLS:
+                raise ElbError(
+                    "IncompatibleProtocols",
+                    f"The protocol of target group '{arn}' ({group.protocol}) is not "
+                    "supported by a Network Load Balancer listener",
+                )
+
+
+def _strip_network_stickiness(balancer, actions) -> None:
+    """moto adds TargetGroupStickinessConfig {Enabled: false} to every forward it stores;
+    an NLB listener has no stickiness, so Describe* must not show any."""
+    if balancer is None or balancer.type != "network":
+        return
+    for action in actions:
+        config = action.data.get("ForwardConfig")
+        if config is not None:
+            config.pop("TargetGroupStickinessConfig", None)
+            action.__dict__.pop("TargetGroupStickinessConfig", None)
+
+
+def _note_associations(backend: ELBv2Backend) -> None:
+    """Remember when each target group was first forwarded to (for propagation_seconds)."""
+    now = time.monotonic()
+    for arn in backend.target_groups:
+        if arn not in TARGET_GROUP_ASSOCIATED_AT and backend._any_listener_using(arn):
+            TARGET_GROUP_ASSOCIATED_AT[arn] = now
+    for arn in list(TARGET_GROUP_ASSOCIATED_AT):
+        if arn not in backend.target_groups or not backend._any_listener_using(arn):
+            del TARGET_GROUP_ASSOCIATED_AT[arn]
+
+
+_original_create_load_balancer = ELBv2Backend.create_load_balancer
+
+
+def create_load_balancer(self, *args, **kwargs):
+    """Real AWS names Network Load Balancers `loadbalancer/net/...` (and so their listeners
+    `listener/net/...`); moto labels every load balancer `app`."""
+    balancer = _original_create_load_balancer(self, *args, **kwargs)
+    if balancer.type == "network" and ":loadbalancer/app/" in balancer.arn:
+        old = balancer.arn
+        balancer.arn = old.replace(":loadbalancer/app/", ":loadbalancer/net/")
+        self.load_balancers = type(self.load_balancers)(
+            (balancer.arn if k == old else k, v) for k, v in self.load_balancers.items()
+        )
+        tags = self.tagging_service.list_tags_for_resource(old).get("Tags", [])
+        self.tagging_service.delete_all_tags_for_resource(old)
+        self.tagging_service.tag_resource(balancer.arn, tags)
+    return balancer
+
+
+_original_create_listener = ELBv2Backend.create_listener
+_original_modify_listener = ELBv2Backend.modify_listener
+_original_create_rule = ELBv2Backend.create_rule
+_original_modify_rule = ELBv2Backend.modify_rule
+
+
+def create_listener(self, load_balancer_arn, protocol, port, ssl_policy, certificate,
+                    actions, *args, **kwargs):
+    _check_and_hide_oidc_secrets(actions, modifying=False)
+    _check_network_forward(self, self.load_balancers.get(load_balancer_arn), actions)
+    listener = _original_create_listener(
+        self, load_balancer_arn, protocol, port, ssl_policy, certificate, actions,
+        *args, **kwargs)
+    _strip_network_stickiness(self.load_balancers.get(load_balancer_arn),
+                              listener.default_actions)
+    _note_associations(self)
+    return listener
+
+
+def modify_listener(self, arn, port=None, protocol=None, ssl_policy=None, certificates=None,
+                    actions=None, *args, **kwargs):
+    _check_and_hide_oidc_secrets(actions, modifying=True)
+    balancer = _balancer_of_listener(self, arn)
+    _check_network_forward(self, balancer, actions)
+    listener = _original_modify_listener(
+        self, arn, port, protocol, ssl_policy, certificates, actions, *args, **kwargs)
+    _strip_network_stickiness(balancer, listener.default_actions)
+    _note_associations(self)
+    return listener
+
+
+def create_rule(self, listener_arn, conditions, priority, actions, *args, **kwargs):
+    balancer = _balancer_of_listener(self, listener_arn)
+    if balancer is not None and balancer.type == "network":
+        raise ElbValidationError(
+            "Listener rules are not supported for listeners of Network Load Balancers")
+    _check_and_hide_oidc_secrets(actions, modifying=False)
+    rule = _original_create_rule(self, listener_arn, conditions, priority, actions,
+                                 *args, **kwargs)
+    _note_associations(self)
+    return rule
+
+
+def modify_rule(self, rule_arn, conditions, actions, *args, **kwargs):
+    _check_and_hide_oidc_secrets(actions, modifying=True)
+    rule = _original_modify_rule(self, rule_arn, conditions, actions, *args, **kwargs)
+    _note_associations(self)
+    return rule
+
+
+PAGE_MARKER = "rig-page-"
+
+
+def paged(original, items_key: str, everything):
+    """Wrap a Describe* response method so it pages `elb_page_size` items at a time with an
+    opaque NextMarker, as real ELBv2 may (moto pages DescribeRules and DescribeLoadBalancers
+    at 50 and the rest not at all)."""
+
+    def wrapper(self):
+        size = CONFIG.elb_page_size
+        if not size:
+            return original(self)
+        items = list(everything(self))
+        asked = self._get_int_param("PageSize", None)
+        size = min(size, asked) if asked else size
+        marker = self._get_param("Marker")
+        start = 0
+        if marker:
+            if not str(marker).startswith(PAGE_MARKER) or not marker[len(PAGE_MARKER):].isdigit():
+                raise ElbValidationError(f"The marker '{marker}' is not valid")
+            start = int(marker[len(PAGE_MARKER):])
+        page = items[start:start + size]
+        more = start + size < len(items)
+        return ActionResult({items_key: page,
+                             "NextMarker": f"{PAGE_MARKER}{start + size}" if more else None})
+
+    wrapper.__name__ = original.__name__
+    wrapper.__doc__ = original.__doc__
+    return wrapper
+
+
+def _all_rules(self):
+    return self.elbv2_backend.describe_rules(
+        self._get_param("ListenerArn"), self._get_param("RuleArns"))
+
+
+def _all_listeners(self):
+    load_balancer_arn = self._get_param("LoadBalancerArn")
+    listener_arns = self._get_param("ListenerArns", [])
+    if not load_balancer_arn and not listener_arns:
+        raise ElbValidationError("You must specify either listener ARNs or a load balancer ARN")
+    return self.elbv2_backend.describe_listeners(load_balancer_arn, listener_arns)
+
+
+def _all_target_groups(self):
+    return self.elbv2_backend.describe_target_groups(
+        self._get_param("LoadBalancerArn"),
+        self._get_param("TargetGroupArns", []),
+        self._get_param("Names", []),
+    )
+
+
 # --------------------------------------------------------------------------
 # Installation
 # --------------------------------------------------------------------------
@@ -486,6 +859,8 @@ def install_patches() -> None:
     ecs_backend.update_task_set = update_task_set
     ecs_backend.update_service_primary_task_set = update_service_primary_task_set
     ecs_backend.delete_task_set = delete_task_set
+    ecs_backend.create_cluster = create_cluster
+    ecs_backend.create_service = create_service
 
     ecs_response = EC2ContainerServiceResponse
     ecs_response.delete_task_set = delete_task_set_response
@@ -493,15 +868,19 @@ def install_patches() -> None:
     ecs_response._dispatch = ecs_dispatch
 
     elb = ELBv2Backend
-    elb.create_rule = validate_forward_actions(elb.create_rule, "actions", "actions")
-    elb.modify_rule = validate_forward_actions(elb.modify_rule, "actions", "actions")
-    elb.create_listener = validate_forward_actions(
-        elb.create_listener, "actions", "defaultActions"
-    )
-    elb.modify_listener = validate_forward_actions(
-        elb.modify_listener, "actions", "defaultActions"
-    )
+    elb.create_load_balancer = create_load_balancer
+    elb.create_rule = validate_forward_actions(create_rule, "actions", "actions")
+    elb.modify_rule = validate_forward_actions(modify_rule, "actions", "actions")
+    elb.create_listener = validate_forward_actions(create_listener, "actions", "defaultActions")
+    elb.modify_listener = validate_forward_actions(modify_listener, "actions", "defaultActions")
     elb.delete_rule = delete_rule
+
+    elb_response = ELBV2Response
+    elb_response.describe_rules = paged(elb_response.describe_rules, "Rules", _all_rules)
+    elb_response.describe_listeners = paged(
+        elb_response.describe_listeners, "Listeners", _all_listeners)
+    elb_response.describe_target_groups = paged(
+        elb_response.describe_target_groups, "TargetGroups", _all_target_groups)
 
 
 # --------------------------------------------------------------------------

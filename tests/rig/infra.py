@@ -5,11 +5,13 @@ The hashicorp/aws provider cannot be downloaded here, so end-to-end tests make
 the surroundings of a canary deployment with boto3 against the emulator and
 pass the resulting ARNs to Terraform as variables.
 
-    python tests/rig/infra.py --endpoint http://127.0.0.1:PORT create --name NAME [--count N]
+    python tests/rig/infra.py --endpoint http://127.0.0.1:PORT create --name NAME [--count N] [--nlb]
     python tests/rig/infra.py --endpoint http://127.0.0.1:PORT destroy --name NAME
 
 `create` prints one JSON object (see `create()` for the keys); `destroy`
 removes everything `create` made for NAME and tolerates parts already gone.
+With `--nlb` the load balancer is a Network Load Balancer: TCP listeners and
+target groups, and no listener rule (`rule_arn` is empty; NLBs have none).
 """
 
 from __future__ import annotations
@@ -54,6 +56,17 @@ def _service_names(name: str, count: int) -> list[str]:
 
 def _lb_name(name: str) -> str:
     return f"{name}-alb"[:32].rstrip("-")
+
+
+def _pages(call, key: str, **kwargs) -> list:
+    """Every item of a Describe* call that may page (Marker / NextMarker)."""
+    items, marker = [], None
+    while True:
+        page = call(**kwargs, **({"Marker": marker} if marker else {}))
+        items.extend(page.get(key, []))
+        marker = page.get("NextMarker")
+        if not marker:
+            return items
 
 
 def _tg_name(name: str, colour: str) -> str:
@@ -123,38 +136,52 @@ def _create_task_definitions(ecs, name: str) -> list[str]:
     return arns
 
 
-def _create_load_balancing(elbv2, name: str, network: dict[str, Any]) -> dict[str, Any]:
+def _create_load_balancing(
+    elbv2, name: str, network: dict[str, Any], nlb: bool = False
+) -> dict[str, Any]:
+    balancer = {"Type": "network"} if nlb else {
+        "Type": "application", "SecurityGroups": [network["security_group"]]}
+    protocol = "TCP" if nlb else "HTTP"
     lb_arn = elbv2.create_load_balancer(
         Name=_lb_name(name),
         Subnets=network["subnets"],
-        SecurityGroups=[network["security_group"]],
         Scheme="internet-facing",
-        Type="application",
         IpAddressType="ipv4",
+        **balancer,
     )["LoadBalancers"][0]["LoadBalancerArn"]
     target_groups = {}
     for colour in ("blue", "green"):
+        health = {"HealthCheckProtocol": "TCP"} if nlb else {"HealthCheckPath": "/"}
         target_groups[colour] = elbv2.create_target_group(
             Name=_tg_name(name, colour),
-            Protocol="HTTP",
+            Protocol=protocol,
             Port=CONTAINER_PORT,
             VpcId=network["vpc"],
             TargetType="ip",
-            HealthCheckPath="/",
+            **health,
         )["TargetGroups"][0]["TargetGroupArn"]
     blue, green = target_groups["blue"], target_groups["green"]
     listener_arn = elbv2.create_listener(
         LoadBalancerArn=lb_arn,
-        Protocol="HTTP",
+        Protocol=protocol,
         Port=PROD_PORT,
         DefaultActions=_forward(blue, green, 100, 0),
     )["Listeners"][0]["ListenerArn"]
     test_listener_arn = elbv2.create_listener(
         LoadBalancerArn=lb_arn,
-        Protocol="HTTP",
+        Protocol=protocol,
         Port=TEST_PORT,
         DefaultActions=_forward(blue, green, 0, 100),
     )["Listeners"][0]["ListenerArn"]
+    common = {
+        "load_balancer_arn": lb_arn,
+        "blue_target_group_arn": blue,
+        "green_target_group_arn": green,
+        "listener_arn": listener_arn,
+        "test_listener_arn": test_listener_arn,
+    }
+    if nlb:
+        return {**common, "rule_arn": ""}  # Network Load Balancers have no rules
     rule_arn = elbv2.create_rule(
         ListenerArn=listener_arn,
         Priority=10,
@@ -171,14 +198,15 @@ def _create_load_balancing(elbv2, name: str, network: dict[str, Any]) -> dict[st
     }
 
 
-def create(endpoint: str, name: str, count: int = 1) -> dict[str, Any]:
-    """Create the infrastructure for NAME and describe it."""
+def create(endpoint: str, name: str, count: int = 1, nlb: bool = False) -> dict[str, Any]:
+    """Create the infrastructure for NAME and describe it (a Network Load Balancer with
+    `nlb`)."""
     services = _service_names(name, count)
     c = _clients(endpoint)
     network = _create_network(c["ec2"], name)
     cluster_arn = c["ecs"].create_cluster(clusterName=name)["cluster"]["clusterArn"]
     task_definitions = _create_task_definitions(c["ecs"], name)
-    load_balancing = _create_load_balancing(c["elbv2"], name, network)
+    load_balancing = _create_load_balancing(c["elbv2"], name, network, nlb)
     service_arns = [
         c["ecs"].create_service(
             cluster=name,
@@ -239,8 +267,10 @@ def _destroy_load_balancing(elbv2, name: str) -> None:
         balancers = []
     for balancer in balancers:
         arn = balancer["LoadBalancerArn"]
-        for listener in elbv2.describe_listeners(LoadBalancerArn=arn)["Listeners"]:
-            for rule in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]:
+        for listener in _pages(elbv2.describe_listeners, "Listeners", LoadBalancerArn=arn):
+            rules = [] if balancer.get("Type") == "network" else _pages(
+                elbv2.describe_rules, "Rules", ListenerArn=listener["ListenerArn"])
+            for rule in rules:
                 if not rule["IsDefault"]:
                     _ignore_missing(elbv2.delete_rule, RuleArn=rule["RuleArn"])
             _ignore_missing(elbv2.delete_listener, ListenerArn=listener["ListenerArn"])
@@ -281,12 +311,13 @@ def main(argv: list[str] | None = None) -> int:
     make = commands.add_parser("create", help="create and print JSON")
     make.add_argument("--name", required=True)
     make.add_argument("--count", type=int, default=1, help="number of ECS services")
+    make.add_argument("--nlb", action="store_true", help="a Network Load Balancer")
     remove = commands.add_parser("destroy", help="remove what create made")
     remove.add_argument("--name", required=True)
     args = parser.parse_args(argv)
 
     if args.command == "create":
-        print(json.dumps(create(args.endpoint, args.name, args.count)), flush=True)
+        print(json.dumps(create(args.endpoint, args.name, args.count, args.nlb)), flush=True)
     else:
         destroy(args.endpoint, args.name)
     return 0

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 RIG = Path(__file__).resolve().parent
 sys.path.insert(0, str(RIG))
 import infra  # noqa: E402
+from emulator import RigConfig  # noqa: E402
 
 STABILIZE = 1.0  # seconds; set through the admin endpoint for every test
 DRAIN = 1.0
@@ -33,6 +34,9 @@ FAST = {
     "stabilize_seconds": STABILIZE,
     "drain_seconds": DRAIN,
     "never_stable_task_definitions": [],
+    **RigConfig.SWITCHES,
+    # the stale window is off unless a test asks for it, so timings above stay exact
+    "stale_stability_seconds": 0.0,
 }
 
 
@@ -557,3 +561,233 @@ def test_infra_create_and_destroy(emulator):
     assert elbv2.describe_target_groups()["TargetGroups"] == []
     # destroy is idempotent
     infra.destroy(emulator, "shop")
+
+
+# --------------------------------------------------------------------------
+# Real-AWS behaviours of issue 10 (each test fails with its patch removed)
+# --------------------------------------------------------------------------
+
+
+def configure(emulator, **values):
+    status, body = http(emulator, "POST", "/_rig/config", values)
+    assert status == 200, body
+    return body
+
+
+OIDC_CONFIG = {
+    "Issuer": "https://idp.example.com",
+    "AuthorizationEndpoint": "https://idp.example.com/authorize",
+    "TokenEndpoint": "https://idp.example.com/token",
+    "UserInfoEndpoint": "https://idp.example.com/userinfo",
+    "ClientId": "shop",
+}
+
+
+def oidc_action(**extra):
+    return {"Type": "authenticate-oidc", "Order": 1,
+            "AuthenticateOidcConfig": {**OIDC_CONFIG, **extra}}
+
+
+def test_oidc_client_secret_is_never_described_and_modify_needs_it(elbv2, infrastructure):
+    forward_action = {**forward(infrastructure, 90, 10)[0], "Order": 2}
+    made = elbv2.create_rule(
+        ListenerArn=infrastructure["listener_arn"], Priority=30,
+        Conditions=[{"Field": "path-pattern", "Values": ["/login/*"]}],
+        Actions=[oidc_action(ClientSecret="s3cret"), forward_action],
+    )["Rules"][0]
+    described = elbv2.describe_rules(RuleArns=[made["RuleArn"]])["Rules"][0]["Actions"]
+    config = described[0]["AuthenticateOidcConfig"]
+    assert "ClientSecret" not in config and config["ClientId"] == "shop"
+
+    # Sending back what was described is refused: the secret is missing.
+    with pytest.raises(ClientError) as excinfo:
+        elbv2.modify_rule(RuleArn=made["RuleArn"], Actions=described)
+    code, message, status = error_of(excinfo)
+    assert (code, status) == ("ValidationError", 400) and "ClientSecret" in message
+    # ... unless it asks to keep the secret the rule has.
+    kept = [{**described[0], "AuthenticateOidcConfig": {
+        **config, "UseExistingClientSecret": True}}, described[1]]
+    elbv2.modify_rule(RuleArn=made["RuleArn"], Actions=kept)
+    # Listeners behave the same; a create must carry the secret.
+    with pytest.raises(ClientError) as excinfo:
+        elbv2.modify_listener(ListenerArn=infrastructure["listener_arn"],
+                              DefaultActions=[oidc_action(), forward_action])
+    assert error_of(excinfo)[0] == "ValidationError"
+    with pytest.raises(ClientError) as excinfo:
+        elbv2.create_rule(
+            ListenerArn=infrastructure["listener_arn"], Priority=31,
+            Conditions=[{"Field": "path-pattern", "Values": ["/x/*"]}],
+            Actions=[oidc_action(UseExistingClientSecret=True), forward_action])
+    assert error_of(excinfo)[0] == "ValidationError"
+
+
+def test_elb_describe_answers_page_one_item_at_a_time(elbv2, infrastructure):
+    listener = infrastructure["listener_arn"]
+    for priority in (40, 41):
+        elbv2.create_rule(
+            ListenerArn=listener, Priority=priority, Actions=forward(infrastructure),
+            Conditions=[{"Field": "path-pattern", "Values": [f"/p{priority}/*"]}])
+    first = elbv2.describe_rules(ListenerArn=listener)
+    assert len(first["Rules"]) == 1 and first["NextMarker"]
+    assert [r["RuleArn"] for r in infra._pages(
+        elbv2.describe_rules, "Rules", ListenerArn=listener)].__len__() == 4  # + default
+    pairs = [infrastructure["listener_arn"], infrastructure["test_listener_arn"]]
+    page = elbv2.describe_listeners(ListenerArns=pairs)
+    assert len(page["Listeners"]) == 1 and page["NextMarker"]
+    assert {l["ListenerArn"] for l in infra._pages(
+        elbv2.describe_listeners, "Listeners", ListenerArns=pairs)} == set(pairs)
+    groups = elbv2.describe_target_groups()
+    assert len(groups["TargetGroups"]) == 1 and groups["NextMarker"]
+    with pytest.raises(ClientError):
+        elbv2.describe_rules(ListenerArn=listener, Marker="not-a-marker")
+
+
+def test_stale_stability_after_create_and_update(emulator, ecs, svc):
+    configure(emulator, stale_stability_seconds=1.5, stabilize_seconds=0.5)
+    ts = new_task_set(ecs, svc)
+    seen = describe(ecs, svc, ts["id"])["taskSets"][0]
+    # Not computed yet: the zero state, dated at creation, still reads STEADY_STATE.
+    assert (seen["stabilityStatus"], seen["computedDesiredCount"], seen["runningCount"]) \
+        == ("STEADY_STATE", 0, 0)
+    assert seen["stabilityStatusAt"] == seen["createdAt"]
+    time.sleep(1.7)
+    seen = describe(ecs, svc, ts["id"])["taskSets"][0]
+    assert (seen["stabilityStatus"], seen["computedDesiredCount"], seen["runningCount"]) \
+        == ("STEADY_STATE", 2, 2)
+    assert seen["stabilityStatusAt"] > seen["createdAt"]
+
+    updated = ecs.update_task_set(cluster="c", service="s", taskSet=ts["id"],
+                                  scale={"value": 50, "unit": "PERCENT"})["taskSet"]
+    seen = describe(ecs, svc, ts["id"])["taskSets"][0]
+    # The old status and counts, older than the write.
+    assert (seen["stabilityStatus"], seen["computedDesiredCount"], seen["runningCount"]) \
+        == ("STEADY_STATE", 2, 2)
+    assert seen["stabilityStatusAt"] < updated["updatedAt"]
+    listed = ecs.describe_services(cluster="c", services=["s"])["services"][0]["taskSets"]
+    assert listed[0]["computedDesiredCount"] == 2
+    time.sleep(1.7)
+    seen = describe(ecs, svc, ts["id"])["taskSets"][0]
+    assert (seen["stabilityStatus"], seen["computedDesiredCount"], seen["runningCount"]) \
+        == ("STEADY_STATE", 1, 1)
+    assert seen["stabilityStatusAt"] > updated["updatedAt"]
+
+
+def test_empty_service_task_sets_are_steady_at_once(ecs, svc):
+    ecs.update_service(cluster="c", service="s", desiredCount=0)
+    ts = new_task_set(ecs, svc)
+    seen = describe(ecs, svc, ts["id"])["taskSets"][0]
+    assert (seen["stabilityStatus"], seen["computedDesiredCount"],
+            seen["runningCount"], seen["pendingCount"]) == ("STEADY_STATE", 0, 0, 0)
+
+
+def infra_task_set(ecs, out, tg_key="blue_target_group_arn", tg=None, service=None):
+    return ecs.create_task_set(
+        cluster=out["cluster"], service=service or out["services"][0],
+        taskDefinition=out["task_definitions"][0], launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {
+            "subnets": out["subnets"], "securityGroups": [out["security_group"]]}},
+        loadBalancers=[{"targetGroupArn": tg or out[tg_key],
+                        "containerName": "web", "containerPort": 8080}],
+        scale={"value": 100, "unit": "PERCENT"},
+    )["taskSet"]
+
+
+def test_drain_lasts_the_target_groups_deregistration_delay(emulator, ecs, elbv2, infrastructure):
+    configure(emulator, drain_seconds=3.0)  # what a 300 s (default) delay takes here
+    out = infrastructure
+    elbv2.modify_target_group_attributes(
+        TargetGroupArn=out["green_target_group_arn"],
+        Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "30"}])
+    slow = infra_task_set(ecs, out)
+    quick = infra_task_set(ecs, out, "green_target_group_arn")
+    for ts in (slow, quick):
+        ecs.delete_task_set(cluster=out["cluster"], service=out["services"][0],
+                            taskSet=ts["taskSetArn"], force=True)
+    time.sleep(0.6)
+    listed = ecs.describe_task_sets(cluster=out["cluster"], service=out["services"][0])
+    assert [(t["id"], t["status"]) for t in listed["taskSets"]] == [(slow["id"], "DRAINING")]
+    # still DRAINING, still counted against the limit of five
+    for _ in range(4):
+        infra_task_set(ecs, out)
+    with pytest.raises(ClientError) as excinfo:
+        infra_task_set(ecs, out)
+    assert "5 deployments exist" in error_of(excinfo)[1]
+
+
+def test_task_set_needs_an_associated_target_group(ecs, elbv2, infrastructure):
+    out = infrastructure
+    lonely = elbv2.create_target_group(
+        Name="rig-lonely", Protocol="HTTP", Port=8080, VpcId=out["vpc"], TargetType="ip",
+    )["TargetGroups"][0]["TargetGroupArn"]
+    with pytest.raises(ClientError) as excinfo:
+        infra_task_set(ecs, out, tg=lonely)
+    code, message, status = error_of(excinfo)
+    assert (code, status) == ("InvalidParameterException", 400)
+    assert f"The target group with targetGroupArn {lonely} does not have an associated " \
+           "load balancer." == message
+    # At weight 0 in a forward it is associated.
+    elbv2.modify_rule(RuleArn=out["rule_arn"], Actions=[{"Type": "forward", "ForwardConfig": {
+        "TargetGroups": [{"TargetGroupArn": out["blue_target_group_arn"], "Weight": 100},
+                         {"TargetGroupArn": lonely, "Weight": 0}]}}])
+    infra_task_set(ecs, out, tg=lonely)
+
+
+def test_propagation_delay_after_create(emulator, ecs, elbv2, infrastructure):
+    out = infrastructure
+    configure(emulator, propagation_seconds=1.0)
+    time.sleep(1.0)  # the rig's cluster is old enough now
+    ecs.create_service(cluster=out["cluster"], serviceName="fresh", desiredCount=1,
+                       deploymentController={"type": "EXTERNAL"})
+    with pytest.raises(ClientError) as excinfo:
+        infra_task_set(ecs, out, service="fresh")
+    assert error_of(excinfo)[0] == "ServiceNotFoundException"
+    fresh_group = elbv2.create_target_group(
+        Name="rig-fresh", Protocol="HTTP", Port=8080, VpcId=out["vpc"], TargetType="ip",
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.modify_rule(RuleArn=out["rule_arn"], Actions=[{"Type": "forward", "ForwardConfig": {
+        "TargetGroups": [{"TargetGroupArn": out["blue_target_group_arn"], "Weight": 100},
+                         {"TargetGroupArn": fresh_group, "Weight": 0}]}}])
+    with pytest.raises(ClientError) as excinfo:
+        infra_task_set(ecs, out, tg=fresh_group)
+    assert "does not have an associated load balancer" in error_of(excinfo)[1]
+    time.sleep(1.1)
+    infra_task_set(ecs, out, service="fresh")
+    infra_task_set(ecs, out, tg=fresh_group)
+    ecs.create_cluster(clusterName="newer")
+    with pytest.raises(ClientError) as excinfo:
+        ecs.create_task_set(cluster="newer", service="fresh", taskDefinition="x")
+    assert error_of(excinfo)[0] in ("ClusterNotFoundException", "ServiceNotFoundException")
+
+
+def test_network_load_balancer(emulator, elbv2):
+    out = infra.create(emulator, "nlb", nlb=True)
+    assert ":loadbalancer/net/" in out["load_balancer_arn"]
+    assert ":listener/net/" in out["listener_arn"] and out["rule_arn"] == ""
+    group = elbv2.describe_target_groups(
+        TargetGroupArns=[out["blue_target_group_arn"]])["TargetGroups"][0]
+    assert group["Protocol"] == "TCP"
+    listener = elbv2.describe_listeners(ListenerArns=[out["listener_arn"]])["Listeners"][0]
+    assert listener["Protocol"] == "TCP"
+    config = listener["DefaultActions"][0]["ForwardConfig"]
+    assert "TargetGroupStickinessConfig" not in config
+    # weighted forwards work; stickiness and rules do not exist on an NLB
+    elbv2.modify_listener(ListenerArn=out["listener_arn"], DefaultActions=forward(out, 90, 10))
+    with pytest.raises(ClientError) as excinfo:
+        elbv2.modify_listener(ListenerArn=out["listener_arn"],
+                              DefaultActions=forward(out, 90, 10, stickiness=60))
+    assert error_of(excinfo)[0] == "ValidationError"
+    with pytest.raises(ClientError) as excinfo:
+        elbv2.create_rule(ListenerArn=out["listener_arn"], Priority=5,
+                          Conditions=[{"Field": "path-pattern", "Values": ["/x"]}],
+                          Actions=forward(out))
+    assert error_of(excinfo)[0] == "ValidationError"
+    http_group = elbv2.create_target_group(
+        Name="nlb-http", Protocol="HTTP", Port=80, VpcId=out["vpc"], TargetType="ip",
+    )["TargetGroups"][0]["TargetGroupArn"]
+    with pytest.raises(ClientError) as excinfo:
+        elbv2.modify_listener(ListenerArn=out["listener_arn"], DefaultActions=[
+            {"Type": "forward", "TargetGroupArn": http_group}])
+    assert error_of(excinfo)[0] == "IncompatibleProtocols"
+    elbv2.delete_target_group(TargetGroupArn=http_group)
+    infra.destroy(emulator, "nlb")
+    assert elbv2.describe_load_balancers()["LoadBalancers"] == []
