@@ -5,7 +5,8 @@ use super::AwsError;
 use aws_sdk_ecs::types as ecs;
 use aws_sdk_ecs::Client;
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 /// A service as ecsx needs it.
@@ -41,6 +42,10 @@ pub struct TaskSet {
     pub external_id: Option<String>,
     pub target_group_arns: Vec<String>,
     pub created_at: Option<String>,
+    /// When the task set was last written (created, scaled, made primary), by ECS's clock.
+    pub updated_at: Option<SystemTime>,
+    /// When ECS last computed `stability_status`: a value older than the last write is stale.
+    pub stability_status_at: Option<SystemTime>,
     pub tags: BTreeMap<String, String>,
     pub computed_desired_count: i32,
     pub running_count: i32,
@@ -57,8 +62,37 @@ pub struct TaskSet {
 }
 
 impl TaskSet {
+    /// What ECS reports: STEADY_STATE. On its own this can be stale right after a write; a
+    /// wait uses [`TaskSet::settled_since`].
     pub fn is_steady(&self) -> bool {
         self.stability_status == "STEADY_STATE"
+    }
+
+    /// Whether the task set has really settled after a write made at `written` (ECS's clock):
+    /// STEADY_STATE, every computed task running and none pending, and a stability computed
+    /// after the write. ECS computes stability asynchronously, so right after UpdateTaskSet it
+    /// can still report the STEADY_STATE and counts from before. Err says what is awaited.
+    pub fn settled_since(&self, written: Option<SystemTime>) -> Result<(), String> {
+        let counts = format!(
+            "running {}/{} pending {}",
+            self.running_count, self.computed_desired_count, self.pending_count
+        );
+        if !self.is_steady() {
+            return Err(format!(
+                "{} {} {counts}",
+                self.stability_status, self.status
+            ));
+        }
+        if self.running_count != self.computed_desired_count || self.pending_count != 0 {
+            return Err(format!("STEADY_STATE but {counts}"));
+        }
+        match (written, self.stability_status_at) {
+            (Some(w), Some(at)) if at <= w => Err(format!(
+                "STEADY_STATE from before the last write ({counts}); waiting for ECS to recompute it"
+            )),
+            (Some(_), None) => Err(format!("STEADY_STATE without stabilityStatusAt ({counts})")),
+            _ => Ok(()),
+        }
     }
 
     /// Whether `reference` (an id or an ARN) names this task set.
@@ -89,6 +123,10 @@ impl TaskSet {
             created_at: t
                 .created_at()
                 .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+            updated_at: t.updated_at().and_then(|d| SystemTime::try_from(*d).ok()),
+            stability_status_at: t
+                .stability_status_at()
+                .and_then(|d| SystemTime::try_from(*d).ok()),
             tags: t
                 .tags()
                 .iter()
@@ -129,6 +167,54 @@ impl TaskSet {
 const CLUSTER_NOT_FOUND: &str = "ClusterNotFoundException";
 const SERVICE_NOT_FOUND: &str = "ServiceNotFoundException";
 const TASK_SET_NOT_FOUND: &str = "TaskSetNotFoundException";
+/// The service is being deleted (DRAINING) or was deleted (INACTIVE).
+pub const SERVICE_NOT_ACTIVE: &str = "ServiceNotActiveException";
+const INVALID_PARAMETER: &str = "InvalidParameterException";
+/// The `DescribeTaskSets` failure reason for an id or ARN ECS does not know.
+const FAILURE_MISSING: &str = "MISSING";
+
+/// The last write ecsx made to each task set, by ECS's clock (the `updatedAt` or `createdAt`
+/// the write answered with). A wait is satisfied only by a stability ECS computed after it,
+/// whoever calls the wait; kept per process, which is one Terraform operation.
+static LAST_WRITE: Mutex<BTreeMap<String, SystemTime>> = Mutex::new(BTreeMap::new());
+
+fn remember_write(t: &TaskSet, at: Option<SystemTime>) {
+    if let (Some(at), Ok(mut writes)) = (at, LAST_WRITE.lock()) {
+        writes.insert(t.arn.clone(), at);
+    }
+}
+
+/// When ecsx last created or scaled this task set, by ECS's clock; None if it did not.
+pub fn last_write(task_set_arn: &str) -> Option<SystemTime> {
+    LAST_WRITE
+        .lock()
+        .ok()
+        .and_then(|w| w.get(task_set_arn).copied())
+}
+
+/// Errors CreateTaskSet answers while a just-made cluster, service or listener/rule
+/// association has not reached ECS yet; hashicorp/aws retries on the same ones.
+fn not_propagated_yet(e: &AwsError) -> bool {
+    match e {
+        AwsError::NotFound { what, .. } => *what == "service" || *what == "cluster",
+        AwsError::Api { code, message, .. } => {
+            code == CLUSTER_NOT_FOUND
+                || code == SERVICE_NOT_FOUND
+                || (code == INVALID_PARAMETER
+                    && message.contains("does not have an associated load balancer"))
+        }
+        _ => false,
+    }
+}
+
+/// How long CreateTaskSet is retried on propagation errors; `ECSX_PROPAGATION_TIMEOUT` (a
+/// duration) overrides the 2 minute default, which is what hashicorp/aws allows.
+pub fn propagation_timeout() -> Duration {
+    std::env::var("ECSX_PROPAGATION_TIMEOUT")
+        .ok()
+        .and_then(|s| crate::schema::parse_duration(&s))
+        .unwrap_or(Duration::from_secs(120))
+}
 
 /// One DescribeServices call. A missing service is `NotFound`; an INACTIVE one is returned
 /// with its status so the caller can tell "deleted" apart from "never existed".
@@ -199,14 +285,60 @@ pub async fn find_task_sets(
                 }
             }
         })?;
-    let sets = out.task_sets().iter().map(TaskSet::from_sdk).collect();
-    let missing = out
+    let sets: Vec<TaskSet> = out.task_sets().iter().map(TaskSet::from_sdk).collect();
+    let failures: Vec<(String, String, String)> = out
         .failures()
         .iter()
-        .filter(|f| f.reason() == Some("MISSING"))
-        .filter_map(|f| f.arn().map(str::to_string))
+        .map(|f| {
+            (
+                f.arn().unwrap_or_default().to_string(),
+                f.reason().unwrap_or_default().to_string(),
+                f.detail().unwrap_or_default().to_string(),
+            )
+        })
         .collect();
+    let missing = answered_task_sets(refs, &sets, &failures)?;
     Ok((sets, missing))
+}
+
+/// Checks a DescribeTaskSets answer: the references reported MISSING, or an error for any other
+/// failure, and for a requested task set that is neither described nor reported (a partial
+/// answer must never read as "not there").
+fn answered_task_sets(
+    refs: &[String],
+    sets: &[TaskSet],
+    failures: &[(String, String, String)],
+) -> Result<Vec<String>, AwsError> {
+    if let Some((arn, reason, detail)) = failures.iter().find(|(_, r, _)| r != FAILURE_MISSING) {
+        return Err(AwsError::Api {
+            operation: "DescribeTaskSets",
+            code: if reason.is_empty() {
+                "Failure".into()
+            } else {
+                reason.clone()
+            },
+            message: format!("task set {arn}: {detail}")
+                .trim_end_matches(": ")
+                .to_string(),
+            request_id: None,
+        });
+    }
+    let missing: Vec<String> = failures.iter().map(|(a, _, _)| a.clone()).collect();
+    let unanswered: Vec<&String> = refs
+        .iter()
+        .filter(|r| !sets.iter().any(|t| t.matches(r)) && !missing.contains(r))
+        .collect();
+    if !unanswered.is_empty() {
+        return Err(AwsError::Unexpected(format!(
+            "DescribeTaskSets neither described nor reported {}",
+            unanswered
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(missing)
 }
 
 /// Everything CreateTaskSet needs for one task set.
@@ -299,12 +431,29 @@ pub async fn create_task_set(ecs: &Client, spec: &TaskSetSpec) -> Result<TaskSet
         req = req.tags(ecs::Tag::builder().key(k).value(v).build());
     }
     let id = format!("{} in cluster {}", spec.service, spec.cluster);
-    let out = req.send().await.map_err(|e| {
-        AwsError::from_sdk("CreateTaskSet", e, &[SERVICE_NOT_FOUND], "service", &id)
-    })?;
-    out.task_set()
-        .map(TaskSet::from_sdk)
-        .ok_or_else(|| AwsError::Unexpected("CreateTaskSet returned no task set".into()))
+    // The client token makes every retry return the same task set, never a duplicate.
+    let out = super::wait::retry_while(
+        "CreateTaskSet",
+        &id,
+        propagation_timeout(),
+        poll_interval(),
+        not_propagated_yet,
+        || async {
+            req.clone().send().await.map_err(|e| {
+                AwsError::from_sdk("CreateTaskSet", e, &[SERVICE_NOT_FOUND], "service", &id)
+            })
+        },
+    )
+    .await?;
+    let t = out
+        .task_set()
+        .ok_or_else(|| AwsError::Unexpected("CreateTaskSet returned no task set".into()))?;
+    let made = TaskSet::from_sdk(t);
+    remember_write(
+        &made,
+        t.created_at().and_then(|d| SystemTime::try_from(*d).ok()),
+    );
+    Ok(made)
 }
 
 pub async fn update_scale(
@@ -336,9 +485,12 @@ pub async fn update_scale(
                 task_set,
             )
         })?;
-    out.task_set()
+    let t = out
+        .task_set()
         .map(TaskSet::from_sdk)
-        .ok_or_else(|| AwsError::Unexpected("UpdateTaskSet returned no task set".into()))
+        .ok_or_else(|| AwsError::Unexpected("UpdateTaskSet returned no task set".into()))?;
+    remember_write(&t, t.updated_at);
+    Ok(t)
 }
 
 /// UpdateServicePrimaryTaskSet; returns the task set as ECS reports it afterwards.
@@ -387,10 +539,11 @@ pub async fn delete_task_set(
         .await
     {
         Ok(_) => Ok(()),
+        // A service being deleted takes its task sets with it.
         Err(e) => match AwsError::from_sdk(
             "DeleteTaskSet",
             e,
-            &[TASK_SET_NOT_FOUND],
+            &[TASK_SET_NOT_FOUND, SERVICE_NOT_FOUND, SERVICE_NOT_ACTIVE],
             "task set",
             task_set,
         ) {
@@ -400,7 +553,8 @@ pub async fn delete_task_set(
     }
 }
 
-/// One poll step: is this task set steady?
+/// One poll step: has this task set settled since ecsx last wrote it (see
+/// [`TaskSet::settled_since`])?
 pub async fn status_task_set(
     ecs: &Client,
     cluster: &str,
@@ -409,21 +563,17 @@ pub async fn status_task_set(
 ) -> Result<Poll<TaskSet>, AwsError> {
     let (sets, _) = find_task_sets(ecs, cluster, service, &[task_set_arn.to_string()]).await?;
     match sets.into_iter().next() {
-        Some(t) if t.is_steady() => Ok(Poll::Done(t)),
-        Some(t) => Ok(Poll::Pending(format!(
-            "{} {} running {}/{} pending {}",
-            t.stability_status,
-            t.status,
-            t.running_count,
-            t.computed_desired_count,
-            t.pending_count
-        ))),
+        Some(t) => match t.settled_since(last_write(task_set_arn)) {
+            Ok(()) => Ok(Poll::Done(t)),
+            Err(why) => Ok(Poll::Pending(why)),
+        },
         // Real ECS can briefly not list a task set it just created.
         None => Ok(Poll::Pending("not visible yet".into())),
     }
 }
 
-/// Waits until the task set reports STEADY_STATE.
+/// Waits until the task set is STEADY_STATE with all its tasks running, as computed after
+/// ecsx's last write to it.
 pub async fn wait_steady(
     ecs: &Client,
     cluster: &str,
@@ -474,4 +624,92 @@ pub fn poll_interval() -> Duration {
         .ok()
         .and_then(|s| crate::schema::parse_duration(&s))
         .unwrap_or(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> Option<SystemTime> {
+        Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+    }
+
+    fn steady(computed: i32, running: i32, pending: i32, status_at: u64) -> TaskSet {
+        TaskSet {
+            arn: "arn:aws:ecs:us-east-1:1:task-set/c/s/ecs-svc/1".into(),
+            status: "ACTIVE".into(),
+            stability_status: "STEADY_STATE".into(),
+            computed_desired_count: computed,
+            running_count: running,
+            pending_count: pending,
+            stability_status_at: at(status_at),
+            ..TaskSet::default()
+        }
+    }
+
+    #[test]
+    fn settled_needs_counts_and_a_status_newer_than_the_write() {
+        // The STEADY_STATE from before an UpdateTaskSet at t=100 is not an answer to it.
+        assert!(steady(2, 2, 0, 90).settled_since(at(100)).is_err());
+        assert!(steady(2, 2, 0, 100).settled_since(at(100)).is_err());
+        assert!(steady(1, 1, 0, 101).settled_since(at(100)).is_ok());
+        // Counts must agree even when the status is fresh.
+        assert!(steady(2, 1, 0, 101).settled_since(at(100)).is_err());
+        assert!(steady(2, 2, 1, 101).settled_since(at(100)).is_err());
+        // No write by ecsx (a wait after UpdateServicePrimaryTaskSet): counts decide.
+        assert!(steady(2, 2, 0, 90).settled_since(None).is_ok());
+        // A service with desiredCount 0: steady at once with no tasks.
+        assert!(steady(0, 0, 0, 101).settled_since(at(100)).is_ok());
+        let mut stabilizing = steady(2, 1, 1, 101);
+        stabilizing.stability_status = "STABILIZING".into();
+        assert!(stabilizing.settled_since(at(100)).is_err());
+    }
+
+    #[test]
+    fn describe_failures_other_than_missing_are_errors() {
+        let t = steady(1, 1, 0, 1);
+        let refs = vec![t.arn.clone(), "ecs-svc/2".to_string()];
+        let missing = [(
+            "ecs-svc/2".to_string(),
+            "MISSING".to_string(),
+            String::new(),
+        )];
+        assert_eq!(
+            answered_task_sets(&refs, std::slice::from_ref(&t), &missing),
+            Ok(vec!["ecs-svc/2".to_string()])
+        );
+        let denied = [(
+            "ecs-svc/2".to_string(),
+            "ACCESS_DENIED".to_string(),
+            "no".to_string(),
+        )];
+        let e = answered_task_sets(&refs, std::slice::from_ref(&t), &denied).unwrap_err();
+        assert_eq!(e.code(), Some("ACCESS_DENIED"));
+        // Neither described nor reported: never read as "not there".
+        assert!(answered_task_sets(&refs, std::slice::from_ref(&t), &[]).is_err());
+    }
+
+    #[test]
+    fn propagation_errors_are_the_three_hashicorp_retries() {
+        let api = |code: &str, message: &str| AwsError::Api {
+            operation: "CreateTaskSet",
+            code: code.into(),
+            message: message.into(),
+            request_id: None,
+        };
+        assert!(not_propagated_yet(&api("ClusterNotFoundException", "")));
+        assert!(not_propagated_yet(&AwsError::NotFound {
+            what: "service",
+            id: "s".into()
+        }));
+        assert!(not_propagated_yet(&api(
+            "InvalidParameterException",
+            "The target group with targetGroupArn arn:x does not have an associated load balancer."
+        )));
+        assert!(!not_propagated_yet(&api(
+            "InvalidParameterException",
+            "5 deployments exist on the service."
+        )));
+        assert!(!not_propagated_yet(&api("ThrottlingException", "")));
+    }
 }

@@ -115,12 +115,15 @@ impl Aws {
                 )
                 .build();
         }
-        let mut ecs = aws_sdk_ecs::config::Builder::from(&base).interceptor(logging::CallLog);
+        let mut ecs = aws_sdk_ecs::config::Builder::from(&base)
+            .interceptor(logging::CallLog)
+            .retry_classifier(error::QuotaIsNotThrottling);
         if let Some(url) = &s.endpoint_ecs {
             ecs = ecs.endpoint_url(url);
         }
         let mut elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(&base)
-            .interceptor(logging::CallLog);
+            .interceptor(logging::CallLog)
+            .retry_classifier(error::QuotaIsNotThrottling);
         if let Some(url) = &s.endpoint_elbv2 {
             elbv2 = elbv2.endpoint_url(url);
         }

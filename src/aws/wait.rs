@@ -62,6 +62,45 @@ where
     }
 }
 
+/// Calls `step` again while it fails with an error `retryable` accepts, for at most `budget`,
+/// `interval` apart; logs each retry. For errors that mean "not there yet" (propagation), not
+/// for throttling, which the SDK retries itself.
+pub async fn retry_while<T, F, Fut>(
+    operation: &str,
+    target: &str,
+    budget: Duration,
+    interval: Duration,
+    retryable: fn(&AwsError) -> bool,
+    mut step: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, AwsError>>,
+{
+    let started = Instant::now();
+    let mut attempt = 1u32;
+    loop {
+        match step().await {
+            Err(e) if retryable(&e) && started.elapsed() + interval <= budget => {
+                crate::log::warn(
+                    "AWS has not caught up yet; retrying",
+                    &[
+                        ("operation", operation.into()),
+                        ("target", target.into()),
+                        ("attempt", attempt.into()),
+                        ("elapsed_s", started.elapsed().as_secs().into()),
+                        ("budget_s", budget.as_secs().into()),
+                        ("error", e.to_string().into()),
+                    ],
+                );
+                attempt += 1;
+                tokio::time::sleep(interval).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +125,77 @@ mod tests {
         )
         .await;
         assert_eq!(got, Ok(7));
+    }
+
+    fn not_yet(e: &AwsError) -> bool {
+        matches!(e, AwsError::Api { code, .. } if code == "ServiceNotFoundException")
+    }
+
+    fn api(code: &str) -> AwsError {
+        AwsError::Api {
+            operation: "CreateTaskSet",
+            code: code.into(),
+            message: "m".into(),
+            request_id: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_propagation_errors_until_they_pass() {
+        let n = AtomicU32::new(0);
+        let got = retry_while(
+            "CreateTaskSet",
+            "s",
+            Duration::from_secs(120),
+            Duration::from_secs(5),
+            not_yet,
+            || async {
+                if n.fetch_add(1, Ordering::SeqCst) < 3 {
+                    Err(api("ServiceNotFoundException"))
+                } else {
+                    Ok(1)
+                }
+            },
+        )
+        .await;
+        assert_eq!(got, Ok(1));
+        assert_eq!(n.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn propagation_retries_are_bounded_and_others_are_not_retried() {
+        let n = AtomicU32::new(0);
+        let started = Instant::now();
+        let got: Result<(), _> = retry_while(
+            "CreateTaskSet",
+            "s",
+            Duration::from_secs(120),
+            Duration::from_secs(5),
+            not_yet,
+            || async {
+                n.fetch_add(1, Ordering::SeqCst);
+                Err(api("ServiceNotFoundException"))
+            },
+        )
+        .await;
+        assert_eq!(got, Err(api("ServiceNotFoundException")));
+        assert!(started.elapsed() <= Duration::from_secs(120));
+        assert_eq!(n.load(Ordering::SeqCst), 25);
+        n.store(0, Ordering::SeqCst);
+        let got: Result<(), _> = retry_while(
+            "CreateTaskSet",
+            "s",
+            Duration::from_secs(120),
+            Duration::from_secs(5),
+            not_yet,
+            || async {
+                n.fetch_add(1, Ordering::SeqCst);
+                Err(api("InvalidParameterException"))
+            },
+        )
+        .await;
+        assert!(got.is_err());
+        assert_eq!(n.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]
