@@ -33,6 +33,17 @@ Admin endpoints (same port; never counted, never faulted):
     POST /_proxy/faults <- a JSON list of rules (or {"rules": [...], "seed": n});
                            replaces the rules in force and releases held responses
     DELETE /_proxy/faults  clears the rules only
+    POST /_proxy/window <- {"name": "plan"}: starts counting write calls (any operation
+                           whose action starts with Create, Update, Delete, Modify, Tag,
+                           Untag, Register or Deregister) in a window of that name
+    GET  /_proxy/window -> {"name": ..., "open": bool, "writes": {"ecs.TagResource": n},
+                            "write_total": n, "calls": {...}} for the current window
+    DELETE /_proxy/window  ends the window and answers as GET does; a harness fails a
+                           `terraform plan` whose window saw any write
+
+Every operation the proxy forwards is also appended, once per proxy run, to
+``target/rig-calls/proxy-<pid>.txt`` (``ECSX_RIG_CALLS`` names another folder, an empty
+value turns it off): the record tests/rig/test_iam_policy.py checks the IAM policy against.
 
 A rule:
     {"operation": "ecs.CreateTaskSet" | "elbv2.*" | "*",
@@ -47,6 +58,9 @@ Request kinds (the first matching rule wins):
     too_many_requests 429 TooManyRequestsException
     http500           500 ServerException / InternalFailure, request not forwarded
     http503           503 ServiceUnavailableException / ServiceUnavailable
+    limit_exceeded    400 LimitExceededException: a service quota, which the AWS SDKs
+                      class as throttling by its code although retrying cannot help
+    service_not_active 400 ServiceNotActiveException (ECS): the service is being deleted
     reset             the connection is reset (RST), request not forwarded
     slow              forwards (the call takes effect), then answers only after
                       ``seconds`` (default 5): longer than the SDK's attempt timeout,
@@ -100,7 +114,32 @@ REQUEST_KINDS = {
     "slow",
     "after_commit_500",
     "hold_after_commit",
+    "limit_exceeded",
+    "service_not_active",
 }
+WRITE_PREFIXES = ("Create", "Update", "Delete", "Modify", "Tag", "Untag", "Register",
+                  "Deregister")
+
+
+def is_write(operation: str) -> bool:
+    """Whether `<service>.<Action>` changes anything (what a plan must never call)."""
+    return operation.partition(".")[2].startswith(WRITE_PREFIXES)
+
+
+def calls_record_path() -> str | None:
+    """Where forwarded operations are recorded: ECSX_RIG_CALLS or target/rig-calls."""
+    import os
+    folder = os.environ.get("ECSX_RIG_CALLS")
+    if folder == "":
+        return None
+    if folder is None:
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        folder = os.path.join(root, "target", "rig-calls")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return None
+    return os.path.join(folder, f"proxy-{os.getpid()}.txt")
 CONSISTENCY_KINDS = {"hide_new_task_sets", "stale_weights"}
 KINDS = REQUEST_KINDS | CONSISTENCY_KINDS
 HOP_BY_HOP = {
@@ -199,6 +238,9 @@ class ProxyState:
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
         self.release = threading.Event()
+        self.record_path = calls_record_path()
+        self.recorded: set[str] = set()
+        self.window: dict[str, Any] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -210,6 +252,7 @@ class ProxyState:
             self.held = 0
             self.created: dict[str, float] = {}  # task set ARN -> when created
             self.stale: dict[str, tuple[ET.Element, float]] = {}  # router ARN -> (old actions, until)
+            self.window = None
             self._release_holds()
 
     def _release_holds(self) -> None:
@@ -253,10 +296,51 @@ class ProxyState:
                     return r
         return None
 
+    def open_window(self, name: Any) -> dict[str, Any]:
+        if not isinstance(name, str) or not name:
+            raise RuleError("a window needs a non-empty name")
+        with self.lock:
+            self.window = {"name": name, "open": True, "writes": Counter(), "calls": Counter()}
+        return self.window_view()
+
+    def close_window(self) -> dict[str, Any]:
+        with self.lock:
+            if self.window is not None:
+                self.window["open"] = False
+        return self.window_view()
+
+    def window_view(self) -> dict[str, Any]:
+        with self.lock:
+            w = self.window or {"name": None, "open": False, "writes": Counter(),
+                                "calls": Counter()}
+            return {
+                "name": w["name"],
+                "open": w["open"],
+                "writes": dict(sorted(w["writes"].items())),
+                "write_total": sum(w["writes"].values()),
+                "calls": dict(sorted(w["calls"].items())),
+            }
+
+    def _record(self, operation: str) -> None:
+        """Appends a first-seen operation to the record file (caller holds the lock)."""
+        if self.record_path is None or operation in self.recorded or operation == "unknown":
+            return
+        self.recorded.add(operation)
+        try:
+            with open(self.record_path, "a", encoding="utf-8") as f:
+                f.write(operation + "\n")
+        except OSError:
+            self.record_path = None
+
     def on_request(self, operation: str, attempt: int) -> Rule | None:
         """Counts the call and picks the request fault to inject, if any."""
         with self.lock:
             self.calls[operation] += 1
+            self._record(operation)
+            if self.window is not None and self.window["open"]:
+                self.window["calls"][operation] += 1
+                if is_write(operation):
+                    self.window["writes"][operation] += 1
             if attempt > 1:
                 self.retries[operation] += 1
             for r in self.rules:
@@ -305,6 +389,9 @@ ECS_ERRORS = {
     "http500": (500, "ServerException", "Injected internal error"),
     "after_commit_500": (500, "ServerException", "Injected internal error after commit"),
     "http503": (503, "ServiceUnavailableException", "Service unavailable"),
+    "limit_exceeded": (400, "LimitExceededException",
+                       "The limit for the resource was exceeded. Raise the service quota."),
+    "service_not_active": (400, "ServiceNotActiveException", "Service was not ACTIVE."),
 }
 QUERY_ERRORS = {
     "throttle": (400, "Throttling", "Rate exceeded", "Sender"),
@@ -312,6 +399,8 @@ QUERY_ERRORS = {
     "http500": (500, "InternalFailure", "Injected internal error", "Receiver"),
     "after_commit_500": (500, "InternalFailure", "Injected internal error after commit", "Receiver"),
     "http503": (503, "ServiceUnavailable", "Service unavailable", "Receiver"),
+    "limit_exceeded": (400, "LimitExceededException", "The limit was exceeded.", "Sender"),
+    "service_not_active": (400, "ValidationError", "Service was not ACTIVE.", "Sender"),
 }
 
 
@@ -508,6 +597,13 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(200, self.state.set_rules(json.loads(body or b"[]")))
             if path == "/_proxy/faults" and method == "DELETE":
                 return self._json(200, self.state.set_rules([]))
+            if path == "/_proxy/window" and method == "POST":
+                return self._json(200, self.state.open_window(
+                    (json.loads(body or b"{}") or {}).get("name")))
+            if path == "/_proxy/window" and method == "GET":
+                return self._json(200, self.state.window_view())
+            if path == "/_proxy/window" and method == "DELETE":
+                return self._json(200, self.state.close_window())
         except (ValueError, RuleError) as exc:
             return self._json(400, {"error": str(exc)})
         return self._json(404, {"error": f"no admin endpoint {method} {path}"})
@@ -526,7 +622,8 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "reset":
             self._reset_connection()
             return
-        if kind in ("throttle", "too_many_requests", "http500", "http503"):
+        if kind in ("throttle", "too_many_requests", "http500", "http503", "limit_exceeded",
+                    "service_not_active"):
             status, headers, data = error_response(kind, operation)
             return self._reply(status, headers.items(), data)
 

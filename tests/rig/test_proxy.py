@@ -71,6 +71,10 @@ def http(endpoint: str, method: str, path: str, body=None):
         return error.code, json.loads(error.read() or b"null")
 
 
+# The record of operations is for the provider's calls in the e2e suites, not these tests'.
+os.environ["ECSX_RIG_CALLS"] = ""
+
+
 @pytest.fixture(scope="module")
 def emulator():
     proc, port = start_process(str(RIG / "emulator.py"), "--port", "0", "--quiet")
@@ -415,3 +419,70 @@ def test_command_line_prints_ready_and_proxies(emulator, stack):
         assert stats(endpoint)["calls"] == {"ecs.ListClusters": 1}
     finally:
         assert stop_process(proc) == 0
+
+
+def test_limit_exceeded_is_a_quota_error_with_a_throttling_code(endpoint, stack):
+    faults(endpoint, [{"operation": "ecs.CreateTaskSet", "kind": "limit_exceeded", "times": 1}])
+    ecs = client(endpoint, "ecs")
+    with pytest.raises(ClientError) as excinfo:
+        create_task_set(ecs, stack)
+    err = excinfo.value.response
+    assert (err["Error"]["Code"], err["ResponseMetadata"]["HTTPStatusCode"]) \
+        == ("LimitExceededException", 400)
+    assert stats(endpoint)["faults"] == {"limit_exceeded": 1}
+
+
+def test_service_not_active_fault(endpoint, stack):
+    faults(endpoint, [{"operation": "ecs.DeleteTaskSet", "kind": "service_not_active"}])
+    ecs = client(endpoint, "ecs")
+    with pytest.raises(ClientError) as excinfo:
+        ecs.delete_task_set(cluster=stack["cluster"], service=stack["services"][0],
+                            taskSet="ecs-svc/1")
+    assert excinfo.value.response["Error"]["Code"] == "ServiceNotActiveException"
+
+
+def test_write_window_counts_writes_only_while_open(endpoint, emulator, stack):
+    ecs, elbv2 = client(endpoint, "ecs"), client(endpoint, "elbv2")
+    ecs.describe_services(cluster=stack["cluster"], services=stack["services"])
+    status, window = http(endpoint, "POST", "/_proxy/window", {"name": "plan"})
+    assert status == 200 and window["name"] == "plan" and window["open"]
+    ecs.describe_services(cluster=stack["cluster"], services=stack["services"])
+    elbv2.describe_rules(RuleArns=[stack["rule_arn"]])
+    assert http(endpoint, "GET", "/_proxy/window")[1]["write_total"] == 0
+    ts = create_task_set(ecs, stack)
+    ecs.tag_resource(resourceArn=ts["taskSetArn"], tags=[{"key": "k", "value": "v"}])
+    status, closed = http(endpoint, "DELETE", "/_proxy/window")
+    assert closed["open"] is False
+    assert closed["writes"] == {"ecs.CreateTaskSet": 1, "ecs.TagResource": 1}
+    assert closed["write_total"] == 2
+    assert closed["calls"]["ecs.DescribeServices"] == 1
+    # closed: later writes do not count
+    ecs.untag_resource(resourceArn=ts["taskSetArn"], tagKeys=["k"])
+    assert http(endpoint, "GET", "/_proxy/window")[1]["write_total"] == 2
+    assert http(endpoint, "POST", "/_proxy/window", {})[0] == 400
+    assert [proxy.is_write(op) for op in (
+        "elbv2.ModifyRule", "ecs.UpdateServicePrimaryTaskSet", "ecs.DeregisterTaskDefinition",
+        "ecs.DescribeTaskSets", "elbv2.DescribeTargetGroupAttributes", "ecs.ListTagsForResource",
+    )] == [True, True, True, False, False, False]
+
+
+def test_forwarded_operations_are_recorded_once(tmp_path, emulator, stack):
+    os.environ["ECSX_RIG_CALLS"] = str(tmp_path)
+    try:
+        server, state = proxy.serve(emulator)
+    finally:
+        os.environ["ECSX_RIG_CALLS"] = ""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        here = f"http://127.0.0.1:{server.server_address[1]}"
+        ecs = client(here, "ecs")
+        for _ in range(2):
+            ecs.describe_services(cluster=stack["cluster"], services=stack["services"])
+        client(here, "elbv2").describe_rules(RuleArns=[stack["rule_arn"]])
+    finally:
+        server.shutdown()
+        server.server_close()
+    (record,) = tmp_path.iterdir()
+    assert record.read_text().split() == ["ecs.DescribeServices", "elbv2.DescribeRules"]
