@@ -66,7 +66,7 @@ async fn waits_do_not_trust_a_stability_from_before_the_write() {
     )
     .await
     .expect("create");
-    let (seen, _) = ecs::find_task_sets(&p.ecs, c, s, &[made.arn.clone()])
+    let (seen, _) = ecs::find_task_sets(&p.ecs, c, s, std::slice::from_ref(&made.arn))
         .await
         .unwrap();
     assert!(
@@ -84,7 +84,7 @@ async fn waits_do_not_trust_a_stability_from_before_the_write() {
     ecs::update_scale(&p.ecs, c, s, &made.arn, 50.0)
         .await
         .expect("scale");
-    let (seen, _) = ecs::find_task_sets(&p.ecs, c, s, &[made.arn.clone()])
+    let (seen, _) = ecs::find_task_sets(&p.ecs, c, s, std::slice::from_ref(&made.arn))
         .await
         .unwrap();
     assert_eq!(seen[0].computed_desired_count, 2, "stale count expected");
