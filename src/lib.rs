@@ -3,6 +3,7 @@
 pub mod arn;
 pub mod aws;
 pub mod diag;
+pub mod duration;
 pub mod log;
 pub mod protocol;
 pub mod provider;

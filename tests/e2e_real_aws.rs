@@ -35,9 +35,12 @@ fn spec(infra: &Infra, service: &str, td: usize, tg: &str, token: &str) -> ecs::
         service: service.into(),
         task_definition: infra.task_definitions[td].clone(),
         external_id: format!("rig-{token}"),
-        launch_type: Some("FARGATE".into()),
-        subnets: infra.subnets.clone(),
-        security_groups: vec![infra.security_group.clone()],
+        placement: ecs::Placement {
+            launch_type: Some("FARGATE".into()),
+            subnets: infra.subnets.clone(),
+            security_groups: vec![infra.security_group.clone()],
+            ..ecs::Placement::default()
+        },
         target_group_arn: tg.into(),
         container_name: common::CONTAINER_NAME.into(),
         container_port: common::CONTAINER_PORT,

@@ -833,3 +833,14 @@ mod tests {
         assert_eq!(next_marker(Some("m"), 10_000), None);
     }
 }
+
+/// Routers for unit tests elsewhere in the crate, so they need no SDK types.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A listener `arn` whose only action forwards to `split` (target group, weight).
+    pub(crate) fn router(arn: &str, split: &[(&str, i32)]) -> Router {
+        Router::forwarding(Kind::Listener, arn, split)
+    }
+}

@@ -1,6 +1,6 @@
 //! Resources and data sources: the traits they implement and the plan logic they share.
 
-pub mod canary_deployment;
+pub mod canary;
 pub mod primary_task_set;
 pub mod support;
 pub mod task_sets;
@@ -141,7 +141,7 @@ pub fn timeout(v: &Value, op: &str, default: Duration) -> Duration {
     v.block("timeouts")
         .get(op)
         .as_str()
-        .and_then(crate::schema::parse_duration)
+        .and_then(crate::duration::parse)
         .unwrap_or(default)
 }
 
@@ -149,7 +149,7 @@ pub fn timeout(v: &Value, op: &str, default: Duration) -> Duration {
 pub fn resources() -> Vec<Arc<dyn Resource>> {
     vec![
         Arc::new(primary_task_set::PrimaryTaskSet),
-        Arc::new(canary_deployment::CanaryDeployment),
+        Arc::new(canary::CanaryDeployment),
     ]
 }
 

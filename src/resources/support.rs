@@ -110,7 +110,7 @@ async fn find_external_service(
             return None;
         }
     };
-    if svc.status != "ACTIVE" {
+    if !svc.is_active() {
         if !inactive_is_error {
             return None;
         }
@@ -121,7 +121,7 @@ async fn find_external_service(
         );
         return None;
     }
-    if svc.controller != "EXTERNAL" {
+    if !svc.is_external() {
         diags.error_at(
             AttrPath::attr("service"),
             "Service does not use the EXTERNAL deployment controller",
