@@ -19,8 +19,26 @@ connections, then serves until SIGTERM/SIGINT.
 Admin endpoint (same port):
     GET    /_rig/config  -> current settings as JSON
     POST   /_rig/config  <- JSON with any of stabilize_seconds, drain_seconds,
-                            never_stable_task_definitions; returns the result
+                            never_stable_task_definitions and the switches below;
+                            returns the result
     DELETE /_rig/config  -> restore the settings given on the command line
+
+Switches for real-AWS behaviours (RigConfig.SWITCHES; default = real behaviour unless noted):
+    hide_oidc_client_secret (true)   Describe* omit AuthenticateOidcConfig.ClientSecret;
+                                     Modify* need it or UseExistingClientSecret=true
+    elb_page_size (1)                Describe{Rules,Listeners,TargetGroups} page this many
+                                     items at a time (null: moto's paging)
+    stale_stability_seconds (1.0)    old stabilityStatus/counts reported this long after
+                                     CreateTaskSet / UpdateTaskSet
+    require_associated_target_group (true)  CreateTaskSet refuses a target group that no
+                                     listener or rule forwards to
+    propagation_seconds (0, off)     CreateTaskSet answers ClusterNotFound/ServiceNotFound/
+                                     the association error this long after the cluster,
+                                     service or association was made; off by default only
+                                     because every suite would wait it out once per stack
+Always on: NLBs get loadbalancer/net and listener/net ARNs, TCP/UDP target groups, no rules
+and no stickiness; a service with desiredCount 0 has every task set STEADY_STATE at once;
+a deleted task set drains for drain_seconds x (its target group's deregistration delay / 300 s).
 moto's own ``POST /moto-api/reset`` keeps working (settings survive it).
 """
 
