@@ -437,3 +437,22 @@ async fn canary_release_on_a_network_load_balancer() {
         "{listener:?}"
     );
 }
+
+/// Item 4: an NLB listener goes in `listener_arns`; an NLB "rule" ARN is refused where a
+/// listener rule is expected, at validate, with its attribute path.
+#[tokio::test]
+async fn network_load_balancer_rule_arns_are_refused() {
+    let emu = Emulator::start();
+    let infra = nlb_infra(&emu, "nlbval");
+    let ws = Workspace::with_emulator("nlbval", &emu);
+    let mut cfg = CanaryConfig::new(&infra);
+    cfg.rules = vec![format!(
+        "{}/0123456789abcdef",
+        infra
+            .listener_arn
+            .replace(":listener/net/", ":listener-rule/net/")
+    )];
+    ws.config(&cfg.hcl());
+    ws.fails(&["validate", "-no-color"])
+        .assert_contains(&["traffic[0].listener_rule_arns[0]", "Network Load Balancer"]);
+}

@@ -22,6 +22,11 @@ Admin endpoint (same port):
                             never_stable_task_definitions and the switches below;
                             returns the result
     DELETE /_rig/config  -> restore the settings given on the command line
+    POST   /_rig/window  <- {"name": "plan"}: count write calls (Create*, Update*, Delete*,
+                            Modify*, Tag*, Untag*, Register*, Deregister*) from now on
+    GET    /_rig/window  -> {"name", "open", "writes": {"ecs.TagResource": n}, "write_total"}
+    DELETE /_rig/window  -> stop counting; answers as GET (a harness fails a `terraform
+                            plan` whose window saw a write)
 
 Switches for real-AWS behaviours (RigConfig.SWITCHES; default = real behaviour unless noted):
     hide_oidc_client_secret (true)   Describe* omit AuthenticateOidcConfig.ClientSecret;
@@ -46,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import io
 import json
 import logging
 import math
@@ -54,6 +60,7 @@ import sys
 import threading
 import time
 import traceback
+import urllib.parse
 from typing import Any
 
 from moto.core.exceptions import ServiceException
@@ -906,16 +913,100 @@ def install_patches() -> None:
 # --------------------------------------------------------------------------
 
 
+WRITE_PREFIXES = ("Create", "Update", "Delete", "Modify", "Tag", "Untag", "Register",
+                  "Deregister")
+
+
+class WriteWindow:
+    """Counts write calls between POST and DELETE /_rig/window: a harness opens one around
+    each `terraform plan` and fails the test if the plan wrote anything."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.name: str | None = None
+        self.open = False
+        self.writes: dict[str, int] = {}
+
+    def start(self, name: str) -> None:
+        with self.lock:
+            self.name, self.open, self.writes = name, True, {}
+
+    def stop(self) -> None:
+        with self.lock:
+            self.open = False
+
+    def note(self, operation: str) -> None:
+        action = operation.partition(".")[2]
+        if self.open and action.startswith(WRITE_PREFIXES):
+            with self.lock:
+                self.writes[operation] = self.writes.get(operation, 0) + 1
+
+    def view(self) -> dict[str, Any]:
+        with self.lock:
+            return {"name": self.name, "open": self.open, "writes": dict(sorted(self.writes.items())),
+                    "write_total": sum(self.writes.values())}
+
+
+WINDOW = WriteWindow()
+
+
+def operation_of(environ) -> str:
+    """`ecs.CreateTaskSet` from X-Amz-Target, `elbv2.ModifyRule` from the form's Action=."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        prefix, _, action = target.rpartition(".")
+        return f"{'ecs' if prefix + '.' == ECS_TARGET_PREFIX else prefix.lower()}.{action}"
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if not length or "form-urlencoded" not in environ.get("CONTENT_TYPE", ""):
+        return "unknown"
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)  # moto reads it again
+    action = (urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action") or [""])[0]
+    scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split("/")
+    service = scope[3] if len(scope) > 3 else "elasticloadbalancing"
+    return f"{'elbv2' if service == 'elasticloadbalancing' else service}.{action}"
+
+
 class RigApp:
-    """WSGI front: /_rig/config for the test harness, everything else to moto."""
+    """WSGI front: /_rig/config and /_rig/window for the test harness, everything else to
+    moto."""
 
     def __init__(self, moto_app):
         self.moto_app = moto_app
 
     def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO", "").rstrip("/") == "/_rig/config":
+        path = environ.get("PATH_INFO", "").rstrip("/")
+        if path == "/_rig/config":
             return self.config_endpoint(environ, start_response)
+        if path == "/_rig/window":
+            return self.window_endpoint(environ, start_response)
+        if WINDOW.open:
+            WINDOW.note(operation_of(environ))
         return self.moto_app(environ, start_response)
+
+    @staticmethod
+    def window_endpoint(environ, start_response):
+        method = environ.get("REQUEST_METHOD", "GET")
+        status = "200 OK"
+        if method == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                name = (json.loads(environ["wsgi.input"].read(length) or b"{}") or {}).get("name")
+            except (ValueError, AttributeError):
+                name = None
+            if not isinstance(name, str) or not name:
+                status = "400 Bad Request"
+            else:
+                WINDOW.start(name)
+        elif method == "DELETE":
+            WINDOW.stop()
+        elif method != "GET":
+            status = "405 Method Not Allowed"
+        body = WINDOW.view() if status.startswith("200") else {"error": "POST {\"name\": ...}"}
+        data = json.dumps(body).encode()
+        start_response(status, [("Content-Type", "application/json"),
+                                ("Content-Length", str(len(data)))])
+        return [data]
 
     @staticmethod
     def config_endpoint(environ, start_response):

@@ -791,3 +791,24 @@ def test_network_load_balancer(emulator, elbv2):
     elbv2.delete_target_group(TargetGroupArn=http_group)
     infra.destroy(emulator, "nlb")
     assert elbv2.describe_load_balancers()["LoadBalancers"] == []
+
+
+def test_write_window_counts_writes_during_a_plan(emulator, ecs, elbv2, infrastructure):
+    assert http(emulator, "POST", "/_rig/window", {})[0] == 400
+    status, window = http(emulator, "POST", "/_rig/window", {"name": "plan"})
+    assert status == 200 and window["open"] and window["write_total"] == 0
+    ecs.describe_services(cluster=infrastructure["cluster"], services=infrastructure["services"])
+    elbv2.describe_rules(RuleArns=[infrastructure["rule_arn"]])
+    assert http(emulator, "GET", "/_rig/window")[1]["write_total"] == 0
+    elbv2.modify_rule(RuleArn=infrastructure["rule_arn"], Actions=forward(infrastructure, 90, 10))
+    ts = infra_task_set(ecs, infrastructure)
+    ecs.tag_resource(resourceArn=ts["taskSetArn"], tags=[{"key": "k", "value": "v"}])
+    status, closed = http(emulator, "DELETE", "/_rig/window")
+    assert closed["writes"] == {
+        "ecs.CreateTaskSet": 1, "ecs.TagResource": 1, "elbv2.ModifyRule": 1}
+    assert not closed["open"]
+    # the form body was put back for moto: the modify above took effect
+    rule = elbv2.describe_rules(RuleArns=[infrastructure["rule_arn"]])["Rules"][0]
+    assert [g["Weight"] for g in rule["Actions"][0]["ForwardConfig"]["TargetGroups"]] == [90, 10]
+    ecs.untag_resource(resourceArn=ts["taskSetArn"], tagKeys=["k"])
+    assert http(emulator, "GET", "/_rig/window")[1]["write_total"] == 3
