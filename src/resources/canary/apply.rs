@@ -155,6 +155,12 @@ async fn run(
             Ok(())
         }
     };
+    // 0. Adopt imported task sets: tag them as the deployment's.
+    for (t, role) in &r.adopt {
+        ecs::tag_task_set(&ctx.aws.ecs, &t.arn, &ownership_tags(&d.id(), *role))
+            .await
+            .map_err(|e| Failure::at(*role, "Could not tag the imported task set", e))?;
+    }
     // 1. The stable version: a new task set on the primary target group, steady, then PRIMARY.
     if let Some(n) = &r.create_stable {
         let t = create(ctx, d, n)

@@ -1,7 +1,7 @@
 //! Import: rebuild a deployment from a running service (task set template from ECS, target
 //! groups, the listeners and rules that split between them), then adopt its task sets.
 
-use super::model::{ownership_tags, Role, TaskSetRef, Template};
+use super::model::{foreign_owner, Template};
 use crate::aws::ecs::{self, TaskSet};
 use crate::aws::elbv2::{self, Router};
 use crate::diag::Diagnostics;
@@ -11,35 +11,14 @@ use crate::resources::support::{
 use crate::resources::Ctx;
 use crate::value::Value;
 
-/// ImportResourceState: the deployment as [`adopt`] builds it, with its stable and canary task
-/// sets tagged as owned so that later applies may manage them.
+/// ImportResourceState: the deployment as [`adopt`] builds it. Terraform imports during
+/// `plan`, so nothing is written here: the task sets lack the ownership tags until the first
+/// apply adds them (a `not_owned` drift entry and a "tag ..." step in that plan).
 pub(crate) async fn import(ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Value {
     let Some((cluster, service)) = split_import_id(id, diags) else {
         return Value::Null;
     };
-    let state = adopt(ctx, &cluster, &service, diags).await;
-    if state.is_null() {
-        return state;
-    }
-    let deployment = resource_id(&cluster, &service);
-    for role in [Role::Stable, Role::Canary] {
-        let Some(t) = TaskSetRef::read(&state, role) else {
-            continue;
-        };
-        if let Err(e) =
-            ecs::tag_task_set(&ctx.aws.ecs, &t.arn, &ownership_tags(&deployment, role)).await
-        {
-            aws_error(
-                diags,
-                None,
-                "Could not tag the imported task set",
-                &format!("task set {}", t.id),
-                &e,
-            );
-            return Value::Null;
-        }
-    }
-    state
+    adopt(ctx, &cluster, &service, diags).await
 }
 
 /// The state import would build for `service` in `cluster`, read from AWS without writing:
@@ -84,6 +63,23 @@ pub(crate) async fn adopt(
         return Value::Null;
     }
     let canary = others.first();
+    let deployment = resource_id(cluster, service);
+    let claimed: Vec<String> = std::iter::once(*stable)
+        .chain(canary.map(|c| **c))
+        .filter_map(|t| foreign_owner(t, &deployment).map(|who| format!("{} by {who}", t.id)))
+        .collect();
+    if !claimed.is_empty() {
+        diags.error(
+            "Task sets managed by another controller",
+            format!(
+                "Service {service:?} in cluster {cluster:?} has task sets that another release controller manages: {}. \
+                 Two controllers moving the same task sets and weights would undo each other; stop the other one for this service \
+                 (and remove its tags) before importing it into ecsx.",
+                claimed.join(", ")
+            ),
+        );
+        return Value::Null;
+    }
     let primary_tg = stable
         .target_group_arns
         .first()

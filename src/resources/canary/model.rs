@@ -184,6 +184,9 @@ pub(crate) enum Drift {
     ForeignTargetGroup { router: String },
     /// A test router does not route as the deployment's state requires.
     TestRouteOff { router: String },
+    /// The state's stable or canary task set lacks this deployment's ownership tags, as after
+    /// an import (which reads only: Terraform imports during `plan`).
+    NotOwned { task_set: String, role: Role },
 }
 
 impl Drift {
@@ -191,10 +194,16 @@ impl Drift {
     const SPLIT_DISAGREES: &'static str = "split_disagrees";
     const FOREIGN_TARGET_GROUP: &'static str = "foreign_target_group";
     const TEST_ROUTE_OFF: &'static str = "test_route_off";
+    const NOT_OWNED: &'static str = "not_owned";
 
     /// Whether repairing this drift means setting the weights again.
     pub(crate) fn is_routing(&self) -> bool {
-        !matches!(self, Drift::PrimaryMoved { .. })
+        matches!(
+            self,
+            Drift::SplitDisagrees { .. }
+                | Drift::ForeignTargetGroup { .. }
+                | Drift::TestRouteOff { .. }
+        )
     }
 
     /// The line shown in `rollout_steps` after a refresh.
@@ -219,6 +228,10 @@ impl Drift {
             Drift::TestRouteOff { router } => format!(
                 "test {} {router} does not route as expected",
                 router_noun(router)
+            ),
+            Drift::NotOwned { task_set, role } => format!(
+                "{} task set {task_set} does not carry the {TAG_DEPLOYMENT} tag yet",
+                role.as_str()
             ),
         };
         format!("{DRIFT_PREFIX}{body}")
@@ -252,6 +265,9 @@ impl Drift {
                 Drift::TestRouteOff { router } => {
                     out.push(entry(Self::TEST_ROUTE_OFF, router, String::new()))
                 }
+                Drift::NotOwned { task_set, role } => {
+                    out.push(entry(Self::NOT_OWNED, task_set, role.as_str().to_string()))
+                }
             }
         }
         Value::List(out)
@@ -277,6 +293,14 @@ impl Drift {
                     out.push(Drift::ForeignTargetGroup { router: subject })
                 }
                 Some(Self::TEST_ROUTE_OFF) => out.push(Drift::TestRouteOff { router: subject }),
+                Some(Self::NOT_OWNED) => out.push(Drift::NotOwned {
+                    task_set: subject,
+                    role: if observed == Role::Canary.as_str() {
+                        Role::Canary
+                    } else {
+                        Role::Stable
+                    },
+                }),
                 _ => {}
             }
         }
@@ -487,6 +511,23 @@ pub(crate) fn owned_by(t: &TaskSet, deployment: &str) -> bool {
     t.tags.get(TAG_DEPLOYMENT).map(String::as_str) == Some(deployment)
 }
 
+/// Tag keys other release controllers put on the task sets they manage, with their names.
+const FOREIGN_CONTROLLER_TAGS: [(&str, &str); 1] = [("pipecd-dev-managed-by", "PipeCD")];
+
+/// Who else manages `t`, if anyone: another ecsx deployment or a known release controller.
+pub(crate) fn foreign_owner(t: &TaskSet, deployment: &str) -> Option<String> {
+    if let Some(other) = t.tags.get(TAG_DEPLOYMENT).filter(|d| *d != deployment) {
+        return Some(format!(
+            "ecsx deployment {other} ({TAG_DEPLOYMENT}={other})"
+        ));
+    }
+    FOREIGN_CONTROLLER_TAGS.iter().find_map(|(key, name)| {
+        t.tags
+            .get(*key)
+            .map(|value| format!("{name} ({key}={value})"))
+    })
+}
+
 /// The live (not DRAINING) task sets owned by `deployment`.
 pub(crate) fn owned_live(sets: &[TaskSet], deployment: &str) -> Vec<String> {
     sets.iter()
@@ -525,6 +566,11 @@ mod tests {
             Drift::TestRouteOff {
                 router: "arn:t".into(),
             },
+            Drift::NotOwned {
+                task_set: "ecs-svc/2".into(),
+                role: Role::Canary,
+            },
+            // Read back last: one entry per router, gathered into one value.
             Drift::SplitDisagrees {
                 routers: vec![("arn:a".into(), 50, 50), ("arn:b".into(), 90, 10)],
             },
@@ -604,5 +650,26 @@ mod tests {
             },
         ];
         assert_eq!(owned_live(&sets, "prod/web"), ["ecs-svc/1"]);
+    }
+
+    #[test]
+    fn foreign_owners_are_named() {
+        let tagged = |k: &str, v: &str| TaskSet {
+            tags: [(k.to_string(), v.to_string())].into(),
+            ..TaskSet::default()
+        };
+        assert_eq!(
+            foreign_owner(&tagged(TAG_DEPLOYMENT, "prod/web"), "prod/web"),
+            None
+        );
+        assert_eq!(
+            foreign_owner(&tagged(TAG_DEPLOYMENT, "prod/api"), "prod/web").as_deref(),
+            Some("ecsx deployment prod/api (ecsx:deployment=prod/api)")
+        );
+        assert_eq!(
+            foreign_owner(&tagged("pipecd-dev-managed-by", "piped"), "prod/web").as_deref(),
+            Some("PipeCD (pipecd-dev-managed-by=piped)")
+        );
+        assert_eq!(foreign_owner(&tagged("team", "a"), "prod/web"), None);
     }
 }

@@ -1,7 +1,7 @@
 //! What AWS holds: Read (task sets, weights, drift, orphans) and the plan-time checks of the
 //! service and of the listeners and rules a deployment rewrites.
 
-use super::model::{owned_live, Desired, Drift, Role, TaskSetRef, MAX_TASK_SETS};
+use super::model::{owned_by, owned_live, Desired, Drift, Role, TaskSetRef, MAX_TASK_SETS};
 use super::rollout::Rollout;
 use crate::arn;
 use crate::aws::ecs::{self, TaskSet};
@@ -242,6 +242,14 @@ pub(crate) fn observe(
     let stable = find(Role::Stable);
     let canary = find(Role::Canary);
     let mut drift = Vec::new();
+    for (t, role) in [(stable, Role::Stable), (canary, Role::Canary)] {
+        if let Some(t) = t.filter(|t| !owned_by(t, &id)) {
+            drift.push(Drift::NotOwned {
+                task_set: t.id.clone(),
+                role,
+            });
+        }
+    }
 
     match stable {
         Some(t) => {
@@ -387,11 +395,13 @@ mod tests {
         s
     }
 
+    /// A steady task set tagged as the test deployment's.
     fn task_set(id: &str, status: &str) -> TaskSet {
         TaskSet {
             id: id.into(),
             status: status.into(),
             stability_status: "STEADY_STATE".into(),
+            tags: super::super::model::ownership_tags("prod/web", Role::Stable),
             ..TaskSet::default()
         }
     }
@@ -453,12 +463,13 @@ mod tests {
     fn a_moved_primary_and_orphans_are_observed() {
         let state = applied(&config(12, None));
         let d = Desired::from(&state);
-        let mut orphan = task_set("ecs-svc/7", "ACTIVE");
-        orphan.tags = [(super::super::model::TAG_DEPLOYMENT.to_string(), d.id())].into();
+        let orphan = task_set("ecs-svc/7", "ACTIVE");
         let mut stable = task_set("ecs-svc/1", "ACTIVE");
         stable.task_definition = d.stable_td.clone();
         stable.scale_percent = 100.0;
-        let sets = vec![stable, task_set("ecs-svc/9", "PRIMARY"), orphan];
+        let mut primary = task_set("ecs-svc/9", "PRIMARY");
+        primary.tags.clear();
+        let sets = vec![stable, primary, orphan];
         let managed = [router("prod", &[(BLUE, 100), (GREEN, 0)])];
         let seen = observe(&state, &d, &service(&sets), &sets, &managed, &[]);
         assert_eq!(
@@ -473,6 +484,24 @@ mod tests {
                 "make stable task set web:12 PRIMARY again",
                 "delete orphaned task set ecs-svc/7"
             ]
+        );
+    }
+
+    #[test]
+    fn an_imported_task_set_without_tags_is_adopted_at_apply() {
+        let state = applied(&config(12, None));
+        let d = Desired::from(&state);
+        let mut stable = task_set("ecs-svc/1", "PRIMARY");
+        stable.task_definition = d.stable_td.clone();
+        stable.scale_percent = 100.0;
+        stable.tags.clear();
+        let sets = vec![stable];
+        let managed = [router("prod", &[(BLUE, 100), (GREEN, 0)])];
+        let seen = observe(&state, &d, &service(&sets), &sets, &managed, &[]);
+        let plan = Rollout::plan(&Observed::from_state(&seen), &d);
+        assert_eq!(
+            plan.steps,
+            ["tag stable ecs-svc/1 as owned by deployment prod/web"]
         );
     }
 

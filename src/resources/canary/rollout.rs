@@ -1,7 +1,7 @@
 //! The rollout planner: a pure function of what was observed and what is configured. It
 //! decides every AWS write an apply makes and renders the steps `terraform plan` shows.
 
-use super::model::{td_label, tg_label, Desired, Observed, Role, TaskSetRef};
+use super::model::{td_label, tg_label, Desired, Drift, Observed, Role, TaskSetRef};
 
 /// A task set to create.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +62,8 @@ pub(crate) struct Retire {
 /// Everything one apply does, in this order: stable, PRIMARY, canary, weights, clean-up.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Rollout {
+    /// Recorded task sets to tag as the deployment's (after an import) before anything else.
+    pub adopt: Vec<(TaskSetRef, Role)>,
     pub create_stable: Option<NewTaskSet>,
     pub scale_stable: Option<Rescale>,
     pub make_primary: Option<PrimaryTarget>,
@@ -90,6 +92,17 @@ impl Rollout {
             }
         };
         let mut r = Rollout::default();
+        for drift in &seen.drift {
+            if let Drift::NotOwned { task_set, role } = drift {
+                let recorded = match role {
+                    Role::Stable => &seen.stable,
+                    Role::Canary => &seen.canary,
+                };
+                if let Some(t) = recorded.as_ref().filter(|t| t.id == *task_set) {
+                    r.adopt.push((t.clone(), *role));
+                }
+            }
+        }
         if new_stable {
             r.create_stable = Some(NewTaskSet {
                 role: Role::Stable,
@@ -105,7 +118,11 @@ impl Rollout {
                     scale: d.stable_scale,
                 });
             }
-            if seen.drift.iter().any(|x| !x.is_routing()) {
+            if seen
+                .drift
+                .iter()
+                .any(|x| matches!(x, Drift::PrimaryMoved { .. }))
+            {
                 r.make_primary = Some(PrimaryTarget::Stable(stable.clone()));
             }
         }
@@ -196,6 +213,14 @@ impl Rollout {
     /// The steps as `rollout_steps` shows them.
     fn describe(&self, d: &Desired) -> Vec<String> {
         let mut steps = Vec::new();
+        for (t, role) in &self.adopt {
+            steps.push(format!(
+                "tag {} {} as owned by deployment {}",
+                role.as_str(),
+                t.id,
+                d.id()
+            ));
+        }
         if let Some(n) = &self.create_stable {
             steps.push(format!(
                 "create stable task set {} (scale {}%) on tg {}",
@@ -282,7 +307,6 @@ impl Rollout {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use super::super::model::Drift;
     use super::*;
     use crate::value::Value;
 
@@ -627,6 +651,33 @@ pub(crate) mod tests {
             r.create_stable.is_some() && r.create_canary.is_some(),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn an_import_is_adopted_by_tagging_first() {
+        let cfg = config(12, Some((13, 25)));
+        let mut seen = applied(&cfg, Some("ecs-svc/2"));
+        seen.drift = vec![
+            Drift::NotOwned {
+                task_set: "ecs-svc/1".into(),
+                role: Role::Stable,
+            },
+            Drift::NotOwned {
+                task_set: "ecs-svc/2".into(),
+                role: Role::Canary,
+            },
+        ];
+        let r = Rollout::plan(&seen, &Desired::from(&cfg));
+        assert_eq!(
+            r.steps,
+            [
+                "tag stable ecs-svc/1 as owned by deployment prod/web",
+                "tag canary ecs-svc/2 as owned by deployment prod/web"
+            ]
+        );
+        assert_eq!(r.adopt[1].0.arn, "arn:2");
+        assert_eq!(r.creates(), 0);
+        assert!(r.routing.is_none() && r.make_primary.is_none());
     }
 
     #[test]
