@@ -478,10 +478,10 @@ def create_task_set(self, service, cluster_str, task_definition, **kwargs):
     ts.rig_target = _computed_desired_count(svc, ts)
     _start_stabilizing(ts, 0)
     _refresh_task_set(svc, ts, time.monotonic())
-    # Not computed yet: readers see a task set with no counts whose stability dates from
-    # its creation.
+    # Not computed yet: readers see a STABILIZING task set with no counts (as CreateTaskSet
+    # answers) whose stability dates from its creation.
     _remember_stale(ts, {
-        "stabilityStatus": "STEADY_STATE", "stabilityStatusAt": ts.createdAt,
+        "stabilityStatus": "STABILIZING", "stabilityStatusAt": ts.createdAt,
         "computedDesiredCount": 0, "runningCount": 0, "pendingCount": 0,
     })
     return ts

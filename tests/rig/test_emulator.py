@@ -646,9 +646,9 @@ def test_stale_stability_after_create_and_update(emulator, ecs, svc):
     configure(emulator, stale_stability_seconds=1.5, stabilize_seconds=0.5)
     ts = new_task_set(ecs, svc)
     seen = describe(ecs, svc, ts["id"])["taskSets"][0]
-    # Not computed yet: the zero state, dated at creation, still reads STEADY_STATE.
+    # Not computed yet: no counts, dated at creation.
     assert (seen["stabilityStatus"], seen["computedDesiredCount"], seen["runningCount"]) \
-        == ("STEADY_STATE", 0, 0)
+        == ("STABILIZING", 0, 0)
     assert seen["stabilityStatusAt"] == seen["createdAt"]
     time.sleep(1.7)
     seen = describe(ecs, svc, ts["id"])["taskSets"][0]
