@@ -73,6 +73,8 @@ pub struct TaskSet {
     pub external_id: Option<String>,
     pub target_group_arns: Vec<String>,
     pub created_at: Option<String>,
+    /// When the status last changed: for a DRAINING task set, when its deletion began.
+    pub updated_at: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub computed_desired_count: i32,
     pub running_count: i32,
@@ -123,6 +125,9 @@ impl TaskSet {
                 .collect(),
             created_at: t
                 .created_at()
+                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+            updated_at: t
+                .updated_at()
                 .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
             tags: t
                 .tags()
