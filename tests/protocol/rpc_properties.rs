@@ -35,6 +35,17 @@ fn run_rpc<T>(fut: impl Future<Output = T>) -> Result<T, String> {
     })
 }
 
+/// The answer of one RPC run by [`run_rpc`]; a hang or a gRPC error (named `rpc`) fails the case.
+fn answer<T>(
+    rpc: &str,
+    fut: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, TestCaseError> {
+    run_rpc(fut)
+        .map_err(TestCaseError::fail)?
+        .map(tonic::Response::into_inner)
+        .map_err(|s| TestCaseError::fail(format!("{rpc}: {s}")))
+}
+
 /// The provider service, no network in between: one never configured, and one configured with
 /// a region unknown until apply (plans run their whole logic, nothing reaches AWS).
 struct RpcTargets {
@@ -198,21 +209,17 @@ proptest! {
         let dv = if as_json { json(&bytes) } else { msgpack(bytes.clone()) };
         let ok = decodes(dv.as_ref());
         let type_name = type_name.to_string();
-        let fail = |rpc: &str, s: tonic::Status| TestCaseError::fail(format!("{rpc}: {s}"));
 
-        let r = run_rpc(svc.validate_resource_config(tonic::Request::new(
+        let r = answer("ValidateResourceConfig", svc.validate_resource_config(tonic::Request::new(
             pb::validate_resource_config::Request {
                 type_name: type_name.clone(),
                 config: dv.clone(),
                 client_capabilities: None,
             },
-        )))
-        .map_err(TestCaseError::fail)?
-        .map_err(|s| fail("ValidateResourceConfig", s))?
-        .into_inner();
+        )))?;
         check_answer("ValidateResourceConfig", ok, &r.diagnostics, &[])?;
 
-        let r = run_rpc(svc.plan_resource_change(tonic::Request::new(
+        let r = answer("PlanResourceChange", svc.plan_resource_change(tonic::Request::new(
             pb::plan_resource_change::Request {
                 type_name: type_name.clone(),
                 prior_state: dv.clone(),
@@ -222,13 +229,10 @@ proptest! {
                 provider_meta: None,
                 client_capabilities: None,
             },
-        )))
-        .map_err(TestCaseError::fail)?
-        .map_err(|s| fail("PlanResourceChange", s))?
-        .into_inner();
+        )))?;
         check_answer("PlanResourceChange", ok, &r.diagnostics, &[r.planned_state.as_ref()])?;
 
-        let r = run_rpc(svc.apply_resource_change(tonic::Request::new(
+        let r = answer("ApplyResourceChange", svc.apply_resource_change(tonic::Request::new(
             pb::apply_resource_change::Request {
                 type_name: type_name.clone(),
                 prior_state: dv.clone(),
@@ -238,34 +242,27 @@ proptest! {
                 provider_meta: None,
                 client_capabilities: None,
             },
-        )))
-        .map_err(TestCaseError::fail)?
-        .map_err(|s| fail("ApplyResourceChange", s))?
-        .into_inner();
+        )))?;
         prop_assert!(r.diagnostics.iter().any(is_error), "ApplyResourceChange: {:#?}", r.diagnostics);
 
-        let r = run_rpc(svc.read_resource(tonic::Request::new(pb::read_resource::Request {
-            type_name: type_name.clone(),
-            current_state: dv.clone(),
-            private: vec![],
-            provider_meta: None,
-            client_capabilities: None,
-        })))
-        .map_err(TestCaseError::fail)?
-        .map_err(|s| fail("ReadResource", s))?
-        .into_inner();
+        let r = answer("ReadResource", svc.read_resource(tonic::Request::new(
+            pb::read_resource::Request {
+                type_name: type_name.clone(),
+                current_state: dv.clone(),
+                private: vec![],
+                provider_meta: None,
+                client_capabilities: None,
+            },
+        )))?;
         check_answer("ReadResource", ok, &r.diagnostics, &[r.new_state.as_ref()])?;
 
-        let r = run_rpc(svc.upgrade_resource_state(tonic::Request::new(
+        let r = answer("UpgradeResourceState", svc.upgrade_resource_state(tonic::Request::new(
             pb::upgrade_resource_state::Request {
                 type_name,
                 version: 0,
                 raw_state: Some(pb::RawState { json: bytes.clone(), flatmap: Default::default() }),
             },
-        )))
-        .map_err(TestCaseError::fail)?
-        .map_err(|s| fail("UpgradeResourceState", s))?
-        .into_inner();
+        )))?;
         let readable = bytes.is_empty() || codec::from_json(&bytes).is_ok();
         check_answer("UpgradeResourceState", readable, &r.diagnostics, &[r.upgraded_state.as_ref()])?;
     }
@@ -290,16 +287,16 @@ fn validate_and_plan_answer_any_input() {
             };
             let (a, b, c) = (values[0].clone(), values[1].clone(), values[2].clone());
 
-            let r = run_rpc(svc.validate_resource_config(tonic::Request::new(
-                pb::validate_resource_config::Request {
-                    type_name: type_name.clone(),
-                    config: a.clone(),
-                    client_capabilities: None,
-                },
-            )))
-            .map_err(TestCaseError::fail)?
-            .map_err(|s| TestCaseError::fail(format!("ValidateResourceConfig: {s}")))?
-            .into_inner();
+            let r = answer(
+                "ValidateResourceConfig",
+                svc.validate_resource_config(tonic::Request::new(
+                    pb::validate_resource_config::Request {
+                        type_name: type_name.clone(),
+                        config: a.clone(),
+                        client_capabilities: None,
+                    },
+                )),
+            )?;
             check_answer(
                 "ValidateResourceConfig",
                 decodes(a.as_ref()),
@@ -307,15 +304,15 @@ fn validate_and_plan_answer_any_input() {
                 &[],
             )?;
 
-            let r = run_rpc(svc.validate_data_resource_config(tonic::Request::new(
-                pb::validate_data_resource_config::Request {
-                    type_name: type_name.clone(),
-                    config: a.clone(),
-                },
-            )))
-            .map_err(TestCaseError::fail)?
-            .map_err(|s| TestCaseError::fail(format!("ValidateDataResourceConfig: {s}")))?
-            .into_inner();
+            let r = answer(
+                "ValidateDataResourceConfig",
+                svc.validate_data_resource_config(tonic::Request::new(
+                    pb::validate_data_resource_config::Request {
+                        type_name: type_name.clone(),
+                        config: a.clone(),
+                    },
+                )),
+            )?;
             check_answer(
                 "ValidateDataResourceConfig",
                 decodes(a.as_ref()),
@@ -323,12 +320,12 @@ fn validate_and_plan_answer_any_input() {
                 &[],
             )?;
 
-            let r = run_rpc(svc.validate_provider_config(tonic::Request::new(
-                pb::validate_provider_config::Request { config: b.clone() },
-            )))
-            .map_err(TestCaseError::fail)?
-            .map_err(|s| TestCaseError::fail(format!("ValidateProviderConfig: {s}")))?
-            .into_inner();
+            let r = answer(
+                "ValidateProviderConfig",
+                svc.validate_provider_config(tonic::Request::new(
+                    pb::validate_provider_config::Request { config: b.clone() },
+                )),
+            )?;
             check_answer(
                 "ValidateProviderConfig",
                 decodes(b.as_ref()),
@@ -336,8 +333,9 @@ fn validate_and_plan_answer_any_input() {
                 &[],
             )?;
 
-            let r = run_rpc(svc.plan_resource_change(tonic::Request::new(
-                pb::plan_resource_change::Request {
+            let r = answer(
+                "PlanResourceChange",
+                svc.plan_resource_change(tonic::Request::new(pb::plan_resource_change::Request {
                     type_name,
                     prior_state: a.clone(),
                     proposed_new_state: b.clone(),
@@ -345,11 +343,8 @@ fn validate_and_plan_answer_any_input() {
                     prior_private: vec![],
                     provider_meta: None,
                     client_capabilities: None,
-                },
-            )))
-            .map_err(TestCaseError::fail)?
-            .map_err(|s| TestCaseError::fail(format!("PlanResourceChange: {s}")))?
-            .into_inner();
+                })),
+            )?;
             let all_decode = [&a, &b, &c].iter().all(|v| decodes(v.as_ref()));
             check_answer(
                 "PlanResourceChange",
@@ -382,20 +377,20 @@ fn apply_read_import_and_data_reads_answer_any_input() {
             };
             let (a, b) = (values[0].clone(), values[1].clone());
 
-            let r = run_rpc(svc.apply_resource_change(tonic::Request::new(
-                pb::apply_resource_change::Request {
-                    type_name: type_name.clone(),
-                    prior_state: a.clone(),
-                    planned_state: b.clone(),
-                    config: b.clone(),
-                    planned_private: vec![],
-                    provider_meta: None,
-                    client_capabilities: None,
-                },
-            )))
-            .map_err(TestCaseError::fail)?
-            .map_err(|s| TestCaseError::fail(format!("ApplyResourceChange: {s}")))?
-            .into_inner();
+            let r = answer(
+                "ApplyResourceChange",
+                svc.apply_resource_change(tonic::Request::new(
+                    pb::apply_resource_change::Request {
+                        type_name: type_name.clone(),
+                        prior_state: a.clone(),
+                        planned_state: b.clone(),
+                        config: b.clone(),
+                        planned_private: vec![],
+                        provider_meta: None,
+                        client_capabilities: None,
+                    },
+                )),
+            )?;
             // Neither provider can reach AWS, so an apply can only fail, and must say so.
             prop_assert!(
                 r.diagnostics.iter().any(is_error),
@@ -403,7 +398,8 @@ fn apply_read_import_and_data_reads_answer_any_input() {
                 r.diagnostics
             );
 
-            let r = run_rpc(
+            let r = answer(
+                "ReadResource",
                 svc.read_resource(tonic::Request::new(pb::read_resource::Request {
                     type_name: type_name.clone(),
                     current_state: a.clone(),
@@ -411,10 +407,7 @@ fn apply_read_import_and_data_reads_answer_any_input() {
                     provider_meta: None,
                     client_capabilities: None,
                 })),
-            )
-            .map_err(TestCaseError::fail)?
-            .map_err(|s| TestCaseError::fail(format!("ReadResource: {s}")))?
-            .into_inner();
+            )?;
             check_answer(
                 "ReadResource",
                 decodes(a.as_ref()),
@@ -422,33 +415,31 @@ fn apply_read_import_and_data_reads_answer_any_input() {
                 &[r.new_state.as_ref()],
             )?;
 
-            let r = run_rpc(svc.read_data_source(tonic::Request::new(
-                pb::read_data_source::Request {
+            let r = answer(
+                "ReadDataSource",
+                svc.read_data_source(tonic::Request::new(pb::read_data_source::Request {
                     type_name: type_name.clone(),
                     config: b.clone(),
                     provider_meta: None,
                     client_capabilities: None,
-                },
-            )))
-            .map_err(TestCaseError::fail)?
-            .map_err(|s| TestCaseError::fail(format!("ReadDataSource: {s}")))?
-            .into_inner();
+                })),
+            )?;
             prop_assert!(
                 r.diagnostics.iter().any(is_error),
                 "ReadDataSource: {:#?}",
                 r.diagnostics
             );
 
-            let r = run_rpc(svc.import_resource_state(tonic::Request::new(
-                pb::import_resource_state::Request {
-                    type_name,
-                    id: id.clone(),
-                    client_capabilities: None,
-                },
-            )))
-            .map_err(TestCaseError::fail)?
-            .map_err(|s| TestCaseError::fail(format!("ImportResourceState: {s}")))?
-            .into_inner();
+            let r = answer(
+                "ImportResourceState",
+                svc.import_resource_state(tonic::Request::new(
+                    pb::import_resource_state::Request {
+                        type_name,
+                        id: id.clone(),
+                        client_capabilities: None,
+                    },
+                )),
+            )?;
             prop_assert!(
                 r.diagnostics.iter().any(is_error),
                 "ImportResourceState {id:?}: {:#?}",
@@ -482,19 +473,21 @@ fn upgrade_resource_state_refuses_wrong_versions_and_damaged_state() {
         ),
         |(type_name, version, raw)| {
             use pb::provider_server::Provider as _;
-            let r = run_rpc(rpc_targets().unconfigured.upgrade_resource_state(
-                tonic::Request::new(pb::upgrade_resource_state::Request {
-                    type_name: type_name.clone(),
-                    version,
-                    raw_state: Some(pb::RawState {
-                        json: raw.clone(),
-                        flatmap: Default::default(),
-                    }),
-                }),
-            ))
-            .map_err(TestCaseError::fail)?
-            .map_err(|s| TestCaseError::fail(format!("UpgradeResourceState: {s}")))?
-            .into_inner();
+            let r = answer(
+                "UpgradeResourceState",
+                rpc_targets()
+                    .unconfigured
+                    .upgrade_resource_state(tonic::Request::new(
+                        pb::upgrade_resource_state::Request {
+                            type_name: type_name.clone(),
+                            version,
+                            raw_state: Some(pb::RawState {
+                                json: raw.clone(),
+                                flatmap: Default::default(),
+                            }),
+                        },
+                    )),
+            )?;
             let known = [PRIMARY_TASK_SET, CANARY].contains(&type_name.as_str());
             let readable = raw.is_empty() || codec::from_json(&raw).is_ok();
             let failed = r.diagnostics.iter().any(is_error);
@@ -537,20 +530,21 @@ fn a_config_that_validates_plans_and_keeps_its_values() {
             let schema = Provider::new().resource_schemas()[type_name].clone();
             let config = with_every_attribute(&schema.block, config);
             let dv = msgpack(codec::to_msgpack(&config));
-            let v = run_rpc(svc.validate_resource_config(tonic::Request::new(
-                pb::validate_resource_config::Request {
-                    type_name: type_name.into(),
-                    config: dv.clone(),
-                    client_capabilities: None,
-                },
-            )))
-            .map_err(TestCaseError::fail)?
-            .map_err(|s| TestCaseError::fail(format!("ValidateResourceConfig: {s}")))?
-            .into_inner();
+            let v = answer(
+                "ValidateResourceConfig",
+                svc.validate_resource_config(tonic::Request::new(
+                    pb::validate_resource_config::Request {
+                        type_name: type_name.into(),
+                        config: dv.clone(),
+                        client_capabilities: None,
+                    },
+                )),
+            )?;
             // Only what validates is planned; Terraform would stop at the diagnostics otherwise.
             prop_assume!(!v.diagnostics.iter().any(is_error));
-            let p = run_rpc(svc.plan_resource_change(tonic::Request::new(
-                pb::plan_resource_change::Request {
+            let p = answer(
+                "PlanResourceChange",
+                svc.plan_resource_change(tonic::Request::new(pb::plan_resource_change::Request {
                     type_name: type_name.into(),
                     prior_state: msgpack(codec::to_msgpack(&Value::Null)),
                     proposed_new_state: dv.clone(),
@@ -558,11 +552,8 @@ fn a_config_that_validates_plans_and_keeps_its_values() {
                     prior_private: vec![],
                     provider_meta: None,
                     client_capabilities: None,
-                },
-            )))
-            .map_err(TestCaseError::fail)?
-            .map_err(|s| TestCaseError::fail(format!("PlanResourceChange: {s}")))?
-            .into_inner();
+                })),
+            )?;
             prop_assert!(!p.diagnostics.iter().any(is_error), "{:#?}", p.diagnostics);
             let planned = p
                 .planned_state
