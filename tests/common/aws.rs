@@ -199,12 +199,25 @@ impl Aws {
         service: &str,
         task_set: &str,
     ) -> Option<aws_sdk_ecs::types::TaskSet> {
+        self.describe_task_set(cluster, service, task_set, None)
+            .await
+    }
+
+    /// DescribeTaskSets of one task set, with the optional `include` fields.
+    async fn describe_task_set(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_set: &str,
+        include: Option<aws_sdk_ecs::types::TaskSetField>,
+    ) -> Option<aws_sdk_ecs::types::TaskSet> {
         let out = self
             .ecs
             .describe_task_sets()
             .cluster(cluster)
             .service(service)
             .task_sets(task_set)
+            .set_include(include.map(|f| vec![f]))
             .send()
             .await
             .unwrap_or_else(|e| panic!("DescribeTaskSets {task_set}: {e:?}"));
@@ -295,18 +308,9 @@ impl Aws {
         service: &str,
         task_set: &str,
     ) -> Vec<(String, String)> {
-        let out = self
-            .ecs
-            .describe_task_sets()
-            .cluster(cluster)
-            .service(service)
-            .task_sets(task_set)
-            .include(aws_sdk_ecs::types::TaskSetField::Tags)
-            .send()
+        let tags = Some(aws_sdk_ecs::types::TaskSetField::Tags);
+        self.describe_task_set(cluster, service, task_set, tags)
             .await
-            .unwrap_or_else(|e| panic!("DescribeTaskSets {task_set}: {e:?}"));
-        out.task_sets()
-            .first()
             .map(|t| {
                 t.tags()
                     .iter()
