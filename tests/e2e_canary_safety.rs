@@ -293,6 +293,35 @@ async fn rule3_owned_orphan_shows_at_plan_and_is_deleted() {
 /// Safety rule 4: a plan that would put a sixth task set on the service fails at plan time,
 /// naming the task sets in the way.
 #[tokio::test]
+async fn rule4_no_traffic_to_a_task_set_that_runs_no_tasks() {
+    let s = Stack::short_periods("empty").await;
+    let cfg = CanaryConfig::new(&s.infra);
+    s.deploy(&cfg);
+    s.ws.apply(&[]);
+    // Scaled to zero out of band: every task set is steady with no tasks behind it.
+    s.aws
+        .ecs
+        .update_service()
+        .cluster(&s.infra.cluster)
+        .service(s.infra.service())
+        .desired_count(0)
+        .send()
+        .await
+        .expect("UpdateService");
+    s.deploy(&cfg.clone().canary(&s.td(1), 10));
+    s.ws.fails(&["plan", "-input=false", "-no-color"])
+        .assert_contains(&[
+            "Error: Traffic to a canary with no tasks",
+            "has desiredCount 0",
+            "traffic_percent = 10",
+        ]);
+    // A canary that takes no production traffic yet is fine.
+    s.deploy(&cfg.clone().canary(&s.td(1), 0));
+    let (code, out) = s.ws.plan_detailed();
+    assert_eq!(code, 2, "{out}");
+}
+
+#[tokio::test]
 async fn rule4_plan_that_exceeds_five_task_sets_fails_naming_them() {
     let s = Stack::short_periods("limit").await;
     let cfg = CanaryConfig::new(&s.infra);
