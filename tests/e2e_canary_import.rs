@@ -1,5 +1,6 @@
-//! Importing task sets that another tool made: ImportResourceState runs during `plan`, so it
-//! writes nothing; the first apply tags the task sets; another controller's task sets are refused.
+//! Adopting what exists and what the same apply creates: ImportResourceState runs during `plan`,
+//! so it writes nothing and the first apply tags the task sets; another controller's task sets
+//! are refused; a service that does not exist yet at plan time is checked again at apply.
 
 mod common;
 
@@ -128,4 +129,51 @@ async fn import_refuses_task_sets_another_controller_manages() {
         tags,
         [("pipecd-dev-managed-by".to_string(), "piped".to_string())]
     );
+}
+
+#[tokio::test]
+async fn a_service_the_same_apply_creates_plans_with_a_warning_and_applies() {
+    let mut s = Stack::new("later").await;
+    s.emu
+        .configure(json!({"stabilize_seconds": 1, "drain_seconds": 1}));
+    s.ws.set_env("ECSX_PROPAGATION_TIMEOUT", "3s");
+    let mut cfg = CanaryConfig::new(&s.infra);
+    cfg.service = "later-svc".into();
+    s.ws.config(&cfg.hcl());
+
+    // Nothing refused at plan: the service may come from aws_ecs_service in the same apply.
+    s.ws.ok(&["plan", "-out=tfplan", "-input=false", "-no-color"])
+        .assert_contains(&[
+            "ECS service not found yet",
+            "checks again at apply",
+            "1 to add",
+        ]);
+    // Still missing at apply: refused there, after the bounded wait.
+    s.ws.fails(&["apply", "-input=false", "-no-color", "tfplan"])
+        .assert_contains(&[
+            "ECS service not found",
+            "Service \"later-svc\" was not found",
+        ]);
+
+    s.ws.ok(&["plan", "-out=tfplan", "-input=false", "-no-color"]);
+    s.aws
+        .ecs
+        .create_service()
+        .cluster(&s.infra.cluster)
+        .service_name("later-svc")
+        .desired_count(2)
+        .deployment_controller(
+            aws_sdk_ecs::types::DeploymentController::builder()
+                .r#type(aws_sdk_ecs::types::DeploymentControllerType::External)
+                .build()
+                .expect("deployment controller"),
+        )
+        .send()
+        .await
+        .expect("CreateService");
+    s.ws.ok(&["apply", "-input=false", "-no-color", "tfplan"]);
+    let live = s.aws.live_task_sets(&s.infra.cluster, "later-svc").await;
+    assert_eq!(live.len(), 1, "{live:#?}");
+    assert_eq!(live[0].status(), Some("PRIMARY"));
+    s.ws.assert_plan_empty();
 }

@@ -73,7 +73,7 @@ async fn waits_do_not_trust_a_stability_from_before_the_write() {
         .await
         .unwrap();
     assert!(
-        seen[0].stability_status_at <= seen[0].updated_at && seen[0].computed_desired_count == 0,
+        seen[0].stability_status_at <= seen[0].updated_time && seen[0].computed_desired_count == 0,
         "the emulator should report the uncomputed state right after create: {:?}",
         seen[0]
     );

@@ -74,8 +74,10 @@ pub struct TaskSet {
     pub external_id: Option<String>,
     pub target_group_arns: Vec<String>,
     pub created_at: Option<String>,
-    /// When the task set was last written (created, scaled, made primary), by ECS's clock.
-    pub updated_at: Option<SystemTime>,
+    /// When the status last changed: for a DRAINING task set, when its deletion began.
+    pub updated_at: Option<String>,
+    /// `updated_at` as a time: when the task set was last written, by ECS's clock.
+    pub updated_time: Option<SystemTime>,
     /// When ECS last computed `stability_status`: a value older than the last write is stale.
     pub stability_status_at: Option<SystemTime>,
     pub tags: BTreeMap<String, String>,
@@ -158,7 +160,10 @@ impl TaskSet {
             created_at: t
                 .created_at()
                 .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
-            updated_at: t.updated_at().and_then(|d| SystemTime::try_from(*d).ok()),
+            updated_at: t
+                .updated_at()
+                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+            updated_time: t.updated_at().and_then(|d| SystemTime::try_from(*d).ok()),
             stability_status_at: t
                 .stability_status_at()
                 .and_then(|d| SystemTime::try_from(*d).ok()),
@@ -520,7 +525,7 @@ pub async fn update_scale(
         .task_set()
         .map(TaskSet::from_sdk)
         .ok_or_else(|| AwsError::Unexpected("UpdateTaskSet returned no task set".into()))?;
-    remember_write(&t, t.updated_at);
+    remember_write(&t, t.updated_time);
     Ok(t)
 }
 

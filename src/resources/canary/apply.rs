@@ -9,7 +9,7 @@ use crate::aws::elbv2::{self, Router};
 use crate::aws::wait::{self, Poll};
 use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};
-use crate::resources::support::{aws_error, external_service, reported};
+use crate::resources::support::{aws_error, external_service_after_create, reported};
 use crate::resources::Ctx;
 use crate::value::Value;
 use std::time::Duration;
@@ -28,7 +28,7 @@ pub(crate) async fn converge(
     diags: &mut Diagnostics,
 ) -> Value {
     let d = Desired::from(planned);
-    let Some(svc) = external_service(ctx, &d.cluster, &d.service, diags).await else {
+    let Some(svc) = external_service_after_create(ctx, &d.cluster, &d.service, diags).await else {
         return prior.clone();
     };
     let seen = if prior.is_null() {

@@ -8,7 +8,7 @@ use crate::aws::ecs::{self, TaskSet};
 use crate::aws::elbv2::{self, Router};
 use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};
-use crate::resources::support::{aws_error, external_service_at_plan, reported};
+use crate::resources::support::{aws_error, external_service_or_later, reported};
 use crate::resources::Ctx;
 use crate::value::Value;
 
@@ -187,37 +187,96 @@ async fn report_missing_routers(
     Ok(())
 }
 
-/// The service must exist and be EXTERNAL-controlled. Safety rule: ECS allows five task sets
-/// per service; a plan that creates more fails at plan time, naming those in the way.
+/// The service must exist and be EXTERNAL-controlled (a service this apply creates is
+/// checked again then). Safety rules: ECS allows five task sets per service, so a plan that
+/// creates more fails, naming those in the way; and no step may send traffic to a task set
+/// that runs no tasks.
 pub(crate) async fn check_service(ctx: &Ctx, d: &Desired, r: &Rollout, diags: &mut Diagnostics) {
-    let Some(svc) = external_service_at_plan(ctx, &d.cluster, &d.service, diags).await else {
+    let Some(svc) = external_service_or_later(ctx, &d.cluster, &d.service, diags).await else {
         return;
     };
+    check_room(&svc, d, r, diags);
+    check_capacity(&svc, d, r, diags);
+}
+
+fn check_room(svc: &ecs::Service, d: &Desired, r: &Rollout, diags: &mut Diagnostics) {
     let existing = svc.task_sets.len();
-    let at_peak = existing + r.creates();
-    if at_peak > MAX_TASK_SETS {
-        let names: Vec<String> = svc
-            .task_sets
-            .iter()
-            .map(|t| {
-                format!(
-                    "{} ({}, {})",
-                    t.id,
-                    t.status,
-                    arn::task_definition_label(&t.task_definition)
-                )
-            })
-            .collect();
-        diags.error_at(
-            AttrPath::attr("service"),
-            "Too many task sets on the service",
+    if existing + r.creates() <= MAX_TASK_SETS {
+        return;
+    }
+    let names: Vec<String> = svc
+        .task_sets
+        .iter()
+        .map(|t| {
+            let since = match (&t.updated_at, t.is_draining()) {
+                (Some(at), true) => format!(", draining since {at}"),
+                _ => String::new(),
+            };
             format!(
-                "This plan creates {} task set(s) while service {:?} already has {existing}: {}. ECS allows at most {MAX_TASK_SETS} task sets (DRAINING ones included) on a service. \
-                 Wait for draining task sets to go, or delete task sets ecsx does not own, then plan again.",
-                r.creates(),
-                d.service,
-                names.join(", ")
-            ),
+                "{} ({}, {}{since})",
+                t.id,
+                t.status,
+                arn::task_definition_label(&t.task_definition)
+            )
+        })
+        .collect();
+    let draining = svc.task_sets.iter().filter(|t| t.is_draining()).count();
+    let wait = if draining > 0 {
+        format!(
+            " {draining} of them are DRAINING: ECS removes each once its target group's deregistration delay has passed              (300 s unless the target group sets deregistration_delay.timeout_seconds), then plan again."
+        )
+    } else {
+        " Delete task sets ecsx does not own, then plan again.".to_string()
+    };
+    diags.error_at(
+        AttrPath::attr("service"),
+        "Too many task sets on the service",
+        format!(
+            "This plan creates {} task set(s) while service {:?} already has {existing}: {}. ECS allows at most {MAX_TASK_SETS} task sets (DRAINING ones included) on a service.{wait}",
+            r.creates(),
+            d.service,
+            names.join(", ")
+        ),
+    );
+}
+
+/// Tasks ECS runs for a task set at `scale_percent` of the service: the desired count times
+/// the scale, rounded up.
+fn computed_count(desired_count: i32, scale_percent: f64) -> i64 {
+    (f64::from(desired_count.max(0)) * scale_percent / 100.0).ceil() as i64
+}
+
+/// Refuses weight on a task set that would run no tasks: with desiredCount 0 (or a scale that
+/// rounds to nothing) every task set is STEADY_STATE at once with zero tasks, and the load
+/// balancer would send that share of production traffic to an empty target group.
+fn check_capacity(svc: &ecs::Service, d: &Desired, r: &Rollout, diags: &mut Diagnostics) {
+    if !r.routing.as_ref().is_some_and(|x| x.production) {
+        return;
+    }
+    let (pw, cw) = d.weights();
+    let detail = |role: &str, scale: f64| {
+        format!(
+            "Service {:?} has desiredCount {}, so the {role} task set at {scale}% runs {} tasks, and the {role} target group would get production traffic with nothing behind it. \
+             Scale the service up first (desired_count of aws_ecs_service, or UpdateService), or keep this share of traffic at 0.",
+            d.service,
+            svc.desired_count,
+            computed_count(svc.desired_count, scale)
+        )
+    };
+    if let Some(c) = d.canary.as_ref().filter(|_| cw > 0) {
+        if computed_count(svc.desired_count, c.scale) == 0 {
+            diags.error_at(
+                AttrPath::attr("canary").index(0).then("traffic_percent"),
+                "Traffic to a canary with no tasks",
+                detail("canary", c.scale),
+            );
+        }
+    }
+    if pw > 0 && computed_count(svc.desired_count, d.stable_scale) == 0 {
+        diags.error_at(
+            AttrPath::attr("stable").index(0).then("scale_percent"),
+            "Traffic to a stable task set with no tasks",
+            detail("stable", d.stable_scale),
         );
     }
 }
@@ -503,6 +562,63 @@ mod tests {
             plan.steps,
             ["tag stable ecs-svc/1 as owned by deployment prod/web"]
         );
+    }
+
+    #[test]
+    fn computed_counts_round_up_like_ecs() {
+        assert_eq!(computed_count(0, 100.0), 0);
+        assert_eq!(computed_count(2, 10.0), 1);
+        assert_eq!(computed_count(10, 25.0), 3);
+        assert_eq!(computed_count(4, 0.0), 0);
+    }
+
+    #[test]
+    fn no_traffic_to_a_task_set_without_tasks() {
+        let cfg = config(12, Some((13, 10)));
+        let d = Desired::from(&cfg);
+        let r = Rollout::plan(&Observed::default(), &d);
+        let mut svc = service(&[]);
+        svc.desired_count = 0;
+        let mut diags = Diagnostics::new();
+        check_capacity(&svc, &d, &r, &mut diags);
+        let paths: Vec<String> = diags
+            .iter()
+            .map(|x| x.path.clone().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            paths,
+            ["canary[0].traffic_percent", "stable[0].scale_percent"]
+        );
+        assert!(
+            diags.iter().any(|x| x.detail.contains("desiredCount 0")),
+            "{diags:?}"
+        );
+        svc.desired_count = 2;
+        let mut diags = Diagnostics::new();
+        check_capacity(&svc, &d, &r, &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+    }
+
+    #[test]
+    fn the_limit_error_names_draining_task_sets() {
+        let d = Desired::from(&config(12, Some((13, 10))));
+        let r = Rollout::plan(&Observed::default(), &d);
+        let mut sets: Vec<TaskSet> = (0..4)
+            .map(|i| TaskSet {
+                task_definition: format!("arn:aws:ecs:us-east-1:1:task-definition/web:{i}"),
+                ..task_set(&format!("ecs-svc/{i}"), "ACTIVE")
+            })
+            .collect();
+        sets[3].status = "DRAINING".into();
+        sets[3].updated_at = Some("2026-12-02T01:00:00Z".into());
+        let mut diags = Diagnostics::new();
+        check_room(&service(&sets), &d, &r, &mut diags);
+        let detail = &diags.iter().next().expect("an error").detail;
+        assert!(
+            detail.contains("ecs-svc/3 (DRAINING, web:3, draining since 2026-12-02T01:00:00Z)"),
+            "{detail}"
+        );
+        assert!(detail.contains("1 of them are DRAINING"), "{detail}");
     }
 
     #[test]
