@@ -199,12 +199,13 @@ async fn quota_errors_fail_fast_and_a_dying_service_takes_its_task_sets() {
         .expect("a service being deleted takes its task sets with it");
 }
 
-/// Items 1 and 8: ELBv2 answers one item per page (the emulator's default) and never shows an
+/// Items 1 and 8: ELBv2 answers one item per page (the emulator's `elb_page_size`) and never shows an
 /// OIDC client secret; the provider follows markers, reports a missing ARN as not found, and
 /// rewrites a rule behind OIDC authentication without losing its secret.
 #[tokio::test]
 async fn routers_page_hide_oidc_secrets_and_must_all_answer() {
     let emu = Emulator::start();
+    emu.configure(json!({"elb_page_size": 1}));
     let infra = Infra::create(&emu, "elb");
     let rig = common::Aws::connect(&emu).await;
     let p = provider_at(&emu.endpoint()).await;
@@ -378,7 +379,7 @@ fn nlb_infra(emu: &Emulator, name: &str) -> Infra {
 #[tokio::test]
 async fn canary_release_on_a_network_load_balancer() {
     let emu = Emulator::start();
-    emu.configure(json!({"stabilize_seconds": 1, "drain_seconds": 1}));
+    emu.configure(json!({"stabilize_seconds": 1, "drain_seconds": 1, "elb_page_size": 1}));
     let infra = nlb_infra(&emu, "nlb");
     assert!(infra.listener_arn.contains(":listener/net/"), "{infra:?}");
     let rig = common::Aws::connect(&emu).await;

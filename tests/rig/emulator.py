@@ -31,8 +31,10 @@ Admin endpoint (same port):
 Switches for real-AWS behaviours (RigConfig.SWITCHES; default = real behaviour unless noted):
     hide_oidc_client_secret (true)   Describe* omit AuthenticateOidcConfig.ClientSecret;
                                      Modify* need it or UseExistingClientSecret=true
-    elb_page_size (1)                Describe{Rules,Listeners,TargetGroups} page this many
-                                     items at a time (null: moto's paging)
+    elb_page_size (null, off)        Describe{Rules,Listeners,TargetGroups} page this many
+                                     items at a time; off by default because one-item pages
+                                     break the safety suite's call budget (rule 8), not the
+                                     provider, which follows markers
     stale_stability_seconds (1.0)    old stabilityStatus/counts reported this long after
                                      CreateTaskSet / UpdateTaskSet
     require_associated_target_group (true)  CreateTaskSet refuses a target group that no
@@ -98,8 +100,10 @@ class RigConfig:
         # Modify* refuses an authenticate-oidc action with neither it nor UseExistingClientSecret.
         "hide_oidc_client_secret": True,
         # Describe{Rules,Listeners,TargetGroups} answer at most this many items per page
-        # (NextMarker for the rest); None: moto's own paging.
-        "elb_page_size": 1,
+        # (NextMarker for the rest); None: moto's own paging.  Off by default: real ELBv2
+        # pages at up to 400 items, and the safety suite's call budget (rule 8) counts one
+        # call per Describe operation; the paging tests turn it on with 1.
+        "elb_page_size": None,
         # For this long after an UpdateTaskSet/CreateTaskSet, Describe* still report the old
         # stabilityStatus, stabilityStatusAt and counts (ECS computes them asynchronously).
         "stale_stability_seconds": 1.0,

@@ -621,7 +621,8 @@ def test_oidc_client_secret_is_never_described_and_modify_needs_it(elbv2, infras
     assert error_of(excinfo)[0] == "ValidationError"
 
 
-def test_elb_describe_answers_page_one_item_at_a_time(elbv2, infrastructure):
+def test_elb_describe_answers_page_one_item_at_a_time(emulator, elbv2, infrastructure):
+    configure(emulator, elb_page_size=1)
     listener = infrastructure["listener_arn"]
     for priority in (40, 41):
         elbv2.create_rule(
