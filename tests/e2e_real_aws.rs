@@ -457,3 +457,31 @@ async fn network_load_balancer_rule_arns_are_refused() {
     ws.fails(&["validate", "-no-color"])
         .assert_contains(&["traffic[0].listener_rule_arns[0]", "Network Load Balancer"]);
 }
+
+/// Item 10: the harness runs every `terraform plan` inside the emulator's write window; a
+/// write in it fails the test. Here a write is made on purpose inside the window.
+#[test]
+#[should_panic(expected = "a plan must only read")]
+fn a_write_during_a_plan_fails_the_test() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let emu = Emulator::start();
+    let infra = Infra::create(&emu, "planw");
+    let rig = rt.block_on(common::Aws::connect(&emu));
+    // Reads pass...
+    common::plan_watched(emu.port(), "reads", || {
+        rt.block_on(rig.task_sets(&infra.cluster, infra.service()))
+    });
+    // ...a write does not.
+    common::plan_watched(emu.port(), "terraform plan", || {
+        rt.block_on(rig.set_forward(
+            &infra.listener_arn,
+            &[
+                (&infra.blue_target_group_arn, 90),
+                (&infra.green_target_group_arn, 10),
+            ],
+        ))
+    });
+}

@@ -111,6 +111,8 @@ pub fn provider_dir() -> PathBuf {
 pub struct Workspace {
     dir: PathBuf,
     env: Vec<(String, String)>,
+    /// The emulator whose write window watches every `terraform plan` (see plan_writes.rs).
+    plan_watch: Option<u16>,
 }
 
 impl Workspace {
@@ -141,13 +143,18 @@ impl Workspace {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        Workspace { dir, env }
+        Workspace {
+            dir,
+            env,
+            plan_watch: None,
+        }
     }
 
     /// A workspace whose provider talks to `emu` (through `AWS_ENDPOINT_URL`).
     pub fn with_emulator(name: &str, emu: &Emulator) -> Self {
         let mut ws = Self::new(name);
         ws.set_env("AWS_ENDPOINT_URL", &emu.endpoint());
+        ws.plan_watch = Some(emu.port());
         ws
     }
 
@@ -193,8 +200,18 @@ impl Workspace {
         c
     }
 
-    /// Runs Terraform with `args`, whatever the outcome.
+    /// Runs Terraform with `args`, whatever the outcome; a plan must not write (see
+    /// plan_writes.rs).
     pub fn run(&self, args: &[&str]) -> Output {
+        match self.plan_watch {
+            Some(port) if super::plan_writes::is_plan(args) => {
+                super::plan_writes::watched(port, &args.join(" "), || self.run_unwatched(args))
+            }
+            _ => self.run_unwatched(args),
+        }
+    }
+
+    fn run_unwatched(&self, args: &[&str]) -> Output {
         let mut c = self.command(args);
         let started = Instant::now();
         let out = c
