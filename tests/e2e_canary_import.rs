@@ -177,3 +177,43 @@ async fn a_service_the_same_apply_creates_plans_with_a_warning_and_applies() {
     assert_eq!(live[0].status(), Some("PRIMARY"));
     s.ws.assert_plan_empty();
 }
+
+#[tokio::test]
+async fn cloud_map_registries_are_kept_on_every_task_set_and_survive_import() {
+    let s = Stack::short_periods("cmap").await;
+    let registry = "arn:aws:servicediscovery:us-east-1:123456789012:service/srv-cmap0001";
+    let with_registry = |cfg: &CanaryConfig| {
+        cfg.hcl().replacen(
+            "  task_set {\n",
+            &format!(
+                "  task_set {{\n    service_registries {{\n      registry_arn = {registry:?}\n      port         = 8080\n    }}\n"
+            ),
+            1,
+        )
+    };
+    let cfg = CanaryConfig::new(&s.infra);
+    s.ws.config(&with_registry(&cfg.clone().canary(&s.td(1), 10)));
+    s.ws.apply(&[]);
+    let live = s
+        .aws
+        .live_task_sets(&s.infra.cluster, s.infra.service())
+        .await;
+    assert_eq!(live.len(), 2);
+    for t in &live {
+        let regs = t.service_registries();
+        assert_eq!(regs.len(), 1, "{t:#?}");
+        assert_eq!(regs[0].registry_arn(), Some(registry));
+        assert_eq!(regs[0].port(), Some(8080));
+    }
+    s.ws.assert_plan_empty();
+
+    // Re-adopted from ECS, the registry is part of the rebuilt template: nothing rolls.
+    s.ws.ok(&["state", "rm", ADDR]);
+    s.ws.import(ADDR, "cmap/cmap");
+    let (_, out) = s.ws.plan_detailed();
+    out.assert_not_contains(&[
+        "create stable task set",
+        "create canary task set",
+        "service_registries",
+    ]);
+}

@@ -58,6 +58,17 @@ pub struct Placement {
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
     pub assign_public_ip: bool,
+    /// Cloud Map registries (ECS takes at most one per task set).
+    pub service_registries: Vec<ServiceRegistry>,
+}
+
+/// One Cloud Map registry of a task set.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServiceRegistry {
+    pub registry_arn: String,
+    pub port: Option<i32>,
+    pub container_name: Option<String>,
+    pub container_port: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -155,6 +166,16 @@ impl TaskSet {
                     .unwrap_or_default(),
                 assign_public_ip: vpc.and_then(|v| v.assign_public_ip())
                     == Some(&ecs::AssignPublicIp::Enabled),
+                service_registries: t
+                    .service_registries()
+                    .iter()
+                    .map(|r| ServiceRegistry {
+                        registry_arn: r.registry_arn().unwrap_or_default().to_string(),
+                        port: r.port(),
+                        container_name: r.container_name().map(str::to_string),
+                        container_port: r.container_port(),
+                    })
+                    .collect(),
             },
             container_name: t
                 .load_balancers()
@@ -328,6 +349,16 @@ pub async fn create_task_set(ecs: &Client, spec: &TaskSetSpec) -> Result<TaskSet
         req = req.network_configuration(
             ecs::NetworkConfiguration::builder()
                 .awsvpc_configuration(vpc)
+                .build(),
+        );
+    }
+    for r in &p.service_registries {
+        req = req.service_registries(
+            ecs::ServiceRegistry::builder()
+                .registry_arn(&r.registry_arn)
+                .set_port(r.port)
+                .set_container_name(r.container_name.clone())
+                .set_container_port(r.container_port)
                 .build(),
         );
     }

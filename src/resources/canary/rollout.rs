@@ -643,6 +643,29 @@ pub(crate) mod tests {
         same.set("task_set", Value::List(vec![ts.clone()]));
         assert!(steps(&seen, &same).is_empty());
 
+        // ECS may report subnets in another order than the configuration gives them.
+        let mut reordered = same.clone();
+        let mut rts = reordered.block("task_set").clone();
+        rts.set(
+            "network_configuration",
+            Value::List(vec![Value::object([(
+                "subnets",
+                Value::string_list(["subnet-b", "subnet-a"]),
+            )])]),
+        );
+        reordered.set("task_set", Value::List(vec![rts.clone()]));
+        let mut forward = prior_cfg.clone();
+        let mut fts = forward.block("task_set").clone();
+        fts.set(
+            "network_configuration",
+            Value::List(vec![Value::object([(
+                "subnets",
+                Value::string_list(["subnet-a", "subnet-b"]),
+            )])]),
+        );
+        forward.set("task_set", Value::List(vec![fts]));
+        assert!(steps(&applied(&forward, Some("ecs-svc/2")), &reordered).is_empty());
+
         ts.set("tags", Value::object([("team", Value::from("x"))]));
         let mut tagged = same.clone();
         tagged.set("task_set", Value::List(vec![ts]));
