@@ -330,6 +330,10 @@ pub(crate) struct Observed {
     pub drift: Vec<Drift>,
     /// Live task sets tagged as this deployment's that the state does not hold.
     pub orphans: Vec<String>,
+    /// Whether a managed or test router forwards to the canary target group (at any weight),
+    /// which CreateTaskSet requires of a target group; read live, only when a canary is to be
+    /// created. None when not read.
+    pub canary_tg_associated: Option<bool>,
 }
 
 impl Observed {
@@ -351,6 +355,7 @@ impl Observed {
             weights,
             drift: Drift::from_values(prior.get("drift")),
             orphans: prior.get("orphaned_task_set_ids").strings(),
+            canary_tg_associated: None,
         }
     }
 
