@@ -501,6 +501,16 @@ pub(crate) async fn destroy(
         }
         deleted.push(t.arn.clone());
     }
+    if !deleted.is_empty() {
+        crate::log::info(
+            "waiting for deleted task sets to drain",
+            &[
+                ("deployment", d.id().into()),
+                ("task_sets", (deleted.len() as u64).into()),
+                ("timeout_s", limit.as_secs().into()),
+            ],
+        );
+    }
     for a in &deleted {
         if let Err(e) =
             ecs::wait_gone(ecs_client, &d.cluster, &d.service, a, limit, &ctx.stop).await
