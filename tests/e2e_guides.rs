@@ -231,6 +231,11 @@ async fn from_local_exec_the_switch_moves_no_traffic() {
         );
     }
     assert_eq!(s.splits().await, before_splits, "planning moved traffic");
+    s.ws.ok(&["show", "-no-color", "tfplan"]).assert_contains(&[
+        "ecsx_canary_deployment.web will be imported",
+        "terraform_data.traffic will no longer be managed by Terraform",
+        "Plan: 1 to import, 0 to add, 0 to change, 0 to destroy",
+    ]);
 
     s.apply_plan_file();
     assert_eq!(s.splits().await, before_splits, "the switch moved traffic");
@@ -315,6 +320,10 @@ async fn from_pipecd_the_pipeline_stages_as_commits() {
     let c = change(&plan, ADDR);
     assert_eq!(actions(c), ["no-op"], "adoption imports only: {c:#}");
     assert!(c["change"]["importing"].is_object(), "{c:#}");
+    s.ws.ok(&["show", "-no-color", "tfplan"]).assert_contains(&[
+        "ecsx_canary_deployment.web will be imported",
+        "Plan: 1 to import, 0 to add, 0 to change, 0 to destroy.",
+    ]);
     s.apply_plan_file();
     assert_eq!(s.splits().await, [(100, 0), (100, 0), (1, 0)]);
     s.ws.assert_plan_empty();
