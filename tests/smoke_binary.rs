@@ -6,7 +6,8 @@
 //! from the environment:
 //!
 //!   ECSX_SMOKE_BINARY=target/cross/aarch64-unknown-linux-gnu/release/terraform-provider-ecsx
-//!   ECSX_SMOKE_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"   (empty: run it directly)
+//!   ECSX_SMOKE_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib"
+//!                     (empty: run it directly; why LD_LIBRARY_PATH: GNUmakefile, QEMU_AARCH64)
 //!   ECSX_SMOKE_TIMEOUT=300   (seconds for each step; emulation is slow)
 
 use base64::Engine;
