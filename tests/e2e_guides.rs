@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{crate_root, planned_after, resource_values, Stack};
+use common::{crate_root, planned_after, Stack};
 use serde_json::{json, Value as Json};
 
 const ADDR: &str = "ecsx_canary_deployment.web";
@@ -78,34 +78,6 @@ fn steps(v: &Json) -> Vec<String> {
 }
 
 impl Stack {
-    fn blue(&self) -> &str {
-        &self.infra.blue_target_group_arn
-    }
-
-    fn green(&self) -> &str {
-        &self.infra.green_target_group_arn
-    }
-
-    fn td(&self, revision: usize) -> String {
-        self.infra.task_definitions[revision].clone()
-    }
-
-    /// (blue, green) on the rule, the listener and the test listener.
-    async fn splits(&self) -> [(i32, i32); 3] {
-        let mut out = [(0, 0); 3];
-        for (i, arn) in [
-            &self.infra.rule_arn,
-            &self.infra.listener_arn,
-            &self.infra.test_listener_arn,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            out[i] = self.aws.split(arn, self.blue(), self.green()).await;
-        }
-        out
-    }
-
     /// (id, status, task definition, scale %) of each live task set, sorted by id.
     async fn task_sets(&self) -> Vec<(String, String, String, f64)> {
         let mut v: Vec<_> = self
@@ -134,10 +106,6 @@ impl Stack {
             "-no-color",
             "tfplan",
         ]);
-    }
-
-    fn state(&self) -> Json {
-        resource_values(&self.ws.show_json(), ADDR)
     }
 }
 
@@ -202,7 +170,16 @@ async fn from_local_exec_the_switch_moves_no_traffic() {
 
     let plan = s.ws.plan_json();
     let c = change(&plan, ADDR);
-    assert_eq!(actions(c), ["no-op"], "the switch imports only: {c:#}");
+    assert_eq!(
+        actions(c),
+        ["update"],
+        "the switch imports and adopts: {c:#}"
+    );
+    let adopt = steps(&planned_after(&plan, ADDR));
+    assert!(
+        !adopt.is_empty() && adopt.iter().all(|s| s.starts_with("tag ")),
+        "the only steps tag the adopted task sets: {adopt:?}"
+    );
     assert!(
         c["change"]["importing"].is_object(),
         "{ADDR} is imported: {c:#}"
@@ -218,7 +195,10 @@ async fn from_local_exec_the_switch_moves_no_traffic() {
     );
     assert_eq!(after["stable_task_set_id"], stable.id.as_str());
     assert_eq!(after["canary_task_set_id"], canary.id.as_str());
-    assert!(steps(&after).is_empty(), "no rollout: {after:#}");
+    assert!(
+        steps(&after).iter().all(|s| s.starts_with("tag ")),
+        "no rollout, only the adoption tags: {after:#}"
+    );
     for old in [
         "terraform_data.stable",
         "terraform_data.canary[0]",
@@ -232,9 +212,10 @@ async fn from_local_exec_the_switch_moves_no_traffic() {
     }
     assert_eq!(s.splits().await, before_splits, "planning moved traffic");
     s.ws.ok(&["show", "-no-color", "tfplan"]).assert_contains(&[
-        "ecsx_canary_deployment.web will be imported",
+        "ecsx_canary_deployment.web will be updated in-place",
+        "(imported from",
         "terraform_data.traffic will no longer be managed by Terraform",
-        "Plan: 1 to import, 0 to add, 0 to change, 0 to destroy",
+        "Plan: 1 to import, 0 to add, 1 to change, 0 to destroy",
     ]);
 
     s.apply_plan_file();
@@ -318,11 +299,17 @@ async fn from_pipecd_the_pipeline_stages_as_commits() {
     // Adoption: import, nothing else.
     let plan = s.ws.plan_json();
     let c = change(&plan, ADDR);
-    assert_eq!(actions(c), ["no-op"], "adoption imports only: {c:#}");
+    assert_eq!(actions(c), ["update"], "adoption imports and tags: {c:#}");
+    let adopt = steps(&planned_after(&plan, ADDR));
+    assert!(
+        !adopt.is_empty() && adopt.iter().all(|s| s.starts_with("tag ")),
+        "the only steps tag the adopted task sets: {adopt:?}"
+    );
     assert!(c["change"]["importing"].is_object(), "{c:#}");
     s.ws.ok(&["show", "-no-color", "tfplan"]).assert_contains(&[
-        "ecsx_canary_deployment.web will be imported",
-        "Plan: 1 to import, 0 to add, 0 to change, 0 to destroy.",
+        "ecsx_canary_deployment.web will be updated in-place",
+        "(imported from",
+        "Plan: 1 to import, 0 to add, 1 to change, 0 to destroy.",
     ]);
     s.apply_plan_file();
     assert_eq!(s.splits().await, [(100, 0), (100, 0), (1, 0)]);

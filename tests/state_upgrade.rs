@@ -309,10 +309,12 @@ async fn states_of_every_earlier_schema_version_upgrade_cleanly() {
                 schema.version,
                 problems.join("\n")
             );
-            // A state of the current version comes back as it went in.
+            // A state of the current version comes back as it went in, apart from attributes
+            // added since the fixture was written without a version bump (they read as null or
+            // empty, which is how Terraform fills them too).
             if version == schema.version {
                 assert_eq!(
-                    to_json(&state),
+                    without_added(&to_json(&state), &fixture),
                     numbers_as_f64(&fixture),
                     "{type_name} v{version}: UpgradeResourceState changed a current state"
                 );
@@ -339,5 +341,30 @@ async fn a_state_from_a_newer_schema_version_is_refused() {
             schema.version + 1,
             schema.version
         );
+    }
+}
+
+/// `state` without the null or empty attributes that `fixture` does not have, at every depth.
+fn without_added(state: &Json, fixture: &Json) -> Json {
+    match (state, fixture) {
+        (Json::Object(s), Json::Object(f)) => Json::Object(
+            s.iter()
+                .filter(|(k, v)| {
+                    f.contains_key(*k)
+                        || !(v.is_null() || v.as_array().is_some_and(|a| a.is_empty()))
+                })
+                .map(|(k, v)| {
+                    let inner = f.get(k).map(|fv| without_added(v, fv)).unwrap_or(v.clone());
+                    (k.clone(), inner)
+                })
+                .collect(),
+        ),
+        (Json::Array(s), Json::Array(f)) if s.len() == f.len() => Json::Array(
+            s.iter()
+                .zip(f)
+                .map(|(sv, fv)| without_added(sv, fv))
+                .collect(),
+        ),
+        _ => state.clone(),
     }
 }
