@@ -769,6 +769,7 @@ async fn malformed_dynamic_values_give_diagnostics_and_the_server_survives() {
                     prior_private: vec![],
                     provider_meta: None,
                     client_capabilities: None,
+                    prior_identity: None,
                 }),
             )
             .await
@@ -788,6 +789,7 @@ async fn malformed_dynamic_values_give_diagnostics_and_the_server_survives() {
                 private: vec![],
                 provider_meta: None,
                 client_capabilities: None,
+                current_identity: None,
             }),
         )
         .await
@@ -806,7 +808,7 @@ async fn malformed_dynamic_values_give_diagnostics_and_the_server_survives() {
                     config: good.clone(),
                     planned_private: vec![],
                     provider_meta: None,
-                    client_capabilities: None,
+                    planned_identity: None,
                 }),
             )
             .await
@@ -1386,6 +1388,7 @@ proptest! {
                 prior_private: vec![],
                 provider_meta: None,
                 client_capabilities: None,
+                prior_identity: None,
             },
         )))
         .map_err(TestCaseError::fail)?
@@ -1401,7 +1404,7 @@ proptest! {
                 config: dv.clone(),
                 planned_private: vec![],
                 provider_meta: None,
-                client_capabilities: None,
+                planned_identity: None,
             },
         )))
         .map_err(TestCaseError::fail)?
@@ -1415,6 +1418,7 @@ proptest! {
             private: vec![],
             provider_meta: None,
             client_capabilities: None,
+            current_identity: None,
         })))
         .map_err(TestCaseError::fail)?
         .map_err(|s| fail("ReadResource", s))?
@@ -1515,6 +1519,7 @@ fn validate_and_plan_answer_any_input() {
                     prior_private: vec![],
                     provider_meta: None,
                     client_capabilities: None,
+                    prior_identity: None,
                 },
             )))
             .map_err(TestCaseError::fail)?
@@ -1560,7 +1565,7 @@ fn apply_read_import_and_data_reads_answer_any_input() {
                     config: b.clone(),
                     planned_private: vec![],
                     provider_meta: None,
-                    client_capabilities: None,
+                    planned_identity: None,
                 },
             )))
             .map_err(TestCaseError::fail)?
@@ -1580,6 +1585,7 @@ fn apply_read_import_and_data_reads_answer_any_input() {
                     private: vec![],
                     provider_meta: None,
                     client_capabilities: None,
+                    current_identity: None,
                 })),
             )
             .map_err(TestCaseError::fail)?
@@ -1614,6 +1620,7 @@ fn apply_read_import_and_data_reads_answer_any_input() {
                     type_name,
                     id: id.clone(),
                     client_capabilities: None,
+                    identity: None,
                 },
             )))
             .map_err(TestCaseError::fail)?
@@ -1737,6 +1744,7 @@ fn a_config_that_validates_plans_and_keeps_its_values() {
                     prior_private: vec![],
                     provider_meta: None,
                     client_capabilities: None,
+                    prior_identity: None,
                 },
             )))
             .map_err(TestCaseError::fail)?
@@ -1893,6 +1901,7 @@ async fn configure_with_unknown_region_defers_and_plans_still_work() {
             prior_private: vec![],
             provider_meta: None,
             client_capabilities: None,
+            prior_identity: None,
         }),
     )
     .await

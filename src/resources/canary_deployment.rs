@@ -864,6 +864,18 @@ impl Resource for CanaryDeployment {
         state.set("rollout_steps", Value::List(vec![]));
         state
     }
+
+    fn identity_schema(&self) -> Option<crate::schema::IdentitySchema> {
+        Some(super::adopt::service_identity_schema())
+    }
+
+    fn identity(&self, state: &Value, region: &str) -> Value {
+        super::adopt::service_identity(state, "stable_task_set_arn", region)
+    }
+
+    fn import_id(&self, identity: &Value, region: &str, diags: &mut Diagnostics) -> Option<String> {
+        super::adopt::import_id(identity, region, diags)
+    }
 }
 
 impl CanaryDeployment {
