@@ -20,6 +20,8 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+mod list;
+
 pub struct CanaryDeployment;
 
 pub const TAG_DEPLOYMENT: &str = "ecsx:deployment";
@@ -876,6 +878,24 @@ impl Resource for CanaryDeployment {
     fn import_id(&self, identity: &Value, region: &str, diags: &mut Diagnostics) -> Option<String> {
         super::adopt::import_id(identity, region, diags)
     }
+
+    fn list_schema(&self) -> Option<Schema> {
+        Some(super::adopt::list_schema(
+            "Lists the services of a cluster that can become canary deployments: EXTERNAL-controller services with a PRIMARY task set, at most one other task set on its own target group, and no task set owned by another deployment. \
+             With `include_resource`, each result carries the state import would build: the task set template from ECS, the target groups, and the listeners and rules that forward to them. \
+             Services that cannot be adopted come back as warnings naming the reason. Listing only reads AWS.",
+        ))
+    }
+
+    async fn list(
+        &self,
+        ctx: &Ctx,
+        config: &Value,
+        sink: &mut super::ListSink,
+        diags: &mut Diagnostics,
+    ) {
+        list::list(self, ctx, config, sink, diags).await
+    }
 }
 
 impl CanaryDeployment {
@@ -1160,20 +1180,28 @@ fn mark_unknown(planned: &mut Value) {
 }
 
 /// Import has no configuration, so it tells test listeners and rules (100% to the canary
-/// while one runs) from the production ones by their routing. Without a canary, or with one
-/// at 100%, they look alike: all stay production routers and the configuration decides.
+/// while one runs) from the production ones by their routing. With the canary at 100%, they
+/// look alike: all stay production routers and the configuration decides. Without a canary, a
+/// router that sends everything to the canary target group (a test listener a script left
+/// there) is left out: managing it, as either kind, would move its traffic at the first apply.
 fn split_test_routers(
     routers: Vec<Router>,
     primary_tg: &str,
     canary_tg: Option<&str>,
     canary_exists: bool,
 ) -> (Vec<Router>, Vec<Router>) {
-    let Some(canary_tg) = canary_tg.filter(|_| canary_exists) else {
+    let Some(canary_tg) = canary_tg else {
         return (routers, vec![]);
     };
     let all_to_canary = |r: &Router| r.weight_of(primary_tg) == 0 && r.weight_of(canary_tg) > 0;
     if routers.iter().all(all_to_canary) {
         return (routers, vec![]);
+    }
+    if !canary_exists {
+        return (
+            routers.into_iter().filter(|r| !all_to_canary(r)).collect(),
+            vec![],
+        );
     }
     let (test, managed): (Vec<Router>, Vec<Router>) = routers.into_iter().partition(all_to_canary);
     (managed, test)
@@ -2033,9 +2061,9 @@ mod tests {
             (arns(&managed), arns(&test)),
             (vec!["prod".into()], vec!["test".into()])
         );
-        // Without a canary, or with all traffic on it, they cannot be told apart.
+        // Without a canary, a router with all traffic on the canary target group is left out.
         let (managed, test) = split_test_routers(routers, BLUE, Some(GREEN), false);
-        assert_eq!(managed.len(), 2);
+        assert_eq!(arns(&managed), vec!["prod".to_string()]);
         assert!(test.is_empty());
         let full = vec![router("prod", 0, 100), router("test", 0, 100)];
         let (managed, test) = split_test_routers(full, BLUE, Some(GREEN), true);

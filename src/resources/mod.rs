@@ -162,8 +162,15 @@ impl ListSink {
         self.remaining.is_none_or(|n| n > 0) && !self.tx.is_closed()
     }
 
-    /// Sends one importable object; false once no more are wanted.
-    pub async fn found(&mut self, identity: Value, display_name: String, resource: Value) -> bool {
+    /// Sends one importable object, with warnings about adopting it (`notes`); false once no
+    /// more are wanted.
+    pub async fn found(
+        &mut self,
+        identity: Value,
+        display_name: String,
+        resource: Value,
+        notes: Diagnostics,
+    ) -> bool {
         if !self.wants_more() {
             return false;
         }
@@ -180,7 +187,7 @@ impl ListSink {
             identity,
             display_name,
             resource: self.include_resource.then_some(resource),
-            diagnostics: Diagnostics::new(),
+            diagnostics: notes,
         };
         if self.tx.send(item).await.is_err() {
             return false;

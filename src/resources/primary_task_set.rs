@@ -270,7 +270,8 @@ impl Resource for PrimaryTaskSet {
                         );
                         let cluster = arn::cluster_name(&svc.cluster_arn);
                         let state = imported_state(cluster, &svc.name, p);
-                        sink.found(adopt::identity_of(&svc), name, state).await
+                        sink.found(adopt::identity_of(&svc), name, state, Diagnostics::new())
+                            .await
                     }
                 };
                 if !more {
