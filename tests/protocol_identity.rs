@@ -772,3 +772,143 @@ async fn import_by_identity_and_identity_through_read_and_plan() {
     assert_eq!(planned.get("service").as_str(), Some("pid-1"));
     assert_eq!(planned.get("region").as_str(), Some(REGION));
 }
+
+/// CreateTaskSet on any service of `infra`, on target group `tg`, with `tags`.
+async fn task_set(
+    aws: &Aws,
+    infra: &Infra,
+    service: &str,
+    tg: &str,
+    tags: &[(&str, &str)],
+) -> common::TaskSetRef {
+    use aws_sdk_ecs::types::{
+        AwsVpcConfiguration, LaunchType, LoadBalancer, NetworkConfiguration, Scale, ScaleUnit, Tag,
+    };
+    let vpc = AwsVpcConfiguration::builder()
+        .set_subnets(Some(infra.subnets.clone()))
+        .security_groups(&infra.security_group)
+        .build()
+        .expect("awsvpc configuration");
+    let mut req = aws
+        .ecs
+        .create_task_set()
+        .cluster(&infra.cluster)
+        .service(service)
+        .task_definition(&infra.task_definitions[0])
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(vpc)
+                .build(),
+        )
+        .load_balancers(
+            LoadBalancer::builder()
+                .target_group_arn(tg)
+                .container_name(common::CONTAINER_NAME)
+                .container_port(common::CONTAINER_PORT)
+                .build(),
+        )
+        .scale(
+            Scale::builder()
+                .value(100.0)
+                .unit(ScaleUnit::Percent)
+                .build(),
+        );
+    for (k, v) in tags {
+        req = req.tags(Tag::builder().key(*k).value(*v).build());
+    }
+    let t = req.send().await.expect("CreateTaskSet");
+    let t = t.task_set().expect("a task set");
+    common::TaskSetRef {
+        id: t.id().unwrap_or_default().to_string(),
+        arn: t.task_set_arn().unwrap_or_default().to_string(),
+        task_definition: t.task_definition().unwrap_or_default().to_string(),
+    }
+}
+
+#[tokio::test]
+async fn list_canary_deployments_names_why_a_service_cannot_be_adopted() {
+    let emu = Emulator::start();
+    let infra = Infra::create_n(&emu, "cl", 4);
+    let aws = Aws::connect(&emu).await;
+    let (blue, green) = (&infra.blue_target_group_arn, &infra.green_target_group_arn);
+    let primary = |svc: &'static str, tags: &'static [(&'static str, &'static str)]| {
+        let (aws, infra) = (&aws, &infra);
+        async move {
+            let t = task_set(aws, infra, svc, blue, tags).await;
+            aws.set_primary(&infra.cluster, svc, &t.arn).await;
+            t
+        }
+    };
+    // cl-1: a stable and a canary on its own target group: adoptable.
+    primary("cl-1", &[]).await;
+    task_set(&aws, &infra, "cl-1", green, &[]).await;
+    // cl-2: two task sets besides the PRIMARY.
+    primary("cl-2", &[]).await;
+    task_set(&aws, &infra, "cl-2", green, &[]).await;
+    task_set(&aws, &infra, "cl-2", green, &[]).await;
+    // cl-3: the second task set shares the PRIMARY's target group.
+    primary("cl-3", &[]).await;
+    task_set(&aws, &infra, "cl-3", blue, &[]).await;
+    // cl-4: owned by another ecsx deployment.
+    primary("cl-4", &[("ecsx:deployment", "other/cl-4")]).await;
+
+    let (_server, mut client) = connected().await;
+    configure(&mut client, &emu).await;
+    let events = list(&mut client, CANARY, list_config(&infra.cluster), true, 100).await;
+    let found: Vec<&pb::list_resource::Event> =
+        events.iter().filter(|e| e.identity.is_some()).collect();
+    assert_eq!(found.len(), 1, "{events:#?}");
+    assert_eq!(
+        id_value(found[0].identity.as_ref()).get("service").as_str(),
+        Some("cl-1")
+    );
+    assert_eq!(
+        found[0].display_name,
+        "cl-1: PRIMARY cl:1, canary cl:1, traffic 100/0, 2 task sets"
+    );
+    let state = undv(found[0].resource_object.as_ref());
+    assert_eq!(
+        state
+            .block("traffic")
+            .get("canary_target_group_arn")
+            .as_str(),
+        Some(green.as_str())
+    );
+    assert!(state
+        .block("canary")
+        .get("task_definition")
+        .as_str()
+        .is_some());
+    assert_eq!(state.get("id").as_str(), Some("cl/cl-1"));
+
+    let reasons: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e.identity.is_none())
+        .flat_map(|e| warnings(&e.diagnostic))
+        .map(|d| (d.summary.clone(), d.detail.clone()))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:#?}");
+    for (svc, needle) in [
+        ("cl-2", "too many task sets to import"),
+        ("cl-3", "canary is not on its own target group"),
+        ("cl-4", "owned by another deployment, \"other/cl-4\""),
+    ] {
+        let (_, detail) = reasons
+            .iter()
+            .find(|(s, _)| s == &format!("Service {svc} cannot be adopted"))
+            .unwrap_or_else(|| panic!("no warning for {svc}: {reasons:#?}"));
+        assert!(detail.contains(needle), "{svc}: {detail}");
+    }
+
+    // Listing reads only: no task set of the adoptable service got an ownership tag.
+    for t in aws.live_task_sets(&infra.cluster, "cl-1").await {
+        let arn = t.task_set_arn().unwrap_or_default();
+        assert!(
+            aws.task_set_tags(&infra.cluster, "cl-1", arn)
+                .await
+                .is_empty(),
+            "{arn} was tagged"
+        );
+    }
+}
