@@ -1,5 +1,6 @@
 //! The provider core: its schema, configuration, and dispatch to resources on plain values.
 
+use crate::actions::{self, Action, Invocation, Progress};
 use crate::aws::{AssumeRole, Aws, Settings};
 use crate::diag::{AttrPath, Diagnostics};
 use crate::resources::{self, base_plan, Ctx, DataSource, ListSink, Listed, Resource};
@@ -24,6 +25,7 @@ enum Configured {
 pub struct Provider {
     resources: BTreeMap<&'static str, Arc<dyn Resource>>,
     data_sources: BTreeMap<&'static str, Arc<dyn DataSource>>,
+    actions: BTreeMap<&'static str, Arc<dyn Action>>,
     configured: RwLock<Configured>,
     stop: CancellationToken,
 }
@@ -63,6 +65,11 @@ impl Default for Provider {
 
 impl Provider {
     pub fn new() -> Self {
+        Self::with_actions(actions::actions())
+    }
+
+    /// The provider with these actions instead of the registered ones (tests use it).
+    pub fn with_actions(actions: Vec<Arc<dyn Action>>) -> Self {
         Provider {
             resources: resources::resources()
                 .into_iter()
@@ -72,9 +79,63 @@ impl Provider {
                 .into_iter()
                 .map(|d| (d.type_name(), d))
                 .collect(),
+            actions: actions.into_iter().map(|a| (a.type_name(), a)).collect(),
             configured: RwLock::new(Configured::No),
             stop: CancellationToken::new(),
         }
+    }
+
+    pub fn action_schemas(&self) -> BTreeMap<&'static str, Schema> {
+        self.actions.iter().map(|(k, a)| (*k, a.schema())).collect()
+    }
+
+    fn action(&self, type_name: &str) -> Result<&Arc<dyn Action>, Diagnostics> {
+        self.actions
+            .get(type_name)
+            .ok_or_else(|| unknown_type("action", type_name))
+    }
+
+    pub fn validate_action_config(&self, type_name: &str, config: &Value) -> Diagnostics {
+        let a = match self.action(type_name) {
+            Ok(a) => a,
+            Err(d) => return d,
+        };
+        let mut d = Diagnostics::new();
+        a.schema().block.validate(config, &AttrPath::root(), &mut d);
+        a.validate(config, &mut d);
+        d
+    }
+
+    pub async fn plan_action(&self, type_name: &str, config: &Value) -> Diagnostics {
+        let a = match self.action(type_name) {
+            Ok(a) => a,
+            Err(d) => return d,
+        };
+        let ctx = match self.ctx().await {
+            Ok(c) => c,
+            Err(d) => return d,
+        };
+        let mut d = Diagnostics::new();
+        a.plan(ctx.as_ref(), config, &mut d).await;
+        d
+    }
+
+    /// Runs an action, sending its progress and then its outcome to `tx`.
+    pub async fn invoke_action(
+        &self,
+        type_name: &str,
+        config: &Value,
+        tx: mpsc::Sender<Invocation>,
+    ) {
+        let mut d = Diagnostics::new();
+        match (self.action(type_name), self.ready_ctx().await) {
+            (Ok(a), Ok(ctx)) => {
+                let progress = Progress::new(tx.clone());
+                a.invoke(&ctx, config, &progress, &mut d).await;
+            }
+            (Err(e), _) | (_, Err(e)) => d.extend(e),
+        }
+        let _ = tx.send(Invocation::Completed(d)).await;
     }
 
     pub fn schema() -> Schema {

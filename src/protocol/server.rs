@@ -5,6 +5,7 @@ use super::convert::{
 };
 use super::plugin as gp;
 use super::tfplugin6 as pb;
+use crate::actions::Invocation;
 use crate::diag::Diagnostics;
 use crate::provider::Provider;
 use crate::resources::Listed;
@@ -43,6 +44,22 @@ fn capabilities() -> pb::ServerCapabilities {
         // Terraform 1.15 asks GenerateResourceConfig for -generate-config-out; older cores
         // ignore the field.
         generate_resource_config: true,
+    }
+}
+
+/// The stream InvokeAction answers with.
+pub type InvokeEvents =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::invoke_action::Event, Status>> + Send>>;
+
+fn invoke_event(item: Invocation) -> pb::invoke_action::Event {
+    use pb::invoke_action::event::{Completed, Progress, Type};
+    pb::invoke_action::Event {
+        r#type: Some(match item {
+            Invocation::Progress(message) => Type::Progress(Progress { message }),
+            Invocation::Completed(d) => Type::Completed(Completed {
+                diagnostics: diagnostics(&d),
+            }),
+        }),
     }
 }
 
@@ -103,6 +120,14 @@ impl pb::provider_server::Provider for ProviderService {
                     type_name: n.into(),
                 })
                 .collect(),
+            actions: self
+                .core
+                .action_schemas()
+                .into_keys()
+                .map(|n| pb::get_metadata::ActionMetadata {
+                    type_name: n.into(),
+                })
+                .collect(),
         }))
     }
 
@@ -132,6 +157,19 @@ impl pb::provider_server::Provider for ProviderService {
                 .list_resource_schemas()
                 .iter()
                 .map(|(k, s)| (k.to_string(), schema(s)))
+                .collect(),
+            action_schemas: self
+                .core
+                .action_schemas()
+                .iter()
+                .map(|(k, s)| {
+                    (
+                        k.to_string(),
+                        pb::ActionSchema {
+                            schema: Some(schema(s)),
+                        },
+                    )
+                })
                 .collect(),
         }))
     }
@@ -483,6 +521,72 @@ impl pb::provider_server::Provider for ProviderService {
         Ok(Response::new(pb::validate_list_resource_config::Response {
             diagnostics: diagnostics(&d),
         }))
+    }
+
+    async fn validate_action_config(
+        &self,
+        req: Request<pb::validate_action_config::Request>,
+    ) -> Rpc<pb::validate_action_config::Response> {
+        let r = req.get_ref();
+        let d = match decode(r.config.as_ref(), "action configuration") {
+            Ok(cfg) => self.core.validate_action_config(&r.type_name, &cfg),
+            Err(d) => d,
+        };
+        Ok(Response::new(pb::validate_action_config::Response {
+            diagnostics: diagnostics(&d),
+        }))
+    }
+
+    async fn plan_action(
+        &self,
+        req: Request<pb::plan_action::Request>,
+    ) -> Rpc<pb::plan_action::Response> {
+        let r = req.into_inner();
+        let d = match decode(r.config.as_ref(), "action configuration") {
+            Ok(cfg) => {
+                traced(
+                    "PlanAction",
+                    &r.action_type,
+                    self.core.plan_action(&r.action_type, &cfg),
+                )
+                .await
+            }
+            Err(d) => d,
+        };
+        Ok(Response::new(pb::plan_action::Response {
+            diagnostics: diagnostics(&d),
+        }))
+    }
+
+    type InvokeActionStream = InvokeEvents;
+
+    async fn invoke_action(
+        &self,
+        req: Request<pb::invoke_action::Request>,
+    ) -> Rpc<Self::InvokeActionStream> {
+        let r = req.into_inner();
+        let (tx, rx) = mpsc::channel::<Invocation>(16);
+        match decode(r.config.as_ref(), "action configuration") {
+            Ok(config) => {
+                let core = self.core.clone();
+                tokio::spawn(async move {
+                    traced(
+                        "InvokeAction",
+                        &r.action_type,
+                        core.invoke_action(&r.action_type, &config, tx),
+                    )
+                    .await
+                });
+            }
+            Err(d) => {
+                let _ = tx.try_send(Invocation::Completed(d));
+            }
+        }
+        let events =
+            tokio_stream::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), |item| {
+                Ok(invoke_event(item))
+            });
+        Ok(Response::new(Box::pin(events)))
     }
 
     async fn stop_provider(
