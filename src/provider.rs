@@ -444,14 +444,14 @@ impl Provider {
         r.modify_plan(ctx.as_ref(), &mut plan, &mut d).await;
         let planned = schema.block.conform(&plan.planned);
         let region = ctx.as_ref().map(|c| c.aws.region.as_str()).unwrap_or("");
-        // A new object (create or replace) gets a new identity, possibly unknown until apply;
-        // an update keeps the one it has, derived from the prior state if Terraform has none.
-        let identity = match r.identity_schema() {
-            None => Value::Null,
-            Some(_) if prior.is_null() || !plan.requires_replace.is_empty() => {
-                conformed_identity(r.as_ref(), &r.identity(&planned, region))
-            }
-            Some(_) => settled_identity(r.as_ref(), prior, prior_identity, region),
+        // A new object (create or replace) has its identity once applied: the account comes
+        // from an ARN AWS assigns. Terraform would accept unknown values here, but `show -json`
+        // of such a plan fails ("value is not known"), so the plan carries none. An update
+        // keeps the identity it has, derived from the prior state if Terraform has none.
+        let identity = if prior.is_null() || !plan.requires_replace.is_empty() {
+            settled_identity(r.as_ref(), &planned, &Value::Null, region)
+        } else {
+            settled_identity(r.as_ref(), prior, prior_identity, region)
         };
         PlanOutcome {
             planned,

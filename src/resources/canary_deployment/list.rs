@@ -20,11 +20,13 @@ pub(super) async fn list(
     let mut services = adopt::Services::new(ctx, adopt::ServiceFilter::from(config));
     while let Some(batch) = services.next_batch(diags).await {
         for svc in batch {
-            let more = match adoptable(r, ctx, &svc).await {
-                Err(reason) => {
+            let more = match adoptable(r, ctx, &svc, diags).await {
+                Err(NotListed::Unadoptable(reason)) => {
                     sink.skipped(adopt::skipped_warning(r.type_name(), &svc, &reason))
                         .await
                 }
+                // An AWS failure ends the listing, as an error, rather than hiding a service.
+                Err(NotListed::Failed) => return,
                 Ok((state, notes)) => {
                     let name = display_name(&svc, &state);
                     sink.found(adopt::identity_of(&svc), name, state, notes)
@@ -65,46 +67,55 @@ fn display_name(svc: &Service, state: &Value) -> String {
     name
 }
 
-/// The state import would build for `svc`, or why it cannot be adopted.
+/// Why a service is not in the listing.
+enum NotListed {
+    /// It cannot be adopted, for this reason (a warning; the listing goes on).
+    Unadoptable(String),
+    /// AWS failed; the error is in the listing's diagnostics.
+    Failed,
+}
+
+/// The state import would build for `svc` with warnings about adopting it, or why not.
 async fn adoptable(
     r: &CanaryDeployment,
     ctx: &Ctx,
     svc: &Service,
-) -> Result<(Value, Diagnostics), String> {
+    diags: &mut Diagnostics,
+) -> Result<(Value, Diagnostics), NotListed> {
     if let Some(reason) = adopt::unadoptable(svc) {
-        return Err(reason);
+        return Err(NotListed::Unadoptable(reason));
     }
     let cluster = arn::cluster_name(&svc.cluster_arn).to_string();
     let id = resource_id(&cluster, &svc.name);
-    let mut diags = Diagnostics::new();
     let listed = ecs::find_task_sets(&ctx.aws.ecs, &cluster, &svc.name, &[]).await;
     let subject = format!("service {:?} in cluster {cluster:?}", svc.name);
-    let Some((sets, _)) = reported(
-        listed,
-        &mut diags,
-        None,
-        "Could not list task sets",
-        &subject,
-    ) else {
-        return Err(reason_of(&diags));
+    let Some((sets, _)) = reported(listed, diags, None, "Could not list task sets", &subject)
+    else {
+        return Err(NotListed::Failed);
     };
     if let Some((t, owner)) = adopt::claimed_elsewhere(&sets, &id) {
-        return Err(format!(
+        return Err(NotListed::Unadoptable(format!(
             "task set {} is owned by another deployment, {owner:?} (tag {TAG_DEPLOYMENT})",
             t.id
+        )));
+    }
+    let mut notes = Diagnostics::new();
+    let state = imported_state(ctx, &cluster, &svc.name, &sets, &mut notes, diags).await?;
+    // Read fills in what the routers say (weights, the canary's traffic share), as import does.
+    let mut read = Diagnostics::new();
+    let mut state = r.read(ctx, &state, &mut read).await;
+    if read.has_errors() {
+        diags.extend(read);
+        return Err(NotListed::Failed);
+    }
+    if state.is_null() {
+        return Err(NotListed::Unadoptable(
+            "it went away while it was being listed".to_string(),
         ));
     }
-    let state = imported_state(ctx, &cluster, &svc.name, &sets, &mut diags).await;
-    if diags.has_errors() || state.is_null() {
-        return Err(reason_of(&diags));
-    }
-    // Read fills in what the routers say (weights, the canary's traffic share), as import does.
-    let mut state = r.read(ctx, &state, &mut diags).await;
-    if diags.has_errors() || state.is_null() {
-        return Err(reason_of(&diags));
-    }
+    notes.extend(read);
     state.set("rollout_steps", Value::List(vec![]));
-    Ok((state, diags))
+    Ok((state, notes))
 }
 
 fn kind_name(kind: elbv2::Kind) -> &'static str {
@@ -114,52 +125,33 @@ fn kind_name(kind: elbv2::Kind) -> &'static str {
     }
 }
 
-/// The first error as a reason in a sentence.
-fn reason_of(diags: &Diagnostics) -> String {
-    diags
-        .iter()
-        .find(|d| d.severity == crate::diag::Severity::Error)
-        .map(|d| {
-            format!(
-                "{}: {}",
-                d.summary.to_lowercase(),
-                d.detail.trim_end_matches('.')
-            )
-        })
-        .unwrap_or_else(|| "it could not be read".to_string())
-}
-
 /// What `import` builds before it tags the task sets, read-only.
 ///
 /// This mirrors `CanaryDeployment::import` in `canary_deployment.rs` step for step until the
 /// canary resource's own read-only import builder lands (issue 13 depends on that
 /// restructuring); then this function goes and the listing calls that one.
+/// Adoption problems are `Unadoptable`; AWS failures go to `diags`, warnings to `notes`.
 async fn imported_state(
     ctx: &Ctx,
     cluster: &str,
     service: &str,
     sets: &[TaskSet],
+    notes: &mut Diagnostics,
     diags: &mut Diagnostics,
-) -> Value {
+) -> Result<Value, NotListed> {
     let live: Vec<&TaskSet> = sets.iter().filter(|t| t.status != "DRAINING").collect();
     let Some(stable) = live.iter().find(|t| t.status == "PRIMARY") else {
-        diags.error(
-            "Nothing to import",
-            format!("Service {service:?} in cluster {cluster:?} has no PRIMARY task set."),
-        );
-        return Value::Null;
+        return Err(NotListed::Unadoptable(
+            "it has no PRIMARY task set".to_string(),
+        ));
     };
     let others: Vec<&&TaskSet> = live.iter().filter(|t| t.id != stable.id).collect();
     if others.len() > 1 {
-        diags.error(
-            "Too many task sets to import",
-            format!(
-                "it has task sets {} besides the PRIMARY {}; a deployment holds a stable and at most one canary. Delete the extra task sets first.",
-                others.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", "),
-                stable.id
-            ),
-        );
-        return Value::Null;
+        return Err(NotListed::Unadoptable(format!(
+            "it has task sets {} besides the PRIMARY {}, and a deployment holds a stable and at most one canary; finish or roll back the release in flight and delete the extra task sets first",
+            others.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", "),
+            stable.id
+        )));
     }
     let canary = others.first();
     let primary_tg = stable
@@ -171,14 +163,10 @@ async fn imported_state(
     if canary.is_some()
         && (canary_tg.is_none() || canary_tg.as_deref() == Some(primary_tg.as_str()))
     {
-        diags.error(
-            "Canary is not on its own target group",
-            format!(
-                "task set {} must sit on a target group other than the PRIMARY's to be imported as the canary",
-                canary.map(|c| c.id.as_str()).unwrap_or_default()
-            ),
-        );
-        return Value::Null;
+        return Err(NotListed::Unadoptable(format!(
+            "its canary is not on its own target group: task set {} must sit on a target group other than the PRIMARY's to be imported as the canary",
+            canary.map(|c| c.id.as_str()).unwrap_or_default()
+        )));
     }
     let discovered = elbv2::discover(&ctx.aws.elbv2, &primary_tg, canary_tg.as_deref()).await;
     let Some((routers, canary_tg)) = reported(
@@ -188,7 +176,7 @@ async fn imported_state(
         "Could not find the listeners and rules",
         &format!("target group {primary_tg}"),
     ) else {
-        return Value::Null;
+        return Err(NotListed::Failed);
     };
     let discovered = routers.clone();
     let (routers, test_routers) =
@@ -197,7 +185,7 @@ async fn imported_state(
         .iter()
         .filter(|d| !routers.iter().chain(&test_routers).any(|r| r.arn == d.arn))
     {
-        diags.warning(
+        notes.warning(
             format!("{} left out of the deployment", kind_name(left.kind)),
             format!(
                 "{} {} of service {service:?} sends all its traffic to target group {} although no canary runs, so adopting leaves it unmanaged and moves no traffic. \
@@ -225,7 +213,7 @@ async fn imported_state(
             v
         }
     };
-    Value::object([
+    Ok(Value::object([
         ("cluster", Value::from(cluster)),
         ("service", Value::from(service)),
         ("wait_for_steady_state", Value::from(true)),
@@ -287,5 +275,5 @@ async fn imported_state(
             ])]),
         ),
         ("timeouts", Value::List(vec![])),
-    ])
+    ]))
 }
