@@ -4,6 +4,7 @@ pub mod actions;
 pub mod arn;
 pub mod aws;
 pub mod diag;
+pub mod duration;
 pub mod log;
 pub mod protocol;
 pub mod provider;

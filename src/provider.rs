@@ -363,7 +363,7 @@ impl Provider {
             );
             return (Value::Null, d);
         }
-        match crate::protocol::codec::from_json(raw_json) {
+        match crate::value::parse_json(raw_json) {
             Ok(v) => (schema.block.conform(&v), d),
             Err(e) => {
                 d.error(
@@ -685,7 +685,7 @@ const ROLE_SESSION: (u64, u64) = (15 * 60, 12 * 3600);
 fn check_settings(config: &Value, d: &mut Diagnostics) {
     let role = AttrPath::attr("assume_role").index(0);
     if let Some(s) = config.block("assume_role").get("duration").as_str() {
-        let secs = crate::schema::parse_duration(s).map(|t| t.as_secs());
+        let secs = crate::duration::parse(s).map(|t| t.as_secs());
         if secs.is_some_and(|n| n < ROLE_SESSION.0 || n > ROLE_SESSION.1) {
             d.error_at(
                 role.then("duration"),
@@ -742,7 +742,7 @@ pub fn settings_from(config: &Value) -> Settings {
             duration: role
                 .get("duration")
                 .as_str()
-                .and_then(crate::schema::parse_duration),
+                .and_then(crate::duration::parse),
         }),
         endpoint_ecs: opt_string(ep.get("ecs")),
         endpoint_elbv2: opt_string(ep.get("elbv2")),

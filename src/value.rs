@@ -192,6 +192,47 @@ impl From<f64> for Value {
     }
 }
 
+/// Decodes JSON text, as Terraform stores state and as `DynamicValue.json` carries values.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice::<serde_json::Value>(bytes).map(|j| from_json_value(&j))
+}
+
+pub fn from_json_value(j: &serde_json::Value) -> Value {
+    match j {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(0.0)),
+        serde_json::Value::String(s) => Value::String(s.clone()),
+        serde_json::Value::Array(a) => Value::List(a.iter().map(from_json_value).collect()),
+        serde_json::Value::Object(o) => Value::Map(
+            o.iter()
+                .map(|(k, v)| (k.clone(), from_json_value(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// JSON for a value; unknowns have no JSON form and become null.
+pub fn to_json_value(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null | Value::Unknown => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
+            serde_json::Value::from(*n as i64)
+        }
+        Value::Number(n) => serde_json::Number::from_f64(*n)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
+        Value::String(s) => serde_json::Value::String(s.clone()),
+        Value::List(items) => serde_json::Value::Array(items.iter().map(to_json_value).collect()),
+        Value::Map(m) => serde_json::Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), to_json_value(v)))
+                .collect(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

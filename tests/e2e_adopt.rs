@@ -130,6 +130,18 @@ list "ecsx_canary_deployment" "adopt" {
 }
 "#;
 
+/// The live task set ids of both adoptable services, sorted.
+async fn live_ids(aws: &Aws, infra: &Infra) -> Vec<String> {
+    let mut ids = vec![];
+    for svc in ["adopt-1", "adopt-2"] {
+        for t in aws.live_task_sets(&infra.cluster, svc).await {
+            ids.push(t.id().unwrap_or_default().to_string());
+        }
+    }
+    ids.sort();
+    ids
+}
+
 fn identity_of<'a>(state: &'a Json, address: &str) -> &'a Json {
     state
         .pointer("/values/root_module/resources")
@@ -208,10 +220,35 @@ async fn query_generates_config_that_imports_and_plans_nothing() {
         );
     }
 
-    // 3. Applied as written: both imported, nothing else; then the plan is empty.
+    // 3. Applied as written: both imported, and the only writes are the ownership tags (import
+    // reads only; the first apply tags the adopted task sets). Then the plan is empty.
+    let before = live_ids(&aws, &infra).await;
+    let plan = ws.plan_json();
+    for i in 0..2 {
+        let address = format!("ecsx_canary_deployment.adopt_{i}");
+        let change = plan["resource_changes"]
+            .as_array()
+            .and_then(|rc| rc.iter().find(|r| r["address"] == address.as_str()))
+            .unwrap_or_else(|| panic!("{address} not in the plan"));
+        assert!(change["change"]["importing"].is_object(), "{change:#}");
+        let steps: Vec<&str> = change["change"]["after"]["rollout_steps"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Json::as_str).collect())
+            .unwrap_or_default();
+        assert!(!steps.is_empty(), "{address}: {change:#}");
+        assert!(
+            steps.iter().all(|s| s.starts_with("tag ")),
+            "{address} would do more than tag: {steps:?}"
+        );
+    }
     let out = ws.apply(&[]);
-    out.assert_contains(&["2 imported, 0 added, 0 changed, 0 destroyed"]);
+    out.assert_contains(&["2 imported, 0 added, 2 changed, 0 destroyed"]);
     ws.assert_plan_empty();
+    assert_eq!(
+        live_ids(&aws, &infra).await,
+        before,
+        "a task set was created or deleted"
+    );
     for router in [&infra.listener_arn, &infra.rule_arn] {
         assert_eq!(
             aws.split(
@@ -280,6 +317,7 @@ async fn query_generates_config_that_imports_and_plans_nothing() {
             "import {{\n  to = {two}\n  identity = {{\n    cluster = \"adopt\"\n    service = \"adopt-2\"\n  }}\n}}\n"
         ),
     );
+    // Its task sets carry the ownership tags already, so the import is all this apply does.
     let out = ws.apply(&[]);
     out.assert_contains(&["1 imported, 0 added, 0 changed, 0 destroyed"]);
     ws.assert_plan_empty();

@@ -1343,20 +1343,6 @@ async fn what_only_aws_knows_fails_at_plan_time() {
             )
         },
         Case::new(
-            "p_service_missing",
-            "ecsx_canary_deployment on a service that does not exist",
-            mark(canary_hcl("p_service_missing", &base.service("nope")), "service ="),
-            "ECS service not found",
-            &[&format!("Service \"nope\" was not found in cluster \"{cluster}\" (DescribeServices failure MISSING)")],
-        ),
-        Case::new(
-            "p_cluster_missing",
-            "ecsx_canary_deployment in a cluster that does not exist",
-            mark(canary_hcl("p_cluster_missing", &Refs { cluster: "nocluster".into(), ..base.clone() }), "cluster ="),
-            "ECS cluster not found",
-            &[&format!("Service \"{}\" was not found in cluster \"nocluster\" (ClusterNotFoundException)", s[0])],
-        ),
-        Case::new(
             "p_rule_does_not_forward",
             "a managed rule whose action is a fixed response, not a forward",
             mark(

@@ -4,141 +4,17 @@
 
 mod common;
 
-use aws_sdk_ecs::types::TaskSet;
 use common::{
-    planned_actions, planned_after, resource_values, CanaryConfig, Stack, TAG_DEPLOYMENT, TAG_ROLE,
+    by_id, planned_actions, planned_after, rollout_steps, target_group, CanaryConfig, Stack,
+    TAG_DEPLOYMENT, TAG_ROLE,
 };
 use serde_json::{json, Value as Json};
 
-const ADDR: &str = "ecsx_canary_deployment.web";
-
-/// A stack with short STABILIZING and DRAINING periods, so a release takes seconds.
-async fn stack(name: &str) -> Stack {
-    let s = Stack::new(name).await;
-    s.emu
-        .configure(json!({"stabilize_seconds": 1, "drain_seconds": 1}));
-    s
-}
-
-fn steps(v: &Json) -> Vec<String> {
-    v["rollout_steps"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no rollout_steps in {v:#}"))
-        .iter()
-        .map(|s| s.as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-fn by_id<'a>(sets: &'a [TaskSet], id: &str) -> Option<&'a TaskSet> {
-    sets.iter().find(|t| t.id() == Some(id))
-}
-
-fn target_group(t: &TaskSet) -> &str {
-    t.load_balancers()
-        .first()
-        .and_then(|l| l.target_group_arn())
-        .unwrap_or_default()
-}
-
-impl Stack {
-    fn deploy(&self, cfg: &CanaryConfig) {
-        self.ws.config(&cfg.hcl());
-    }
-
-    fn state(&self) -> Json {
-        resource_values(&self.ws.show_json(), ADDR)
-    }
-
-    fn td(&self, revision: usize) -> String {
-        self.infra.task_definitions[revision].clone()
-    }
-
-    fn blue(&self) -> &str {
-        &self.infra.blue_target_group_arn
-    }
-
-    fn green(&self) -> &str {
-        &self.infra.green_target_group_arn
-    }
-
-    /// (blue, green) weights on the managed rule, the managed listener and the test listener.
-    async fn splits(&self) -> [(i32, i32); 3] {
-        let mut out = [(0, 0); 3];
-        for (i, arn) in [
-            &self.infra.rule_arn,
-            &self.infra.listener_arn,
-            &self.infra.test_listener_arn,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            out[i] = self.aws.split(arn, self.blue(), self.green()).await;
-        }
-        out
-    }
-
-    /// Task sets on the service, DRAINING ones included.
-    async fn all(&self) -> Vec<TaskSet> {
-        self.aws
-            .task_sets(&self.infra.cluster, self.infra.service())
-            .await
-    }
-
-    async fn live(&self) -> Vec<TaskSet> {
-        self.aws
-            .live_task_sets(&self.infra.cluster, self.infra.service())
-            .await
-    }
-
-    async fn tags(&self, id: &str) -> Vec<(String, String)> {
-        self.aws
-            .task_set_tags(&self.infra.cluster, self.infra.service(), id)
-            .await
-    }
-
-    /// `plan -out`, `show -json` of it, then `apply` of exactly that plan.
-    fn plan_then_apply(&self) -> Json {
-        let plan = self.ws.plan_json();
-        self.ws
-            .ok(&["apply", "-input=false", "-no-color", "tfplan"]);
-        plan
-    }
-
-    /// Asserts the deleted task set is gone or DRAINING, i.e. ECS is removing it.
-    async fn assert_deleted(&self, id: &str) {
-        if let Some(t) = by_id(&self.all().await, id) {
-            assert_eq!(
-                t.status(),
-                Some("DRAINING"),
-                "{id} should be deleted: {t:?}"
-            );
-        }
-    }
-
-    /// Bootstrap plus a canary on revision 1 at `traffic` percent; returns (stable id, canary id).
-    async fn with_canary(&self, traffic: u32) -> (String, String) {
-        let cfg = CanaryConfig::new(&self.infra);
-        self.deploy(&cfg);
-        self.ws.apply(&[]);
-        self.deploy(&cfg.canary(&self.td(1), traffic));
-        self.ws.apply(&[]);
-        let st = self.state();
-        (
-            st["stable_task_set_id"]
-                .as_str()
-                .expect("stable id")
-                .to_string(),
-            st["canary_task_set_id"]
-                .as_str()
-                .expect("canary id")
-                .to_string(),
-        )
-    }
-}
+const ADDR: &str = common::CANARY_ADDR;
 
 #[tokio::test]
 async fn create_puts_the_stable_on_blue_as_primary_with_all_traffic() {
-    let s = stack("create").await;
+    let s = Stack::short_periods("create").await;
     // infra.py starts the test listener on green: create must route it to blue.
     assert_eq!(s.splits().await[2], (0, 100));
     s.deploy(&CanaryConfig::new(&s.infra));
@@ -150,7 +26,7 @@ async fn create_puts_the_stable_on_blue_as_primary_with_all_traffic() {
     assert_eq!(after["canary_weight"], 0);
     assert_eq!(after["id"], "create/create");
     assert_eq!(
-        steps(&after),
+        rollout_steps(&after),
         [
             "create stable task set create:1 (scale 100%) on tg create-blue".to_string(),
             "make stable task set create:1 PRIMARY".into(),
@@ -197,7 +73,7 @@ async fn create_puts_the_stable_on_blue_as_primary_with_all_traffic() {
 
 #[tokio::test]
 async fn canary_in_then_more_traffic_moves_only_weights() {
-    let s = stack("canin").await;
+    let s = Stack::short_periods("canin").await;
     let cfg = CanaryConfig::new(&s.infra);
     s.deploy(&cfg);
     s.ws.apply(&[]);
@@ -249,7 +125,7 @@ async fn canary_in_then_more_traffic_moves_only_weights() {
         (json!(90), json!(10))
     );
     assert_eq!(
-        steps(&after),
+        rollout_steps(&after),
         [
             "create canary task set canin:2 (scale 100%) on tg canin-green".to_string(),
             "shift traffic 90/10 on 2 rules".into(),
@@ -302,7 +178,7 @@ async fn canary_in_then_more_traffic_moves_only_weights() {
     s.deploy(&cfg.clone().canary(&s.td(1), 50));
     let plan = s.plan_then_apply();
     assert_eq!(
-        steps(&planned_after(&plan, ADDR)),
+        rollout_steps(&planned_after(&plan, ADDR)),
         ["shift traffic 50/50 on 2 rules"]
     );
     let mut after: Vec<String> = s
@@ -325,7 +201,7 @@ async fn canary_in_then_more_traffic_moves_only_weights() {
 
 #[tokio::test]
 async fn canary_scale_updates_and_new_version_replaces_keeping_weight() {
-    let s = stack("cscale").await;
+    let s = Stack::short_periods("cscale").await;
     let (stable_id, canary_id) = s.with_canary(20).await;
     let base = CanaryConfig::new(&s.infra);
 
@@ -333,7 +209,7 @@ async fn canary_scale_updates_and_new_version_replaces_keeping_weight() {
     s.deploy(&base.clone().canary_scaled(&s.td(1), 20, 50));
     let plan = s.plan_then_apply();
     assert_eq!(
-        steps(&planned_after(&plan, ADDR)),
+        rollout_steps(&planned_after(&plan, ADDR)),
         ["scale canary task set cscale:2 to 50%"]
     );
     let sets = s.all().await;
@@ -353,7 +229,7 @@ async fn canary_scale_updates_and_new_version_replaces_keeping_weight() {
     let plan = s.plan_then_apply();
     let after = planned_after(&plan, ADDR);
     assert_eq!(
-        steps(&after),
+        rollout_steps(&after),
         [
             "create canary task set cscale:3 (scale 50%) on tg cscale-green".to_string(),
             format!("delete canary task set cscale:2 ({canary_id})"),
@@ -379,14 +255,14 @@ async fn canary_scale_updates_and_new_version_replaces_keeping_weight() {
 
 #[tokio::test]
 async fn promote_makes_the_canary_version_the_primary_on_blue() {
-    let s = stack("promote").await;
+    let s = Stack::short_periods("promote").await;
     let (stable_id, canary_id) = s.with_canary(50).await;
 
     s.deploy(&CanaryConfig::new(&s.infra).stable(&s.td(1)));
     let plan = s.plan_then_apply();
     let after = planned_after(&plan, ADDR);
     assert_eq!(
-        steps(&after),
+        rollout_steps(&after),
         [
             "create stable task set promote:2 (scale 100%) on tg promote-blue".to_string(),
             "make stable task set promote:2 PRIMARY".into(),
@@ -427,14 +303,14 @@ async fn promote_makes_the_canary_version_the_primary_on_blue() {
 
 #[tokio::test]
 async fn rollback_moves_traffic_back_then_deletes_the_canary() {
-    let s = stack("rollback").await;
+    let s = Stack::short_periods("rollback").await;
     let (stable_id, canary_id) = s.with_canary(30).await;
     assert_eq!(s.splits().await, [(70, 30), (70, 30), (0, 100)]);
 
     s.deploy(&CanaryConfig::new(&s.infra));
     let plan = s.ws.plan_json();
     assert_eq!(
-        steps(&planned_after(&plan, ADDR)),
+        rollout_steps(&planned_after(&plan, ADDR)),
         [
             "shift traffic 100/0 on 2 rules".to_string(),
             "route test traffic 100% to rollback-blue on 1 test listener".into(),
@@ -470,7 +346,7 @@ async fn rollback_moves_traffic_back_then_deletes_the_canary() {
 
 #[tokio::test]
 async fn stable_change_without_canary_is_a_direct_blue_green() {
-    let s = stack("bluegreen").await;
+    let s = Stack::short_periods("bluegreen").await;
     let cfg = CanaryConfig::new(&s.infra);
     s.deploy(&cfg);
     s.ws.apply(&[]);
@@ -482,7 +358,7 @@ async fn stable_change_without_canary_is_a_direct_blue_green() {
     s.deploy(&cfg.stable(&s.td(2)));
     let plan = s.plan_then_apply();
     assert_eq!(
-        steps(&planned_after(&plan, ADDR)),
+        rollout_steps(&planned_after(&plan, ADDR)),
         [
             "create stable task set bluegreen:3 (scale 100%) on tg bluegreen-blue".to_string(),
             "make stable task set bluegreen:3 PRIMARY".into(),
@@ -507,7 +383,7 @@ async fn stable_change_without_canary_is_a_direct_blue_green() {
 
 #[tokio::test]
 async fn template_change_rolls_new_task_sets_and_keeps_the_split() {
-    let s = stack("template").await;
+    let s = Stack::short_periods("template").await;
     let (stable_id, canary_id) = s.with_canary(20).await;
 
     // Task sets are immutable apart from scale: new tags mean new task sets.
@@ -519,7 +395,7 @@ async fn template_change_rolls_new_task_sets_and_keeps_the_split() {
     let plan = s.plan_then_apply();
     let after = planned_after(&plan, ADDR);
     assert_eq!(
-        steps(&after),
+        rollout_steps(&after),
         [
             "create stable task set template:1 (scale 100%) on tg template-blue".to_string(),
             "make stable task set template:1 PRIMARY".into(),
@@ -557,7 +433,7 @@ async fn template_change_rolls_new_task_sets_and_keeps_the_split() {
 
 #[tokio::test]
 async fn destroy_moves_traffic_back_and_leaves_no_task_set() {
-    let s = stack("destroy").await;
+    let s = Stack::short_periods("destroy").await;
     let _ = s.with_canary(40).await;
     assert_eq!(s.splits().await, [(60, 40), (60, 40), (0, 100)]);
     // An owned task set the state lost (a crash after CreateTaskSet) goes too.
@@ -588,7 +464,7 @@ async fn destroy_moves_traffic_back_and_leaves_no_task_set() {
 
 #[tokio::test]
 async fn destroy_with_keep_primary_keeps_the_stable() {
-    let s = stack("keep").await;
+    let s = Stack::short_periods("keep").await;
     let cfg = CanaryConfig::new(&s.infra).extra("  keep_primary_on_destroy = true");
     s.deploy(&cfg);
     s.ws.apply(&[]);
@@ -609,7 +485,7 @@ async fn destroy_with_keep_primary_keeps_the_stable() {
 
 #[tokio::test]
 async fn import_adopts_the_stable_and_the_canary() {
-    let s = stack("import").await;
+    let s = Stack::short_periods("import").await;
     let (stable_id, canary_id) = s.with_canary(25).await;
     s.ws.ok(&["state", "rm", ADDR]);
 
@@ -661,7 +537,7 @@ async fn import_adopts_the_stable_and_the_canary() {
     let after = planned_after(&plan, ADDR);
     assert_eq!(after["stable_task_set_id"], stable_id.as_str(), "{after:#}");
     assert_eq!(after["canary_task_set_id"], canary_id.as_str());
-    for step in steps(&after) {
+    for step in rollout_steps(&after) {
         assert!(
             !step.contains("task set"),
             "import must not roll task sets: {step}"
@@ -689,7 +565,7 @@ async fn import_adopts_the_stable_and_the_canary() {
 
 #[tokio::test]
 async fn import_refuses_a_service_with_two_extra_task_sets() {
-    let s = stack("importx").await;
+    let s = Stack::short_periods("importx").await;
     let (stable_id, canary_id) = s.with_canary(10).await;
     s.ws.ok(&["state", "rm", ADDR]);
     let extra = s

@@ -6,137 +6,19 @@ mod common;
 
 use aws_sdk_ecs::types::TaskSet;
 use common::{
-    forward_action, planned_after, resource_values, CanaryConfig, Sample, Stack, Workspace,
-    TAG_DEPLOYMENT, TAG_ROLE,
+    by_id, error_diagnostics, forward_action, planned_after, rollout_steps, target_group,
+    CanaryConfig, Sample, Stack, Workspace, TAG_DEPLOYMENT, TAG_ROLE,
 };
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-const ADDR: &str = "ecsx_canary_deployment.web";
-
-/// A stack with short STABILIZING and DRAINING periods.
-async fn stack(name: &str) -> Stack {
-    let s = Stack::new(name).await;
-    s.emu
-        .configure(json!({"stabilize_seconds": 1, "drain_seconds": 1}));
-    s
-}
-
-fn steps(v: &Json) -> Vec<String> {
-    v["rollout_steps"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|s| s.as_str().unwrap_or_default().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn target_group(t: &TaskSet) -> &str {
-    t.load_balancers()
-        .first()
-        .and_then(|l| l.target_group_arn())
-        .unwrap_or_default()
-}
-
-fn by_id<'a>(sets: &'a [TaskSet], id: &str) -> Option<&'a TaskSet> {
-    sets.iter().find(|t| t.id() == Some(id))
-}
-
-impl Stack {
-    fn deploy(&self, cfg: &CanaryConfig) {
-        self.ws.config(&cfg.hcl());
-    }
-
-    fn state(&self) -> Json {
-        resource_values(&self.ws.show_json(), ADDR)
-    }
-
-    fn id_of(&self, role: &str) -> Option<String> {
-        self.state()[format!("{role}_task_set_id")]
-            .as_str()
-            .map(String::from)
-    }
-
-    fn td(&self, revision: usize) -> String {
-        self.infra.task_definitions[revision].clone()
-    }
-
-    fn blue(&self) -> &str {
-        &self.infra.blue_target_group_arn
-    }
-
-    fn green(&self) -> &str {
-        &self.infra.green_target_group_arn
-    }
-
-    fn deployment_id(&self) -> String {
-        format!("{}/{}", self.infra.cluster, self.infra.service())
-    }
-
-    /// (blue, green) weights on the managed rule, the managed listener and the test listener.
-    async fn splits(&self) -> [(i32, i32); 3] {
-        let mut out = [(0, 0); 3];
-        for (i, arn) in [
-            &self.infra.rule_arn,
-            &self.infra.listener_arn,
-            &self.infra.test_listener_arn,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            out[i] = self.aws.split(arn, self.blue(), self.green()).await;
-        }
-        out
-    }
-
-    async fn all(&self) -> Vec<TaskSet> {
-        self.aws
-            .task_sets(&self.infra.cluster, self.infra.service())
-            .await
-    }
-
-    async fn live(&self) -> Vec<TaskSet> {
-        self.aws
-            .live_task_sets(&self.infra.cluster, self.infra.service())
-            .await
-    }
-
-    async fn assert_deleted(&self, id: &str) {
-        if let Some(t) = by_id(&self.all().await, id) {
-            assert_eq!(
-                t.status(),
-                Some("DRAINING"),
-                "{id} should be deleted: {t:?}"
-            );
-        }
-    }
-
-    /// A task set created out of band on green, without ecsx's tags.
-    async fn foreign(&self, revision: usize) -> common::TaskSetRef {
-        self.aws
-            .create_task_set_on(&self.infra, &self.td(revision), self.green(), &[])
-            .await
-    }
-
-    /// Bootstrap, then a canary on revision 1 at `traffic` percent; returns the configuration.
-    async fn with_canary(&self, traffic: u32, extra: &str) -> CanaryConfig {
-        let cfg = CanaryConfig::new(&self.infra).extra(extra);
-        self.deploy(&cfg);
-        self.ws.apply(&[]);
-        let cfg = cfg.canary(&self.td(1), traffic);
-        self.deploy(&cfg);
-        self.ws.apply(&[]);
-        cfg
-    }
-}
+const ADDR: &str = common::CANARY_ADDR;
 
 /// Safety rule 1: no traffic reaches a task set before it reports STEADY_STATE.
 #[tokio::test]
 async fn rule1_traffic_never_moves_before_the_canary_is_steady() {
-    let s = stack("steady").await;
+    let s = Stack::short_periods("steady").await;
     // Set before anything exists: the emulator judges every task set by the current window.
     s.emu.configure(json!({"stabilize_seconds": 3}));
     let cfg = CanaryConfig::new(&s.infra);
@@ -197,7 +79,7 @@ async fn rule1_traffic_never_moves_before_the_canary_is_steady() {
 /// the state says so, and the next apply converges.
 #[tokio::test]
 async fn rule2_canary_that_never_stabilises_is_removed_and_traffic_stays() {
-    let s = stack("nostable").await;
+    let s = Stack::short_periods("nostable").await;
     let timeouts = "  timeouts {\n    update = \"5s\"\n  }";
     let cfg = CanaryConfig::new(&s.infra).extra(timeouts);
     s.deploy(&cfg);
@@ -246,7 +128,7 @@ async fn rule2_canary_that_never_stabilises_is_removed_and_traffic_stays() {
     out.assert_contains(&["+ canary {", "~ canary_weight = 0 -> 10"]);
     let after = planned_after(&s.ws.plan_json(), ADDR);
     assert_eq!(
-        steps(&after)[0],
+        rollout_steps(&after)[0],
         "create canary task set nostable:2 (scale 100%) on tg nostable-green"
     );
 
@@ -264,8 +146,8 @@ async fn rule2_canary_that_never_stabilises_is_removed_and_traffic_stays() {
 /// replacement canary is removed and the previous steady split stays on the old canary.
 #[tokio::test]
 async fn rule2_ctrl_c_mid_wait_keeps_the_previous_steady_split() {
-    let s = stack("ctrlc").await;
-    let cfg = s.with_canary(20, "").await;
+    let s = Stack::short_periods("ctrlc").await;
+    let cfg = s.with_canary_config(20, "").await;
     let old_canary = s.id_of("canary").expect("canary");
     let stable_id = s.id_of("stable").expect("stable");
     s.emu
@@ -328,7 +210,7 @@ async fn rule2_ctrl_c_mid_wait_keeps_the_previous_steady_split() {
 /// Safety rule 3: task sets ecsx does not own are never touched, by apply or destroy.
 #[tokio::test]
 async fn rule3_foreign_task_sets_are_never_touched() {
-    let s = stack("foreign").await;
+    let s = Stack::short_periods("foreign").await;
     let cfg = CanaryConfig::new(&s.infra);
     s.deploy(&cfg);
     s.ws.apply(&[]);
@@ -363,7 +245,7 @@ async fn rule3_foreign_task_sets_are_never_touched() {
 /// Safety rule 3: an owned task set missing from the state shows at plan and is deleted.
 #[tokio::test]
 async fn rule3_owned_orphan_shows_at_plan_and_is_deleted() {
-    let s = stack("orphan").await;
+    let s = Stack::short_periods("orphan").await;
     let cfg = CanaryConfig::new(&s.infra);
     s.deploy(&cfg);
     s.ws.apply(&[]);
@@ -394,7 +276,7 @@ async fn rule3_owned_orphan_shows_at_plan_and_is_deleted() {
     let after = planned_after(&plan, ADDR);
     assert_eq!(after["orphaned_task_set_ids"], json!([]));
     assert_eq!(
-        steps(&after),
+        rollout_steps(&after),
         [format!("delete orphaned task set {}", orphan.id)]
     );
 
@@ -412,7 +294,7 @@ async fn rule3_owned_orphan_shows_at_plan_and_is_deleted() {
 /// naming the task sets in the way.
 #[tokio::test]
 async fn rule4_plan_that_exceeds_five_task_sets_fails_naming_them() {
-    let s = stack("limit").await;
+    let s = Stack::short_periods("limit").await;
     let cfg = CanaryConfig::new(&s.infra);
     s.deploy(&cfg);
     s.ws.apply(&[]);
@@ -454,7 +336,7 @@ async fn rule5_shifts_keep_conditions_priority_and_stickiness() {
     use aws_sdk_elasticloadbalancingv2::types::{
         HostHeaderConditionConfig, PathPatternConditionConfig, RuleCondition,
     };
-    let s = stack("sticky").await;
+    let s = Stack::short_periods("sticky").await;
     let sticky = s
         .aws
         .elbv2
@@ -530,7 +412,7 @@ async fn rule5_shifts_keep_conditions_priority_and_stickiness() {
 /// it, at create and when it appears later; the rule is left as it is.
 #[tokio::test]
 async fn rule5_rule_forwarding_to_a_third_target_group_is_refused() {
-    let s = stack("thirdtg").await;
+    let s = Stack::short_periods("thirdtg").await;
     let third = s.aws.create_target_group(&s.infra, "thirdtg-third").await;
     let odd = s
         .aws
@@ -594,8 +476,8 @@ async fn rule5_rule_forwarding_to_a_third_target_group_is_refused() {
 /// Safety rule 6: weights changed by hand show in the next plan and apply puts them back.
 #[tokio::test]
 async fn rule6_weights_changed_by_hand_are_drift() {
-    let s = stack("driftw").await;
-    s.with_canary(10, "").await;
+    let s = Stack::short_periods("driftw").await;
+    s.with_canary_config(10, "").await;
     s.aws
         .set_forward(&s.infra.rule_arn, &[(s.blue(), 50), (s.green(), 50)])
         .await;
@@ -621,8 +503,8 @@ async fn rule6_weights_changed_by_hand_are_drift() {
 /// Safety rule 6: a canary deleted out of band shows in the next plan and apply recreates it.
 #[tokio::test]
 async fn rule6_canary_deleted_out_of_band_is_drift() {
-    let s = stack("driftc").await;
-    s.with_canary(10, "").await;
+    let s = Stack::short_periods("driftc").await;
+    s.with_canary_config(10, "").await;
     let canary = s.state()["canary_task_set_arn"]
         .as_str()
         .unwrap()
@@ -650,8 +532,8 @@ async fn rule6_canary_deleted_out_of_band_is_drift() {
 /// Safety rule 6: a PRIMARY changed out of band shows in the next plan and apply repairs it.
 #[tokio::test]
 async fn rule6_primary_changed_out_of_band_is_drift() {
-    let s = stack("driftp").await;
-    s.with_canary(10, "").await;
+    let s = Stack::short_periods("driftp").await;
+    s.with_canary_config(10, "").await;
     let st = s.state();
     let (stable, canary) = (
         st["stable_task_set_arn"].as_str().unwrap().to_string(),
@@ -776,19 +658,7 @@ fn rule7_bad_input_is_reported_at_validate_with_the_attribute() {
     let out = ws.validate();
     assert_eq!(out.code, 1, "{out}");
     let report = ws.validate_json();
-    let diags: Vec<(String, String, u64)> = report["diagnostics"]
-        .as_array()
-        .expect("diagnostics")
-        .iter()
-        .filter(|d| d["severity"] == "error")
-        .map(|d| {
-            (
-                d["summary"].as_str().unwrap_or_default().to_string(),
-                d["detail"].as_str().unwrap_or_default().to_string(),
-                d["range"]["start"]["line"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect();
+    let diags = error_diagnostics(&report);
     for (name, _, summary, needle) in &cases {
         let line = line_of(name, needle);
         assert!(
@@ -806,7 +676,7 @@ fn rule7_bad_input_is_reported_at_validate_with_the_attribute() {
 /// Safety rule 7: a service with the ECS deployment controller is refused at plan time.
 #[tokio::test]
 async fn rule7_service_without_external_controller_is_refused_at_plan() {
-    let s = stack("notext").await;
+    let s = Stack::short_periods("notext").await;
     s.aws
         .create_ecs_controller_service(&s.infra, "rolling")
         .await;
@@ -832,7 +702,7 @@ async fn rule7_service_without_external_controller_is_refused_at_plan() {
 /// listener) in one call of each Describe operation.
 #[tokio::test]
 async fn rule8_refresh_costs_one_call_per_describe_operation() {
-    let mut s = stack("batch").await;
+    let mut s = Stack::short_periods("batch").await;
     let mut cfg = CanaryConfig::new(&s.infra);
     for (i, path) in ["/a/*", "/b/*"].into_iter().enumerate() {
         let arn = s

@@ -13,16 +13,15 @@
 mod common;
 
 use common::{
-    kill9, pid_alive, provider_pids, resource_values, Aws, CanaryConfig, Emulator, Infra, Output,
-    Proxy, ReliabilityRow, Workspace,
+    kill9, pid_alive, provider_pids, Aws, CanaryConfig, Infra, Observed, Output, ReliabilityRow,
+    Stack,
 };
-use serde_json::{json, Value as Json};
+use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SUITE: &str = "crash";
-const ADDR: &str = "ecsx_canary_deployment.web";
 const APPLY: [&str; 4] = ["apply", "-auto-approve", "-input=false", "-no-color"];
 
 /// Which process dies.
@@ -69,46 +68,26 @@ struct KillPoint {
     victim: Victim,
 }
 
-struct Rig {
-    ws: Workspace,
-    proxy: Proxy,
-    aws: Aws,
-    infra: Infra,
-    emu: Emulator,
+/// Short STABILIZING and DRAINING periods; the provider talks to AWS through the proxy.
+async fn stack(name: &str) -> Stack {
+    Stack::with_proxy(
+        name,
+        1,
+        &["--stabilize-seconds", "1", "--drain-seconds", "1"],
+    )
+    .await
 }
 
-impl Rig {
-    async fn new(name: &str) -> Rig {
-        let emu = Emulator::start_with(&["--stabilize-seconds", "1", "--drain-seconds", "1"]);
-        let infra = Infra::create(&emu, name);
-        let aws = Aws::connect(&emu).await;
-        let proxy = Proxy::start(&emu);
-        let mut ws = Workspace::with_emulator(name, &emu);
-        ws.set_env("AWS_ENDPOINT_URL", &proxy.endpoint());
-        Rig {
-            ws,
-            proxy,
-            aws,
-            infra,
-            emu,
-        }
+/// `terraform apply` after a crash. A stale lock (Terraform killed while holding it) is
+/// released with `force-unlock`; returns the apply and whether that was needed.
+fn recover(rig: &Stack) -> (Output, bool) {
+    let out = rig.ws.run(&APPLY);
+    if out.success() || !out.text().contains("Error acquiring the state lock") {
+        return (out, false);
     }
-
-    fn state(&self) -> Json {
-        resource_values(&self.ws.show_json(), ADDR)
-    }
-
-    /// `terraform apply` after a crash. A stale lock (Terraform killed while holding it) is
-    /// released with `force-unlock`; returns the apply and whether that was needed.
-    fn recover(&self) -> (Output, bool) {
-        let out = self.ws.run(&APPLY);
-        if out.success() || !out.text().contains("Error acquiring the state lock") {
-            return (out, false);
-        }
-        let id = lock_id(&out.text()).unwrap_or_else(|| panic!("no lock ID in:\n{out}"));
-        self.ws.ok(&["force-unlock", "-force", &id]);
-        (self.ws.run(&APPLY), true)
-    }
+    let id = lock_id(&out.text()).unwrap_or_else(|| panic!("no lock ID in:\n{out}"));
+    rig.ws.ok(&["force-unlock", "-force", &id]);
+    (rig.ws.run(&APPLY), true)
 }
 
 /// The `ID:` of a Terraform lock error.
@@ -179,7 +158,7 @@ impl Sampler {
                         seen.torn += 1;
                         continue;
                     }
-                    let sets = common::Observed {
+                    let sets = Observed {
                         live,
                         splits: after,
                     };
@@ -271,7 +250,7 @@ async fn splits(aws: &Aws, cfg: &CanaryConfig) -> Vec<(String, i32, i32)> {
 }
 
 /// Target groups that get traffic from some router but have no STEADY_STATE live task set.
-fn homeless_traffic(cfg: &CanaryConfig, seen: &common::Observed) -> Vec<String> {
+fn homeless_traffic(cfg: &CanaryConfig, seen: &Observed) -> Vec<String> {
     let mut out = Vec::new();
     for (arn, primary, canary) in &seen.splits {
         for (tg, weight) in [
@@ -310,7 +289,7 @@ async fn kill_and_recover(name: &str, k: KillPoint) {
         ),
         "next apply converges; no orphaned task set; state matches AWS; plan empty; traffic always on a steady task set",
     );
-    let rig = Rig::new(name).await;
+    let rig = stack(name).await;
     for phase in k.prior {
         rig.ws.config(&phase.config(&rig.infra).hcl());
         rig.ws.apply(&[]);
@@ -319,19 +298,19 @@ async fn kill_and_recover(name: &str, k: KillPoint) {
     let sampler = Sampler::start(rig.emu.endpoint(), target.clone(), !k.prior.is_empty());
 
     // The apply that dies.
-    rig.proxy.reset();
-    rig.proxy.faults(json!([{
+    rig.proxy().reset();
+    rig.proxy().faults(json!([{
         "operation": k.operation, "kind": "hold_after_commit", "skip": k.skip, "times": 1, "seconds": 120
     }]));
     rig.ws.config(&target.hcl());
     let running = rig.ws.spawn(&APPLY);
     let terraform = running.pid();
     assert!(
-        rig.proxy.wait_held(Duration::from_secs(90)),
+        rig.proxy().wait_held(Duration::from_secs(90)),
         "{} #{} never happened; proxy: {}",
         k.operation,
         k.skip + 1,
-        rig.proxy.stats()
+        rig.proxy().stats()
     );
     let providers: Vec<u32> = provider_pids(terraform)
         .into_iter()
@@ -366,10 +345,10 @@ async fn kill_and_recover(name: &str, k: KillPoint) {
         !killed.success(),
         "the killed apply cannot succeed:\n{killed}"
     );
-    rig.proxy.clear_faults();
+    rig.proxy().clear_faults();
 
     // Recovery.
-    let (recovery, unlocked) = rig.recover();
+    let (recovery, unlocked) = recover(&rig);
     assert!(recovery.success(), "the recovery apply failed:\n{recovery}");
     let state = rig.state();
     let summary = rig.aws.assert_matches_state(&target, &state).await;
@@ -783,7 +762,7 @@ async fn sampler_control_sees_traffic_on_an_unsteady_canary() {
         "Boot -> Canary10 with traffic moved before the canary is steady (3 s STABILIZING), no kill",
         "the sampler reports traffic on a target group without a steady task set",
     );
-    let rig = Rig::new("kctl").await;
+    let rig = stack("kctl").await;
     rig.emu.configure(json!({"stabilize_seconds": 3}));
     let boot = Phase::Boot
         .config(&rig.infra)

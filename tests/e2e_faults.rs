@@ -8,14 +8,11 @@
 
 mod common;
 
-use common::{
-    resource_values, Aws, CanaryConfig, Emulator, Infra, Proxy, ReliabilityRow, Workspace,
-};
+use common::{CanaryConfig, ReliabilityRow, Stack};
 use serde_json::{json, Value as Json};
 use std::time::Instant;
 
 const SUITE: &str = "faults";
-const ADDR: &str = "ecsx_canary_deployment.web";
 /// The SDK attempt timeout the provider runs with here; `slow` answers take longer.
 const ATTEMPT_TIMEOUT: &str = "3s";
 const SLOW_SECONDS: f64 = 4.5;
@@ -42,83 +39,54 @@ const WRITES: [&str; 5] = [
     "elbv2.ModifyRule",
 ];
 
-struct Rig {
-    ws: Workspace,
-    proxy: Proxy,
-    aws: Aws,
-    infra: Infra,
-    _emu: Emulator,
+/// An emulator with short STABILIZING and a long DRAINING period (deleted task sets stay
+/// listed, so every task set ever created can be counted), the proxy in front of it, and a
+/// workspace whose provider talks to the proxy.
+async fn stack(name: &str) -> Stack {
+    let mut s = Stack::with_proxy(
+        name,
+        1,
+        &["--stabilize-seconds", "1", "--drain-seconds", "120"],
+    )
+    .await;
+    s.ws.set_env("ECSX_ATTEMPT_TIMEOUT", ATTEMPT_TIMEOUT);
+    s
 }
 
-impl Rig {
-    /// An emulator with short STABILIZING and a long DRAINING period (deleted task sets stay
-    /// listed, so every task set ever created can be counted), the proxy in front of it, and a
-    /// workspace whose provider talks to the proxy.
-    async fn new(name: &str) -> Rig {
-        let emu = Emulator::start_with(&["--stabilize-seconds", "1", "--drain-seconds", "120"]);
-        let infra = Infra::create(&emu, name);
-        let aws = Aws::connect(&emu).await;
-        let proxy = Proxy::start(&emu);
-        let mut ws = Workspace::with_emulator(name, &emu);
-        ws.set_env("AWS_ENDPOINT_URL", &proxy.endpoint());
-        ws.set_env("ECSX_ATTEMPT_TIMEOUT", ATTEMPT_TIMEOUT);
-        Rig {
-            ws,
-            proxy,
-            aws,
-            infra,
-            _emu: emu,
-        }
-    }
-
-    fn state(&self) -> Json {
-        resource_values(&self.ws.show_json(), ADDR)
-    }
-
-    /// Every task set of the service, DRAINING ones included.
-    async fn all_task_sets(&self) -> usize {
-        self.aws
-            .task_sets(&self.infra.cluster, self.infra.service())
-            .await
-            .len()
-    }
-
-    /// Applies `cfg` with `rules` in force and checks the outcome; returns a summary and
-    /// the proxy's figures for the apply.
-    async fn step(&self, cfg: &CanaryConfig, rules: &Json, task_sets_after: usize) -> Step {
-        self.ws.config(&cfg.hcl());
-        self.proxy.reset();
-        self.proxy.faults(rules.clone());
-        let started = Instant::now();
-        let out = self
-            .ws
-            .run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
-        let seconds = started.elapsed().as_secs_f64();
-        let stats = self.proxy.stats();
-        assert!(
-            out.success(),
-            "apply under {rules} failed; proxy: {stats}\n{out}"
-        );
-        let summary = self.aws.assert_matches_state(cfg, &self.state()).await;
-        assert_eq!(
-            self.all_task_sets().await,
-            task_sets_after,
-            "a task set was created twice (or not at all) under {rules}: {:#?}",
-            self.aws
-                .task_sets(&self.infra.cluster, self.infra.service())
-                .await
-        );
-        // Rules with `times` are spent by now; probability and consistency rules still hold.
-        let (code, plan) = self.ws.plan_detailed();
-        assert_eq!(code, 0, "the plan after the apply must be empty:\n{plan}");
-        Step {
-            summary,
-            calls: stats["total"].as_u64().unwrap_or(0),
-            retries: stats["retries"].as_u64().unwrap_or(0),
-            faults: stats["faults"].clone(),
-            creates: stats["calls"]["ecs.CreateTaskSet"].as_u64().unwrap_or(0),
-            seconds,
-        }
+/// Applies `cfg` with `rules` in force and checks the outcome; returns a summary and
+/// the proxy's figures for the apply.
+async fn step(rig: &Stack, cfg: &CanaryConfig, rules: &Json, task_sets_after: usize) -> Step {
+    rig.ws.config(&cfg.hcl());
+    rig.proxy().reset();
+    rig.proxy().faults(rules.clone());
+    let started = Instant::now();
+    let out = rig
+        .ws
+        .run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let seconds = started.elapsed().as_secs_f64();
+    let stats = rig.proxy().stats();
+    assert!(
+        out.success(),
+        "apply under {rules} failed; proxy: {stats}\n{out}"
+    );
+    let summary = rig.aws.assert_matches_state(cfg, &rig.state()).await;
+    // Every task set of the service, DRAINING ones included.
+    assert_eq!(
+        rig.all().await.len(),
+        task_sets_after,
+        "a task set was created twice (or not at all) under {rules}: {:#?}",
+        rig.all().await
+    );
+    // Rules with `times` are spent by now; probability and consistency rules still hold.
+    let (code, plan) = rig.ws.plan_detailed();
+    assert_eq!(code, 0, "the plan after the apply must be empty:\n{plan}");
+    Step {
+        summary,
+        calls: stats["total"].as_u64().unwrap_or(0),
+        retries: stats["retries"].as_u64().unwrap_or(0),
+        faults: stats["faults"].clone(),
+        creates: stats["calls"]["ecs.CreateTaskSet"].as_u64().unwrap_or(0),
+        seconds,
     }
 }
 
@@ -162,16 +130,16 @@ async fn case(name: &str, label: &str, rules: Json) -> (Step, Step) {
         &describe_rules(&rules),
         "canary step and promotion succeed; no task set created twice; state matches AWS; next plan empty",
     );
-    let rig = Rig::new(name).await;
+    let rig = stack(name).await;
     let base = CanaryConfig::new(&rig.infra);
     rig.ws.config(&base.hcl());
     rig.ws.apply(&[]);
 
     let td1 = rig.infra.task_definitions[1].clone();
     // Stable + canary.
-    let canary = rig.step(&base.clone().canary(&td1, 10), &rules, 2).await;
+    let canary = step(&rig, &base.clone().canary(&td1, 10), &rules, 2).await;
     // + the new stable; the old stable and the canary are DRAINING.
-    let promote = rig.step(&base.clone().stable(&td1), &rules, 3).await;
+    let promote = step(&rig, &base.clone().stable(&td1), &rules, 3).await;
     assert!(
         injected(&canary.faults) + injected(&promote.faults) > 0,
         "the rules {rules} never fired: the case proves nothing"

@@ -9,7 +9,7 @@
 mod common;
 
 use common::{
-    forward_action, resource_values, Aws, CanaryConfig, Emulator, Infra, Proxy, ReliabilityRow,
+    forward_action, resource_values, Aws, CanaryConfig, Infra, Proxy, ReliabilityRow, Stack,
     Workspace,
 };
 use serde_json::json;
@@ -107,18 +107,19 @@ async fn canary_step_on_20_services_under_throttling() {
         ),
         "every deployment succeeds; state matches AWS for each service; next plan empty",
     );
-    let emu = Emulator::start_with(&["--stabilize-seconds", "1", "--drain-seconds", "1"]);
-    let infra = Infra::create_n(&emu, "ld", SERVICES as u32);
-    let aws = Aws::connect(&emu).await;
-    let proxy = Proxy::start(&emu);
-    let mut ws = Workspace::with_emulator("load", &emu);
-    ws.set_env("AWS_ENDPOINT_URL", &proxy.endpoint());
-    let base = deployments(&aws, &infra).await;
+    let s = Stack::with_proxy(
+        "ld",
+        SERVICES as u32,
+        &["--stabilize-seconds", "1", "--drain-seconds", "1"],
+    )
+    .await;
+    let (ws, proxy, aws, infra) = (&s.ws, s.proxy(), &s.aws, &s.infra);
+    let base = deployments(aws, infra).await;
 
     // Bootstrap all 20, no faults: the baseline.
     ws.config(&hcl(&base));
     proxy.reset();
-    let boot = apply(&ws, &proxy);
+    let boot = apply(ws, proxy);
 
     // The canary step under throttling.
     let td1 = infra.task_definitions[1].clone();
@@ -128,7 +129,7 @@ async fn canary_step_on_20_services_under_throttling() {
     proxy.faults(json!({"seed": 20, "rules": [
         {"operation": "*", "kind": "throttle", "probability": THROTTLE_PROBABILITY}
     ]}));
-    let step = apply(&ws, &proxy);
+    let step = apply(ws, proxy);
     assert!(step.throttled > 0, "no call was throttled");
 
     let state = ws.show_json();

@@ -3,41 +3,14 @@
 
 mod common;
 
-use common::{planned_actions, state_output, state_values, Stack, Workspace};
+use common::{
+    error_diagnostics, planned_actions, primary_task_set, state_output, state_values, Stack,
+    Workspace,
+};
 use serde_json::{json, Value as Json};
 use std::time::{Duration, Instant};
 
-const ADDR: &str = "ecsx_primary_task_set.this";
-
-fn primary_task_set(cluster: &str, service: &str, task_set: &str, extra: &str) -> String {
-    format!(
-        r#"resource "ecsx_primary_task_set" "this" {{
-  cluster  = "{cluster}"
-  service  = "{service}"
-  task_set = "{task_set}"
-{extra}
-}}"#
-    )
-}
-
-impl Stack {
-    /// `main.tf` with one `ecsx_primary_task_set.this` on the stack's first service.
-    fn primary_config(&self, task_set: &str, extra: &str) {
-        self.ws.config(&primary_task_set(
-            &self.infra.cluster,
-            self.infra.service(),
-            task_set,
-            extra,
-        ));
-    }
-
-    fn state(&self) -> Json {
-        let state = self.ws.show_json();
-        state_values(&state, ADDR)
-            .unwrap_or_else(|| panic!("{ADDR} not in state: {state:#}"))
-            .clone()
-    }
-}
+const ADDR: &str = common::PRIMARY_ADDR;
 
 #[tokio::test]
 async fn create_makes_the_task_set_primary() {
@@ -50,7 +23,7 @@ async fn create_makes_the_task_set_primary() {
     s.ws.apply(&[]);
 
     assert_eq!(s.primary_arn().await.as_deref(), Some(a.arn.as_str()));
-    let st = s.state();
+    let st = s.primary_state();
     assert_eq!(st["id"], "basic/basic");
     assert_eq!(st["cluster"], "basic");
     assert_eq!(st["service"], "basic");
@@ -80,7 +53,7 @@ async fn changing_task_set_promotes_in_place() {
     s.primary_config(&a.id, "");
     s.ws.apply(&[]);
     assert_eq!(
-        s.state()["previous_task_set_id"],
+        s.primary_state()["previous_task_set_id"],
         c.id.as_str(),
         "the task set PRIMARY before create"
     );
@@ -97,7 +70,7 @@ async fn changing_task_set_promotes_in_place() {
     s.ws.apply(&[])
         .assert_contains(&["0 added, 1 changed, 0 destroyed"]);
     assert_eq!(s.primary_arn().await.as_deref(), Some(b.arn.as_str()));
-    let st = s.state();
+    let st = s.primary_state();
     assert_eq!(st["task_set"], b.arn.as_str());
     assert_eq!(st["task_set_id"], b.id.as_str());
     assert_eq!(st["task_set_arn"], b.arn.as_str());
@@ -140,7 +113,7 @@ async fn primary_changed_out_of_band_is_drift_and_is_put_back() {
 
     s.ws.apply(&[]);
     assert_eq!(s.primary_arn().await.as_deref(), Some(b.arn.as_str()));
-    assert_eq!(s.state()["previous_task_set_id"], a.id.as_str());
+    assert_eq!(s.primary_state()["previous_task_set_id"], a.id.as_str());
     s.ws.assert_plan_empty();
 }
 
@@ -187,7 +160,7 @@ async fn import_with_the_cli_then_plan_is_empty() {
 
     s.ws.import(ADDR, "import/import")
         .assert_contains(&["Import successful!"]);
-    let st = s.state();
+    let st = s.primary_state();
     assert_eq!(st["id"], "import/import");
     assert_eq!(st["task_set"], a.arn.as_str());
     assert_eq!(st["task_set_id"], a.id.as_str());
@@ -218,7 +191,7 @@ async fn import_block_then_plan_is_empty() {
 
     s.ws.apply(&[])
         .assert_contains(&["1 imported, 0 added, 0 changed, 0 destroyed"]);
-    let st = s.state();
+    let st = s.primary_state();
     assert_eq!(st["task_set_arn"], b.arn.as_str());
     assert_eq!(st["task_set_id"], b.id.as_str());
     s.ws.assert_plan_empty();
@@ -358,19 +331,7 @@ resource "ecsx_primary_task_set" "malformed" {
 
     let report = ws.validate_json();
     assert_eq!(report["valid"], false, "{report:#}");
-    let diags: Vec<(String, String, u64)> = report["diagnostics"]
-        .as_array()
-        .expect("diagnostics")
-        .iter()
-        .filter(|d| d["severity"] == "error")
-        .map(|d| {
-            (
-                d["summary"].as_str().unwrap_or_default().to_string(),
-                d["detail"].as_str().unwrap_or_default().to_string(),
-                d["range"]["start"]["line"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect();
+    let diags = error_diagnostics(&report);
     // main.tf starts with a 6-line terraform block written by Workspace::config.
     let header = 6;
     let expected = [

@@ -890,7 +890,7 @@ async fn list_canary_deployments_names_why_a_service_cannot_be_adopted() {
     for (svc, needle) in [
         ("cl-2", "besides the PRIMARY"),
         ("cl-3", "canary is not on its own target group"),
-        ("cl-4", "owned by another deployment, \"other/cl-4\""),
+        ("cl-4", "managed by another controller"),
     ] {
         let (_, detail) = reasons
             .iter()

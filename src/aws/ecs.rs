@@ -8,6 +8,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// ECS's vocabulary: task set and service statuses, stability, deployment controllers.
+pub mod status {
+    pub const PRIMARY: &str = "PRIMARY";
+    pub const ACTIVE: &str = "ACTIVE";
+    pub const DRAINING: &str = "DRAINING";
+    pub const STEADY_STATE: &str = "STEADY_STATE";
+    /// A service's status while it exists (`DRAINING` and `INACTIVE` once deleted).
+    pub const SERVICE_ACTIVE: &str = "ACTIVE";
+    pub const CONTROLLER_EXTERNAL: &str = "EXTERNAL";
+}
+
 /// A service as ecsx needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {
@@ -24,8 +35,29 @@ pub struct Service {
 
 impl Service {
     pub fn primary(&self) -> Option<&TaskSet> {
-        self.task_sets.iter().find(|t| t.status == "PRIMARY")
+        self.task_sets.iter().find(|t| t.is_primary())
     }
+
+    pub fn is_active(&self) -> bool {
+        self.status == status::SERVICE_ACTIVE
+    }
+
+    pub fn is_external(&self) -> bool {
+        self.controller == status::CONTROLLER_EXTERNAL
+    }
+}
+
+/// Where and how a task set's tasks run: everything CreateTaskSet takes besides the task
+/// definition, the target group and the scale. TaskSet reports it, TaskSetSpec sends it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Placement {
+    pub launch_type: Option<String>,
+    pub capacity_providers: Vec<CapacityProvider>,
+    pub platform_version: Option<String>,
+    /// awsvpc networking; no subnets means no network configuration.
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -41,24 +73,29 @@ pub struct TaskSet {
     pub external_id: Option<String>,
     pub target_group_arns: Vec<String>,
     pub created_at: Option<String>,
+    /// When the status last changed: for a DRAINING task set, when its deletion began.
+    pub updated_at: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub computed_desired_count: i32,
     pub running_count: i32,
     pub pending_count: i32,
     /// How it was created, so an import can rebuild the template.
-    pub launch_type: Option<String>,
-    pub platform_version: Option<String>,
-    pub capacity_providers: Vec<CapacityProvider>,
-    pub subnets: Vec<String>,
-    pub security_groups: Vec<String>,
-    pub assign_public_ip: bool,
+    pub placement: Placement,
     pub container_name: Option<String>,
     pub container_port: Option<i32>,
 }
 
 impl TaskSet {
     pub fn is_steady(&self) -> bool {
-        self.stability_status == "STEADY_STATE"
+        self.stability_status == status::STEADY_STATE
+    }
+
+    pub fn is_primary(&self) -> bool {
+        self.status == status::PRIMARY
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.status == status::DRAINING
     }
 
     /// Whether `reference` (an id or an ARN) names this task set.
@@ -89,6 +126,9 @@ impl TaskSet {
             created_at: t
                 .created_at()
                 .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+            updated_at: t
+                .updated_at()
+                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
             tags: t
                 .tags()
                 .iter()
@@ -97,23 +137,25 @@ impl TaskSet {
             computed_desired_count: t.computed_desired_count(),
             running_count: t.running_count(),
             pending_count: t.pending_count(),
-            launch_type: t.launch_type().map(|l| l.as_str().to_string()),
-            platform_version: t.platform_version().map(str::to_string),
-            capacity_providers: t
-                .capacity_provider_strategy()
-                .iter()
-                .map(|c| CapacityProvider {
-                    name: c.capacity_provider().to_string(),
-                    weight: c.weight(),
-                    base: c.base(),
-                })
-                .collect(),
-            subnets: vpc.map(|v| v.subnets().to_vec()).unwrap_or_default(),
-            security_groups: vpc
-                .map(|v| v.security_groups().to_vec())
-                .unwrap_or_default(),
-            assign_public_ip: vpc.and_then(|v| v.assign_public_ip())
-                == Some(&ecs::AssignPublicIp::Enabled),
+            placement: Placement {
+                launch_type: t.launch_type().map(|l| l.as_str().to_string()),
+                platform_version: t.platform_version().map(str::to_string),
+                capacity_providers: t
+                    .capacity_provider_strategy()
+                    .iter()
+                    .map(|c| CapacityProvider {
+                        name: c.capacity_provider().to_string(),
+                        weight: c.weight(),
+                        base: c.base(),
+                    })
+                    .collect(),
+                subnets: vpc.map(|v| v.subnets().to_vec()).unwrap_or_default(),
+                security_groups: vpc
+                    .map(|v| v.security_groups().to_vec())
+                    .unwrap_or_default(),
+                assign_public_ip: vpc.and_then(|v| v.assign_public_ip())
+                    == Some(&ecs::AssignPublicIp::Enabled),
+            },
             container_name: t
                 .load_balancers()
                 .first()
@@ -286,12 +328,7 @@ pub struct TaskSetSpec {
     pub service: String,
     pub task_definition: String,
     pub external_id: String,
-    pub launch_type: Option<String>,
-    pub capacity_providers: Vec<CapacityProvider>,
-    pub platform_version: Option<String>,
-    pub subnets: Vec<String>,
-    pub security_groups: Vec<String>,
-    pub assign_public_ip: bool,
+    pub placement: Placement,
     pub target_group_arn: String,
     pub container_name: String,
     pub container_port: i32,
@@ -330,10 +367,11 @@ pub async fn create_task_set(ecs: &Client, spec: &TaskSetSpec) -> Result<TaskSet
                 .container_port(spec.container_port)
                 .build(),
         );
-    if let Some(lt) = &spec.launch_type {
+    let p = &spec.placement;
+    if let Some(lt) = &p.launch_type {
         req = req.launch_type(ecs::LaunchType::from(lt.as_str()));
     }
-    for cp in &spec.capacity_providers {
+    for cp in &p.capacity_providers {
         req = req.capacity_provider_strategy(
             ecs::CapacityProviderStrategyItem::builder()
                 .capacity_provider(&cp.name)
@@ -343,16 +381,14 @@ pub async fn create_task_set(ecs: &Client, spec: &TaskSetSpec) -> Result<TaskSet
                 .map_err(bad)?,
         );
     }
-    if let Some(pv) = &spec.platform_version {
+    if let Some(pv) = &p.platform_version {
         req = req.platform_version(pv);
     }
-    if !spec.subnets.is_empty() {
+    if !p.subnets.is_empty() {
         let vpc = ecs::AwsVpcConfiguration::builder()
-            .set_subnets(Some(spec.subnets.clone()))
-            .set_security_groups(
-                (!spec.security_groups.is_empty()).then(|| spec.security_groups.clone()),
-            )
-            .assign_public_ip(if spec.assign_public_ip {
+            .set_subnets(Some(p.subnets.clone()))
+            .set_security_groups((!p.security_groups.is_empty()).then(|| p.security_groups.clone()))
+            .assign_public_ip(if p.assign_public_ip {
                 ecs::AssignPublicIp::Enabled
             } else {
                 ecs::AssignPublicIp::Disabled
@@ -437,6 +473,48 @@ pub async fn set_primary(
     out.task_set().map(TaskSet::from_sdk).ok_or_else(|| {
         AwsError::Unexpected("UpdateServicePrimaryTaskSet returned no task set".into())
     })
+}
+
+/// Makes `task_set` (an ARN) PRIMARY and checks that ECS agrees: UpdateServicePrimaryTaskSet,
+/// then one DescribeServices when the answer does not already show it PRIMARY. Returns the
+/// task set as UpdateServicePrimaryTaskSet reported it, marked PRIMARY.
+pub async fn set_primary_confirmed(
+    ecs: &Client,
+    cluster: &str,
+    service: &str,
+    task_set_arn: &str,
+) -> Result<TaskSet, AwsError> {
+    let mut after = set_primary(ecs, cluster, service, task_set_arn).await?;
+    if after.is_primary() {
+        return Ok(after);
+    }
+    let svc = find_service(ecs, cluster, service).await?;
+    match svc.primary() {
+        Some(p) if p.arn == task_set_arn => {
+            after.status = status::PRIMARY.to_string();
+            Ok(after)
+        }
+        other => Err(AwsError::NotPrimary {
+            task_set: crate::arn::task_set_id(task_set_arn).to_string(),
+            primary: other.map(|p| p.id.clone()),
+        }),
+    }
+}
+
+/// TagResource on a task set.
+pub async fn tag_task_set(
+    ecs: &Client,
+    task_set_arn: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    let mut req = ecs.tag_resource().resource_arn(task_set_arn);
+    for (k, v) in tags {
+        req = req.tags(ecs::Tag::builder().key(k).value(v).build());
+    }
+    req.send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("TagResource", e, &[], "task set", task_set_arn))
 }
 
 /// DeleteTaskSet. A task set that is already gone counts as deleted.
@@ -542,6 +620,6 @@ pub async fn wait_gone(
 pub fn poll_interval() -> Duration {
     std::env::var("ECSX_POLL_INTERVAL")
         .ok()
-        .and_then(|s| crate::schema::parse_duration(&s))
+        .and_then(|s| crate::duration::parse(&s))
         .unwrap_or(Duration::from_secs(5))
 }

@@ -395,3 +395,30 @@ mod tests {
         assert!(!r.forwards_exactly(&[("blue".into(), 100), ("green".into(), 0)]));
     }
 }
+
+/// Routers for unit tests elsewhere in the crate, so they need no SDK types.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A listener `arn` whose only action forwards to `split` (target group, weight).
+    pub(crate) fn router(arn: &str, split: &[(&str, i32)]) -> Router {
+        let mut cfg = elb::ForwardActionConfig::builder();
+        for (tg, w) in split {
+            cfg = cfg.target_groups(
+                elb::TargetGroupTuple::builder()
+                    .target_group_arn(*tg)
+                    .weight(*w)
+                    .build(),
+            );
+        }
+        Router {
+            kind: Kind::Listener,
+            arn: arn.into(),
+            actions: vec![elb::Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .forward_config(cfg.build())
+                .build()],
+        }
+    }
+}

@@ -21,6 +21,12 @@ pub enum AwsError {
     Timeout { what: String, after: Duration },
     #[error("stopped by Terraform while waiting for {what}")]
     Cancelled { what: String },
+    /// UpdateServicePrimaryTaskSet succeeded, yet the service names another PRIMARY.
+    #[error("ECS accepted UpdateServicePrimaryTaskSet for task set {task_set}, but the service reports {} as PRIMARY", .primary.as_deref().unwrap_or("no task set"))]
+    NotPrimary {
+        task_set: String,
+        primary: Option<String>,
+    },
     #[error("{0}")]
     Unexpected(String),
 }

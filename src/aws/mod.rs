@@ -142,7 +142,7 @@ const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn attempt_timeout_from(value: Option<&str>) -> Duration {
     value
-        .and_then(crate::schema::parse_duration)
+        .and_then(crate::duration::parse)
         .filter(|d| !d.is_zero())
         .unwrap_or(DEFAULT_ATTEMPT_TIMEOUT)
 }

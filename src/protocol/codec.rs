@@ -223,46 +223,10 @@ fn to_mp(v: &Value) -> Mp {
 }
 
 pub fn from_json(bytes: &[u8]) -> Result<Value, CodecError> {
-    let j: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| CodecError::Json(e.to_string()))?;
-    Ok(from_json_value(&j))
+    crate::value::parse_json(bytes).map_err(|e| CodecError::Json(e.to_string()))
 }
 
-pub fn from_json_value(j: &serde_json::Value) -> Value {
-    match j {
-        serde_json::Value::Null => Value::Null,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(0.0)),
-        serde_json::Value::String(s) => Value::String(s.clone()),
-        serde_json::Value::Array(a) => Value::List(a.iter().map(from_json_value).collect()),
-        serde_json::Value::Object(o) => Value::Map(
-            o.iter()
-                .map(|(k, v)| (k.clone(), from_json_value(v)))
-                .collect(),
-        ),
-    }
-}
-
-/// JSON for a value; unknowns have no JSON form and become null.
-pub fn to_json_value(v: &Value) -> serde_json::Value {
-    match v {
-        Value::Null | Value::Unknown => serde_json::Value::Null,
-        Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
-            serde_json::Value::from(*n as i64)
-        }
-        Value::Number(n) => serde_json::Number::from_f64(*n)
-            .map(serde_json::Value::Number)
-            .unwrap_or(serde_json::Value::Null),
-        Value::String(s) => serde_json::Value::String(s.clone()),
-        Value::List(items) => serde_json::Value::Array(items.iter().map(to_json_value).collect()),
-        Value::Map(m) => serde_json::Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.clone(), to_json_value(v)))
-                .collect(),
-        ),
-    }
-}
+pub use crate::value::{from_json_value, to_json_value};
 
 #[cfg(test)]
 mod tests {

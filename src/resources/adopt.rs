@@ -271,10 +271,10 @@ impl<'a> Services<'a> {
 /// Why a service cannot be adopted by a resource that manages its task sets, if it cannot:
 /// checks that need only DescribeServices.
 pub fn unadoptable(svc: &Service) -> Option<String> {
-    if svc.status != "ACTIVE" {
+    if !svc.is_active() {
         return Some(format!("it is {}", svc.status));
     }
-    if svc.controller != "EXTERNAL" {
+    if !svc.is_external() {
         return Some(format!(
             "it uses the {} deployment controller; task sets, and so ecsx, need the EXTERNAL one",
             svc.controller
@@ -286,19 +286,12 @@ pub fn unadoptable(svc: &Service) -> Option<String> {
     None
 }
 
-/// A task set that another ecsx deployment claims through its `ecsx:deployment` tag.
-pub fn claimed_elsewhere<'t>(
-    sets: &'t [TaskSet],
-    deployment: &str,
-) -> Option<(&'t TaskSet, &'t str)> {
+/// A live task set that someone other than `deployment` manages: another ecsx deployment
+/// (`ecsx:deployment` tag) or a known release controller (PipeCD); with who it is.
+pub fn claimed_elsewhere(sets: &[TaskSet], deployment: &str) -> Option<(TaskSet, String)> {
     sets.iter()
-        .filter(|t| t.status != "DRAINING")
-        .find_map(|t| {
-            t.tags
-                .get(super::canary_deployment::TAG_DEPLOYMENT)
-                .filter(|owner| owner.as_str() != deployment)
-                .map(|owner| (t, owner.as_str()))
-        })
+        .filter(|t| !t.is_draining())
+        .find_map(|t| super::canary::foreign_owner(t, deployment).map(|who| (t.clone(), who)))
 }
 
 /// The warning for a service a listing leaves out.

@@ -1,7 +1,7 @@
 //! Resources and data sources: the traits they implement and the plan logic they share.
 
 pub mod adopt;
-pub mod canary_deployment;
+pub mod canary;
 pub mod primary_task_set;
 pub mod support;
 pub mod task_sets;
@@ -285,7 +285,7 @@ pub fn timeout(v: &Value, op: &str, default: Duration) -> Duration {
     v.block("timeouts")
         .get(op)
         .as_str()
-        .and_then(crate::schema::parse_duration)
+        .and_then(crate::duration::parse)
         .unwrap_or(default)
 }
 
@@ -293,7 +293,7 @@ pub fn timeout(v: &Value, op: &str, default: Duration) -> Duration {
 pub fn resources() -> Vec<Arc<dyn Resource>> {
     vec![
         Arc::new(primary_task_set::PrimaryTaskSet),
-        Arc::new(canary_deployment::CanaryDeployment),
+        Arc::new(canary::CanaryDeployment),
     ]
 }
 

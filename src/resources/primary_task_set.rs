@@ -1,12 +1,12 @@
 //! `ecsx_primary_task_set`: which task set of an EXTERNAL-controller service is PRIMARY.
 
-use super::canary_deployment::TAG_DEPLOYMENT;
 use super::support::{
     aws_error, external_service, external_service_at_plan, reported, resource_id, split_import_id,
 };
 use super::{adopt, timeout, Ctx, ListSink, Plan, Resource};
 use crate::arn;
 use crate::aws::ecs::{self, Service, TaskSet};
+use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::schema::{Attribute, Block, IdentitySchema, Schema, Type, Validator};
 use crate::value::Value;
@@ -152,7 +152,7 @@ impl Resource for PrimaryTaskSet {
         let cluster = state.get("cluster").as_str().unwrap_or_default();
         let service = state.get("service").as_str().unwrap_or_default();
         let svc = match ecs::find_service(&ctx.aws.ecs, cluster, service).await {
-            Ok(s) if s.status == "ACTIVE" => s,
+            Ok(s) if s.is_active() => s,
             Ok(s) => {
                 gone_warning(diags, cluster, service, &format!("is {}", s.status));
                 return Value::Null;
@@ -314,10 +314,11 @@ async fn adoptable<'s>(
     else {
         return Ok(None);
     };
-    // A canary deployment promotes its own task sets: two resources deciding PRIMARY would fight.
+    // A canary deployment (or another release controller) promotes its own task sets: two
+    // controllers deciding PRIMARY would undo each other.
     if let Some((t, owner)) = adopt::claimed_elsewhere(&sets, "") {
         return Err(format!(
-            "task set {} belongs to ecsx_canary_deployment {owner:?} (tag {TAG_DEPLOYMENT}), which already decides the PRIMARY task set",
+            "task set {} is managed by {owner}, which already decides the PRIMARY task set",
             t.id
         ));
     }
@@ -348,7 +349,7 @@ impl PrimaryTaskSet {
             .map(|p| p.get("previous_task_set_id").clone())
             .unwrap_or(Value::Null);
         let mut current = target.clone();
-        if target.status != "PRIMARY" {
+        if !target.is_primary() {
             crate::log::info(
                 "promoting task set",
                 &[
@@ -357,8 +358,20 @@ impl PrimaryTaskSet {
                     ("task_set", target.id.clone().into()),
                 ],
             );
-            match ecs::set_primary(&ctx.aws.ecs, cluster, service, &target.arn).await {
+            match ecs::set_primary_confirmed(&ctx.aws.ecs, cluster, service, &target.arn).await {
                 Ok(t) => current = t,
+                Err(AwsError::NotPrimary { primary, .. }) => {
+                    diags.error_at(
+                        AttrPath::attr("task_set"),
+                        "Task set did not become PRIMARY",
+                        format!(
+                            "ECS accepted UpdateServicePrimaryTaskSet for task set {} of service {service:?} in cluster {cluster:?}, but the service reports {} as PRIMARY.",
+                            target.id,
+                            primary.as_deref().unwrap_or("no task set")
+                        ),
+                    );
+                    return Value::Null;
+                }
                 Err(e) => {
                     aws_error(
                         diags,
@@ -373,14 +386,6 @@ impl PrimaryTaskSet {
                     return Value::Null;
                 }
             }
-            if current.status != "PRIMARY"
-                && !self
-                    .confirm_primary(ctx, cluster, service, &target, diags)
-                    .await
-            {
-                return Value::Null;
-            }
-            current.status = "PRIMARY".into();
             previous = before.map(|b| Value::from(b.id)).unwrap_or(Value::Null);
         }
         if planned.get("wait_for_steady_state").as_bool() == Some(true) {
@@ -414,42 +419,6 @@ impl PrimaryTaskSet {
         state.set("previous_task_set_id", previous);
         set_facts(&mut state, &current);
         state
-    }
-
-    /// ECS answered, but did the task set really become PRIMARY? Reads the service once more.
-    async fn confirm_primary(
-        &self,
-        ctx: &Ctx,
-        cluster: &str,
-        service: &str,
-        target: &TaskSet,
-        diags: &mut Diagnostics,
-    ) -> bool {
-        match ecs::find_service(&ctx.aws.ecs, cluster, service).await {
-            Ok(s) if s.primary().is_some_and(|p| p.arn == target.arn) => true,
-            Ok(s) => {
-                diags.error_at(
-                    AttrPath::attr("task_set"),
-                    "Task set did not become PRIMARY",
-                    format!(
-                        "ECS accepted UpdateServicePrimaryTaskSet for task set {} of service {service:?} in cluster {cluster:?}, but the service reports {} as PRIMARY.",
-                        target.id,
-                        s.primary().map(|p| p.id.as_str()).unwrap_or("no task set")
-                    ),
-                );
-                false
-            }
-            Err(e) => {
-                aws_error(
-                    diags,
-                    None,
-                    "Could not confirm the primary task set",
-                    &format!("service {service:?} in cluster {cluster:?}"),
-                    &e,
-                );
-                false
-            }
-        }
     }
 }
 
@@ -488,7 +457,7 @@ async fn find_target(
             return None;
         }
     };
-    if target.status == "DRAINING" {
+    if target.is_draining() {
         diags.error_at(
             AttrPath::attr("task_set"),
             "Task set is draining",

@@ -2,9 +2,11 @@
 
 use crate::arn;
 use crate::aws::ecs::{self, Service};
+use crate::aws::wait::{self, Poll};
 use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::resources::Ctx;
+use std::time::Duration;
 
 /// The value of an AWS call, or None after reporting its failure with [`aws_error`].
 pub fn reported<T>(
@@ -51,7 +53,74 @@ pub async fn external_service(
     service: &str,
     diags: &mut Diagnostics,
 ) -> Option<Service> {
-    find_external_service(ctx, cluster, service, true, diags).await
+    find_external_service(ctx, cluster, service, true, Missing::Error, diags).await
+}
+
+/// [`external_service`] at apply, for a configuration that may have created the cluster or
+/// the service moments ago: ECS can answer not-found for a short while after CreateService, so
+/// not-found is retried for a bounded time (`ECSX_PROPAGATION_TIMEOUT`, default 2m) first.
+pub async fn external_service_after_create(
+    ctx: &Ctx,
+    cluster: &str,
+    service: &str,
+    diags: &mut Diagnostics,
+) -> Option<Service> {
+    let what = format!("service {service} in cluster {cluster} to be visible");
+    let seen = wait::until(
+        &what,
+        propagation_timeout(),
+        ecs::poll_interval(),
+        &ctx.stop,
+        || async {
+            match ecs::find_service(&ctx.aws.ecs, cluster, service).await {
+                Ok(_) => Ok(Poll::Done(())),
+                Err(e) if e.is_not_found() => {
+                    crate::log::info(
+                        "ECS does not show the service yet; retrying",
+                        &[("cluster", cluster.into()), ("service", service.into())],
+                    );
+                    Ok(Poll::Pending(e.to_string()))
+                }
+                Err(e) => Err(e),
+            }
+        },
+    )
+    .await;
+    if let Err(AwsError::Cancelled { .. }) = seen {
+        diags.error(
+            "Stopped",
+            format!("Terraform stopped the apply while ecsx waited for service {service:?} in cluster {cluster:?} to appear."),
+        );
+        return None;
+    }
+    // Found, gone for good, or another error: the ordinary checks report each.
+    external_service(ctx, cluster, service, diags).await
+}
+
+/// How long ECS may take to show a cluster or service created moments ago.
+pub fn propagation_timeout() -> Duration {
+    std::env::var("ECSX_PROPAGATION_TIMEOUT")
+        .ok()
+        .and_then(|s| crate::duration::parse(&s))
+        .unwrap_or(Duration::from_secs(120))
+}
+
+/// [`external_service`] at plan for a resource that must allow the cluster and service to be
+/// created by the same apply: not-found is a warning, and the apply checks again.
+pub async fn external_service_or_later(
+    ctx: &Ctx,
+    cluster: &str,
+    service: &str,
+    diags: &mut Diagnostics,
+) -> Option<Service> {
+    find_external_service(ctx, cluster, service, false, Missing::Warning, diags).await
+}
+
+/// What a cluster or service ECS does not know means for the caller.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    Error,
+    Warning,
 }
 
 /// [`external_service`] at plan time: an INACTIVE (deleted) service is no error yet. Read drops
@@ -63,7 +132,7 @@ pub async fn external_service_at_plan(
     service: &str,
     diags: &mut Diagnostics,
 ) -> Option<Service> {
-    find_external_service(ctx, cluster, service, false, diags).await
+    find_external_service(ctx, cluster, service, false, Missing::Error, diags).await
 }
 
 async fn find_external_service(
@@ -71,32 +140,46 @@ async fn find_external_service(
     cluster: &str,
     service: &str,
     inactive_is_error: bool,
+    missing: Missing,
     diags: &mut Diagnostics,
 ) -> Option<Service> {
+    let later = "If this configuration creates it (for example with aws_ecs_service), that is expected: ecsx checks again at apply, before it changes anything.";
     let svc = match ecs::find_service(&ctx.aws.ecs, cluster, service).await {
         Ok(s) => s,
         Err(AwsError::NotFound {
             what: "cluster", ..
         }) => {
-            diags.error_at(
-                AttrPath::attr("cluster"),
-                "ECS cluster not found",
-                format!(
-                    "Service {service:?} was not found in cluster {cluster:?} (ClusterNotFoundException): the cluster does not exist. Check the cluster name and the provider's region ({}).",
-                    ctx.aws.region
-                ),
+            let detail = format!(
+                "Service {service:?} was not found in cluster {cluster:?} (ClusterNotFoundException): the cluster does not exist. Check the cluster name and the provider's region ({}).",
+                ctx.aws.region
             );
+            match missing {
+                Missing::Error => {
+                    diags.error_at(AttrPath::attr("cluster"), "ECS cluster not found", detail)
+                }
+                Missing::Warning => diags.warning_at(
+                    AttrPath::attr("cluster"),
+                    "ECS cluster not found yet",
+                    format!("{detail} {later}"),
+                ),
+            }
             return None;
         }
         Err(AwsError::NotFound { .. }) => {
-            diags.error_at(
-                AttrPath::attr("service"),
-                "ECS service not found",
-                format!(
-                    "Service {service:?} was not found in cluster {cluster:?} (DescribeServices failure MISSING). Check the cluster and service names and the provider's region ({}).",
-                    ctx.aws.region
-                ),
+            let detail = format!(
+                "Service {service:?} was not found in cluster {cluster:?} (DescribeServices failure MISSING). Check the cluster and service names and the provider's region ({}).",
+                ctx.aws.region
             );
+            match missing {
+                Missing::Error => {
+                    diags.error_at(AttrPath::attr("service"), "ECS service not found", detail)
+                }
+                Missing::Warning => diags.warning_at(
+                    AttrPath::attr("service"),
+                    "ECS service not found yet",
+                    format!("{detail} {later}"),
+                ),
+            }
             return None;
         }
         Err(e) => {
@@ -110,7 +193,7 @@ async fn find_external_service(
             return None;
         }
     };
-    if svc.status != "ACTIVE" {
+    if !svc.is_active() {
         if !inactive_is_error {
             return None;
         }
@@ -121,7 +204,7 @@ async fn find_external_service(
         );
         return None;
     }
-    if svc.controller != "EXTERNAL" {
+    if !svc.is_external() {
         diags.error_at(
             AttrPath::attr("service"),
             "Service does not use the EXTERNAL deployment controller",

@@ -109,10 +109,7 @@ impl DataSource for TaskSets {
             }
         };
         sets.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        let primary = sets
-            .iter()
-            .find(|t| t.status == "PRIMARY")
-            .map(|t| t.id.clone());
+        let primary = sets.iter().find(|t| t.is_primary()).map(|t| t.id.clone());
         let mut out = config.clone();
         out.set("id", Value::from(resource_id(cluster, service)));
         out.set(

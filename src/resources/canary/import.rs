@@ -1,0 +1,280 @@
+//! Import: rebuild a deployment from a running service (task set template from ECS, target
+//! groups, the listeners and rules that split between them), then adopt its task sets.
+
+use super::model::{foreign_owner, Template};
+use crate::aws::ecs::{self, TaskSet};
+use crate::aws::elbv2::{self, Router};
+use crate::diag::Diagnostics;
+use crate::resources::support::{
+    aws_error, external_service, reported, resource_id, split_import_id,
+};
+use crate::resources::Ctx;
+use crate::value::Value;
+
+/// ImportResourceState: the deployment as [`adopt`] builds it. Terraform imports during
+/// `plan`, so nothing is written here: the task sets lack the ownership tags until the first
+/// apply adds them (a `not_owned` drift entry and a "tag ..." step in that plan).
+pub(crate) async fn import(ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Value {
+    let Some((cluster, service)) = split_import_id(id, diags) else {
+        return Value::Null;
+    };
+    adopt(ctx, &cluster, &service, diags).await
+}
+
+/// The state import would build for `service` in `cluster`, read from AWS without writing:
+/// the PRIMARY task set is the stable, one other task set the canary. Null, with an error
+/// naming the reason, for a service that cannot be adopted.
+pub(crate) async fn adopt(
+    ctx: &Ctx,
+    cluster: &str,
+    service: &str,
+    diags: &mut Diagnostics,
+) -> Value {
+    if external_service(ctx, cluster, service, diags)
+        .await
+        .is_none()
+    {
+        return Value::Null;
+    }
+    let listed = ecs::find_task_sets(&ctx.aws.ecs, cluster, service, &[]).await;
+    let subject = format!("service {service:?} in cluster {cluster:?}");
+    let Some((sets, _)) = reported(listed, diags, None, "Could not list task sets", &subject)
+    else {
+        return Value::Null;
+    };
+    let live: Vec<&TaskSet> = sets.iter().filter(|t| !t.is_draining()).collect();
+    let Some(stable) = live.iter().find(|t| t.is_primary()) else {
+        diags.error(
+            "Nothing to import",
+            format!("Service {service:?} in cluster {cluster:?} has no PRIMARY task set."),
+        );
+        return Value::Null;
+    };
+    let others: Vec<&&TaskSet> = live.iter().filter(|t| t.id != stable.id).collect();
+    if others.len() > 1 {
+        diags.error(
+            "Too many task sets to import",
+            format!(
+                "Service {service:?} in cluster {cluster:?} has task sets {} besides the PRIMARY {}; a deployment holds a stable and at most one canary. Delete the extra task sets first.",
+                others.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", "),
+                stable.id
+            ),
+        );
+        return Value::Null;
+    }
+    let canary = others.first();
+    let deployment = resource_id(cluster, service);
+    let claimed: Vec<String> = std::iter::once(*stable)
+        .chain(canary.map(|c| **c))
+        .filter_map(|t| foreign_owner(t, &deployment).map(|who| format!("{} by {who}", t.id)))
+        .collect();
+    if !claimed.is_empty() {
+        diags.error(
+            "Task sets managed by another controller",
+            format!(
+                "Service {service:?} in cluster {cluster:?} has task sets that another release controller manages: {}. \
+                 Two controllers moving the same task sets and weights would undo each other; stop the other one for this service \
+                 (and remove its tags) before importing it into ecsx.",
+                claimed.join(", ")
+            ),
+        );
+        return Value::Null;
+    }
+    let primary_tg = stable
+        .target_group_arns
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let canary_tg = canary.and_then(|c| c.target_group_arns.first().cloned());
+    if canary.is_some()
+        && (canary_tg.is_none() || canary_tg.as_deref() == Some(primary_tg.as_str()))
+    {
+        diags.error(
+            "Canary is not on its own target group",
+            format!("Task set {} must sit on a target group other than the PRIMARY's to be imported as the canary.", canary.map(|c| c.id.as_str()).unwrap_or_default()),
+        );
+        return Value::Null;
+    }
+    let (routers, canary_tg) =
+        match elbv2::discover(&ctx.aws.elbv2, &primary_tg, canary_tg.as_deref()).await {
+            Ok(r) => r,
+            Err(e) => {
+                aws_error(
+                    diags,
+                    None,
+                    "Could not find the listeners and rules",
+                    &format!("target group {primary_tg}"),
+                    &e,
+                );
+                return Value::Null;
+            }
+        };
+    let (routers, test_routers, left_out) =
+        split_test_routers(routers, &primary_tg, canary_tg.as_deref(), canary.is_some());
+    for r in &left_out {
+        let (what, attr) = match r.kind {
+            elbv2::Kind::Listener => ("Listener", "traffic.test_listener_arns"),
+            elbv2::Kind::Rule => ("Listener rule", "traffic.test_listener_rule_arns"),
+        };
+        diags.warning(
+            format!("{what} left out of the deployment"),
+            format!(
+                "{what} {} of service {service:?} sends all its traffic to target group {} although no canary runs, so importing leaves it unmanaged and moves no traffic. \
+                 To have ecsx route test traffic there (to the stable task set while no canary runs, to the canary while one does), add it to {attr} after the import.",
+                r.arn,
+                canary_tg.as_deref().map(crate::arn::target_group_label).unwrap_or_default(),
+            ),
+        );
+    }
+    let arns = |routers: &[Router], kind| {
+        Value::string_list(
+            routers
+                .iter()
+                .filter(|r| r.kind == kind)
+                .map(|r| r.arn.as_str()),
+        )
+    };
+    let none_if_empty = |v: Value| {
+        if v.as_list().is_empty() {
+            Value::Null
+        } else {
+            v
+        }
+    };
+    let state = Value::object([
+        ("cluster", Value::from(cluster)),
+        ("service", Value::from(service)),
+        ("wait_for_steady_state", Value::from(true)),
+        ("keep_primary_on_destroy", Value::from(false)),
+        ("id", Value::from(resource_id(cluster, service))),
+        ("stable_task_set_id", Value::from(stable.id.as_str())),
+        ("stable_task_set_arn", Value::from(stable.arn.as_str())),
+        (
+            "canary_task_set_id",
+            Value::from(canary.map(|c| c.id.clone())),
+        ),
+        (
+            "canary_task_set_arn",
+            Value::from(canary.map(|c| c.arn.clone())),
+        ),
+        ("rollout_steps", Value::List(vec![])),
+        ("orphaned_task_set_ids", Value::List(vec![])),
+        ("drift", Value::List(vec![])),
+        ("task_set", Value::List(vec![Template::block_of(stable)])),
+        (
+            "stable",
+            Value::List(vec![Value::object([
+                (
+                    "task_definition",
+                    Value::from(stable.task_definition.as_str()),
+                ),
+                ("scale_percent", Value::from(stable.scale_percent)),
+            ])]),
+        ),
+        (
+            "canary",
+            Value::List(
+                canary
+                    .map(|c| {
+                        Value::object([
+                            ("task_definition", Value::from(c.task_definition.as_str())),
+                            ("scale_percent", Value::from(c.scale_percent)),
+                            ("traffic_percent", Value::from(0i64)),
+                        ])
+                    })
+                    .into_iter()
+                    .collect(),
+            ),
+        ),
+        (
+            "traffic",
+            Value::List(vec![Value::object([
+                ("primary_target_group_arn", Value::from(primary_tg.as_str())),
+                ("canary_target_group_arn", Value::from(canary_tg.clone())),
+                (
+                    "listener_arns",
+                    none_if_empty(arns(&routers, elbv2::Kind::Listener)),
+                ),
+                (
+                    "listener_rule_arns",
+                    none_if_empty(arns(&routers, elbv2::Kind::Rule)),
+                ),
+                (
+                    "test_listener_arns",
+                    none_if_empty(arns(&test_routers, elbv2::Kind::Listener)),
+                ),
+                (
+                    "test_listener_rule_arns",
+                    none_if_empty(arns(&test_routers, elbv2::Kind::Rule)),
+                ),
+            ])]),
+        ),
+        ("timeouts", Value::List(vec![])),
+    ]);
+    let mut state = super::observe::read(ctx, &state, diags).await;
+    state.set("rollout_steps", Value::List(vec![]));
+    state
+}
+
+/// Import has no configuration, so it tells test listeners and rules (100% to the canary
+/// while one runs) from the production ones by their routing: (production, test, left out).
+/// With the canary at 100% they look alike: all stay production routers and the
+/// configuration decides. Without a canary, a router that sends everything to the canary
+/// target group (a test listener a script left there) is left out: managing it, as either
+/// kind, would move its traffic at the first apply.
+pub(crate) fn split_test_routers(
+    routers: Vec<Router>,
+    primary_tg: &str,
+    canary_tg: Option<&str>,
+    canary_exists: bool,
+) -> (Vec<Router>, Vec<Router>, Vec<Router>) {
+    let Some(canary_tg) = canary_tg else {
+        return (routers, vec![], vec![]);
+    };
+    let all_to_canary = |r: &Router| r.weight_of(primary_tg) == 0 && r.weight_of(canary_tg) > 0;
+    if routers.iter().all(all_to_canary) {
+        return (routers, vec![], vec![]);
+    }
+    let (to_canary, managed): (Vec<Router>, Vec<Router>) =
+        routers.into_iter().partition(all_to_canary);
+    if canary_exists {
+        (managed, to_canary, vec![])
+    } else {
+        (managed, vec![], to_canary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::elbv2::tests_support::router;
+
+    const BLUE: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/blue/1";
+    const GREEN: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/green/2";
+
+    #[test]
+    fn import_tells_test_routers_by_their_routing() {
+        let r = |arn: &str, b, g| router(arn, &[(BLUE, b), (GREEN, g)]);
+        let arns = |v: &[Router]| v.iter().map(|r| r.arn.clone()).collect::<Vec<_>>();
+        let routers = vec![r("prod", 75, 25), r("test", 0, 100)];
+        let (managed, test, left) = split_test_routers(routers.clone(), BLUE, Some(GREEN), true);
+        assert_eq!(
+            (arns(&managed), arns(&test)),
+            (vec!["prod".into()], vec!["test".into()])
+        );
+        assert!(left.is_empty());
+        // Without a canary, a router with all traffic on the canary target group is left out:
+        // managing it would move its traffic.
+        let (managed, test, left) = split_test_routers(routers, BLUE, Some(GREEN), false);
+        assert_eq!(
+            (arns(&managed), arns(&left)),
+            (vec!["prod".into()], vec!["test".into()])
+        );
+        assert!(test.is_empty());
+        // With all traffic on the canary they cannot be told apart.
+        let full = vec![r("prod", 0, 100), r("test", 0, 100)];
+        let (managed, test, left) = split_test_routers(full, BLUE, Some(GREEN), true);
+        assert_eq!(managed.len(), 2);
+        assert!(test.is_empty() && left.is_empty());
+    }
+}

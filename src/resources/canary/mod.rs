@@ -1,0 +1,100 @@
+//! `ecsx_canary_deployment`: a whole canary release on one service, Method B (fixed target
+//! group roles): the stable task set sits on the primary target group and is PRIMARY; a canary
+//! sits on the canary target group.
+//!
+//! One concept per module: `schema` (schema, validation), `model` (typed configuration and
+//! observations, drift), `rollout` (the pure planner), `plan` (PlanResourceChange), `observe`
+//! (Read and plan-time checks), `apply` (the executor and destroy), `import`, `list` (the list
+//! resource of `terraform query`).
+
+mod apply;
+mod model;
+mod observe;
+mod plan;
+mod rollout;
+mod schema;
+
+pub(crate) mod import;
+mod list;
+
+pub(crate) use model::foreign_owner;
+
+use super::{adopt, timeout, Ctx, ListSink, Plan, Resource};
+use crate::diag::Diagnostics;
+use crate::schema::{IdentitySchema, Schema};
+use crate::value::Value;
+use async_trait::async_trait;
+use std::time::Duration;
+
+pub struct CanaryDeployment;
+
+const CREATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+const DELETE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+#[async_trait]
+impl Resource for CanaryDeployment {
+    fn type_name(&self) -> &'static str {
+        "ecsx_canary_deployment"
+    }
+
+    fn schema(&self) -> Schema {
+        schema::schema()
+    }
+
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        schema::validate(config, diags)
+    }
+
+    async fn modify_plan(&self, ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut Diagnostics) {
+        plan::modify_plan(ctx, plan, diags).await
+    }
+
+    async fn create(&self, ctx: &Ctx, planned: &Value, diags: &mut Diagnostics) -> Value {
+        let limit = timeout(planned, "create", CREATE_TIMEOUT);
+        apply::converge(ctx, &Value::Null, planned, limit, diags).await
+    }
+
+    async fn read(&self, ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> Value {
+        observe::read(ctx, state, diags).await
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        prior: &Value,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Value {
+        let limit = timeout(planned, "update", CREATE_TIMEOUT);
+        apply::converge(ctx, prior, planned, limit, diags).await
+    }
+
+    async fn delete(&self, ctx: &Ctx, prior: &Value, diags: &mut Diagnostics) -> Value {
+        let limit = timeout(prior, "delete", DELETE_TIMEOUT);
+        apply::destroy(ctx, prior, limit, diags).await
+    }
+
+    async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Value {
+        import::import(ctx, id, diags).await
+    }
+
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Some(adopt::service_identity_schema())
+    }
+
+    fn identity(&self, state: &Value, region: &str) -> Value {
+        adopt::service_identity(state, "stable_task_set_arn", region)
+    }
+
+    fn import_id(&self, identity: &Value, region: &str, diags: &mut Diagnostics) -> Option<String> {
+        adopt::import_id(identity, region, diags)
+    }
+
+    fn list_schema(&self) -> Option<Schema> {
+        Some(list::schema())
+    }
+
+    async fn list(&self, ctx: &Ctx, config: &Value, sink: &mut ListSink, diags: &mut Diagnostics) {
+        list::list(ctx, config, sink, diags).await
+    }
+}

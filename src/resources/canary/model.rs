@@ -1,0 +1,675 @@
+//! The deployment as configured (`Desired`) and as the refreshed state records it (`Observed`),
+//! parsed once from Terraform values; the task set template; ownership tags; drift as data.
+
+use crate::arn;
+use crate::aws::ecs::{CapacityProvider, Placement, TaskSet};
+use crate::aws::elbv2;
+use crate::resources::support::resource_id;
+use crate::value::Value;
+use std::collections::BTreeMap;
+
+pub(crate) const TAG_DEPLOYMENT: &str = "ecsx:deployment";
+pub(crate) const TAG_ROLE: &str = "ecsx:role";
+/// ECS refuses a sixth task set on a service.
+pub(crate) const MAX_TASK_SETS: usize = 5;
+/// Prefix of the `rollout_steps` lines Read renders from [`Drift`], for people only.
+pub(crate) const DRIFT_PREFIX: &str = "drift: ";
+
+/// What a task set is for in a deployment; the value of its `ecsx:role` tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Stable,
+    Canary,
+}
+
+impl Role {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Role::Stable => "stable",
+            Role::Canary => "canary",
+        }
+    }
+}
+
+/// A task set the state knows by id and ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TaskSetRef {
+    pub id: String,
+    pub arn: String,
+}
+
+impl TaskSetRef {
+    pub(crate) fn of(t: &TaskSet) -> TaskSetRef {
+        TaskSetRef {
+            id: t.id.clone(),
+            arn: t.arn.clone(),
+        }
+    }
+
+    /// `<role>_task_set_id` and `<role>_task_set_arn` of a state or plan value.
+    pub(crate) fn read(v: &Value, role: Role) -> Option<TaskSetRef> {
+        let id = v.get(&format!("{}_task_set_id", role.as_str())).as_str()?;
+        let arn = v.get(&format!("{}_task_set_arn", role.as_str())).as_str()?;
+        Some(TaskSetRef {
+            id: id.to_string(),
+            arn: arn.to_string(),
+        })
+    }
+
+    pub(crate) fn write(v: &mut Value, role: Role, t: Option<&TaskSetRef>) {
+        v.set(
+            &format!("{}_task_set_id", role.as_str()),
+            Value::from(t.map(|x| x.id.clone())),
+        );
+        v.set(
+            &format!("{}_task_set_arn", role.as_str()),
+            Value::from(t.map(|x| x.arn.clone())),
+        );
+    }
+}
+
+/// The deployment as configured, read from a planned value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Desired {
+    pub cluster: String,
+    pub service: String,
+    pub template: Template,
+    /// False for an imported state, which has no template until the configuration gives one.
+    pub has_template: bool,
+    pub stable_td: String,
+    pub stable_scale: f64,
+    pub canary: Option<CanarySpec>,
+    pub primary_tg: String,
+    pub canary_tg: String,
+    pub routers: Vec<(elbv2::Kind, String)>,
+    pub test_routers: Vec<(elbv2::Kind, String)>,
+    pub wait: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CanarySpec {
+    pub task_definition: String,
+    pub traffic: i64,
+    pub scale: f64,
+}
+
+fn routers(traffic: &Value, listeners: &str, rules: &str) -> Vec<(elbv2::Kind, String)> {
+    let mut out: Vec<_> = traffic
+        .get(listeners)
+        .strings()
+        .into_iter()
+        .map(|a| (elbv2::Kind::Listener, a))
+        .collect();
+    out.extend(
+        traffic
+            .get(rules)
+            .strings()
+            .into_iter()
+            .map(|a| (elbv2::Kind::Rule, a)),
+    );
+    out
+}
+
+impl Desired {
+    pub(crate) fn from(v: &Value) -> Desired {
+        let s = |x: &Value| x.as_str().unwrap_or_default().to_string();
+        let stable = v.block("stable");
+        let traffic = v.block("traffic");
+        let canary = v.block("canary");
+        Desired {
+            cluster: s(v.get("cluster")),
+            service: s(v.get("service")),
+            template: Template::from(v.get("task_set")),
+            has_template: !v.get("task_set").as_list().is_empty(),
+            stable_td: s(stable.get("task_definition")),
+            stable_scale: stable.get("scale_percent").as_f64().unwrap_or(100.0),
+            canary: (!canary.is_null()).then(|| CanarySpec {
+                task_definition: s(canary.get("task_definition")),
+                traffic: canary.get("traffic_percent").as_i64().unwrap_or(0),
+                scale: canary.get("scale_percent").as_f64().unwrap_or(100.0),
+            }),
+            primary_tg: s(traffic.get("primary_target_group_arn")),
+            canary_tg: s(traffic.get("canary_target_group_arn")),
+            routers: routers(traffic, "listener_arns", "listener_rule_arns"),
+            test_routers: routers(traffic, "test_listener_arns", "test_listener_rule_arns"),
+            wait: v.get("wait_for_steady_state").as_bool().unwrap_or(true),
+        }
+    }
+
+    /// (primary, canary) weights on the managed routers.
+    pub(crate) fn weights(&self) -> (i64, i64) {
+        let p = self.canary.as_ref().map(|c| c.traffic).unwrap_or(0);
+        (100 - p, p)
+    }
+
+    pub(crate) fn split(&self) -> Vec<(String, i32)> {
+        let (p, c) = self.weights();
+        vec![
+            (self.primary_tg.clone(), p as i32),
+            (self.canary_tg.clone(), c as i32),
+        ]
+    }
+
+    /// Test listeners send everything to the canary while one exists.
+    pub(crate) fn test_split(&self, canary_exists: bool) -> Vec<(String, i32)> {
+        let c = if canary_exists { 100 } else { 0 };
+        vec![
+            (self.primary_tg.clone(), 100 - c),
+            (self.canary_tg.clone(), c),
+        ]
+    }
+
+    pub(crate) fn id(&self) -> String {
+        resource_id(&self.cluster, &self.service)
+    }
+
+    /// Whether `tg` is one of the deployment's two target groups.
+    pub(crate) fn owns_target_group(&self, tg: &str) -> bool {
+        tg == self.primary_tg || tg == self.canary_tg
+    }
+}
+
+/// AWS differs from the state in a way no configured attribute shows. Read records it in the
+/// `drift` attribute; the planner acts on these values, and `rollout_steps` only renders them.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Drift {
+    /// Another task set (or none) is PRIMARY instead of the stable one.
+    PrimaryMoved {
+        stable: String,
+        primary: Option<String>,
+    },
+    /// The managed routers disagree, e.g. a shift cut short; each router with its split.
+    SplitDisagrees { routers: Vec<(String, i64, i64)> },
+    /// A managed router forwards to a target group outside the deployment.
+    ForeignTargetGroup { router: String },
+    /// A test router does not route as the deployment's state requires.
+    TestRouteOff { router: String },
+    /// The state's stable or canary task set lacks this deployment's ownership tags, as after
+    /// an import (which reads only: Terraform imports during `plan`).
+    NotOwned { task_set: String, role: Role },
+}
+
+impl Drift {
+    const PRIMARY_MOVED: &'static str = "primary_moved";
+    const SPLIT_DISAGREES: &'static str = "split_disagrees";
+    const FOREIGN_TARGET_GROUP: &'static str = "foreign_target_group";
+    const TEST_ROUTE_OFF: &'static str = "test_route_off";
+    const NOT_OWNED: &'static str = "not_owned";
+
+    /// Whether repairing this drift means setting the weights again.
+    pub(crate) fn is_routing(&self) -> bool {
+        matches!(
+            self,
+            Drift::SplitDisagrees { .. }
+                | Drift::ForeignTargetGroup { .. }
+                | Drift::TestRouteOff { .. }
+        )
+    }
+
+    /// The line shown in `rollout_steps` after a refresh.
+    pub(crate) fn render(&self) -> String {
+        let body = match self {
+            Drift::PrimaryMoved { stable, primary } => format!(
+                "task set {} is PRIMARY instead of stable task set {stable}",
+                primary.as_deref().unwrap_or("none")
+            ),
+            Drift::SplitDisagrees { routers } => format!(
+                "traffic is split differently across listeners and rules: {}",
+                routers
+                    .iter()
+                    .map(|(arn, p, c)| format!("{} {arn} {p}/{c}", router_noun(arn)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Drift::ForeignTargetGroup { router } => format!(
+                "{} {router} forwards to a target group outside this deployment",
+                router_noun(router)
+            ),
+            Drift::TestRouteOff { router } => format!(
+                "test {} {router} does not route as expected",
+                router_noun(router)
+            ),
+            Drift::NotOwned { task_set, role } => format!(
+                "{} task set {task_set} does not carry the {TAG_DEPLOYMENT} tag yet",
+                role.as_str()
+            ),
+        };
+        format!("{DRIFT_PREFIX}{body}")
+    }
+
+    /// Entries of the `drift` attribute: `{kind, subject, observed}`, one per object that drifted.
+    pub(crate) fn to_values(drift: &[Drift]) -> Value {
+        let entry = |kind: &str, subject: &str, observed: String| {
+            Value::object([
+                ("kind", Value::from(kind)),
+                ("subject", Value::from(subject)),
+                ("observed", Value::from(observed)),
+            ])
+        };
+        let mut out = Vec::new();
+        for d in drift {
+            match d {
+                Drift::PrimaryMoved { stable, primary } => out.push(entry(
+                    Self::PRIMARY_MOVED,
+                    stable,
+                    primary.clone().unwrap_or_default(),
+                )),
+                Drift::SplitDisagrees { routers } => {
+                    for (arn, p, c) in routers {
+                        out.push(entry(Self::SPLIT_DISAGREES, arn, format!("{p}/{c}")));
+                    }
+                }
+                Drift::ForeignTargetGroup { router } => {
+                    out.push(entry(Self::FOREIGN_TARGET_GROUP, router, String::new()))
+                }
+                Drift::TestRouteOff { router } => {
+                    out.push(entry(Self::TEST_ROUTE_OFF, router, String::new()))
+                }
+                Drift::NotOwned { task_set, role } => {
+                    out.push(entry(Self::NOT_OWNED, task_set, role.as_str().to_string()))
+                }
+            }
+        }
+        Value::List(out)
+    }
+
+    /// Reads the `drift` attribute back; entries of an unknown kind are skipped.
+    pub(crate) fn from_values(v: &Value) -> Vec<Drift> {
+        let mut out = Vec::new();
+        let mut split = Vec::new();
+        for e in v.as_list() {
+            let subject = e.get("subject").as_str().unwrap_or_default().to_string();
+            let observed = e.get("observed").as_str().unwrap_or_default();
+            match e.get("kind").as_str() {
+                Some(Self::PRIMARY_MOVED) => out.push(Drift::PrimaryMoved {
+                    stable: subject,
+                    primary: (!observed.is_empty()).then(|| observed.to_string()),
+                }),
+                Some(Self::SPLIT_DISAGREES) => {
+                    let (p, c) = observed.split_once('/').unwrap_or(("0", "0"));
+                    split.push((subject, p.parse().unwrap_or(0), c.parse().unwrap_or(0)));
+                }
+                Some(Self::FOREIGN_TARGET_GROUP) => {
+                    out.push(Drift::ForeignTargetGroup { router: subject })
+                }
+                Some(Self::TEST_ROUTE_OFF) => out.push(Drift::TestRouteOff { router: subject }),
+                Some(Self::NOT_OWNED) => out.push(Drift::NotOwned {
+                    task_set: subject,
+                    role: if observed == Role::Canary.as_str() {
+                        Role::Canary
+                    } else {
+                        Role::Stable
+                    },
+                }),
+                _ => {}
+            }
+        }
+        if !split.is_empty() {
+            out.push(Drift::SplitDisagrees { routers: split });
+        }
+        out
+    }
+}
+
+fn router_noun(arn: &str) -> &'static str {
+    if arn.contains(":listener-rule/") {
+        elbv2::Kind::Rule.noun()
+    } else {
+        elbv2::Kind::Listener.noun()
+    }
+}
+
+/// The deployment as the refreshed state records it: the planner's picture of AWS.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Observed {
+    /// What was last deployed; None before the first apply (or when replacing).
+    pub deployed: Option<Desired>,
+    pub stable: Option<TaskSetRef>,
+    pub canary: Option<TaskSetRef>,
+    pub weights: Option<(i64, i64)>,
+    pub drift: Vec<Drift>,
+    /// Live task sets tagged as this deployment's that the state does not hold.
+    pub orphans: Vec<String>,
+}
+
+impl Observed {
+    pub(crate) fn from_state(prior: &Value) -> Observed {
+        if prior.is_null() {
+            return Observed::default();
+        }
+        let weights = match (
+            prior.get("primary_weight").as_i64(),
+            prior.get("canary_weight").as_i64(),
+        ) {
+            (Some(p), Some(c)) => Some((p, c)),
+            _ => None,
+        };
+        Observed {
+            deployed: Some(Desired::from(prior)),
+            stable: TaskSetRef::read(prior, Role::Stable),
+            canary: TaskSetRef::read(prior, Role::Canary),
+            weights,
+            drift: Drift::from_values(prior.get("drift")),
+            orphans: prior.get("orphaned_task_set_ids").strings(),
+        }
+    }
+
+    /// Folds in the PRIMARY a fresh DescribeServices reports, so an apply that finds the
+    /// PRIMARY moved since the plan re-plans with it instead of deciding on its own.
+    pub(crate) fn with_live_primary(mut self, primary: Option<&TaskSet>) -> Observed {
+        if let Some(stable) = &self.stable {
+            let moved = primary.is_none_or(|p| p.id != stable.id);
+            let known = self
+                .drift
+                .iter()
+                .any(|d| matches!(d, Drift::PrimaryMoved { .. }));
+            if moved && !known {
+                self.drift.push(Drift::PrimaryMoved {
+                    stable: stable.id.clone(),
+                    primary: primary.map(|p| p.id.clone()),
+                });
+            }
+        }
+        self
+    }
+}
+
+/// The `task_set` template as CreateTaskSet receives it, ECS's defaults spelled out.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Template {
+    pub placement: Placement,
+    pub container_name: String,
+    pub container_port: i32,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Template {
+    /// Reads the `task_set` block list of a configuration or state value.
+    pub(crate) fn from(task_set: &Value) -> Template {
+        let ts = task_set.as_list().first().cloned().unwrap_or_default();
+        let net = ts.block("network_configuration");
+        Template {
+            placement: Placement {
+                launch_type: ts.get("launch_type").as_str().map(str::to_string),
+                // ECS defaults a capacity provider's weight and base to 0.
+                capacity_providers: ts
+                    .get("capacity_provider_strategy")
+                    .as_list()
+                    .iter()
+                    .map(|c| CapacityProvider {
+                        name: c
+                            .get("capacity_provider")
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        weight: c.get("weight").as_i64().unwrap_or(0) as i32,
+                        base: c.get("base").as_i64().unwrap_or(0) as i32,
+                    })
+                    .collect(),
+                platform_version: ts.get("platform_version").as_str().map(str::to_string),
+                subnets: net.get("subnets").strings(),
+                security_groups: net.get("security_groups").strings(),
+                assign_public_ip: net.get("assign_public_ip").as_bool().unwrap_or(false),
+            },
+            container_name: ts
+                .get("container_name")
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            container_port: ts.get("container_port").as_i64().unwrap_or(0) as i32,
+            tags: ts.get("tags").string_map(),
+        }
+    }
+
+    /// Whether both templates make the same task sets. An unset platform version is
+    /// `LATEST`, which is also what ECS reports for a task set created without one.
+    pub(crate) fn creates_same_as(&self, other: &Template) -> bool {
+        let normal = |t: &Template| {
+            let mut t = t.clone();
+            t.placement.platform_version = t
+                .placement
+                .platform_version
+                .filter(|v| !v.eq_ignore_ascii_case("LATEST"));
+            t
+        };
+        normal(self) == normal(other)
+    }
+
+    /// The `task_set` block of an existing task set, as import and list rebuild it from ECS.
+    pub(crate) fn block_of(t: &TaskSet) -> Value {
+        let p = &t.placement;
+        let user_tags: BTreeMap<String, Value> = t
+            .tags
+            .iter()
+            .filter(|(k, _)| !k.starts_with("ecsx:"))
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect();
+        let network = if p.subnets.is_empty() {
+            vec![]
+        } else {
+            vec![Value::object([
+                ("subnets", Value::string_list(&p.subnets)),
+                (
+                    "security_groups",
+                    if p.security_groups.is_empty() {
+                        Value::Null
+                    } else {
+                        Value::string_list(&p.security_groups)
+                    },
+                ),
+                ("assign_public_ip", Value::from(p.assign_public_ip)),
+            ])]
+        };
+        Value::object([
+            ("launch_type", Value::from(p.launch_type.clone())),
+            ("platform_version", Value::from(p.platform_version.clone())),
+            ("container_name", Value::from(t.container_name.clone())),
+            (
+                "container_port",
+                t.container_port
+                    .map(|p| Value::from(p as i64))
+                    .unwrap_or(Value::Null),
+            ),
+            (
+                "tags",
+                if user_tags.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Map(user_tags)
+                },
+            ),
+            (
+                "capacity_provider_strategy",
+                Value::List(
+                    p.capacity_providers
+                        .iter()
+                        .map(|c| {
+                            Value::object([
+                                ("capacity_provider", Value::from(c.name.as_str())),
+                                ("weight", Value::from(c.weight as i64)),
+                                ("base", Value::from(c.base as i64)),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ),
+            ("network_configuration", Value::List(network)),
+        ])
+    }
+}
+
+/// The tags that mark a task set as this deployment's, in `role`.
+pub(crate) fn ownership_tags(deployment: &str, role: Role) -> BTreeMap<String, String> {
+    [
+        (TAG_DEPLOYMENT.to_string(), deployment.to_string()),
+        (TAG_ROLE.to_string(), role.as_str().to_string()),
+    ]
+    .into()
+}
+
+pub(crate) fn owned_by(t: &TaskSet, deployment: &str) -> bool {
+    t.tags.get(TAG_DEPLOYMENT).map(String::as_str) == Some(deployment)
+}
+
+/// Tag keys other release controllers put on the task sets they manage, with their names.
+const FOREIGN_CONTROLLER_TAGS: [(&str, &str); 1] = [("pipecd-dev-managed-by", "PipeCD")];
+
+/// Who else manages `t`, if anyone: another ecsx deployment or a known release controller.
+pub(crate) fn foreign_owner(t: &TaskSet, deployment: &str) -> Option<String> {
+    if let Some(other) = t.tags.get(TAG_DEPLOYMENT).filter(|d| *d != deployment) {
+        return Some(format!(
+            "ecsx deployment {other} ({TAG_DEPLOYMENT}={other})"
+        ));
+    }
+    FOREIGN_CONTROLLER_TAGS.iter().find_map(|(key, name)| {
+        t.tags
+            .get(*key)
+            .map(|value| format!("{name} ({key}={value})"))
+    })
+}
+
+/// The live (not DRAINING) task sets owned by `deployment`.
+pub(crate) fn owned_live(sets: &[TaskSet], deployment: &str) -> Vec<String> {
+    sets.iter()
+        .filter(|t| owned_by(t, deployment) && !t.is_draining())
+        .map(|t| t.id.clone())
+        .collect()
+}
+
+/// `web:13` for a task definition ARN, `blue` for a target group ARN: labels for step text.
+pub(crate) fn td_label(a: &str) -> String {
+    arn::task_definition_label(a).to_string()
+}
+
+pub(crate) fn tg_label(a: &str) -> String {
+    arn::target_group_label(a).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drift_survives_the_state_round_trip() {
+        let drift = vec![
+            Drift::PrimaryMoved {
+                stable: "ecs-svc/1".into(),
+                primary: Some("ecs-svc/9".into()),
+            },
+            Drift::PrimaryMoved {
+                stable: "ecs-svc/1".into(),
+                primary: None,
+            },
+            Drift::ForeignTargetGroup {
+                router: "arn:l".into(),
+            },
+            Drift::TestRouteOff {
+                router: "arn:t".into(),
+            },
+            Drift::NotOwned {
+                task_set: "ecs-svc/2".into(),
+                role: Role::Canary,
+            },
+            // Read back last: one entry per router, gathered into one value.
+            Drift::SplitDisagrees {
+                routers: vec![("arn:a".into(), 50, 50), ("arn:b".into(), 90, 10)],
+            },
+        ];
+        assert_eq!(Drift::from_values(&Drift::to_values(&drift)), drift);
+    }
+
+    #[test]
+    fn drift_renders_for_people() {
+        let d = Drift::SplitDisagrees {
+            routers: vec![
+                (
+                    "arn:aws:elasticloadbalancing:r:1:listener/app/lb/1/2".into(),
+                    50,
+                    50,
+                ),
+                (
+                    "arn:aws:elasticloadbalancing:r:1:listener-rule/app/lb/1/2/3".into(),
+                    90,
+                    10,
+                ),
+            ],
+        };
+        assert_eq!(
+            d.render(),
+            "drift: traffic is split differently across listeners and rules: \
+             listener arn:aws:elasticloadbalancing:r:1:listener/app/lb/1/2 50/50, \
+             listener rule arn:aws:elasticloadbalancing:r:1:listener-rule/app/lb/1/2/3 90/10"
+        );
+    }
+
+    #[test]
+    fn a_live_primary_that_moved_becomes_drift_once() {
+        let state = Observed {
+            stable: Some(TaskSetRef {
+                id: "ecs-svc/1".into(),
+                arn: "arn:1".into(),
+            }),
+            ..Observed::default()
+        };
+        let other = TaskSet {
+            id: "ecs-svc/9".into(),
+            ..TaskSet::default()
+        };
+        let seen = state.clone().with_live_primary(Some(&other));
+        assert_eq!(
+            seen.drift,
+            [Drift::PrimaryMoved {
+                stable: "ecs-svc/1".into(),
+                primary: Some("ecs-svc/9".into())
+            }]
+        );
+        assert_eq!(seen.clone().with_live_primary(Some(&other)).drift.len(), 1);
+        let same = TaskSet {
+            id: "ecs-svc/1".into(),
+            ..TaskSet::default()
+        };
+        assert!(state.with_live_primary(Some(&same)).drift.is_empty());
+    }
+
+    #[test]
+    fn owned_live_skips_draining_and_foreign_task_sets() {
+        let owned = |id: &str, deployment: &str, status: &str| TaskSet {
+            id: id.into(),
+            status: status.into(),
+            tags: [(TAG_DEPLOYMENT.to_string(), deployment.to_string())].into(),
+            ..TaskSet::default()
+        };
+        let sets = vec![
+            owned("ecs-svc/1", "prod/web", "PRIMARY"),
+            owned("ecs-svc/2", "prod/web", "DRAINING"),
+            owned("ecs-svc/3", "prod/other", "ACTIVE"),
+            TaskSet {
+                id: "ecs-svc/4".into(),
+                status: "ACTIVE".into(),
+                ..TaskSet::default()
+            },
+        ];
+        assert_eq!(owned_live(&sets, "prod/web"), ["ecs-svc/1"]);
+    }
+
+    #[test]
+    fn foreign_owners_are_named() {
+        let tagged = |k: &str, v: &str| TaskSet {
+            tags: [(k.to_string(), v.to_string())].into(),
+            ..TaskSet::default()
+        };
+        assert_eq!(
+            foreign_owner(&tagged(TAG_DEPLOYMENT, "prod/web"), "prod/web"),
+            None
+        );
+        assert_eq!(
+            foreign_owner(&tagged(TAG_DEPLOYMENT, "prod/api"), "prod/web").as_deref(),
+            Some("ecsx deployment prod/api (ecsx:deployment=prod/api)")
+        );
+        assert_eq!(
+            foreign_owner(&tagged("pipecd-dev-managed-by", "piped"), "prod/web").as_deref(),
+            Some("PipeCD (pipecd-dev-managed-by=piped)")
+        );
+        assert_eq!(foreign_owner(&tagged("team", "a"), "prod/web"), None);
+    }
+}

@@ -1,0 +1,646 @@
+//! What AWS holds: Read (task sets, weights, drift, orphans) and the plan-time checks of the
+//! service and of the listeners and rules a deployment rewrites.
+
+use super::model::{owned_by, owned_live, Desired, Drift, Role, TaskSetRef, MAX_TASK_SETS};
+use super::rollout::Rollout;
+use crate::arn;
+use crate::aws::ecs::{self, TaskSet};
+use crate::aws::elbv2::{self, Router};
+use crate::aws::AwsError;
+use crate::diag::{AttrPath, Diagnostics};
+use crate::resources::support::{aws_error, external_service_or_later, reported};
+use crate::resources::Ctx;
+use crate::value::Value;
+
+/// Refreshes the state: one DescribeServices, one DescribeTaskSets (tags), one DescribeListeners
+/// and one DescribeRules.
+pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> Value {
+    let d = Desired::from(state);
+    let svc = match ecs::find_service(&ctx.aws.ecs, &d.cluster, &d.service).await {
+        Ok(s) if s.is_active() => s,
+        Ok(_) | Err(AwsError::NotFound { .. }) => {
+            diags.warning(
+                "ECS service gone; removing from state",
+                format!("Service {:?} in cluster {:?} no longer exists or is not ACTIVE, so ecsx_canary_deployment {} was removed from the state.", d.service, d.cluster, d.id()),
+            );
+            return Value::Null;
+        }
+        Err(e) => {
+            aws_error(
+                diags,
+                None,
+                "Could not read the ECS service",
+                &format!("service {:?} in cluster {:?}", d.service, d.cluster),
+                &e,
+            );
+            return state.clone();
+        }
+    };
+    let subject = format!("service {:?} in cluster {:?}", d.service, d.cluster);
+    let listed = ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]).await;
+    let Some((sets, _)) = reported(listed, diags, None, "Could not list task sets", &subject)
+    else {
+        return state.clone();
+    };
+    let routers = find_routers(ctx, &d).await;
+    let Some((all_routers, test_routers)) = reported(
+        routers,
+        diags,
+        Some(AttrPath::attr("traffic")),
+        "Could not read listeners and rules",
+        &format!("deployment {}", d.id()),
+    ) else {
+        return state.clone();
+    };
+    observe(state, &d, &svc, &sets, &all_routers, &test_routers)
+}
+
+/// Task sets a create finds already tagged for its deployment: an earlier create died (Terraform
+/// or the provider killed) after CreateTaskSet and before anything reached the state. No Read
+/// runs before a create, so they would never show as orphans; the create deletes them instead.
+pub(crate) async fn leftovers(ctx: &Ctx, d: &Desired) -> Result<Vec<String>, AwsError> {
+    let (sets, _) = ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]).await?;
+    Ok(owned_live(&sets, &d.id()))
+}
+
+/// One DescribeListeners and one DescribeRules call for every managed and test router.
+pub(crate) async fn find_routers(
+    ctx: &Ctx,
+    d: &Desired,
+) -> Result<(Vec<Router>, Vec<Router>), AwsError> {
+    let pick = |kind| -> Vec<String> {
+        d.routers
+            .iter()
+            .chain(&d.test_routers)
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, a)| a.clone())
+            .collect()
+    };
+    let listeners = elbv2::find_listeners(&ctx.aws.elbv2, &pick(elbv2::Kind::Listener)).await?;
+    let rules = elbv2::find_rules(&ctx.aws.elbv2, &pick(elbv2::Kind::Rule)).await?;
+    let all: Vec<Router> = listeners.into_iter().chain(rules).collect();
+    let is_test = |r: &Router| d.test_routers.iter().any(|(_, a)| *a == r.arn);
+    let (test, managed): (Vec<Router>, Vec<Router>) = all.into_iter().partition(is_test);
+    Ok((managed, test))
+}
+
+/// Where a listener or rule ARN sits in the configuration, e.g. `traffic[0].listener_rule_arns[1]`.
+pub(crate) fn router_path(d: &Desired, arn: &str) -> AttrPath {
+    let traffic = AttrPath::attr("traffic").index(0);
+    let lists = [
+        (&d.routers, elbv2::Kind::Listener, "listener_arns"),
+        (&d.routers, elbv2::Kind::Rule, "listener_rule_arns"),
+        (&d.test_routers, elbv2::Kind::Listener, "test_listener_arns"),
+        (
+            &d.test_routers,
+            elbv2::Kind::Rule,
+            "test_listener_rule_arns",
+        ),
+    ];
+    for (routers, kind, name) in lists {
+        let mut of_kind = routers.iter().filter(|(k, _)| *k == kind);
+        if let Some(i) = of_kind.position(|(_, a)| a == arn) {
+            return traffic.then(name).index(i);
+        }
+    }
+    traffic
+}
+
+/// Safety rule: a managed router must forward only to the deployment's two target groups.
+pub(crate) async fn check_routers(
+    ctx: &Ctx,
+    d: &Desired,
+    diags: &mut Diagnostics,
+) -> Result<(), AwsError> {
+    let (managed, test) = match find_routers(ctx, d).await {
+        Ok(found) => found,
+        Err(e) if e.is_not_found() => return report_missing_routers(ctx, d, e, diags).await,
+        Err(e) => return Err(e),
+    };
+    for r in managed.iter().chain(&test) {
+        match r.weights() {
+            None => diags.error_at(
+                router_path(d, &r.arn),
+                "Managed listener or rule does not forward",
+                format!(
+                    "The {} {} has no forward action; ecsx only rewrites forward actions.",
+                    r.kind.noun(),
+                    r.arn
+                ),
+            ),
+            Some(w) => {
+                for (tg, _) in w.iter().filter(|(tg, _)| !d.owns_target_group(tg)) {
+                    diags.error_at(
+                        router_path(d, &r.arn),
+                        "Managed listener or rule forwards to another target group",
+                        format!(
+                            "The {} {} forwards to target group {tg}, which is neither the primary nor the canary target group of deployment {}. ecsx will not take traffic from a target group it does not manage.",
+                            r.kind.noun(), r.arn, d.id()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// ELBv2 refuses a whole Describe call for one unknown ARN without naming it: asks for each
+/// listener and rule alone, and reports every missing one at its place in the configuration.
+async fn report_missing_routers(
+    ctx: &Ctx,
+    d: &Desired,
+    batch_error: AwsError,
+    diags: &mut Diagnostics,
+) -> Result<(), AwsError> {
+    let mut missing = 0;
+    for (kind, arn) in d.routers.iter().chain(&d.test_routers) {
+        let one = std::slice::from_ref(arn);
+        let found = match kind {
+            elbv2::Kind::Listener => elbv2::find_listeners(&ctx.aws.elbv2, one).await,
+            elbv2::Kind::Rule => elbv2::find_rules(&ctx.aws.elbv2, one).await,
+        };
+        match found {
+            Err(e) if e.is_not_found() => {
+                missing += 1;
+                let (summary, code) = match kind {
+                    elbv2::Kind::Listener => ("Listener not found", "ListenerNotFound"),
+                    elbv2::Kind::Rule => ("Listener rule not found", "RuleNotFound"),
+                };
+                diags.error_at(
+                    router_path(d, arn),
+                    summary,
+                    format!(
+                        "The {} {arn} does not exist in the provider's region ({}) ({code}). Check the ARN, or create it before the deployment.",
+                        kind.noun(),
+                        ctx.aws.region
+                    ),
+                );
+            }
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+    }
+    if missing == 0 {
+        return Err(batch_error);
+    }
+    Ok(())
+}
+
+/// The service must exist and be EXTERNAL-controlled (a service this apply creates is
+/// checked again then). Safety rules: ECS allows five task sets per service, so a plan that
+/// creates more fails, naming those in the way; and no step may send traffic to a task set
+/// that runs no tasks.
+pub(crate) async fn check_service(ctx: &Ctx, d: &Desired, r: &Rollout, diags: &mut Diagnostics) {
+    let Some(svc) = external_service_or_later(ctx, &d.cluster, &d.service, diags).await else {
+        return;
+    };
+    check_room(&svc, d, r, diags);
+    check_capacity(&svc, d, r, diags);
+}
+
+fn check_room(svc: &ecs::Service, d: &Desired, r: &Rollout, diags: &mut Diagnostics) {
+    let existing = svc.task_sets.len();
+    if existing + r.creates() <= MAX_TASK_SETS {
+        return;
+    }
+    let names: Vec<String> = svc
+        .task_sets
+        .iter()
+        .map(|t| {
+            let since = match (&t.updated_at, t.is_draining()) {
+                (Some(at), true) => format!(", draining since {at}"),
+                _ => String::new(),
+            };
+            format!(
+                "{} ({}, {}{since})",
+                t.id,
+                t.status,
+                arn::task_definition_label(&t.task_definition)
+            )
+        })
+        .collect();
+    let draining = svc.task_sets.iter().filter(|t| t.is_draining()).count();
+    let wait = if draining > 0 {
+        format!(
+            " {draining} of them are DRAINING: ECS removes each once its target group's deregistration delay has passed              (300 s unless the target group sets deregistration_delay.timeout_seconds), then plan again."
+        )
+    } else {
+        " Delete task sets ecsx does not own, then plan again.".to_string()
+    };
+    diags.error_at(
+        AttrPath::attr("service"),
+        "Too many task sets on the service",
+        format!(
+            "This plan creates {} task set(s) while service {:?} already has {existing}: {}. ECS allows at most {MAX_TASK_SETS} task sets (DRAINING ones included) on a service.{wait}",
+            r.creates(),
+            d.service,
+            names.join(", ")
+        ),
+    );
+}
+
+/// Tasks ECS runs for a task set at `scale_percent` of the service: the desired count times
+/// the scale, rounded up.
+fn computed_count(desired_count: i32, scale_percent: f64) -> i64 {
+    (f64::from(desired_count.max(0)) * scale_percent / 100.0).ceil() as i64
+}
+
+/// Refuses weight on a task set that would run no tasks: with desiredCount 0 (or a scale that
+/// rounds to nothing) every task set is STEADY_STATE at once with zero tasks, and the load
+/// balancer would send that share of production traffic to an empty target group.
+fn check_capacity(svc: &ecs::Service, d: &Desired, r: &Rollout, diags: &mut Diagnostics) {
+    if !r.routing.as_ref().is_some_and(|x| x.production) {
+        return;
+    }
+    let (pw, cw) = d.weights();
+    let detail = |role: &str, scale: f64| {
+        format!(
+            "Service {:?} has desiredCount {}, so the {role} task set at {scale}% runs {} tasks, and the {role} target group would get production traffic with nothing behind it. \
+             Scale the service up first (desired_count of aws_ecs_service, or UpdateService), or keep this share of traffic at 0.",
+            d.service,
+            svc.desired_count,
+            computed_count(svc.desired_count, scale)
+        )
+    };
+    if let Some(c) = d.canary.as_ref().filter(|_| cw > 0) {
+        if computed_count(svc.desired_count, c.scale) == 0 {
+            diags.error_at(
+                AttrPath::attr("canary").index(0).then("traffic_percent"),
+                "Traffic to a canary with no tasks",
+                detail("canary", c.scale),
+            );
+        }
+    }
+    if pw > 0 && computed_count(svc.desired_count, d.stable_scale) == 0 {
+        diags.error_at(
+            AttrPath::attr("stable").index(0).then("scale_percent"),
+            "Traffic to a stable task set with no tasks",
+            detail("stable", d.stable_scale),
+        );
+    }
+}
+
+/// Turns what AWS holds into state: task sets by id, real scales and weights, orphans, and
+/// [`Drift`] in the `drift` attribute (rendered into `rollout_steps` for people).
+pub(crate) fn observe(
+    state: &Value,
+    d: &Desired,
+    svc: &ecs::Service,
+    sets: &[TaskSet],
+    managed: &[Router],
+    test: &[Router],
+) -> Value {
+    let mut next = state.clone();
+    let id = d.id();
+    next.set("id", Value::from(id.as_str()));
+    let find = |role: Role| {
+        TaskSetRef::read(state, role)
+            .and_then(|want| sets.iter().find(|t| t.id == want.id && !t.is_draining()))
+    };
+    let stable = find(Role::Stable);
+    let canary = find(Role::Canary);
+    let mut drift = Vec::new();
+    for (t, role) in [(stable, Role::Stable), (canary, Role::Canary)] {
+        if let Some(t) = t.filter(|t| !owned_by(t, &id)) {
+            drift.push(Drift::NotOwned {
+                task_set: t.id.clone(),
+                role,
+            });
+        }
+    }
+
+    match stable {
+        Some(t) => {
+            let mut block = state.block("stable").clone();
+            block.set("task_definition", Value::from(t.task_definition.as_str()));
+            block.set("scale_percent", Value::from(t.scale_percent));
+            next.set("stable", Value::List(vec![block]));
+            if svc.primary().is_none_or(|p| p.id != t.id) {
+                drift.push(Drift::PrimaryMoved {
+                    stable: t.id.clone(),
+                    primary: svc.primary().map(|p| p.id.clone()),
+                });
+            }
+        }
+        None => TaskSetRef::write(&mut next, Role::Stable, None),
+    }
+    let canary_weight = managed.first().map(|r| r.weight_of(&d.canary_tg) as i64);
+    match canary {
+        Some(t) => {
+            let mut block = state.block("canary").clone();
+            if block.is_null() {
+                block = Value::object([("traffic_percent", Value::from(0i64))]);
+            }
+            block.set("task_definition", Value::from(t.task_definition.as_str()));
+            block.set("scale_percent", Value::from(t.scale_percent));
+            if let Some(w) = canary_weight {
+                block.set("traffic_percent", Value::from(w));
+            }
+            next.set("canary", Value::List(vec![block]));
+        }
+        None => {
+            next.set("canary", Value::List(vec![]));
+            TaskSetRef::write(&mut next, Role::Canary, None);
+        }
+    }
+
+    // Weights: report the first managed router that differs from the state, so any hand edit shows.
+    let expected = (
+        state.get("primary_weight").as_i64(),
+        state.get("canary_weight").as_i64(),
+    );
+    let seen: Vec<(i64, i64)> = managed
+        .iter()
+        .map(|r| {
+            (
+                r.weight_of(&d.primary_tg) as i64,
+                r.weight_of(&d.canary_tg) as i64,
+            )
+        })
+        .collect();
+    let (pw, cw) = seen
+        .iter()
+        .copied()
+        .find(|w| (Some(w.0), Some(w.1)) != expected)
+        .or(seen.first().copied())
+        .unwrap_or((100, 0));
+    next.set("primary_weight", Value::from(pw));
+    next.set("canary_weight", Value::from(cw));
+    // A shift cut short (a crash between two ModifyRule calls) leaves routers disagreeing;
+    // one weight pair cannot show that, so it is drift, and the next plan shifts them all again.
+    if seen.iter().any(|w| *w != seen[0]) {
+        drift.push(Drift::SplitDisagrees {
+            routers: managed
+                .iter()
+                .zip(&seen)
+                .map(|(r, (p, c))| (r.arn.clone(), *p, *c))
+                .collect(),
+        });
+    }
+    for r in managed {
+        if r.weights()
+            .unwrap_or_default()
+            .iter()
+            .any(|(tg, _)| !d.owns_target_group(tg))
+        {
+            drift.push(Drift::ForeignTargetGroup {
+                router: r.arn.clone(),
+            });
+        }
+    }
+    let test_split = d.test_split(canary.is_some());
+    for r in test {
+        if !r.forwards_exactly(&test_split) {
+            drift.push(Drift::TestRouteOff {
+                router: r.arn.clone(),
+            });
+        }
+    }
+    let known: Vec<&str> = [stable, canary]
+        .iter()
+        .flatten()
+        .map(|t| t.id.as_str())
+        .collect();
+    let orphans: Vec<String> = owned_live(sets, &id)
+        .into_iter()
+        .filter(|t| !known.contains(&t.as_str()))
+        .collect();
+    next.set("orphaned_task_set_ids", Value::string_list(&orphans));
+    next.set("drift", Drift::to_values(&drift));
+    if !drift.is_empty() {
+        next.set(
+            "rollout_steps",
+            Value::string_list(drift.iter().map(Drift::render)),
+        );
+    }
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::model::Observed;
+    use super::super::rollout::tests::config;
+    use super::*;
+    use crate::aws::elbv2::tests_support::router;
+
+    const BLUE: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/blue/1";
+    const GREEN: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/green/2";
+    const RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/lb/1/2/3";
+
+    /// The state an apply of `cfg` leaves (stable ecs-svc/1, canary ecs-svc/2 if configured).
+    fn applied(cfg: &Value) -> Value {
+        let mut s = cfg.clone();
+        let d = Desired::from(cfg);
+        let (p, c) = d.weights();
+        let canary = d.canary.as_ref().map(|_| TaskSetRef {
+            id: "ecs-svc/2".into(),
+            arn: "arn:2".into(),
+        });
+        TaskSetRef::write(
+            &mut s,
+            Role::Stable,
+            Some(&TaskSetRef {
+                id: "ecs-svc/1".into(),
+                arn: "arn:1".into(),
+            }),
+        );
+        TaskSetRef::write(&mut s, Role::Canary, canary.as_ref());
+        s.set("primary_weight", Value::from(p));
+        s.set("canary_weight", Value::from(c));
+        s.set("rollout_steps", Value::List(vec![]));
+        s.set("orphaned_task_set_ids", Value::List(vec![]));
+        s.set("drift", Value::List(vec![]));
+        s
+    }
+
+    /// A steady task set tagged as the test deployment's.
+    fn task_set(id: &str, status: &str) -> TaskSet {
+        TaskSet {
+            id: id.into(),
+            status: status.into(),
+            stability_status: "STEADY_STATE".into(),
+            tags: super::super::model::ownership_tags("prod/web", Role::Stable),
+            ..TaskSet::default()
+        }
+    }
+
+    fn service(sets: &[TaskSet]) -> ecs::Service {
+        ecs::Service {
+            arn: "svc".into(),
+            name: "web".into(),
+            cluster_arn: "prod".into(),
+            status: "ACTIVE".into(),
+            controller: "EXTERNAL".into(),
+            desired_count: 2,
+            task_sets: sets.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_shift_cut_short_is_drift_that_shifts_again() {
+        // Killed between two ModifyRule calls on the way from 10 % to 50 %: the listener
+        // reads 50/50, the rule still 90/10, and the configuration already asks for 50 %.
+        let state = applied(&config(12, Some((13, 10))));
+        let d = Desired::from(&state);
+        let sets = vec![
+            task_set("ecs-svc/1", "PRIMARY"),
+            task_set("ecs-svc/2", "ACTIVE"),
+        ];
+        let r = |arn: &str, b, g| router(arn, &[(BLUE, b), (GREEN, g)]);
+        let managed = [r("prod", 50, 50), r("api", 90, 10)];
+        let seen = observe(&state, &d, &service(&sets), &sets, &managed, &[]);
+        let drift = seen.get("rollout_steps").strings();
+        assert_eq!(drift.len(), 1, "{drift:?}");
+        assert!(
+            drift[0].contains("split differently") && drift[0].contains("api 90/10"),
+            "{drift:?}"
+        );
+        assert_eq!(
+            Drift::from_values(seen.get("drift")),
+            [Drift::SplitDisagrees {
+                routers: vec![("prod".into(), 50, 50), ("api".into(), 90, 10)]
+            }]
+        );
+        let plan = Rollout::plan(
+            &Observed::from_state(&seen),
+            &Desired::from(&config(12, Some((13, 50)))),
+        );
+        assert!(
+            plan.routing.is_some_and(|r| r.production),
+            "the next apply must set every router again"
+        );
+
+        // Routers that agree are no drift.
+        let agreeing = [r("prod", 90, 10), r("api", 90, 10)];
+        let seen = observe(&state, &d, &service(&sets), &sets, &agreeing, &[]);
+        assert!(seen.get("rollout_steps").strings().is_empty());
+        assert!(seen.get("drift").as_list().is_empty());
+    }
+
+    #[test]
+    fn a_moved_primary_and_orphans_are_observed() {
+        let state = applied(&config(12, None));
+        let d = Desired::from(&state);
+        let orphan = task_set("ecs-svc/7", "ACTIVE");
+        let mut stable = task_set("ecs-svc/1", "ACTIVE");
+        stable.task_definition = d.stable_td.clone();
+        stable.scale_percent = 100.0;
+        let mut primary = task_set("ecs-svc/9", "PRIMARY");
+        primary.tags.clear();
+        let sets = vec![stable, primary, orphan];
+        let managed = [router("prod", &[(BLUE, 100), (GREEN, 0)])];
+        let seen = observe(&state, &d, &service(&sets), &sets, &managed, &[]);
+        assert_eq!(
+            seen.get("rollout_steps").strings(),
+            ["drift: task set ecs-svc/9 is PRIMARY instead of stable task set ecs-svc/1"]
+        );
+        assert_eq!(seen.get("orphaned_task_set_ids").strings(), ["ecs-svc/7"]);
+        let plan = Rollout::plan(&Observed::from_state(&seen), &d);
+        assert_eq!(
+            plan.steps,
+            [
+                "make stable task set web:12 PRIMARY again",
+                "delete orphaned task set ecs-svc/7"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_imported_task_set_without_tags_is_adopted_at_apply() {
+        let state = applied(&config(12, None));
+        let d = Desired::from(&state);
+        let mut stable = task_set("ecs-svc/1", "PRIMARY");
+        stable.task_definition = d.stable_td.clone();
+        stable.scale_percent = 100.0;
+        stable.tags.clear();
+        let sets = vec![stable];
+        let managed = [router("prod", &[(BLUE, 100), (GREEN, 0)])];
+        let seen = observe(&state, &d, &service(&sets), &sets, &managed, &[]);
+        let plan = Rollout::plan(&Observed::from_state(&seen), &d);
+        assert_eq!(
+            plan.steps,
+            ["tag stable ecs-svc/1 as owned by deployment prod/web"]
+        );
+    }
+
+    #[test]
+    fn computed_counts_round_up_like_ecs() {
+        assert_eq!(computed_count(0, 100.0), 0);
+        assert_eq!(computed_count(2, 10.0), 1);
+        assert_eq!(computed_count(10, 25.0), 3);
+        assert_eq!(computed_count(4, 0.0), 0);
+    }
+
+    #[test]
+    fn no_traffic_to_a_task_set_without_tasks() {
+        let cfg = config(12, Some((13, 10)));
+        let d = Desired::from(&cfg);
+        let r = Rollout::plan(&Observed::default(), &d);
+        let mut svc = service(&[]);
+        svc.desired_count = 0;
+        let mut diags = Diagnostics::new();
+        check_capacity(&svc, &d, &r, &mut diags);
+        let paths: Vec<String> = diags
+            .iter()
+            .map(|x| x.path.clone().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            paths,
+            ["canary[0].traffic_percent", "stable[0].scale_percent"]
+        );
+        assert!(
+            diags.iter().any(|x| x.detail.contains("desiredCount 0")),
+            "{diags:?}"
+        );
+        svc.desired_count = 2;
+        let mut diags = Diagnostics::new();
+        check_capacity(&svc, &d, &r, &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+    }
+
+    #[test]
+    fn the_limit_error_names_draining_task_sets() {
+        let d = Desired::from(&config(12, Some((13, 10))));
+        let r = Rollout::plan(&Observed::default(), &d);
+        let mut sets: Vec<TaskSet> = (0..4)
+            .map(|i| TaskSet {
+                task_definition: format!("arn:aws:ecs:us-east-1:1:task-definition/web:{i}"),
+                ..task_set(&format!("ecs-svc/{i}"), "ACTIVE")
+            })
+            .collect();
+        sets[3].status = "DRAINING".into();
+        sets[3].updated_at = Some("2026-12-02T01:00:00Z".into());
+        let mut diags = Diagnostics::new();
+        check_room(&service(&sets), &d, &r, &mut diags);
+        let detail = &diags.iter().next().expect("an error").detail;
+        assert!(
+            detail.contains("ecs-svc/3 (DRAINING, web:3, draining since 2026-12-02T01:00:00Z)"),
+            "{detail}"
+        );
+        assert!(detail.contains("1 of them are DRAINING"), "{detail}");
+    }
+
+    #[test]
+    fn router_paths_point_at_the_list_entry() {
+        let mut cfg = config(12, None);
+        let mut traffic = cfg.block("traffic").clone();
+        let other = RULE.replace("/3", "/4");
+        traffic.set(
+            "listener_rule_arns",
+            Value::string_list([RULE, other.as_str()]),
+        );
+        traffic.set("test_listener_arns", Value::string_list(["arn:l"]));
+        cfg.set("traffic", Value::List(vec![traffic]));
+        let d = Desired::from(&cfg);
+        assert_eq!(
+            router_path(&d, &other).to_string(),
+            "traffic[0].listener_rule_arns[1]"
+        );
+        assert_eq!(
+            router_path(&d, "arn:l").to_string(),
+            "traffic[0].test_listener_arns[0]"
+        );
+        assert_eq!(router_path(&d, "arn:none").to_string(), "traffic[0]");
+    }
+}

@@ -1,0 +1,105 @@
+//! PlanResourceChange for `ecsx_canary_deployment`: the planned values and `rollout_steps` from
+//! the planner, and the checks AWS can answer before anything changes.
+
+use super::model::{Desired, Observed, Role, TaskSetRef};
+use super::observe::{check_routers, check_service, leftovers};
+use super::rollout::{PrimaryTarget, Rollout};
+use crate::diag::{AttrPath, Diagnostics};
+use crate::resources::support::aws_error;
+use crate::resources::{Ctx, Plan};
+use crate::value::Value;
+
+/// Computed attributes an apply may change.
+const COMPUTED: [&str; 9] = [
+    "stable_task_set_id",
+    "stable_task_set_arn",
+    "canary_task_set_id",
+    "canary_task_set_arn",
+    "primary_weight",
+    "canary_weight",
+    "rollout_steps",
+    "orphaned_task_set_ids",
+    "drift",
+];
+
+pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut Diagnostics) {
+    if plan.planned.is_null() || !plan.config.is_wholly_known() {
+        if !plan.planned.is_null() {
+            for k in COMPUTED {
+                plan.planned.set(k, Value::Unknown);
+            }
+        }
+        return;
+    }
+    let prior = if plan.requires_replace.is_empty() {
+        plan.prior.clone()
+    } else {
+        Value::Null
+    };
+    let d = Desired::from(&plan.planned);
+    let mut seen = Observed::from_state(&prior);
+    if prior.is_null() {
+        // Task sets an earlier, interrupted create left; the apply deletes them once the new
+        // stable task set is PRIMARY.
+        if let Some(ctx) = ctx {
+            if let Ok(ids) = leftovers(ctx, &d).await {
+                seen.orphans = ids;
+            }
+        }
+    }
+    let r = Rollout::plan(&seen, &d);
+    let planned = &mut plan.planned;
+    planned.set("id", Value::from(d.id()));
+    let (pw, cw) = d.weights();
+    planned.set("primary_weight", Value::from(pw));
+    planned.set("canary_weight", Value::from(cw));
+    planned.set("orphaned_task_set_ids", Value::List(vec![]));
+    planned.set("drift", Value::List(vec![]));
+    if r.is_idle() {
+        for k in [
+            "stable_task_set_id",
+            "stable_task_set_arn",
+            "canary_task_set_id",
+            "canary_task_set_arn",
+            "rollout_steps",
+        ] {
+            planned.set(k, prior.get(k).clone());
+        }
+        return;
+    }
+    planned.set("rollout_steps", Value::string_list(&r.steps));
+    let keep = |planned: &mut Value, role: Role, new: bool| {
+        if new {
+            planned.set(&format!("{}_task_set_id", role.as_str()), Value::Unknown);
+            planned.set(&format!("{}_task_set_arn", role.as_str()), Value::Unknown);
+        } else {
+            TaskSetRef::write(planned, role, TaskSetRef::read(&prior, role).as_ref());
+        }
+    };
+    keep(
+        planned,
+        Role::Stable,
+        matches!(r.make_primary, Some(PrimaryTarget::NewStable)),
+    );
+    if d.canary.is_some() {
+        keep(planned, Role::Canary, r.create_canary.is_some());
+    } else {
+        TaskSetRef::write(planned, Role::Canary, None);
+    }
+    if let Some(ctx) = ctx {
+        // What AWS can tell before anything changes: the service takes task sets, there is
+        // room for the new ones, and the routers to rewrite forward only to our target groups.
+        check_service(ctx, &d, &r, diags).await;
+        if r.routing.is_some() {
+            if let Err(e) = check_routers(ctx, &d, diags).await {
+                aws_error(
+                    diags,
+                    Some(AttrPath::attr("traffic")),
+                    "Could not read listeners and rules",
+                    &format!("deployment {}", d.id()),
+                    &e,
+                );
+            }
+        }
+    }
+}

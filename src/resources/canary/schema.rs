@@ -1,0 +1,199 @@
+//! Schema and cross-field validation of `ecsx_canary_deployment`.
+
+use crate::diag::{AttrPath, Diagnostics};
+use crate::schema::{Attribute, Block, NestedBlock, Schema, Type, Validator};
+use crate::value::Value;
+
+fn task_set_block() -> Block {
+    Block::new("Template for every task set the deployment creates. Task sets are immutable apart from scale, so a change here rolls new task sets.")
+        .attr(Attribute::optional("launch_type", Type::String, "How ECS launches the tasks. Conflicts with `capacity_provider_strategy`.").check(Validator::OneOf(&["FARGATE", "EC2", "EXTERNAL"])))
+        .attr(Attribute::optional("platform_version", Type::String, "Fargate platform version, e.g. `LATEST`."))
+        .attr(Attribute::required("container_name", Type::String, "Container that receives load balancer traffic.").check(Validator::NotBlank))
+        .attr(Attribute::required("container_port", Type::Number, "Port of that container.").check(Validator::IntRange(1, 65535)))
+        .attr(Attribute::optional("tags", Type::map_of(Type::String), "Tags for the task sets, besides the `ecsx:deployment` and `ecsx:role` tags ecsx adds."))
+        .block(NestedBlock::many(
+            "capacity_provider_strategy",
+            Block::new("A capacity provider to run the task sets on. Conflicts with `launch_type`.")
+                .attr(Attribute::required("capacity_provider", Type::String, "Capacity provider name.").check(Validator::NotBlank))
+                .attr(Attribute::optional("weight", Type::Number, "Relative share of tasks.").check(Validator::IntRange(0, 1000)))
+                .attr(Attribute::optional("base", Type::Number, "Tasks to run on this provider first.").check(Validator::IntRange(0, 100000))),
+        ))
+        .block(NestedBlock::single(
+            "network_configuration",
+            Block::new("awsvpc networking for the task sets.")
+                .attr(Attribute::required("subnets", Type::list_of(Type::String), "Subnet IDs.").check(Validator::Unique))
+                .attr(Attribute::optional("security_groups", Type::list_of(Type::String), "Security group IDs.").check(Validator::Unique))
+                .attr(Attribute::defaulted("assign_public_ip", Type::Bool, Value::from(false), "Give tasks public IPs.")),
+        ))
+}
+
+fn percent(name: &'static str, default: i64, description: &'static str) -> Attribute {
+    Attribute::defaulted(name, Type::Number, Value::from(default), description)
+        .check(Validator::IntRange(0, 100))
+}
+
+fn arn_list(name: &'static str, res: &'static str, description: &'static str) -> Attribute {
+    Attribute::optional(name, Type::list_of(Type::String), description)
+        .check(Validator::EachArn("elasticloadbalancing", res))
+        .check(Validator::Unique)
+}
+
+pub(crate) fn schema() -> Schema {
+    let stable = Block::new("The version serving production traffic: its task set is PRIMARY and sits on the primary target group.")
+        .attr(Attribute::required("task_definition", Type::String, "Task definition ARN of the stable version.").check(Validator::Arn("ecs", "task-definition/")))
+        .attr(percent("scale_percent", 100, "Share of the service's desired count the stable task set runs, in percent."));
+    let canary = Block::new("Present while a canary runs. Remove it to roll back; set `stable.task_definition` to the canary's and remove it to promote.")
+        .attr(Attribute::required("task_definition", Type::String, "Task definition ARN of the canary version; must differ from the stable one.").check(Validator::Arn("ecs", "task-definition/")))
+        .attr(percent("traffic_percent", 0, "Share of traffic sent to the canary target group, in percent."))
+        .attr(percent("scale_percent", 100, "Share of the service's desired count the canary task set runs, in percent."));
+    let traffic = Block::new("Where traffic is split. ecsx rewrites only the forward action of these listeners and rules.")
+        .attr(Attribute::required("primary_target_group_arn", Type::String, "Target group of the stable task set.").check(Validator::Arn("elasticloadbalancing", "targetgroup/")))
+        .attr(Attribute::required("canary_target_group_arn", Type::String, "Target group of the canary task set.").check(Validator::Arn("elasticloadbalancing", "targetgroup/")))
+        .attr(arn_list("listener_arns", "listener/", "Listeners whose default action is split between the two target groups."))
+        .attr(arn_list("listener_rule_arns", "listener-rule/", "Listener rules whose forward action is split between the two target groups."))
+        .attr(arn_list("test_listener_arns", "listener/", "Test listeners: 100% to the canary while one exists, else 100% to the primary target group."))
+        .attr(arn_list("test_listener_rule_arns", "listener-rule/", "Test listener rules, routed like `test_listener_arns`."));
+    Schema {
+        version: 0,
+        block: Block::new(
+            "A canary release of one ECS service that uses the EXTERNAL deployment controller: task sets, ALB weights, \
+             promotion, rollback and clean-up, declared in HCL. `rollout_steps` previews at plan time what an apply will do.",
+        )
+        .attr(Attribute::required("cluster", Type::String, "The ECS cluster.").replace().check(Validator::NameOrArn("ecs", "cluster/")))
+        .attr(Attribute::required("service", Type::String, "The ECS service; it must use the EXTERNAL deployment controller.").replace().check(Validator::NameOrArn("ecs", "service/")))
+        .attr(Attribute::defaulted("wait_for_steady_state", Type::Bool, Value::from(true), "Wait for each new or rescaled task set to reach `STEADY_STATE` before traffic moves to it."))
+        .attr(Attribute::defaulted("keep_primary_on_destroy", Type::Bool, Value::from(false), "On destroy, leave the stable task set running (and PRIMARY) instead of deleting every task set the deployment owns."))
+        .attr(Attribute::computed("id", Type::String, "`CLUSTER/SERVICE`.").stable())
+        .attr(Attribute::computed("stable_task_set_id", Type::String, "ID of the stable (PRIMARY) task set."))
+        .attr(Attribute::computed("stable_task_set_arn", Type::String, "ARN of the stable task set."))
+        .attr(Attribute::computed("canary_task_set_id", Type::String, "ID of the canary task set; null without a canary."))
+        .attr(Attribute::computed("canary_task_set_arn", Type::String, "ARN of the canary task set; null without a canary."))
+        .attr(Attribute::computed("primary_weight", Type::Number, "Weight of the primary target group on the managed listeners and rules; known at plan time."))
+        .attr(Attribute::computed("canary_weight", Type::Number, "Weight of the canary target group; known at plan time."))
+        .attr(Attribute::computed("rollout_steps", Type::list_of(Type::String), "At plan time, the steps this apply will take; afterwards, the steps last taken. Unchanged when nothing changes."))
+        .attr(Attribute::computed("orphaned_task_set_ids", Type::list_of(Type::String), "Task sets tagged as owned by this deployment but missing from its state (e.g. after a crash); the next apply deletes them."))
+        .attr(Attribute::computed(
+            "drift",
+            Type::list_of(Type::Object(vec![("kind", Type::String), ("subject", Type::String), ("observed", Type::String)])),
+            "What the last refresh found changed outside Terraform that no other attribute shows, one entry per object. `kind` is `primary_moved` (`subject`: the stable task set; `observed`: the task set that is PRIMARY instead, empty for none), `split_disagrees` (`subject`: a managed listener or rule; `observed`: its `primary/canary` weights), `foreign_target_group` or `test_route_off` (`subject`: the listener or rule), `not_owned` (`subject`: an imported task set not yet tagged as the deployment's; `observed`: its role). The next apply repairs each; empty after it.",
+        ))
+        .block(NestedBlock::required("task_set", task_set_block()))
+        .block(NestedBlock::required("stable", stable))
+        .block(NestedBlock::single("canary", canary))
+        .block(NestedBlock::required("traffic", traffic))
+        .block(Block::timeouts(&["create", "update", "delete"])),
+    }
+}
+
+/// Rules across attributes, beyond the per-attribute validators.
+pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
+    let ts = config.block("task_set");
+    let cps = ts.get("capacity_provider_strategy");
+    // Only a known launch type conflicts: an unknown one may still turn out null.
+    if ts.get("launch_type").as_str().is_some() && !cps.as_list().is_empty() {
+        diags.error_at(
+            AttrPath::attr("task_set").index(0).then("launch_type"),
+            "Conflicting arguments",
+            "Set either task_set.launch_type or task_set.capacity_provider_strategy blocks, not both: ECS accepts only one of them.",
+        );
+    }
+    let traffic = config.block("traffic");
+    let known = |k: &str| traffic.get(k).is_wholly_known();
+    let (p, c) = (
+        traffic.get("primary_target_group_arn"),
+        traffic.get("canary_target_group_arn"),
+    );
+    if p.as_str().is_some() && p == c {
+        diags.error_at(
+            AttrPath::attr("traffic").index(0).then("canary_target_group_arn"),
+            "Same target group twice",
+            "traffic.primary_target_group_arn and traffic.canary_target_group_arn must be two different target groups: the canary needs its own.",
+        );
+    }
+    // A traffic block still unknown (a dynamic block over an unknown collection) is judged at apply.
+    if traffic.as_map().is_some()
+        && known("listener_arns")
+        && known("listener_rule_arns")
+        && traffic.get("listener_arns").as_list().is_empty()
+        && traffic.get("listener_rule_arns").as_list().is_empty()
+    {
+        diags.error_at(
+            AttrPath::attr("traffic").index(0).then("listener_rule_arns"),
+            "Nothing to route",
+            "Set traffic.listener_arns, traffic.listener_rule_arns, or both: ecsx needs at least one listener or rule whose weights it manages.",
+        );
+    }
+    let stable_td = config.block("stable").get("task_definition");
+    let canary_td = config.block("canary").get("task_definition");
+    if stable_td.as_str().is_some() && stable_td == canary_td {
+        diags.error_at(
+            AttrPath::attr("canary").index(0).then("task_definition"),
+            "Canary runs the stable version",
+            "canary.task_definition equals stable.task_definition. To promote the canary, remove the canary block in the same change; to test a new version, point the canary at it.",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::rollout::tests::config;
+    use super::*;
+
+    const BLUE: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/blue/1";
+
+    #[test]
+    fn validate_waits_for_unknown_values() {
+        // launch_type = var.x ? "FARGATE" : null next to a capacity provider, and a traffic
+        // block from a dynamic block over a collection known only at apply.
+        let mut cfg = config(12, Some((13, 10)));
+        let mut ts = cfg.block("task_set").clone();
+        ts.set("launch_type", Value::Unknown);
+        ts.set(
+            "capacity_provider_strategy",
+            Value::List(vec![Value::object([(
+                "capacity_provider",
+                Value::from("FARGATE_SPOT"),
+            )])]),
+        );
+        cfg.set("task_set", Value::List(vec![ts]));
+        cfg.set("traffic", Value::Unknown);
+        let mut d = Diagnostics::new();
+        schema().block.validate(&cfg, &AttrPath::root(), &mut d);
+        validate(&cfg, &mut d);
+        assert!(d.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn validate_catches_cross_field_mistakes() {
+        let mut cfg = config(12, Some((12, 10)));
+        let mut traffic = cfg.block("traffic").clone();
+        traffic.set("canary_target_group_arn", Value::from(BLUE));
+        traffic.set("listener_rule_arns", Value::List(vec![]));
+        cfg.set("traffic", Value::List(vec![traffic]));
+        let mut ts = cfg.block("task_set").clone();
+        ts.set("launch_type", Value::from("FARGATE"));
+        ts.set(
+            "capacity_provider_strategy",
+            Value::List(vec![Value::object([(
+                "capacity_provider",
+                Value::from("FARGATE_SPOT"),
+            )])]),
+        );
+        cfg.set("task_set", Value::List(vec![ts]));
+        let mut d = Diagnostics::new();
+        validate(&cfg, &mut d);
+        let paths: Vec<String> = d
+            .iter()
+            .map(|x| x.path.clone().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "task_set[0].launch_type",
+                "traffic[0].canary_target_group_arn",
+                "traffic[0].listener_rule_arns",
+                "canary[0].task_definition"
+            ]
+        );
+    }
+}
