@@ -308,3 +308,121 @@ pub fn skipped_warning(type_name: &str, svc: &Service, reason: &str) -> Diagnost
     );
     d
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TASK_SET: &str = "arn:aws:ecs:eu-west-1:111122223333:task-set/prod/web/ecs-svc/1";
+
+    #[test]
+    fn identity_comes_from_names_and_an_arn() {
+        let state = Value::object([
+            (
+                "cluster",
+                Value::from("arn:aws:ecs:eu-west-1:111122223333:cluster/prod"),
+            ),
+            ("service", Value::from("web")),
+            ("stable_task_set_arn", Value::from(TASK_SET)),
+        ]);
+        let id = service_identity(&state, "stable_task_set_arn", "us-east-1");
+        assert_eq!(
+            id,
+            Value::object([
+                ("account_id", Value::from("111122223333")),
+                ("region", Value::from("eu-west-1")),
+                ("cluster", Value::from("prod")),
+                ("service", Value::from("web")),
+            ])
+        );
+        // Before apply the ARN is unknown: the account is too; the region is the provider's.
+        let mut planned = state.clone();
+        planned.set("stable_task_set_arn", Value::Unknown);
+        let id = service_identity(&planned, "stable_task_set_arn", "us-east-1");
+        assert!(id.get("account_id").is_unknown());
+        assert_eq!(id.get("region").as_str(), Some("us-east-1"));
+        assert!(service_identity(&planned, "stable_task_set_arn", "")
+            .get("region")
+            .is_unknown());
+        assert!(service_identity(&Value::Null, "x", "us-east-1").is_null());
+    }
+
+    #[test]
+    fn import_id_takes_names_and_refuses_another_region() {
+        let id = |pairs: &[(&str, &str)]| {
+            Value::object(pairs.iter().map(|(k, v)| (*k, Value::from(*v))))
+        };
+        let mut d = Diagnostics::new();
+        assert_eq!(
+            import_id(
+                &id(&[
+                    ("cluster", "arn:aws:ecs:us-east-1:1:cluster/prod"),
+                    ("service", "web")
+                ]),
+                "us-east-1",
+                &mut d
+            )
+            .as_deref(),
+            Some("prod/web")
+        );
+        assert_eq!(
+            import_id(
+                &id(&[
+                    ("cluster", "prod"),
+                    ("service", "web"),
+                    ("region", "us-east-1")
+                ]),
+                "us-east-1",
+                &mut d
+            )
+            .as_deref(),
+            Some("prod/web")
+        );
+        assert!(d.is_empty(), "{d:?}");
+        for (identity, path) in [
+            (
+                id(&[
+                    ("cluster", "prod"),
+                    ("service", "web"),
+                    ("region", "eu-west-1"),
+                ]),
+                "region",
+            ),
+            (id(&[("cluster", "prod")]), ""),
+        ] {
+            let mut d = Diagnostics::new();
+            assert_eq!(import_id(&identity, "us-east-1", &mut d), None);
+            let got = d
+                .iter()
+                .next()
+                .map(|x| x.path.clone().unwrap_or_default().to_string());
+            assert_eq!(got.as_deref(), Some(path), "{identity:?}");
+        }
+    }
+
+    #[test]
+    fn another_account_is_refused_after_import() {
+        let found = Value::object([
+            ("account_id", Value::from("111122223333")),
+            ("service", Value::from("web")),
+        ]);
+        let mut d = Diagnostics::new();
+        check_account(
+            &Value::object([("account_id", Value::Null)]),
+            &found,
+            &mut d,
+        );
+        check_account(
+            &Value::object([("account_id", Value::from("111122223333"))]),
+            &found,
+            &mut d,
+        );
+        assert!(d.is_empty());
+        check_account(
+            &Value::object([("account_id", Value::from("999"))]),
+            &found,
+            &mut d,
+        );
+        assert!(d.has_errors());
+    }
+}
