@@ -2,11 +2,15 @@
 """Packages terraform-provider-ecsx the way the Terraform registry publishes providers, and
 fills filesystem mirrors from that package.
 
-    release.py package --binary target/release/terraform-provider-ecsx --version 0.1.0 \\
-                       --target linux_amd64 --dist dist
+    release.py package --version 0.1.0 --dist dist \\
+                       --build linux_amd64=target/release/terraform-provider-ecsx \\
+                       --build linux_arm64=target/cross/aarch64-unknown-linux-gnu/release/terraform-provider-ecsx
         dist/terraform-provider-ecsx_0.1.0_linux_amd64.zip   (holds terraform-provider-ecsx_v0.1.0)
-        dist/terraform-provider-ecsx_0.1.0_SHA256SUMS
+        dist/terraform-provider-ecsx_0.1.0_linux_arm64.zip
+        dist/terraform-provider-ecsx_0.1.0_SHA256SUMS        (every zip above and the manifest)
         dist/terraform-provider-ecsx_0.1.0_manifest.json     (terraform-registry-manifest.json)
+    (`--binary B --target T` is the one-platform form of `--build T=B`.) Zips of the same
+    version for platforms not built in this run are removed, so SHA256SUMS and dist/ agree.
 
     release.py mirror --zip dist/terraform-provider-ecsx_0.1.0_linux_amd64.zip --dir DIR \\
                       [--layout packed|unpacked]
@@ -33,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "terraform-provider-ecsx"
 ADDRESS = ("registry.terraform.io", "ecsx", "ecsx")
+TARGET_RE = re.compile(r"^[a-z0-9]+_[a-z0-9]+$")
 ZIP_RE = re.compile(rf"^{NAME}_(?P<version>[^_]+)_(?P<target>[a-z0-9]+_[a-z0-9]+)\.zip$")
 
 
@@ -40,10 +45,9 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def package(binary: Path, version: str, target: str, dist: Path) -> Path:
+def write_zip(binary: Path, version: str, target: str, dist: Path) -> Path:
     if not binary.is_file():
         sys.exit(f"release: {binary} is missing; build it first")
-    dist.mkdir(parents=True, exist_ok=True)
     zip_path = dist / f"{NAME}_{version}_{target}.zip"
     info = zipfile.ZipInfo(f"{NAME}_v{version}", date_time=(1980, 1, 1, 0, 0, 0))
     info.external_attr = (0o100755 << 16)  # a regular, executable file
@@ -51,17 +55,36 @@ def package(binary: Path, version: str, target: str, dist: Path) -> Path:
     info.compress_type = zipfile.ZIP_DEFLATED
     with zipfile.ZipFile(zip_path, "w") as z:
         z.writestr(info, binary.read_bytes(), compresslevel=9)
+    return zip_path
+
+
+def package(builds: list[tuple[str, Path]], version: str, dist: Path) -> list[Path]:
+    """Writes one zip per (target, binary), the manifest, and SHA256SUMS over all of them."""
+    targets = [t for t, _ in builds]
+    if len(set(targets)) != len(targets):
+        sys.exit(f"release: a platform is named twice: {targets}")
+    for t in targets:
+        if not TARGET_RE.match(t):
+            sys.exit(f"release: {t!r} is not OS_ARCH, e.g. linux_arm64")
+    dist.mkdir(parents=True, exist_ok=True)
+    zips = [write_zip(binary, version, target, dist) for target, binary in builds]
+    # A zip of this version left from an earlier run for another platform would not match
+    # SHA256SUMS: remove it rather than publish a stale build.
+    for old in dist.glob(f"{NAME}_{version}_*.zip"):
+        if old not in zips:
+            print(f"release: removing {old.name}, not built in this run", file=sys.stderr)
+            old.unlink()
 
     manifest = dist / f"{NAME}_{version}_manifest.json"
     shutil.copyfile(ROOT / "terraform-registry-manifest.json", manifest)
 
     # One line per artifact of this version, as goreleaser writes it for the registry.
-    artifacts = sorted(p for p in dist.glob(f"{NAME}_{version}_*") if p.suffix in (".zip", ".json"))
+    artifacts = sorted(zips + [manifest], key=lambda p: p.name)
     sums = dist / f"{NAME}_{version}_SHA256SUMS"
     sums.write_text("".join(f"{sha256(p.read_bytes())}  {p.name}\n" for p in artifacts))
-    for p in (zip_path, sums, manifest):
+    for p in (*zips, sums, manifest):
         print(p)
-    return zip_path
+    return zips
 
 
 def parse_zip_name(zip_path: Path) -> tuple[str, str]:
@@ -110,21 +133,36 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("package", help="write the registry release layout")
-    p.add_argument("--binary", type=Path, required=True)
+    p.add_argument("--build", action="append", default=[], metavar="OS_ARCH=BINARY",
+                   help="a platform and its binary; repeat for each platform")
+    p.add_argument("--binary", type=Path, help="with --target: one platform's binary")
+    p.add_argument("--target", help="OS_ARCH, e.g. linux_amd64 (with --binary)")
     p.add_argument("--version", required=True)
-    p.add_argument("--target", required=True, help="OS_ARCH, e.g. linux_amd64")
     p.add_argument("--dist", type=Path, default=ROOT / "dist")
-    m = sub.add_parser("mirror", help="put a release zip into a filesystem mirror")
-    m.add_argument("--zip", type=Path, required=True)
+    m = sub.add_parser("mirror", help="put release zips into a filesystem mirror")
+    m.add_argument("--zip", type=Path, action="append", required=True, help="repeat for each platform")
     m.add_argument("--dir", type=Path, required=True)
     m.add_argument("--layout", choices=("packed", "unpacked"), default="packed")
     h = sub.add_parser("h1", help="print the lock file hash of a release zip")
     h.add_argument("zip", type=Path)
     args = ap.parse_args()
     if args.cmd == "package":
-        package(args.binary, args.version, args.target, args.dist)
+        builds = []
+        for b in args.build:
+            target, sep, binary = b.partition("=")
+            if not sep or not binary:
+                ap.error(f"--build {b!r}: expected OS_ARCH=BINARY")
+            builds.append((target, Path(binary)))
+        if (args.binary is None) != (args.target is None):
+            ap.error("--binary and --target go together")
+        if args.binary is not None:
+            builds.append((args.target, args.binary))
+        if not builds:
+            ap.error("nothing to package: give --build OS_ARCH=BINARY (or --binary and --target)")
+        package(builds, args.version, args.dist)
     elif args.cmd == "mirror":
-        mirror(args.zip, args.dir, args.layout)
+        for z in args.zip:
+            mirror(z, args.dir, args.layout)
     else:
         print(h1(args.zip))
     return 0

@@ -1,5 +1,6 @@
 //! ecsx: a Terraform provider (plugin protocol 6) for canary and blue/green releases on Amazon ECS task sets.
 
+pub mod actions;
 pub mod arn;
 pub mod aws;
 pub mod diag;

@@ -1,13 +1,14 @@
 //! The provider core: its schema, configuration, and dispatch to resources on plain values.
 
+use crate::actions::{self, Action, Invocation, Progress};
 use crate::aws::{AssumeRole, Aws, Settings};
 use crate::diag::{AttrPath, Diagnostics};
-use crate::resources::{self, base_plan, Ctx, DataSource, Resource};
-use crate::schema::{Attribute, Block, NestedBlock, Schema, Type, Validator};
+use crate::resources::{self, base_plan, Ctx, DataSource, ListSink, Listed, Resource};
+use crate::schema::{Attribute, Block, IdentitySchema, NestedBlock, Schema, Type, Validator};
 use crate::value::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tokio::sync::RwLock;
+use tokio::sync::{mpsc, RwLock};
 use tokio_util::sync::CancellationToken;
 
 /// hashicorp/aws's default, so throttled accounts behave as users expect.
@@ -24,6 +25,7 @@ enum Configured {
 pub struct Provider {
     resources: BTreeMap<&'static str, Arc<dyn Resource>>,
     data_sources: BTreeMap<&'static str, Arc<dyn DataSource>>,
+    actions: BTreeMap<&'static str, Arc<dyn Action>>,
     configured: RwLock<Configured>,
     stop: CancellationToken,
 }
@@ -32,7 +34,27 @@ pub struct Provider {
 pub struct PlanOutcome {
     pub planned: Value,
     pub requires_replace: Vec<AttrPath>,
+    /// Null for a resource without identity, or when planning a destroy.
+    pub identity: Value,
     pub diagnostics: Diagnostics,
+}
+
+/// A managed object's state and identity as Read, Apply and Import return them.
+pub struct Outcome {
+    pub state: Value,
+    /// Null for a resource without identity, or when there is no object.
+    pub identity: Value,
+    pub diagnostics: Diagnostics,
+}
+
+impl Outcome {
+    fn failed(state: Value, diagnostics: Diagnostics) -> Self {
+        Outcome {
+            state,
+            identity: Value::Null,
+            diagnostics,
+        }
+    }
 }
 
 impl Default for Provider {
@@ -43,6 +65,11 @@ impl Default for Provider {
 
 impl Provider {
     pub fn new() -> Self {
+        Self::with_actions(actions::actions())
+    }
+
+    /// The provider with these actions instead of the registered ones (tests use it).
+    pub fn with_actions(actions: Vec<Arc<dyn Action>>) -> Self {
         Provider {
             resources: resources::resources()
                 .into_iter()
@@ -52,9 +79,63 @@ impl Provider {
                 .into_iter()
                 .map(|d| (d.type_name(), d))
                 .collect(),
+            actions: actions.into_iter().map(|a| (a.type_name(), a)).collect(),
             configured: RwLock::new(Configured::No),
             stop: CancellationToken::new(),
         }
+    }
+
+    pub fn action_schemas(&self) -> BTreeMap<&'static str, Schema> {
+        self.actions.iter().map(|(k, a)| (*k, a.schema())).collect()
+    }
+
+    fn action(&self, type_name: &str) -> Result<&Arc<dyn Action>, Diagnostics> {
+        self.actions
+            .get(type_name)
+            .ok_or_else(|| unknown_type("action", type_name))
+    }
+
+    pub fn validate_action_config(&self, type_name: &str, config: &Value) -> Diagnostics {
+        let a = match self.action(type_name) {
+            Ok(a) => a,
+            Err(d) => return d,
+        };
+        let mut d = Diagnostics::new();
+        a.schema().block.validate(config, &AttrPath::root(), &mut d);
+        a.validate(config, &mut d);
+        d
+    }
+
+    pub async fn plan_action(&self, type_name: &str, config: &Value) -> Diagnostics {
+        let a = match self.action(type_name) {
+            Ok(a) => a,
+            Err(d) => return d,
+        };
+        let ctx = match self.ctx().await {
+            Ok(c) => c,
+            Err(d) => return d,
+        };
+        let mut d = Diagnostics::new();
+        a.plan(ctx.as_ref(), config, &mut d).await;
+        d
+    }
+
+    /// Runs an action, sending its progress and then its outcome to `tx`.
+    pub async fn invoke_action(
+        &self,
+        type_name: &str,
+        config: &Value,
+        tx: mpsc::Sender<Invocation>,
+    ) {
+        let mut d = Diagnostics::new();
+        match (self.action(type_name), self.ready_ctx().await) {
+            (Ok(a), Ok(ctx)) => {
+                let progress = Progress::new(tx.clone());
+                a.invoke(&ctx, config, &progress, &mut d).await;
+            }
+            (Err(e), _) | (_, Err(e)) => d.extend(e),
+        }
+        let _ = tx.send(Invocation::Completed(d)).await;
     }
 
     pub fn schema() -> Schema {
@@ -114,6 +195,21 @@ impl Provider {
         self.data_sources
             .iter()
             .map(|(k, d)| (*k, d.schema()))
+            .collect()
+    }
+
+    pub fn identity_schemas(&self) -> BTreeMap<&'static str, IdentitySchema> {
+        self.resources
+            .iter()
+            .filter_map(|(k, r)| Some((*k, r.identity_schema()?)))
+            .collect()
+    }
+
+    /// The `config { ... }` schemas of list blocks, by resource type.
+    pub fn list_resource_schemas(&self) -> BTreeMap<&'static str, Schema> {
+        self.resources
+            .iter()
+            .filter_map(|(k, r)| Some((*k, r.list_schema()?)))
             .collect()
     }
 
@@ -279,19 +375,37 @@ impl Provider {
         }
     }
 
-    pub async fn read_resource(&self, type_name: &str, state: &Value) -> (Value, Diagnostics) {
+    /// Refreshes `state`. The identity stays `current_identity` when Terraform has one:
+    /// identity never changes for the life of an object.
+    pub async fn read_resource(
+        &self,
+        type_name: &str,
+        state: &Value,
+        current_identity: &Value,
+    ) -> Outcome {
         let r = match self.resource(type_name) {
             Ok(r) => r,
-            Err(d) => return (state.clone(), d),
+            Err(d) => return Outcome::failed(state.clone(), d),
         };
         let ctx = match self.ctx().await {
             Ok(Some(c)) => c,
-            Ok(None) => return (state.clone(), Diagnostics::new()),
-            Err(d) => return (state.clone(), d),
+            Ok(None) => {
+                return Outcome {
+                    state: state.clone(),
+                    identity: current_identity.clone(),
+                    diagnostics: Diagnostics::new(),
+                }
+            }
+            Err(d) => return Outcome::failed(state.clone(), d),
         };
         let mut d = Diagnostics::new();
-        let v = r.read(&ctx, state, &mut d).await;
-        (r.schema().block.conform(&v), d)
+        let v = r.schema().block.conform(&r.read(&ctx, state, &mut d).await);
+        let identity = settled_identity(r.as_ref(), &v, current_identity, &ctx.aws.region);
+        Outcome {
+            state: v,
+            identity,
+            diagnostics: d,
+        }
     }
 
     pub async fn plan_resource(
@@ -300,10 +414,12 @@ impl Provider {
         prior: &Value,
         proposed: &Value,
         config: &Value,
+        prior_identity: &Value,
     ) -> PlanOutcome {
         let fail = |d: Diagnostics| PlanOutcome {
             planned: proposed.clone(),
             requires_replace: vec![],
+            identity: prior_identity.clone(),
             diagnostics: d,
         };
         let r = match self.resource(type_name) {
@@ -314,6 +430,7 @@ impl Provider {
             return PlanOutcome {
                 planned: Value::Null,
                 requires_replace: vec![],
+                identity: Value::Null,
                 diagnostics: Diagnostics::new(),
             };
         }
@@ -325,9 +442,21 @@ impl Provider {
         let mut plan = base_plan(&schema, prior, proposed, config);
         let mut d = Diagnostics::new();
         r.modify_plan(ctx.as_ref(), &mut plan, &mut d).await;
+        let planned = schema.block.conform(&plan.planned);
+        let region = ctx.as_ref().map(|c| c.aws.region.as_str()).unwrap_or("");
+        // A new object (create or replace) has its identity once applied: the account comes
+        // from an ARN AWS assigns. Terraform would accept unknown values here, but `show -json`
+        // of such a plan fails ("value is not known"), so the plan carries none. An update
+        // keeps the identity it has, derived from the prior state if Terraform has none.
+        let identity = if prior.is_null() || !plan.requires_replace.is_empty() {
+            settled_identity(r.as_ref(), &planned, &Value::Null, region)
+        } else {
+            settled_identity(r.as_ref(), prior, prior_identity, region)
+        };
         PlanOutcome {
-            planned: schema.block.conform(&plan.planned),
+            planned,
             requires_replace: plan.requires_replace,
+            identity,
             diagnostics: d,
         }
     }
@@ -337,14 +466,15 @@ impl Provider {
         type_name: &str,
         prior: &Value,
         planned: &Value,
-    ) -> (Value, Diagnostics) {
+        planned_identity: &Value,
+    ) -> Outcome {
         let r = match self.resource(type_name) {
             Ok(r) => r,
-            Err(d) => return (prior.clone(), d),
+            Err(d) => return Outcome::failed(prior.clone(), d),
         };
         let ctx = match self.ready_ctx().await {
             Ok(c) => c,
-            Err(d) => return (prior.clone(), d),
+            Err(d) => return Outcome::failed(prior.clone(), d),
         };
         let mut d = Diagnostics::new();
         let state = if planned.is_null() {
@@ -360,21 +490,143 @@ impl Provider {
                 format!("{type_name} returned no state and no error; this is a bug in ecsx."),
             );
         }
-        (r.schema().block.conform(&state), d)
+        let state = r.schema().block.conform(&state);
+        let identity = settled_identity(r.as_ref(), &state, planned_identity, &ctx.aws.region);
+        Outcome {
+            state,
+            identity,
+            diagnostics: d,
+        }
     }
 
-    pub async fn import_resource(&self, type_name: &str, id: &str) -> (Value, Diagnostics) {
+    /// Imports by id, or by identity when `identity` is not null (`import { identity = ... }`).
+    pub async fn import_resource(&self, type_name: &str, id: &str, identity: &Value) -> Outcome {
+        let r = match self.resource(type_name) {
+            Ok(r) => r,
+            Err(d) => return Outcome::failed(Value::Null, d),
+        };
+        let ctx = match self.ready_ctx().await {
+            Ok(c) => c,
+            Err(d) => return Outcome::failed(Value::Null, d),
+        };
+        let mut d = Diagnostics::new();
+        let id = if identity.is_null() {
+            id.to_string()
+        } else {
+            match r.import_id(identity, &ctx.aws.region, &mut d) {
+                Some(id) => id,
+                None => return Outcome::failed(Value::Null, d),
+            }
+        };
+        let state = r.schema().block.conform(&r.import(&ctx, &id, &mut d).await);
+        let found = settled_identity(r.as_ref(), &state, &Value::Null, &ctx.aws.region);
+        if !identity.is_null() {
+            resources::adopt::check_account(identity, &found, &mut d);
+        }
+        if d.has_errors() {
+            return Outcome::failed(Value::Null, d);
+        }
+        Outcome {
+            state,
+            identity: found,
+            diagnostics: d,
+        }
+    }
+
+    /// Reshapes a stored identity to the current identity schema.
+    pub fn upgrade_identity(
+        &self,
+        type_name: &str,
+        version: i64,
+        raw_json: &[u8],
+    ) -> (Value, Diagnostics) {
+        let mut d = Diagnostics::new();
         let r = match self.resource(type_name) {
             Ok(r) => r,
             Err(d) => return (Value::Null, d),
         };
-        let ctx = match self.ready_ctx().await {
-            Ok(c) => c,
-            Err(d) => return (Value::Null, d),
+        let Some(schema) = r.identity_schema() else {
+            d.error(
+                "Resource has no identity",
+                format!("{type_name} has no resource identity, so there is nothing to upgrade."),
+            );
+            return (Value::Null, d);
         };
-        let mut d = Diagnostics::new();
-        let v = r.import(&ctx, id, &mut d).await;
-        (r.schema().block.conform(&v), d)
+        if version < 0 || version > schema.version {
+            d.error(
+                "Unsupported identity version",
+                format!(
+                    "The stored identity of this {type_name} has version {version}; this provider knows versions 0 to {}. Use the ecsx release that wrote it, or remove and re-import the resource.",
+                    schema.version
+                ),
+            );
+            return (Value::Null, d);
+        }
+        match crate::protocol::codec::from_json(raw_json) {
+            Ok(v) => (schema.conform(&v), d),
+            Err(e) => {
+                d.error(
+                    "Unreadable identity",
+                    format!("The stored identity of this {type_name} is not valid JSON: {e}"),
+                );
+                (Value::Null, d)
+            }
+        }
+    }
+
+    /// What `-generate-config-out` writes for `state`: the attributes a user sets.
+    pub fn generate_config(&self, type_name: &str, state: &Value) -> (Value, Diagnostics) {
+        match self.resource(type_name) {
+            Ok(r) => (
+                r.schema().block.config_from_state(state),
+                Diagnostics::new(),
+            ),
+            Err(d) => (Value::Null, d),
+        }
+    }
+
+    pub fn validate_list_config(&self, type_name: &str, config: &Value) -> Diagnostics {
+        match self.list_schema(type_name) {
+            Ok(schema) => {
+                let mut d = Diagnostics::new();
+                schema.block.validate(config, &AttrPath::root(), &mut d);
+                d
+            }
+            Err(d) => d,
+        }
+    }
+
+    fn list_schema(&self, type_name: &str) -> Result<Schema, Diagnostics> {
+        self.resources
+            .get(type_name)
+            .and_then(|r| r.list_schema())
+            .ok_or_else(|| unknown_type("list resource", type_name))
+    }
+
+    /// Lists existing objects into `tx`: at most `limit` results (0: no limit), each with its
+    /// identity and, when asked, its full state. Failures come as a last result with errors.
+    pub async fn list_resource(
+        &self,
+        type_name: &str,
+        config: &Value,
+        include_resource: bool,
+        limit: i64,
+        tx: mpsc::Sender<Listed>,
+    ) {
+        let mut d = self.validate_list_config(type_name, config);
+        let mut sink = ListSink::new(tx, limit, include_resource);
+        if !d.has_errors() {
+            match (self.resource(type_name), self.ready_ctx().await) {
+                (Ok(r), Ok(ctx)) => {
+                    sink.set_shape(r.schema(), r.identity_schema());
+                    r.list(&ctx, config, &mut sink, &mut d).await;
+                }
+                (Err(e), _) | (_, Err(e)) => d.extend(e),
+            }
+        }
+        if !d.is_empty() {
+            sink.skipped(d).await;
+        }
     }
 
     pub async fn read_data_source(&self, type_name: &str, config: &Value) -> (Value, Diagnostics) {
@@ -389,6 +641,30 @@ impl Provider {
         let mut d = Diagnostics::new();
         let v = ds.read(&ctx, config, &mut d).await;
         (ds.schema().block.conform(&v), d)
+    }
+}
+
+/// `known` when it is a whole identity (identity never changes), else the identity derived
+/// from `state`; Null when the resource has none or it cannot be known yet.
+fn settled_identity(r: &dyn Resource, state: &Value, known: &Value, region: &str) -> Value {
+    if r.identity_schema().is_none() || state.is_null() {
+        return Value::Null;
+    }
+    if !known.is_null() && known.is_wholly_known() {
+        return conformed_identity(r, known);
+    }
+    let derived = conformed_identity(r, &r.identity(state, region));
+    if derived.is_wholly_known() {
+        derived
+    } else {
+        Value::Null
+    }
+}
+
+fn conformed_identity(r: &dyn Resource, identity: &Value) -> Value {
+    match r.identity_schema() {
+        Some(schema) => schema.conform(identity),
+        None => Value::Null,
     }
 }
 

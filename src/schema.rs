@@ -544,6 +544,39 @@ impl Block {
         }
     }
 
+    /// The configuration that reproduces `state`: what `-generate-config-out` writes.
+    /// Computed-only attributes go, defaulted attributes at their default go (Terraform plans
+    /// the default again), and `timeouts` is left out; everything a user sets stays as is.
+    pub fn config_from_state(&self, state: &Value) -> Value {
+        if state.is_null() || state.is_unknown() {
+            return state.clone();
+        }
+        let mut out = BTreeMap::new();
+        for a in &self.attributes {
+            let v = state.get(a.name);
+            let keep = match a.mode {
+                Mode::Computed => false,
+                _ => a.default.as_ref() != Some(v),
+            };
+            let v = if keep { v.clone() } else { Value::Null };
+            out.insert(a.name.to_string(), v);
+        }
+        for b in &self.blocks {
+            let items = if b.name == "timeouts" {
+                vec![]
+            } else {
+                state
+                    .get(b.name)
+                    .as_list()
+                    .iter()
+                    .map(|i| b.block.config_from_state(i))
+                    .collect()
+            };
+            out.insert(b.name.to_string(), Value::List(items));
+        }
+        Value::Map(out)
+    }
+
     pub fn attribute(&self, name: &str) -> Option<&Attribute> {
         self.attributes.iter().find(|a| a.name == name)
     }
@@ -553,6 +586,55 @@ impl Block {
 pub struct Schema {
     pub version: i64,
     pub block: Block,
+}
+
+/// The attributes that name a managed object for its whole life (resource identity,
+/// Terraform 1.12+): what `import { identity = {...} }` takes and list results carry.
+#[derive(Debug, Clone)]
+pub struct IdentitySchema {
+    /// Versioned apart from the resource schema; bump it when the attributes change.
+    pub version: i64,
+    pub attributes: Vec<IdentityAttribute>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdentityAttribute {
+    pub name: &'static str,
+    pub ty: Type,
+    /// Import needs it; otherwise the provider fills it in (account, region).
+    pub required_for_import: bool,
+    pub description: &'static str,
+}
+
+impl IdentityAttribute {
+    pub fn required(name: &'static str, description: &'static str) -> Self {
+        IdentityAttribute {
+            name,
+            ty: Type::String,
+            required_for_import: true,
+            description,
+        }
+    }
+    pub fn optional(name: &'static str, description: &'static str) -> Self {
+        IdentityAttribute {
+            required_for_import: false,
+            ..Self::required(name, description)
+        }
+    }
+}
+
+impl IdentitySchema {
+    /// An identity value with exactly this schema's attributes (missing ones null).
+    pub fn conform(&self, v: &Value) -> Value {
+        if v.is_null() {
+            return Value::Null;
+        }
+        Value::object(
+            self.attributes
+                .iter()
+                .map(|a| (a.name, v.get(a.name).clone())),
+        )
+    }
 }
 
 #[cfg(test)]

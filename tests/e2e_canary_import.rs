@@ -177,3 +177,114 @@ async fn a_service_the_same_apply_creates_plans_with_a_warning_and_applies() {
     assert_eq!(live[0].status(), Some("PRIMARY"));
     s.ws.assert_plan_empty();
 }
+
+#[tokio::test]
+async fn cloud_map_registries_are_kept_on_every_task_set_and_survive_import() {
+    let s = Stack::short_periods("cmap").await;
+    let registry = "arn:aws:servicediscovery:us-east-1:123456789012:service/srv-cmap0001";
+    let with_registry = |cfg: &CanaryConfig| {
+        cfg.hcl().replacen(
+            "  task_set {\n",
+            &format!(
+                "  task_set {{\n    service_registries {{\n      registry_arn = {registry:?}\n      port         = 8080\n    }}\n"
+            ),
+            1,
+        )
+    };
+    let cfg = CanaryConfig::new(&s.infra);
+    s.ws.config(&with_registry(&cfg.clone().canary(&s.td(1), 10)));
+    s.ws.apply(&[]);
+    let live = s
+        .aws
+        .live_task_sets(&s.infra.cluster, s.infra.service())
+        .await;
+    assert_eq!(live.len(), 2);
+    for t in &live {
+        let regs = t.service_registries();
+        assert_eq!(regs.len(), 1, "{t:#?}");
+        assert_eq!(regs[0].registry_arn(), Some(registry));
+        assert_eq!(regs[0].port(), Some(8080));
+    }
+    s.ws.assert_plan_empty();
+
+    // Re-adopted from ECS, the registry is part of the rebuilt template: nothing rolls.
+    s.ws.ok(&["state", "rm", ADDR]);
+    s.ws.import(ADDR, "cmap/cmap");
+    let (_, out) = s.ws.plan_detailed();
+    out.assert_not_contains(&[
+        "create stable task set",
+        "create canary task set",
+        "service_registries",
+    ]);
+}
+
+/// A listener or rule that forwards plainly (`TargetGroupArn`, no `ForwardConfig`), as a
+/// service migrated from a simple setup does.
+async fn forward_plainly(s: &Stack, arn: &str, tg: &str) {
+    use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum};
+    let action = Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .target_group_arn(tg)
+        .build();
+    if arn.contains(":listener-rule/") {
+        s.aws
+            .elbv2
+            .modify_rule()
+            .rule_arn(arn)
+            .actions(action)
+            .send()
+            .await
+            .expect("ModifyRule");
+    } else {
+        s.aws
+            .elbv2
+            .modify_listener()
+            .listener_arn(arn)
+            .default_actions(action)
+            .send()
+            .await
+            .expect("ModifyListener");
+    }
+}
+
+#[tokio::test]
+async fn a_canary_target_group_nothing_forwards_to_is_added_at_weight_0_first() {
+    let (s, stable_id) = released_by_hand("plain", &[]).await;
+    for arn in [
+        &s.infra.listener_arn,
+        &s.infra.rule_arn,
+        &s.infra.test_listener_arn,
+    ] {
+        forward_plainly(&s, arn, &s.infra.blue_target_group_arn).await;
+    }
+    let cfg = CanaryConfig::new(&s.infra).canary(&s.td(1), 10);
+    s.ws.config(&format!("{}{}", import_block(&s), cfg.hcl()));
+    let (code, out) = s.ws.plan_detailed();
+    assert_eq!(code, 2, "{out}");
+    out.assert_contains(&[
+        "add tg plain-green at weight 0 on 2 rules",
+        "create canary task set",
+        "shift traffic 90/10 on 2 rules",
+    ]);
+    s.ws.apply(&[]);
+    for arn in [&s.infra.listener_arn, &s.infra.rule_arn] {
+        assert_eq!(
+            s.aws
+                .split(
+                    arn,
+                    &s.infra.blue_target_group_arn,
+                    &s.infra.green_target_group_arn
+                )
+                .await,
+            (90, 10),
+            "{arn}"
+        );
+    }
+    let live = s
+        .aws
+        .live_task_sets(&s.infra.cluster, s.infra.service())
+        .await;
+    assert_eq!(live.len(), 2, "{live:#?}");
+    assert!(live.iter().any(|t| t.id() == Some(stable_id.as_str())));
+    s.ws.assert_plan_empty();
+}

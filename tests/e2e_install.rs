@@ -205,3 +205,104 @@ fn init_from_an_unpacked_mirror_then_a_changed_binary_fails_the_lock() {
     ws.fails(&["init", "-input=false", "-no-color"])
         .assert_contains(&["checksums previously recorded in the dependency lock file"]);
 }
+
+/// The linux_arm64 release binary `make release-arm64` cross-builds, or `ECSX_ARM64_BINARY`.
+fn arm64_binary() -> Option<PathBuf> {
+    let path = match std::env::var("ECSX_ARM64_BINARY") {
+        Ok(p) if !p.is_empty() => PathBuf::from(p),
+        _ => crate_root()
+            .join("target/cross/aarch64-unknown-linux-gnu/release/terraform-provider-ecsx"),
+    };
+    path.is_file().then_some(path)
+}
+
+/// ELF `e_machine` of a binary: 62 is x86-64, 183 is AArch64.
+fn elf_machine(path: &Path) -> u16 {
+    let bytes = std::fs::read(path).expect("read binary");
+    assert_eq!(
+        &bytes[..4],
+        b"\x7fELF",
+        "{} is not an ELF file",
+        path.display()
+    );
+    u16::from_le_bytes([bytes[18], bytes[19]])
+}
+
+#[test]
+fn providers_lock_records_the_hashes_of_both_platforms() {
+    let Some(arm64) = arm64_binary() else {
+        eprintln!(
+            "SKIP: no linux_arm64 build (target/cross/aarch64-unknown-linux-gnu/release/terraform-provider-ecsx \
+             or ECSX_ARM64_BINARY); `make release` or `make release-arm64` builds it. `make test` does not."
+        );
+        return;
+    };
+    let amd64 = PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-ecsx"));
+    assert_eq!(elf_machine(&amd64), 62, "{} is x86-64", amd64.display());
+    assert_eq!(elf_machine(&arm64), 183, "{} is AArch64", arm64.display());
+
+    let ws = Workspace::new("install-lock");
+    let dist = ws.dir().join("dist");
+    release_py(&[
+        "package",
+        "--version",
+        VERSION,
+        "--dist",
+        &dist.display().to_string(),
+        "--build",
+        &format!("linux_amd64={}", amd64.display()),
+        "--build",
+        &format!("linux_arm64={}", arm64.display()),
+    ]);
+    let zip = |target: &str| dist.join(format!("terraform-provider-ecsx_{VERSION}_{target}.zip"));
+    let sums =
+        std::fs::read_to_string(dist.join(format!("terraform-provider-ecsx_{VERSION}_SHA256SUMS")))
+            .expect("SHA256SUMS written");
+    for target in ["linux_amd64", "linux_arm64"] {
+        let name = format!("terraform-provider-ecsx_{VERSION}_{target}.zip");
+        assert!(
+            sums.lines().any(|l| l.ends_with(&format!("  {name}"))),
+            "{name} missing from SHA256SUMS:\n{sums}"
+        );
+    }
+
+    // Both zips in one packed mirror, as `make install` puts them.
+    let mirror = ws.dir().join("mirror");
+    release_py(&[
+        "mirror",
+        "--zip",
+        &zip("linux_amd64").display().to_string(),
+        "--zip",
+        &zip("linux_arm64").display().to_string(),
+        "--dir",
+        &mirror.display().to_string(),
+    ]);
+    ws.write("main.tf", &main_tf(""));
+    let mirror_arg = format!("-fs-mirror={}", mirror.display());
+    let out = ws.ok(&[
+        "providers",
+        "lock",
+        &mirror_arg,
+        "-platform=linux_arm64",
+        "-platform=linux_amd64",
+        "-no-color",
+    ]);
+    out.assert_contains(&[
+        "Obtained ecsx/ecsx checksums for linux_arm64",
+        "Obtained ecsx/ecsx checksums for linux_amd64",
+    ]);
+    let lock = std::fs::read_to_string(ws.dir().join(".terraform.lock.hcl"))
+        .expect("providers lock writes .terraform.lock.hcl");
+    for target in ["linux_amd64", "linux_arm64"] {
+        let h1 = release_py(&["h1", &zip(target).display().to_string()]);
+        let h1 = h1.trim();
+        assert!(
+            lock.contains(&format!("\"{h1}\"")),
+            "the lock file lacks the {target} hash {h1}:\n{lock}"
+        );
+    }
+    assert!(
+        lock.contains(&format!("version     = \"{VERSION}\"")),
+        "{lock}"
+    );
+}

@@ -59,6 +59,17 @@ pub struct Placement {
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
     pub assign_public_ip: bool,
+    /// Cloud Map registries (ECS takes at most one per task set).
+    pub service_registries: Vec<ServiceRegistry>,
+}
+
+/// One Cloud Map registry of a task set.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServiceRegistry {
+    pub registry_arn: String,
+    pub port: Option<i32>,
+    pub container_name: Option<String>,
+    pub container_port: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -193,6 +204,16 @@ impl TaskSet {
                     .unwrap_or_default(),
                 assign_public_ip: vpc.and_then(|v| v.assign_public_ip())
                     == Some(&ecs::AssignPublicIp::Enabled),
+                service_registries: t
+                    .service_registries()
+                    .iter()
+                    .map(|r| ServiceRegistry {
+                        registry_arn: r.registry_arn().unwrap_or_default().to_string(),
+                        port: r.port(),
+                        container_name: r.container_name().map(str::to_string),
+                        container_port: r.container_port(),
+                    })
+                    .collect(),
             },
             container_name: t
                 .load_balancers()
@@ -282,18 +303,88 @@ pub async fn find_service(ecs: &Client, cluster: &str, service: &str) -> Result<
             id: format!("{service} in cluster {cluster}"),
         });
     };
-    Ok(Service {
-        arn: s.service_arn().unwrap_or_default().to_string(),
-        name: s.service_name().unwrap_or_default().to_string(),
-        cluster_arn: s.cluster_arn().unwrap_or_default().to_string(),
-        status: s.status().unwrap_or_default().to_string(),
-        controller: s
-            .deployment_controller()
-            .map(|d| d.r#type().as_str().to_string())
-            .unwrap_or_else(|| "ECS".to_string()),
-        desired_count: s.desired_count(),
-        task_sets: s.task_sets().iter().map(TaskSet::from_sdk).collect(),
-    })
+    Ok(Service::from_sdk(s))
+}
+
+impl Service {
+    fn from_sdk(s: &ecs::Service) -> Service {
+        Service {
+            arn: s.service_arn().unwrap_or_default().to_string(),
+            name: s.service_name().unwrap_or_default().to_string(),
+            cluster_arn: s.cluster_arn().unwrap_or_default().to_string(),
+            status: s.status().unwrap_or_default().to_string(),
+            controller: s
+                .deployment_controller()
+                .map(|d| d.r#type().as_str().to_string())
+                .unwrap_or_else(|| "ECS".to_string()),
+            desired_count: s.desired_count(),
+            task_sets: s.task_sets().iter().map(TaskSet::from_sdk).collect(),
+        }
+    }
+}
+
+/// ListServices accepts at most 100 results per page.
+const LIST_SERVICES_PAGE: i32 = 100;
+/// DescribeServices accepts at most 10 services per call.
+pub const DESCRIBE_SERVICES_BATCH: usize = 10;
+
+/// One page of ListServices: service ARNs and the token of the next page.
+pub async fn list_services_page(
+    ecs: &Client,
+    cluster: &str,
+    next_token: Option<String>,
+) -> Result<(Vec<String>, Option<String>), AwsError> {
+    let out = ecs
+        .list_services()
+        .cluster(cluster)
+        .max_results(LIST_SERVICES_PAGE)
+        .set_next_token(next_token)
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::from_sdk("ListServices", e, &[CLUSTER_NOT_FOUND], "cluster", cluster)
+        })?;
+    Ok((
+        out.service_arns().to_vec(),
+        out.next_token().map(str::to_string),
+    ))
+}
+
+/// One DescribeServices call for up to [`DESCRIBE_SERVICES_BATCH`] services, with their tags.
+/// Services AWS reports MISSING are left out (they went away since ListServices).
+pub async fn find_services_tagged(
+    ecs: &Client,
+    cluster: &str,
+    services: &[String],
+) -> Result<Vec<(Service, BTreeMap<String, String>)>, AwsError> {
+    let out = ecs
+        .describe_services()
+        .cluster(cluster)
+        .set_services(Some(services.to_vec()))
+        .include(ecs::ServiceField::Tags)
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::from_sdk(
+                "DescribeServices",
+                e,
+                &[CLUSTER_NOT_FOUND],
+                "cluster",
+                cluster,
+            )
+        })?;
+    Ok(out
+        .services()
+        .iter()
+        .map(|s| {
+            let tags = s
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                .collect();
+            (Service::from_sdk(s), tags)
+        })
+        .collect())
 }
 
 /// One DescribeTaskSets call with tags. With `refs`, only those task sets; the second list
@@ -460,6 +551,16 @@ pub async fn create_task_set(ecs: &Client, spec: &TaskSetSpec) -> Result<TaskSet
         req = req.network_configuration(
             ecs::NetworkConfiguration::builder()
                 .awsvpc_configuration(vpc)
+                .build(),
+        );
+    }
+    for r in &p.service_registries {
+        req = req.service_registries(
+            ecs::ServiceRegistry::builder()
+                .registry_arn(&r.registry_arn)
+                .set_port(r.port)
+                .set_container_name(r.container_name.clone())
+                .set_container_port(r.container_port)
                 .build(),
         );
     }

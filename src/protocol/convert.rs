@@ -3,7 +3,7 @@
 use super::codec;
 use super::tfplugin6 as pb;
 use crate::diag::{AttrPath, Diagnostics, PathStep, Severity};
-use crate::schema::{Block, Mode, Nesting, Schema};
+use crate::schema::{Block, IdentitySchema, Mode, Nesting, Schema};
 use crate::value::Value;
 
 /// Decodes a `DynamicValue`: msgpack when present, else JSON, else null.
@@ -30,6 +30,38 @@ pub fn encode(v: &Value) -> pb::DynamicValue {
     pb::DynamicValue {
         msgpack: codec::to_msgpack(v),
         json: Vec::new(),
+    }
+}
+
+/// An identity as Terraform carries it; None for a null identity (no identity to report).
+pub fn identity(v: &Value) -> Option<pb::ResourceIdentityData> {
+    (!v.is_null()).then(|| pb::ResourceIdentityData {
+        identity_data: Some(encode(v)),
+    })
+}
+
+/// Decodes an identity Terraform sent; absent is null.
+pub fn decode_identity(
+    id: Option<&pb::ResourceIdentityData>,
+    what: &str,
+) -> Result<Value, Diagnostics> {
+    decode(id.and_then(|i| i.identity_data.as_ref()), what)
+}
+
+pub fn identity_schema(s: &IdentitySchema) -> pb::ResourceIdentitySchema {
+    pb::ResourceIdentitySchema {
+        version: s.version,
+        identity_attributes: s
+            .attributes
+            .iter()
+            .map(|a| pb::resource_identity_schema::IdentityAttribute {
+                name: a.name.to_string(),
+                r#type: a.ty.to_json().to_string().into_bytes(),
+                required_for_import: a.required_for_import,
+                optional_for_import: !a.required_for_import,
+                description: a.description.to_string(),
+            })
+            .collect(),
     }
 }
 

@@ -1,10 +1,14 @@
 //! The gRPC services: one small function per RPC that decodes, calls the core, and encodes.
 
-use super::convert::{decode, diagnostics, encode, path, schema};
+use super::convert::{
+    decode, decode_identity, diagnostics, encode, identity, identity_schema, path, schema,
+};
 use super::plugin as gp;
 use super::tfplugin6 as pb;
+use crate::actions::Invocation;
 use crate::diag::Diagnostics;
 use crate::provider::Provider;
+use crate::resources::Listed;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,6 +21,10 @@ use tonic::transport::server::Connected;
 use tonic::{Request, Response, Status};
 
 type Rpc<T> = Result<Response<T>, Status>;
+
+/// The stream ListResource answers with.
+pub type ListEvents =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::list_resource::Event, Status>> + Send>>;
 
 pub struct ProviderService {
     core: Arc<Provider>,
@@ -33,6 +41,34 @@ fn capabilities() -> pb::ServerCapabilities {
         plan_destroy: false,
         get_provider_schema_optional: false,
         move_resource_state: false,
+        // Terraform 1.15 asks GenerateResourceConfig for -generate-config-out; older cores
+        // ignore the field.
+        generate_resource_config: true,
+    }
+}
+
+/// The stream InvokeAction answers with.
+pub type InvokeEvents =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::invoke_action::Event, Status>> + Send>>;
+
+fn invoke_event(item: Invocation) -> pb::invoke_action::Event {
+    use pb::invoke_action::event::{Completed, Progress, Type};
+    pb::invoke_action::Event {
+        r#type: Some(match item {
+            Invocation::Progress(message) => Type::Progress(Progress { message }),
+            Invocation::Completed(d) => Type::Completed(Completed {
+                diagnostics: diagnostics(&d),
+            }),
+        }),
+    }
+}
+
+fn list_event(item: Listed) -> pb::list_resource::Event {
+    pb::list_resource::Event {
+        identity: identity(&item.identity),
+        display_name: item.display_name,
+        resource_object: item.resource.as_ref().map(encode),
+        diagnostic: diagnostics(&item.diagnostics),
     }
 }
 
@@ -76,6 +112,22 @@ impl pb::provider_server::Provider for ProviderService {
                     type_name: n.into(),
                 })
                 .collect(),
+            list_resources: self
+                .core
+                .list_resource_schemas()
+                .into_keys()
+                .map(|n| pb::get_metadata::ListResourceMetadata {
+                    type_name: n.into(),
+                })
+                .collect(),
+            actions: self
+                .core
+                .action_schemas()
+                .into_keys()
+                .map(|n| pb::get_metadata::ActionMetadata {
+                    type_name: n.into(),
+                })
+                .collect(),
         }))
     }
 
@@ -100,6 +152,58 @@ impl pb::provider_server::Provider for ProviderService {
             diagnostics: vec![],
             provider_meta: None,
             server_capabilities: Some(capabilities()),
+            list_resource_schemas: self
+                .core
+                .list_resource_schemas()
+                .iter()
+                .map(|(k, s)| (k.to_string(), schema(s)))
+                .collect(),
+            action_schemas: self
+                .core
+                .action_schemas()
+                .iter()
+                .map(|(k, s)| {
+                    (
+                        k.to_string(),
+                        pb::ActionSchema {
+                            schema: Some(schema(s)),
+                        },
+                    )
+                })
+                .collect(),
+        }))
+    }
+
+    async fn get_resource_identity_schemas(
+        &self,
+        _req: Request<pb::get_resource_identity_schemas::Request>,
+    ) -> Rpc<pb::get_resource_identity_schemas::Response> {
+        Ok(Response::new(pb::get_resource_identity_schemas::Response {
+            identity_schemas: self
+                .core
+                .identity_schemas()
+                .iter()
+                .map(|(k, s)| (k.to_string(), identity_schema(s)))
+                .collect(),
+            diagnostics: vec![],
+        }))
+    }
+
+    async fn upgrade_resource_identity(
+        &self,
+        req: Request<pb::upgrade_resource_identity::Request>,
+    ) -> Rpc<pb::upgrade_resource_identity::Response> {
+        let r = req.get_ref();
+        let raw = r.raw_identity.as_ref().map(|raw| raw.json.as_slice());
+        let (value, d) = match raw {
+            Some(json) if !json.is_empty() => {
+                self.core.upgrade_identity(&r.type_name, r.version, json)
+            }
+            _ => (crate::value::Value::Null, Diagnostics::new()),
+        };
+        Ok(Response::new(pb::upgrade_resource_identity::Response {
+            upgraded_identity: identity(&value),
+            diagnostics: diagnostics(&d),
         }))
     }
 
@@ -193,27 +297,35 @@ impl pb::provider_server::Provider for ProviderService {
         req: Request<pb::read_resource::Request>,
     ) -> Rpc<pb::read_resource::Response> {
         let r = req.into_inner();
-        let (state, d) = match decode(r.current_state.as_ref(), "current state") {
-            Ok(state) => {
-                traced(
-                    "ReadResource",
-                    &r.type_name,
-                    self.core.read_resource(&r.type_name, &state),
-                )
-                .await
-            }
+        let decoded = (|| {
+            Ok::<_, Diagnostics>((
+                decode(r.current_state.as_ref(), "current state")?,
+                decode_identity(r.current_identity.as_ref(), "current identity")?,
+            ))
+        })();
+        let (state, current_identity) = match decoded {
+            Ok(v) => v,
             Err(d) => {
                 return Ok(Response::new(pb::read_resource::Response {
                     new_state: r.current_state,
                     diagnostics: diagnostics(&d),
                     private: r.private,
+                    new_identity: r.current_identity,
                 }))
             }
         };
+        let out = traced(
+            "ReadResource",
+            &r.type_name,
+            self.core
+                .read_resource(&r.type_name, &state, &current_identity),
+        )
+        .await;
         Ok(Response::new(pb::read_resource::Response {
-            new_state: Some(encode(&state)),
-            diagnostics: diagnostics(&d),
+            new_state: Some(encode(&out.state)),
+            diagnostics: diagnostics(&out.diagnostics),
             private: r.private,
+            new_identity: identity(&out.identity),
         }))
     }
 
@@ -227,9 +339,10 @@ impl pb::provider_server::Provider for ProviderService {
                 decode(r.prior_state.as_ref(), "prior state")?,
                 decode(r.proposed_new_state.as_ref(), "proposed new state")?,
                 decode(r.config.as_ref(), "configuration")?,
+                decode_identity(r.prior_identity.as_ref(), "prior identity")?,
             ))
         })();
-        let (prior, proposed, config) = match decoded {
+        let (prior, proposed, config, prior_identity) = match decoded {
             Ok(v) => v,
             Err(d) => {
                 return Ok(Response::new(pb::plan_resource_change::Response {
@@ -237,6 +350,7 @@ impl pb::provider_server::Provider for ProviderService {
                     requires_replace: vec![],
                     planned_private: r.prior_private,
                     diagnostics: diagnostics(&d),
+                    planned_identity: r.prior_identity,
                 }))
             }
         };
@@ -244,7 +358,7 @@ impl pb::provider_server::Provider for ProviderService {
             "PlanResourceChange",
             &r.type_name,
             self.core
-                .plan_resource(&r.type_name, &prior, &proposed, &config),
+                .plan_resource(&r.type_name, &prior, &proposed, &config, &prior_identity),
         )
         .await;
         Ok(Response::new(pb::plan_resource_change::Response {
@@ -252,6 +366,7 @@ impl pb::provider_server::Provider for ProviderService {
             requires_replace: out.requires_replace.iter().map(path).collect(),
             planned_private: r.prior_private,
             diagnostics: diagnostics(&out.diagnostics),
+            planned_identity: identity(&out.identity),
         }))
     }
 
@@ -264,28 +379,32 @@ impl pb::provider_server::Provider for ProviderService {
             Ok::<_, Diagnostics>((
                 decode(r.prior_state.as_ref(), "prior state")?,
                 decode(r.planned_state.as_ref(), "planned state")?,
+                decode_identity(r.planned_identity.as_ref(), "planned identity")?,
             ))
         })();
-        let (prior, planned) = match decoded {
+        let (prior, planned, planned_identity) = match decoded {
             Ok(v) => v,
             Err(d) => {
                 return Ok(Response::new(pb::apply_resource_change::Response {
                     new_state: r.prior_state,
                     private: vec![],
                     diagnostics: diagnostics(&d),
+                    new_identity: None,
                 }))
             }
         };
-        let (state, d) = traced(
+        let out = traced(
             "ApplyResourceChange",
             &r.type_name,
-            self.core.apply_resource(&r.type_name, &prior, &planned),
+            self.core
+                .apply_resource(&r.type_name, &prior, &planned, &planned_identity),
         )
         .await;
         Ok(Response::new(pb::apply_resource_change::Response {
-            new_state: Some(encode(&state)),
+            new_state: Some(encode(&out.state)),
             private: vec![],
-            diagnostics: diagnostics(&d),
+            diagnostics: diagnostics(&out.diagnostics),
+            new_identity: identity(&out.identity),
         }))
     }
 
@@ -294,19 +413,29 @@ impl pb::provider_server::Provider for ProviderService {
         req: Request<pb::import_resource_state::Request>,
     ) -> Rpc<pb::import_resource_state::Response> {
         let r = req.into_inner();
-        let (state, d) = self.core.import_resource(&r.type_name, &r.id).await;
-        let imported = if state.is_null() || d.has_errors() {
+        let given = match decode_identity(r.identity.as_ref(), "import identity") {
+            Ok(v) => v,
+            Err(d) => {
+                return Ok(Response::new(pb::import_resource_state::Response {
+                    imported_resources: vec![],
+                    diagnostics: diagnostics(&d),
+                }))
+            }
+        };
+        let out = self.core.import_resource(&r.type_name, &r.id, &given).await;
+        let imported = if out.state.is_null() || out.diagnostics.has_errors() {
             vec![]
         } else {
             vec![pb::import_resource_state::ImportedResource {
                 type_name: r.type_name.clone(),
-                state: Some(encode(&state)),
+                state: Some(encode(&out.state)),
                 private: vec![],
+                identity: identity(&out.identity),
             }]
         };
         Ok(Response::new(pb::import_resource_state::Response {
             imported_resources: imported,
-            diagnostics: diagnostics(&d),
+            diagnostics: diagnostics(&out.diagnostics),
         }))
     }
 
@@ -323,6 +452,141 @@ impl pb::provider_server::Provider for ProviderService {
             state: Some(encode(&state)),
             diagnostics: diagnostics(&d),
         }))
+    }
+
+    async fn generate_resource_config(
+        &self,
+        req: Request<pb::generate_resource_config::Request>,
+    ) -> Rpc<pb::generate_resource_config::Response> {
+        let r = req.into_inner();
+        let (config, d) = match decode(r.state.as_ref(), "state") {
+            Ok(state) => self.core.generate_config(&r.type_name, &state),
+            Err(d) => (crate::value::Value::Null, d),
+        };
+        Ok(Response::new(pb::generate_resource_config::Response {
+            config: Some(encode(&config)),
+            diagnostics: diagnostics(&d),
+        }))
+    }
+
+    type ListResourceStream = ListEvents;
+
+    async fn list_resource(
+        &self,
+        req: Request<pb::list_resource::Request>,
+    ) -> Rpc<Self::ListResourceStream> {
+        let r = req.into_inner();
+        let (tx, rx) = mpsc::channel::<Listed>(16);
+        match decode(r.config.as_ref(), "list configuration") {
+            Ok(config) => {
+                let core = self.core.clone();
+                tokio::spawn(async move {
+                    traced(
+                        "ListResource",
+                        &r.type_name,
+                        core.list_resource(
+                            &r.type_name,
+                            &config,
+                            r.include_resource_object,
+                            r.limit,
+                            tx,
+                        ),
+                    )
+                    .await
+                });
+            }
+            Err(d) => {
+                let _ = tx.try_send(Listed {
+                    diagnostics: d,
+                    ..Default::default()
+                });
+            }
+        }
+        let events =
+            tokio_stream::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), |item| {
+                Ok(list_event(item))
+            });
+        Ok(Response::new(Box::pin(events)))
+    }
+
+    async fn validate_list_resource_config(
+        &self,
+        req: Request<pb::validate_list_resource_config::Request>,
+    ) -> Rpc<pb::validate_list_resource_config::Response> {
+        let r = req.get_ref();
+        let d = match decode(r.config.as_ref(), "list configuration") {
+            Ok(cfg) => self.core.validate_list_config(&r.type_name, &cfg),
+            Err(d) => d,
+        };
+        Ok(Response::new(pb::validate_list_resource_config::Response {
+            diagnostics: diagnostics(&d),
+        }))
+    }
+
+    async fn validate_action_config(
+        &self,
+        req: Request<pb::validate_action_config::Request>,
+    ) -> Rpc<pb::validate_action_config::Response> {
+        let r = req.get_ref();
+        let d = match decode(r.config.as_ref(), "action configuration") {
+            Ok(cfg) => self.core.validate_action_config(&r.type_name, &cfg),
+            Err(d) => d,
+        };
+        Ok(Response::new(pb::validate_action_config::Response {
+            diagnostics: diagnostics(&d),
+        }))
+    }
+
+    async fn plan_action(
+        &self,
+        req: Request<pb::plan_action::Request>,
+    ) -> Rpc<pb::plan_action::Response> {
+        let r = req.into_inner();
+        let d = match decode(r.config.as_ref(), "action configuration") {
+            Ok(cfg) => {
+                traced(
+                    "PlanAction",
+                    &r.action_type,
+                    self.core.plan_action(&r.action_type, &cfg),
+                )
+                .await
+            }
+            Err(d) => d,
+        };
+        Ok(Response::new(pb::plan_action::Response {
+            diagnostics: diagnostics(&d),
+        }))
+    }
+
+    type InvokeActionStream = InvokeEvents;
+
+    async fn invoke_action(
+        &self,
+        req: Request<pb::invoke_action::Request>,
+    ) -> Rpc<Self::InvokeActionStream> {
+        let r = req.into_inner();
+        let (tx, rx) = mpsc::channel::<Invocation>(16);
+        match decode(r.config.as_ref(), "action configuration") {
+            Ok(config) => {
+                let core = self.core.clone();
+                tokio::spawn(async move {
+                    traced(
+                        "InvokeAction",
+                        &r.action_type,
+                        core.invoke_action(&r.action_type, &config, tx),
+                    )
+                    .await
+                });
+            }
+            Err(d) => {
+                let _ = tx.try_send(Invocation::Completed(d));
+            }
+        }
+        let events =
+            tokio_stream::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), |item| {
+                Ok(invoke_event(item))
+            });
+        Ok(Response::new(Box::pin(events)))
     }
 
     async fn stop_provider(

@@ -1,14 +1,14 @@
 //! `ecsx_primary_task_set`: which task set of an EXTERNAL-controller service is PRIMARY.
 
 use super::support::{
-    aws_error, external_service, external_service_at_plan, resource_id, split_import_id,
+    aws_error, external_service, external_service_at_plan, reported, resource_id, split_import_id,
 };
-use super::{timeout, Ctx, Plan, Resource};
+use super::{adopt, timeout, Ctx, ListSink, Plan, Resource};
 use crate::arn;
-use crate::aws::ecs::{self, TaskSet};
+use crate::aws::ecs::{self, Service, TaskSet};
 use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};
-use crate::schema::{Attribute, Block, Schema, Type, Validator};
+use crate::schema::{Attribute, Block, IdentitySchema, Schema, Type, Validator};
 use crate::value::Value;
 use async_trait::async_trait;
 use std::time::Duration;
@@ -228,18 +228,101 @@ impl Resource for PrimaryTaskSet {
             );
             return Value::Null;
         };
-        let mut state = Value::object([
-            ("cluster", Value::from(cluster.as_str())),
-            ("service", Value::from(service.as_str())),
-            ("task_set", Value::from(p.arn.as_str())),
-            ("wait_for_steady_state", Value::from(false)),
-            ("id", Value::from(id)),
-            ("previous_task_set_id", Value::Null),
-            ("timeouts", Value::List(vec![])),
-        ]);
-        set_facts(&mut state, p);
-        state
+        imported_state(&cluster, &service, p)
     }
+
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Some(adopt::service_identity_schema())
+    }
+
+    fn identity(&self, state: &Value, region: &str) -> Value {
+        adopt::service_identity(state, "task_set_arn", region)
+    }
+
+    fn import_id(&self, identity: &Value, region: &str, diags: &mut Diagnostics) -> Option<String> {
+        adopt::import_id(identity, region, diags)
+    }
+
+    fn list_schema(&self) -> Option<Schema> {
+        Some(adopt::list_schema(
+            "Lists the services of a cluster whose PRIMARY task set ecsx_primary_task_set can adopt: EXTERNAL-controller services with a PRIMARY task set. Services that cannot be adopted come back as warnings naming the reason.",
+        ))
+    }
+
+    async fn list(&self, ctx: &Ctx, config: &Value, sink: &mut ListSink, diags: &mut Diagnostics) {
+        let mut services = adopt::Services::new(ctx, adopt::ServiceFilter::from(config));
+        while let Some(batch) = services.next_batch(diags).await {
+            for svc in batch {
+                let more = match adoptable(ctx, &svc, diags).await {
+                    Err(reason) => {
+                        sink.skipped(adopt::skipped_warning(self.type_name(), &svc, &reason))
+                            .await
+                    }
+                    Ok(None) => return,
+                    Ok(Some(p)) => {
+                        let name = format!(
+                            "{}: PRIMARY {} ({}), {} task set{}",
+                            svc.name,
+                            arn::task_definition_label(&p.task_definition),
+                            p.id,
+                            svc.task_sets.len(),
+                            if svc.task_sets.len() == 1 { "" } else { "s" },
+                        );
+                        let cluster = arn::cluster_name(&svc.cluster_arn);
+                        let state = imported_state(cluster, &svc.name, p);
+                        sink.found(adopt::identity_of(&svc), name, state, Diagnostics::new())
+                            .await
+                    }
+                };
+                if !more {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The state import builds for the PRIMARY task set `p` of a service.
+fn imported_state(cluster: &str, service: &str, p: &TaskSet) -> Value {
+    let mut state = Value::object([
+        ("cluster", Value::from(cluster)),
+        ("service", Value::from(service)),
+        ("task_set", Value::from(p.arn.as_str())),
+        ("wait_for_steady_state", Value::from(false)),
+        ("id", Value::from(resource_id(cluster, service))),
+        ("previous_task_set_id", Value::Null),
+        ("timeouts", Value::List(vec![])),
+    ]);
+    set_facts(&mut state, p);
+    state
+}
+
+/// The PRIMARY task set of a service this resource can adopt; Err(reason) when it cannot;
+/// Ok(None) after an AWS failure (in `diags`).
+async fn adoptable<'s>(
+    ctx: &Ctx,
+    svc: &'s Service,
+    diags: &mut Diagnostics,
+) -> Result<Option<&'s TaskSet>, String> {
+    if let Some(reason) = adopt::unadoptable(svc) {
+        return Err(reason);
+    }
+    let cluster = arn::cluster_name(&svc.cluster_arn);
+    let listed = ecs::find_task_sets(&ctx.aws.ecs, cluster, &svc.name, &[]).await;
+    let subject = format!("service {:?} in cluster {cluster:?}", svc.name);
+    let Some((sets, _)) = reported(listed, diags, None, "Could not list task sets", &subject)
+    else {
+        return Ok(None);
+    };
+    // A canary deployment (or another release controller) promotes its own task sets: two
+    // controllers deciding PRIMARY would undo each other.
+    if let Some((t, owner)) = adopt::claimed_elsewhere(&sets, "") {
+        return Err(format!(
+            "task set {} is managed by {owner}, which already decides the PRIMARY task set",
+            t.id
+        ));
+    }
+    Ok(svc.primary())
 }
 
 impl PrimaryTaskSet {

@@ -161,6 +161,7 @@ async fn malformed_dynamic_values_give_diagnostics_and_the_server_survives() {
                     prior_private: vec![],
                     provider_meta: None,
                     client_capabilities: None,
+                    prior_identity: None,
                 }),
             )
             .await
@@ -180,6 +181,7 @@ async fn malformed_dynamic_values_give_diagnostics_and_the_server_survives() {
                 private: vec![],
                 provider_meta: None,
                 client_capabilities: None,
+                current_identity: None,
             }),
         )
         .await
@@ -198,7 +200,7 @@ async fn malformed_dynamic_values_give_diagnostics_and_the_server_survives() {
                     config: good.clone(),
                     planned_private: vec![],
                     provider_meta: None,
-                    client_capabilities: None,
+                    planned_identity: None,
                 }),
             )
             .await

@@ -133,6 +133,7 @@ async fn configure_with_unknown_region_defers_and_plans_still_work() {
             prior_private: vec![],
             provider_meta: None,
             client_capabilities: None,
+            prior_identity: None,
         }),
     )
     .await

@@ -228,6 +228,7 @@ proptest! {
                 prior_private: vec![],
                 provider_meta: None,
                 client_capabilities: None,
+                prior_identity: None,
             },
         )))?;
         check_answer("PlanResourceChange", ok, &r.diagnostics, &[r.planned_state.as_ref()])?;
@@ -240,7 +241,7 @@ proptest! {
                 config: dv.clone(),
                 planned_private: vec![],
                 provider_meta: None,
-                client_capabilities: None,
+                planned_identity: None,
             },
         )))?;
         prop_assert!(r.diagnostics.iter().any(is_error), "ApplyResourceChange: {:#?}", r.diagnostics);
@@ -252,6 +253,7 @@ proptest! {
                 private: vec![],
                 provider_meta: None,
                 client_capabilities: None,
+                current_identity: None,
             },
         )))?;
         check_answer("ReadResource", ok, &r.diagnostics, &[r.new_state.as_ref()])?;
@@ -343,6 +345,7 @@ fn validate_and_plan_answer_any_input() {
                     prior_private: vec![],
                     provider_meta: None,
                     client_capabilities: None,
+                    prior_identity: None,
                 })),
             )?;
             let all_decode = [&a, &b, &c].iter().all(|v| decodes(v.as_ref()));
@@ -387,7 +390,7 @@ fn apply_read_import_and_data_reads_answer_any_input() {
                         config: b.clone(),
                         planned_private: vec![],
                         provider_meta: None,
-                        client_capabilities: None,
+                        planned_identity: None,
                     },
                 )),
             )?;
@@ -406,6 +409,7 @@ fn apply_read_import_and_data_reads_answer_any_input() {
                     private: vec![],
                     provider_meta: None,
                     client_capabilities: None,
+                    current_identity: None,
                 })),
             )?;
             check_answer(
@@ -437,6 +441,7 @@ fn apply_read_import_and_data_reads_answer_any_input() {
                         type_name,
                         id: id.clone(),
                         client_capabilities: None,
+                        identity: None,
                     },
                 )),
             )?;
@@ -552,6 +557,7 @@ fn a_config_that_validates_plans_and_keeps_its_values() {
                     prior_private: vec![],
                     provider_meta: None,
                     client_capabilities: None,
+                    prior_identity: None,
                 })),
             )?;
             prop_assert!(!p.diagnostics.iter().any(is_error), "{:#?}", p.diagnostics);

@@ -2,7 +2,7 @@
 //! Where the world changed since the plan (PRIMARY moved), it re-plans with the same planner.
 
 use super::model::{owned_by, ownership_tags, Desired, Observed, Role, TaskSetRef, Template};
-use super::observe::{check_routers, find_routers, leftovers};
+use super::observe::{check_routers, find_routers, leftovers, note_canary_association};
 use super::rollout::{NewTaskSet, PrimaryTarget, Rescale, Rollout, Routing};
 use crate::aws::ecs::{self, TaskSet, TaskSetSpec};
 use crate::aws::elbv2::{self, Router};
@@ -31,7 +31,7 @@ pub(crate) async fn converge(
     let Some(svc) = external_service_after_create(ctx, &d.cluster, &d.service, diags).await else {
         return prior.clone();
     };
-    let seen = if prior.is_null() {
+    let mut seen = if prior.is_null() {
         match leftovers(ctx, &d).await {
             Ok(orphans) => Observed {
                 orphans,
@@ -51,6 +51,16 @@ pub(crate) async fn converge(
     } else {
         Observed::from_state(prior).with_live_primary(svc.primary())
     };
+    if let Err(e) = note_canary_association(ctx, &d, &mut seen).await {
+        aws_error(
+            diags,
+            Some(AttrPath::attr("traffic")),
+            "Could not read listeners and rules",
+            &format!("deployment {}", d.id()),
+            &e,
+        );
+        return prior.clone();
+    }
     let r = Rollout::plan(&seen, &d);
     if let Err(e) = check_routers(ctx, &d, diags).await {
         aws_error(
@@ -198,6 +208,22 @@ async fn run(
         _ => {}
     }
     // 2. The canary: a new task set on the canary target group, steady before any traffic.
+    if r.associate_canary_tg {
+        // Where the canary target group is not forwarded to, all traffic is on the primary
+        // one already: 100/0 moves none of it.
+        let hold = Routing {
+            production: true,
+            tests: false,
+            canary_exists: false,
+        };
+        let mut before = d.clone();
+        before.canary = None;
+        shift(ctx, &before, &hold).await.map_err(|e| Failure {
+            path: Some(AttrPath::attr("traffic")),
+            summary: "Could not add the canary target group to the listeners and rules".into(),
+            error: e,
+        })?;
+    }
     if let Some(n) = &r.create_canary {
         let t = create(ctx, d, n)
             .await
@@ -474,6 +500,16 @@ pub(crate) async fn destroy(
             return prior.clone();
         }
         deleted.push(t.arn.clone());
+    }
+    if !deleted.is_empty() {
+        crate::log::info(
+            "waiting for deleted task sets to drain",
+            &[
+                ("deployment", d.id().into()),
+                ("task_sets", (deleted.len() as u64).into()),
+                ("timeout_s", limit.as_secs().into()),
+            ],
+        );
     }
     for a in &deleted {
         if let Err(e) =

@@ -109,8 +109,23 @@ pub(crate) async fn adopt(
                 return Value::Null;
             }
         };
-    let (routers, test_routers) =
+    let (routers, test_routers, left_out) =
         split_test_routers(routers, &primary_tg, canary_tg.as_deref(), canary.is_some());
+    for r in &left_out {
+        let (what, attr) = match r.kind {
+            elbv2::Kind::Listener => ("Listener", "traffic.test_listener_arns"),
+            elbv2::Kind::Rule => ("Listener rule", "traffic.test_listener_rule_arns"),
+        };
+        diags.warning(
+            format!("{what} left out of the deployment"),
+            format!(
+                "{what} {} of service {service:?} sends all its traffic to target group {} although no canary runs, so importing leaves it unmanaged and moves no traffic. \
+                 To have ecsx route test traffic there (to the stable task set while no canary runs, to the canary while one does), add it to {attr} after the import.",
+                r.arn,
+                canary_tg.as_deref().map(crate::arn::target_group_label).unwrap_or_default(),
+            ),
+        );
+    }
     let arns = |routers: &[Router], kind| {
         Value::string_list(
             routers
@@ -202,23 +217,31 @@ pub(crate) async fn adopt(
 }
 
 /// Import has no configuration, so it tells test listeners and rules (100% to the canary
-/// while one runs) from the production ones by their routing. Without a canary, or with one
-/// at 100%, they look alike: all stay production routers and the configuration decides.
+/// while one runs) from the production ones by their routing: (production, test, left out).
+/// With the canary at 100% they look alike: all stay production routers and the
+/// configuration decides. Without a canary, a router that sends everything to the canary
+/// target group (a test listener a script left there) is left out: managing it, as either
+/// kind, would move its traffic at the first apply.
 pub(crate) fn split_test_routers(
     routers: Vec<Router>,
     primary_tg: &str,
     canary_tg: Option<&str>,
     canary_exists: bool,
-) -> (Vec<Router>, Vec<Router>) {
-    let Some(canary_tg) = canary_tg.filter(|_| canary_exists) else {
-        return (routers, vec![]);
+) -> (Vec<Router>, Vec<Router>, Vec<Router>) {
+    let Some(canary_tg) = canary_tg else {
+        return (routers, vec![], vec![]);
     };
     let all_to_canary = |r: &Router| r.weight_of(primary_tg) == 0 && r.weight_of(canary_tg) > 0;
     if routers.iter().all(all_to_canary) {
-        return (routers, vec![]);
+        return (routers, vec![], vec![]);
     }
-    let (test, managed): (Vec<Router>, Vec<Router>) = routers.into_iter().partition(all_to_canary);
-    (managed, test)
+    let (to_canary, managed): (Vec<Router>, Vec<Router>) =
+        routers.into_iter().partition(all_to_canary);
+    if canary_exists {
+        (managed, to_canary, vec![])
+    } else {
+        (managed, vec![], to_canary)
+    }
 }
 
 #[cfg(test)]
@@ -234,18 +257,24 @@ mod tests {
         let r = |arn: &str, b, g| router(arn, &[(BLUE, b), (GREEN, g)]);
         let arns = |v: &[Router]| v.iter().map(|r| r.arn.clone()).collect::<Vec<_>>();
         let routers = vec![r("prod", 75, 25), r("test", 0, 100)];
-        let (managed, test) = split_test_routers(routers.clone(), BLUE, Some(GREEN), true);
+        let (managed, test, left) = split_test_routers(routers.clone(), BLUE, Some(GREEN), true);
         assert_eq!(
             (arns(&managed), arns(&test)),
             (vec!["prod".into()], vec!["test".into()])
         );
-        // Without a canary, or with all traffic on it, they cannot be told apart.
-        let (managed, test) = split_test_routers(routers, BLUE, Some(GREEN), false);
-        assert_eq!(managed.len(), 2);
+        assert!(left.is_empty());
+        // Without a canary, a router with all traffic on the canary target group is left out:
+        // managing it would move its traffic.
+        let (managed, test, left) = split_test_routers(routers, BLUE, Some(GREEN), false);
+        assert_eq!(
+            (arns(&managed), arns(&left)),
+            (vec!["prod".into()], vec!["test".into()])
+        );
         assert!(test.is_empty());
+        // With all traffic on the canary they cannot be told apart.
         let full = vec![r("prod", 0, 100), r("test", 0, 100)];
-        let (managed, test) = split_test_routers(full, BLUE, Some(GREEN), true);
+        let (managed, test, left) = split_test_routers(full, BLUE, Some(GREEN), true);
         assert_eq!(managed.len(), 2);
-        assert!(test.is_empty());
+        assert!(test.is_empty() && left.is_empty());
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! One concept per module: `schema` (schema, validation), `model` (typed configuration and
 //! observations, drift), `rollout` (the pure planner), `plan` (PlanResourceChange), `observe`
-//! (Read and plan-time checks), `apply` (the executor and destroy), `import`.
+//! (Read and plan-time checks), `apply` (the executor and destroy), `import`, `list` (the list
+//! resource of `terraform query`).
 
 mod apply;
 mod model;
@@ -14,10 +15,13 @@ mod rollout;
 mod schema;
 
 pub(crate) mod import;
+mod list;
 
-use super::{timeout, Ctx, Plan, Resource};
+pub(crate) use model::foreign_owner;
+
+use super::{adopt, timeout, Ctx, ListSink, Plan, Resource};
 use crate::diag::Diagnostics;
-use crate::schema::Schema;
+use crate::schema::{IdentitySchema, Schema};
 use crate::value::Value;
 use async_trait::async_trait;
 use std::time::Duration;
@@ -72,5 +76,25 @@ impl Resource for CanaryDeployment {
 
     async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Value {
         import::import(ctx, id, diags).await
+    }
+
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Some(adopt::service_identity_schema())
+    }
+
+    fn identity(&self, state: &Value, region: &str) -> Value {
+        adopt::service_identity(state, "stable_task_set_arn", region)
+    }
+
+    fn import_id(&self, identity: &Value, region: &str, diags: &mut Diagnostics) -> Option<String> {
+        adopt::import_id(identity, region, diags)
+    }
+
+    fn list_schema(&self) -> Option<Schema> {
+        Some(list::schema())
+    }
+
+    async fn list(&self, ctx: &Ctx, config: &Value, sink: &mut ListSink, diags: &mut Diagnostics) {
+        list::list(ctx, config, sink, diags).await
     }
 }

@@ -2,7 +2,7 @@
 //! parsed once from Terraform values; the task set template; ownership tags; drift as data.
 
 use crate::arn;
-use crate::aws::ecs::{CapacityProvider, Placement, TaskSet};
+use crate::aws::ecs::{CapacityProvider, Placement, ServiceRegistry, TaskSet};
 use crate::aws::elbv2;
 use crate::resources::support::resource_id;
 use crate::value::Value;
@@ -330,6 +330,10 @@ pub(crate) struct Observed {
     pub drift: Vec<Drift>,
     /// Live task sets tagged as this deployment's that the state does not hold.
     pub orphans: Vec<String>,
+    /// Whether a managed or test router forwards to the canary target group (at any weight),
+    /// which CreateTaskSet requires of a target group; read live, only when a canary is to be
+    /// created. None when not read.
+    pub canary_tg_associated: Option<bool>,
 }
 
 impl Observed {
@@ -351,6 +355,7 @@ impl Observed {
             weights,
             drift: Drift::from_values(prior.get("drift")),
             orphans: prior.get("orphaned_task_set_ids").strings(),
+            canary_tg_associated: None,
         }
     }
 
@@ -410,6 +415,21 @@ impl Template {
                 subnets: net.get("subnets").strings(),
                 security_groups: net.get("security_groups").strings(),
                 assign_public_ip: net.get("assign_public_ip").as_bool().unwrap_or(false),
+                service_registries: ts
+                    .get("service_registries")
+                    .as_list()
+                    .iter()
+                    .map(|r| ServiceRegistry {
+                        registry_arn: r
+                            .get("registry_arn")
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        port: r.get("port").as_i64().map(|p| p as i32),
+                        container_name: r.get("container_name").as_str().map(str::to_string),
+                        container_port: r.get("container_port").as_i64().map(|p| p as i32),
+                    })
+                    .collect(),
             },
             container_name: ts
                 .get("container_name")
@@ -424,12 +444,15 @@ impl Template {
     /// Whether both templates make the same task sets. An unset platform version is
     /// `LATEST`, which is also what ECS reports for a task set created without one.
     pub(crate) fn creates_same_as(&self, other: &Template) -> bool {
+        // ECS keeps subnets and security groups as sets: it may list them in another order.
         let normal = |t: &Template| {
             let mut t = t.clone();
             t.placement.platform_version = t
                 .placement
                 .platform_version
                 .filter(|v| !v.eq_ignore_ascii_case("LATEST"));
+            t.placement.subnets.sort();
+            t.placement.security_groups.sort();
             t
         };
         normal(self) == normal(other)
@@ -494,6 +517,25 @@ impl Template {
                 ),
             ),
             ("network_configuration", Value::List(network)),
+            (
+                "service_registries",
+                Value::List(
+                    p.service_registries
+                        .iter()
+                        .map(|r| {
+                            let port = |p: Option<i32>| {
+                                p.map(|p| Value::from(p as i64)).unwrap_or(Value::Null)
+                            };
+                            Value::object([
+                                ("registry_arn", Value::from(r.registry_arn.as_str())),
+                                ("port", port(r.port)),
+                                ("container_name", Value::from(r.container_name.clone())),
+                                ("container_port", port(r.container_port)),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ),
         ])
     }
 }

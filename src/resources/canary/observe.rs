@@ -1,7 +1,9 @@
 //! What AWS holds: Read (task sets, weights, drift, orphans) and the plan-time checks of the
 //! service and of the listeners and rules a deployment rewrites.
 
-use super::model::{owned_by, owned_live, Desired, Drift, Role, TaskSetRef, MAX_TASK_SETS};
+use super::model::{
+    owned_by, owned_live, Desired, Drift, Observed, Role, TaskSetRef, MAX_TASK_SETS,
+};
 use super::rollout::Rollout;
 use crate::arn;
 use crate::aws::ecs::{self, TaskSet};
@@ -104,6 +106,26 @@ pub(crate) fn router_path(d: &Desired, arn: &str) -> AttrPath {
         }
     }
     traffic
+}
+
+/// Fills in [`Observed::canary_tg_associated`] from a live read of the routers, when the
+/// rollout would create a canary task set (the only time it matters).
+pub(crate) async fn note_canary_association(
+    ctx: &Ctx,
+    d: &Desired,
+    seen: &mut Observed,
+) -> Result<(), AwsError> {
+    if Rollout::plan(seen, d).create_canary.is_none() {
+        return Ok(());
+    }
+    let (managed, test) = find_routers(ctx, d).await?;
+    seen.canary_tg_associated = Some(managed.iter().chain(&test).any(|r| {
+        r.weights()
+            .unwrap_or_default()
+            .iter()
+            .any(|(tg, _)| *tg == d.canary_tg)
+    }));
+    Ok(())
 }
 
 /// Safety rule: a managed router must forward only to the deployment's two target groups.
@@ -419,7 +441,6 @@ pub(crate) fn observe(
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::Observed;
     use super::super::rollout::tests::config;
     use super::*;
     use crate::aws::elbv2::tests_support::router;

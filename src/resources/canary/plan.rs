@@ -2,7 +2,7 @@
 //! the planner, and the checks AWS can answer before anything changes.
 
 use super::model::{Desired, Observed, Role, TaskSetRef};
-use super::observe::{check_routers, check_service, leftovers};
+use super::observe::{check_routers, check_service, leftovers, note_canary_association};
 use super::rollout::{PrimaryTarget, Rollout};
 use crate::diag::{AttrPath, Diagnostics};
 use crate::resources::support::aws_error;
@@ -46,6 +46,10 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
                 seen.orphans = ids;
             }
         }
+    }
+    if let Some(ctx) = ctx {
+        // Unreadable routers are reported by check_routers below.
+        let _ = note_canary_association(ctx, &d, &mut seen).await;
     }
     let r = Rollout::plan(&seen, &d);
     let planned = &mut plan.planned;

@@ -66,6 +66,9 @@ pub(crate) struct Rollout {
     pub adopt: Vec<(TaskSetRef, Role)>,
     pub create_stable: Option<NewTaskSet>,
     pub scale_stable: Option<Rescale>,
+    /// Put the canary target group at weight 0 on the managed routers before the canary task
+    /// set is created: ECS refuses a target group no listener or rule forwards to.
+    pub associate_canary_tg: bool,
     pub make_primary: Option<PrimaryTarget>,
     pub create_canary: Option<NewTaskSet>,
     pub scale_canary: Option<Rescale>,
@@ -135,6 +138,8 @@ impl Rollout {
                 || template_changed
                 || p.is_some_and(|p| p.canary_tg != d.canary_tg);
             if new_canary {
+                r.associate_canary_tg =
+                    seen.canary_tg_associated == Some(false) && !d.routers.is_empty();
                 r.create_canary = Some(NewTaskSet {
                     role: Role::Canary,
                     task_definition: c.task_definition.clone(),
@@ -244,6 +249,14 @@ impl Rollout {
             steps.push(format!(
                 "make stable task set {} PRIMARY again",
                 td_label(&d.stable_td)
+            ));
+        }
+        if self.associate_canary_tg {
+            let n = d.routers.len();
+            steps.push(format!(
+                "add tg {} at weight 0 on {n} {} (a task set needs a target group the load balancer forwards to)",
+                tg_label(&d.canary_tg),
+                if n == 1 { "rule" } else { "rules" }
             ));
         }
         if let Some(n) = &self.create_canary {
@@ -643,6 +656,29 @@ pub(crate) mod tests {
         same.set("task_set", Value::List(vec![ts.clone()]));
         assert!(steps(&seen, &same).is_empty());
 
+        // ECS may report subnets in another order than the configuration gives them.
+        let mut reordered = same.clone();
+        let mut rts = reordered.block("task_set").clone();
+        rts.set(
+            "network_configuration",
+            Value::List(vec![Value::object([(
+                "subnets",
+                Value::string_list(["subnet-b", "subnet-a"]),
+            )])]),
+        );
+        reordered.set("task_set", Value::List(vec![rts.clone()]));
+        let mut forward = prior_cfg.clone();
+        let mut fts = forward.block("task_set").clone();
+        fts.set(
+            "network_configuration",
+            Value::List(vec![Value::object([(
+                "subnets",
+                Value::string_list(["subnet-a", "subnet-b"]),
+            )])]),
+        );
+        forward.set("task_set", Value::List(vec![fts]));
+        assert!(steps(&applied(&forward, Some("ecs-svc/2")), &reordered).is_empty());
+
         ts.set("tags", Value::object([("team", Value::from("x"))]));
         let mut tagged = same.clone();
         tagged.set("task_set", Value::List(vec![ts]));
@@ -678,6 +714,32 @@ pub(crate) mod tests {
         assert_eq!(r.adopt[1].0.arn, "arn:2");
         assert_eq!(r.creates(), 0);
         assert!(r.routing.is_none() && r.make_primary.is_none());
+    }
+
+    #[test]
+    fn an_unassociated_canary_target_group_is_added_at_weight_0_first() {
+        let seen = Observed {
+            canary_tg_associated: Some(false),
+            ..applied(&config(12, None), None)
+        };
+        let r = Rollout::plan(&seen, &Desired::from(&config(12, Some((13, 10)))));
+        assert!(r.associate_canary_tg);
+        assert_eq!(
+            r.steps,
+            [
+                "add tg green at weight 0 on 1 rule (a task set needs a target group the load balancer forwards to)",
+                "create canary task set web:13 (scale 100%) on tg green",
+                "shift traffic 90/10 on 1 rule"
+            ]
+        );
+        let associated = Observed {
+            canary_tg_associated: Some(true),
+            ..seen
+        };
+        assert!(
+            !Rollout::plan(&associated, &Desired::from(&config(12, Some((13, 10)))))
+                .associate_canary_tg
+        );
     }
 
     #[test]

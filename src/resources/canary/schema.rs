@@ -25,6 +25,14 @@ fn task_set_block() -> Block {
                 .attr(Attribute::optional("security_groups", Type::list_of(Type::String), "Security group IDs.").check(Validator::Unique))
                 .attr(Attribute::defaulted("assign_public_ip", Type::Bool, Value::from(false), "Give tasks public IPs.")),
         ))
+        .block(NestedBlock::single(
+            "service_registries",
+            Block::new("AWS Cloud Map service discovery for the task sets' tasks. With the EXTERNAL deployment controller, registries belong to each task set, so a service that uses Cloud Map needs this block to keep its tasks registered.")
+                .attr(Attribute::required("registry_arn", Type::String, "ARN of the Cloud Map service.").check(Validator::Arn("servicediscovery", "service/")))
+                .attr(Attribute::optional("port", Type::Number, "Port for SRV records when the task definition uses awsvpc networking.").check(Validator::IntRange(1, 65535)))
+                .attr(Attribute::optional("container_name", Type::String, "Container to register in SRV records (bridge or host networking).").check(Validator::NotBlank))
+                .attr(Attribute::optional("container_port", Type::Number, "Port of that container for SRV records.").check(Validator::IntRange(1, 65535))),
+        ))
 }
 
 fn percent(name: &'static str, default: i64, description: &'static str) -> Attribute {

@@ -1,0 +1,58 @@
+//! Provider actions (Terraform 1.14+ `action` blocks, `terraform apply -invoke=action.TYPE.NAME`):
+//! the trait an action implements and the registry. ecsx registers none yet.
+
+use crate::diag::Diagnostics;
+use crate::resources::Ctx;
+use crate::schema::Schema;
+use crate::value::Value;
+use async_trait::async_trait;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// What an invocation reports while it runs, in order; the last is always `Completed`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Invocation {
+    /// A line Terraform prints as the action goes.
+    Progress(String),
+    Completed(Diagnostics),
+}
+
+/// Where a running action reports progress.
+pub struct Progress {
+    tx: mpsc::Sender<Invocation>,
+}
+
+impl Progress {
+    pub fn new(tx: mpsc::Sender<Invocation>) -> Self {
+        Progress { tx }
+    }
+
+    /// Sends one progress line; false when Terraform stopped listening.
+    pub async fn say(&self, message: impl Into<String>) -> bool {
+        self.tx
+            .send(Invocation::Progress(message.into()))
+            .await
+            .is_ok()
+    }
+}
+
+#[async_trait]
+pub trait Action: Send + Sync {
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+
+    /// Rules beyond the schema's per-attribute validators.
+    fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
+
+    /// Checks at plan time what can be checked before invoking; `ctx` is None while the
+    /// provider configuration is unknown.
+    async fn plan(&self, _ctx: Option<&Ctx>, _config: &Value, _diags: &mut Diagnostics) {}
+
+    /// Runs the action, reporting progress as it goes.
+    async fn invoke(&self, ctx: &Ctx, config: &Value, progress: &Progress, diags: &mut Diagnostics);
+}
+
+/// All actions the provider serves.
+pub fn actions() -> Vec<Arc<dyn Action>> {
+    vec![]
+}
