@@ -59,6 +59,8 @@ MAGIC_COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2
 # 1,000 deployments take the emulator about N minutes to create and plan here; see
 # docs/benchmarks.md for what ran.
 DEFAULT_SCALE_SIZES = "1,10,100,500"
+# The provider under test; ECSX_BENCH_PROVIDER_DIR (e.g. target/debug) only for trying the bench.
+PROVIDER_DIR = Path(os.environ.get("ECSX_BENCH_PROVIDER_DIR", ROOT / "target/release")).resolve()
 STEPS = ("bootstrap", "canary 10%", "canary 50%", "promote")
 METHODS = ("baseline", "ecsx")
 
@@ -215,7 +217,7 @@ def tf_env(stack: Stack, work: Path) -> dict[str, str]:
     cli = work / "cli.tfrc"
     cli.write_text(
         "provider_installation {\n"
-        f'  dev_overrides {{ "registry.terraform.io/ecsx/ecsx" = "{ROOT / "target/release"}" }}\n'
+        f'  dev_overrides {{ "registry.terraform.io/ecsx/ecsx" = "{PROVIDER_DIR}" }}\n'
         "  direct {}\n}\ndisable_checkpoint = true\n"
     )
     empty = work / "empty"
@@ -464,7 +466,7 @@ def main() -> int:
     sizes = sorted({int(s) for s in args.sizes.split(",")})
     scale_sizes = sorted({int(s) for s in args.scale_sizes.split(",") if s.strip()})
 
-    binary = ROOT / "target/release/terraform-provider-ecsx"
+    binary = PROVIDER_DIR / "terraform-provider-ecsx"
     if not binary.exists():
         raise SystemExit("build the provider first: cargo build --release")
     started = time.perf_counter()

@@ -3,7 +3,7 @@
 //!
 //! Terraform sends up to ten ReadResource / PlanResourceChange calls at once to one provider
 //! process. DescribeServices takes up to ten services of one cluster, DescribeListeners and
-//! DescribeRules many ARNs, so requests that arrive within a short window (5 ms by default,
+//! DescribeRules many ARNs, so requests that arrive within a short window (15 ms by default,
 //! `ECSX_COALESCE_WINDOW`; `ECSX_COALESCE=off` turns merging off) share one call. Each caller
 //! gets exactly its own answer: a service reported MISSING, or an ARN not in the answer, fails
 //! only the caller that asked for it. ELBv2 refuses a whole call for one unknown ARN, so a
@@ -29,7 +29,7 @@ pub const MAX_SERVICES: usize = 10;
 /// `ListenerArns` / `RuleArns` and pages answers at up to 400 items; 20 is DescribeLoadBalancers'
 /// documented per-call maximum for the same API, and keeps every answer on one page.
 pub const MAX_ROUTER_ARNS: usize = 20;
-const DEFAULT_WINDOW: Duration = Duration::from_millis(5);
+const DEFAULT_WINDOW: Duration = Duration::from_millis(15);
 /// How long a refresh's reads may stand in for the plan-time checks of the same plan.
 pub const REUSE_TTL: Duration = Duration::from_secs(10);
 

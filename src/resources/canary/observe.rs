@@ -13,13 +13,16 @@ use crate::resources::Ctx;
 use crate::value::Value;
 
 /// Refreshes the state: one DescribeServices, one DescribeTaskSets (tags), one DescribeListeners
-/// and one DescribeRules. The service and the routers are read at once, so that concurrent
+/// and one DescribeRules, all at once, so that concurrent
 /// refreshes meet in the same coalesced calls (src/aws/batch.rs); the plan right after may
 /// reuse what was read here for its checks.
 pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> Value {
     let d = Desired::from(state);
-    let (svc, routers) = tokio::join!(
+    // All three at once: concurrent refreshes then meet in the same coalesced calls, and the
+    // coalescing window overlaps DescribeTaskSets. The service is judged first, as before.
+    let (svc, listed, routers) = tokio::join!(
         ctx.aws.reads.service(&d.cluster, &d.service),
+        ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]),
         find_routers(ctx, &d)
     );
     let svc = match svc {
@@ -43,7 +46,6 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
         }
     };
     let subject = format!("service {:?} in cluster {:?}", d.service, d.cluster);
-    let listed = ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]).await;
     let Some((sets, _)) = reported(listed, diags, None, "Could not list task sets", &subject)
     else {
         return state.clone();
