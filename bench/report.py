@@ -283,6 +283,7 @@ def markdown(results: dict, png_name: str) -> str:
 
     if "scale" in results:
         out.extend(scale_report.section(results))
+        out.extend(scale_report.startup(results))
         out.extend(scale_report.goals(results, s))
 
     w("## Reading")

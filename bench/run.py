@@ -422,6 +422,36 @@ def handshake(binary: Path, runs: int) -> list[float]:
     return samples
 
 
+def startup_phases(binary: Path, runs: int) -> dict:
+    """Where the time before the handshake line goes: ECSX_STARTUP_TRACE=1 makes the provider
+    print microseconds since main() per phase on stderr; `--version` (start, print, exit) is
+    the floor a process start costs. Medians of `runs` starts, in milliseconds."""
+    env = dict(
+        os.environ,
+        TF_PLUGIN_MAGIC_COOKIE=MAGIC_COOKIE,
+        PLUGIN_PROTOCOL_VERSIONS="6",
+        PLUGIN_CLIENT_CERT=client_cert_pem(),
+        ECSX_STARTUP_TRACE="1",
+    )
+    phases: dict[str, list[float]] = {}
+    version_ms = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([str(binary), "--version"], capture_output=True, check=True)
+        version_ms.append((time.perf_counter() - started) * 1000)
+        proc = subprocess.Popen([str(binary)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.readline()
+        time.sleep(0.05)  # let it reach serving, so the phases after the line are printed too
+        proc.kill()
+        _, err = proc.communicate()
+        for line in err.decode(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "startup" and parts[2].endswith("us"):
+                phases.setdefault(parts[1], []).append(int(parts[2][:-2]) / 1000)
+    return {"version_ms": version_ms,
+            "phases_ms": {k: statistics.median(v) for k, v in phases.items()}}
+
+
 def machine() -> dict:
     cpu = "unknown"
     try:
@@ -480,6 +510,9 @@ def main() -> int:
     results["binary_bytes"] = binary.stat().st_size
     results["handshake_ms"] = handshake(binary, args.handshake_runs)
     say(f"handshake: median {statistics.median(results['handshake_ms']):.1f} ms")
+    results["startup"] = startup_phases(binary, args.handshake_runs)
+    say(f"start-up phases (ms since main): {results['startup']['phases_ms']}, "
+        f"--version {statistics.median(results['startup']['version_ms']):.1f} ms")
 
     stack = Stack()
     scratch = Path(tempfile.mkdtemp(prefix="ecsx-bench-"))
