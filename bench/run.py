@@ -507,6 +507,7 @@ def main() -> int:
         "scale_sizes": scale_sizes, "scale_runs": args.scale_runs, "only": args.only,
     }}
     say(f"provider: {binary}")
+    results["provider_dir"] = str(PROVIDER_DIR.relative_to(ROOT)) if PROVIDER_DIR.is_relative_to(ROOT) else str(PROVIDER_DIR)
     results["binary_bytes"] = binary.stat().st_size
     results["handshake_ms"] = handshake(binary, args.handshake_runs)
     say(f"handshake: median {statistics.median(results['handshake_ms']):.1f} ms")
