@@ -11,6 +11,9 @@ import statistics
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scale_report  # noqa: E402
+
 STEPS = ("bootstrap", "canary 10%", "canary 50%", "promote")
 
 # Why ecsx reads more than the script, per operation; used where ecsx makes more calls.
@@ -277,6 +280,11 @@ def markdown(results: dict, png_name: str) -> str:
     w(f"| peak RSS of the provider during a {sizes[-1]}-deployment plan (VmHWM) | {med(rss):.1f} MB ({min(rss):.1f}–{max(rss):.1f}) |")
     w(f"| release binary, stripped (`lto = true`, `codegen-units = 1`, `strip = true`) | {results['binary_bytes'] / 1e6:.2f} MB ({results['binary_bytes']:,} bytes) |")
     w("")
+
+    if "scale" in results:
+        out.extend(scale_report.section(results))
+        out.extend(scale_report.startup(results))
+        out.extend(scale_report.goals(results, s))
 
     w("## Reading")
     w("")

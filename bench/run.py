@@ -12,11 +12,15 @@ $ECSX_TERRAFORM) and the release build of the provider (target/release).
 2. Refresh cost: `terraform plan` of 1, 10, 50 and 100 deployments (bench/refresh).
 3. The provider: process start to handshake line, peak RSS during the 100-deployment
    plan, release binary size.
+4. Scale (bench/scale.py): refresh of up to 1,000 deployments with and without coalesced
+   reads, with and without AWS-like rate limits at the proxy, and one apply that moves 50
+   canaries one step under those limits.
 
 Each figure is the median of several runs, with min and max. Writes docs/benchmarks.md,
 docs/benchmarks.png, and the raw numbers to target/bench/results.json.
 
     python bench/run.py [--runs 5] [--refresh-runs 5] [--sizes 1,10,50,100]
+                        [--scale-sizes 1,10,100,500,1000] [--scale-runs 1] [--only scale]
 """
 
 from __future__ import annotations
@@ -45,12 +49,18 @@ sys.path.insert(0, str(BENCH))
 
 import infra  # noqa: E402
 import report  # noqa: E402
+import scale  # noqa: E402
 
 # One stabilisation period for every task set, and one poll interval for both sides.
 STABILIZE_SECONDS = 1.0
 DRAIN_SECONDS = 1.0
 POLL_SECONDS = 1
 MAGIC_COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"
+# 1,000 deployments take the emulator about N minutes to create and plan here; see
+# docs/benchmarks.md for what ran.
+DEFAULT_SCALE_SIZES = "1,10,100,500"
+# The provider under test; ECSX_BENCH_PROVIDER_DIR (e.g. target/debug) only for trying the bench.
+PROVIDER_DIR = Path(os.environ.get("ECSX_BENCH_PROVIDER_DIR", ROOT / "target/release")).resolve()
 STEPS = ("bootstrap", "canary 10%", "canary 50%", "promote")
 METHODS = ("baseline", "ecsx")
 
@@ -207,7 +217,7 @@ def tf_env(stack: Stack, work: Path) -> dict[str, str]:
     cli = work / "cli.tfrc"
     cli.write_text(
         "provider_installation {\n"
-        f'  dev_overrides {{ "registry.terraform.io/ecsx/ecsx" = "{ROOT / "target/release"}" }}\n'
+        f'  dev_overrides {{ "registry.terraform.io/ecsx/ecsx" = "{PROVIDER_DIR}" }}\n'
         "  direct {}\n}\ndisable_checkpoint = true\n"
     )
     empty = work / "empty"
@@ -412,6 +422,36 @@ def handshake(binary: Path, runs: int) -> list[float]:
     return samples
 
 
+def startup_phases(binary: Path, runs: int) -> dict:
+    """Where the time before the handshake line goes: ECSX_STARTUP_TRACE=1 makes the provider
+    print microseconds since main() per phase on stderr; `--version` (start, print, exit) is
+    the floor a process start costs. Medians of `runs` starts, in milliseconds."""
+    env = dict(
+        os.environ,
+        TF_PLUGIN_MAGIC_COOKIE=MAGIC_COOKIE,
+        PLUGIN_PROTOCOL_VERSIONS="6",
+        PLUGIN_CLIENT_CERT=client_cert_pem(),
+        ECSX_STARTUP_TRACE="1",
+    )
+    phases: dict[str, list[float]] = {}
+    version_ms = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([str(binary), "--version"], capture_output=True, check=True)
+        version_ms.append((time.perf_counter() - started) * 1000)
+        proc = subprocess.Popen([str(binary)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.readline()
+        time.sleep(0.05)  # let it reach serving, so the phases after the line are printed too
+        proc.kill()
+        _, err = proc.communicate()
+        for line in err.decode(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "startup" and parts[2].endswith("us"):
+                phases.setdefault(parts[1], []).append(int(parts[2][:-2]) / 1000)
+    return {"version_ms": version_ms,
+            "phases_ms": {k: statistics.median(v) for k, v in phases.items()}}
+
+
 def machine() -> dict:
     cpu = "unknown"
     try:
@@ -446,11 +486,17 @@ def main() -> int:
     ap.add_argument("--big-runs", type=int, default=5, help="plans of the largest size")
     ap.add_argument("--sizes", default="1,10,50,100", help="deployment counts for the refresh cost")
     ap.add_argument("--handshake-runs", type=int, default=20)
+    ap.add_argument("--scale-sizes", default=DEFAULT_SCALE_SIZES,
+                    help="deployment counts for the scale bench (empty: skip it)")
+    ap.add_argument("--scale-runs", type=int, default=1, help="plans per size and mode")
+    ap.add_argument("--only", choices=["scale"], default=None,
+                    help="only the scale bench (and the provider's own figures)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs", help="where benchmarks.md/.png go")
     args = ap.parse_args()
     sizes = sorted({int(s) for s in args.sizes.split(",")})
+    scale_sizes = sorted({int(s) for s in args.scale_sizes.split(",") if s.strip()})
 
-    binary = ROOT / "target/release/terraform-provider-ecsx"
+    binary = PROVIDER_DIR / "terraform-provider-ecsx"
     if not binary.exists():
         raise SystemExit("build the provider first: cargo build --release")
     started = time.perf_counter()
@@ -458,26 +504,36 @@ def main() -> int:
         "runs": args.runs, "refresh_runs": args.refresh_runs, "big_runs": args.big_runs,
         "stabilize_seconds": STABILIZE_SECONDS, "drain_seconds": DRAIN_SECONDS,
         "poll_seconds": POLL_SECONDS, "sizes": sizes,
+        "scale_sizes": scale_sizes, "scale_runs": args.scale_runs, "only": args.only,
     }}
     say(f"provider: {binary}")
+    results["provider_dir"] = str(PROVIDER_DIR.relative_to(ROOT)) if PROVIDER_DIR.is_relative_to(ROOT) else str(PROVIDER_DIR)
     results["binary_bytes"] = binary.stat().st_size
     results["handshake_ms"] = handshake(binary, args.handshake_runs)
     say(f"handshake: median {statistics.median(results['handshake_ms']):.1f} ms")
+    results["startup"] = startup_phases(binary, args.handshake_runs)
+    say(f"start-up phases (ms since main): {results['startup']['phases_ms']}, "
+        f"--version {statistics.median(results['startup']['version_ms']):.1f} ms")
 
     stack = Stack()
     scratch = Path(tempfile.mkdtemp(prefix="ecsx-bench-"))
     try:
         say(f"emulator {stack.emulator_url}, counting proxy {stack.url}")
         walks: dict[str, list] = {m: [] for m in METHODS}
-        for run in range(1, args.runs + 1):
+        for run in range(1, args.runs + 1 if args.only is None else 1):
             # Alternate which side goes first, so drift in machine load hits both alike.
             for method in (METHODS if run % 2 else METHODS[::-1]):
                 t0 = time.perf_counter()
                 walks[method].append(walk(stack, method, run, scratch))
                 say(f"canary walk {run}/{args.runs} {method:<8} {time.perf_counter() - t0:5.1f} s")
         results["walks"] = walks
-        say("refresh cost")
-        results["refresh"] = refresh(stack, sizes, args.refresh_runs, args.big_runs, scratch)
+        if args.only is None:
+            say("refresh cost")
+            results["refresh"] = refresh(stack, sizes, args.refresh_runs, args.big_runs, scratch)
+        if scale_sizes:
+            say("scale: coalesced reads and AWS-like rate limits")
+            results["scale"] = scale.run(stack, Terraform, tf_env, ProviderWatch, scale_sizes,
+                                         args.scale_runs, scratch, BENCH, say)
     finally:
         stack.stop()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -487,6 +543,9 @@ def main() -> int:
     raw = ROOT / "target/bench/results.json"
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(json.dumps(results, indent=1))
+    if args.only:
+        say(f"wrote {raw} (--only: no report)")
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     report.write(results, args.out / "benchmarks.md", args.out / "benchmarks.png")
     say(f"wrote {args.out / 'benchmarks.md'}, {args.out / 'benchmarks.png'} and {raw} "

@@ -21,6 +21,16 @@ fn main() -> ExitCode {
         eprintln!("{NOT_BY_HAND}");
         return ExitCode::FAILURE;
     }
+    let trace = Startup::new();
+    // Everything the handshake line needs, without the async runtime: the line is what
+    // Terraform waits for. The listener queues Terraform's connection until serving starts.
+    let ready = match prepare(&trace) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("terraform-provider-ecsx: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -31,7 +41,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run()) {
+    trace.mark("runtime");
+    match rt.block_on(run(ready, &trace)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("terraform-provider-ecsx: {e}");
@@ -40,7 +51,33 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<(), String> {
+/// `ECSX_STARTUP_TRACE=1`: microseconds since process start per start-up phase, on stderr.
+struct Startup(Option<std::time::Instant>);
+
+impl Startup {
+    fn new() -> Startup {
+        Startup(
+            std::env::var_os("ECSX_STARTUP_TRACE")
+                .is_some()
+                .then(std::time::Instant::now),
+        )
+    }
+
+    fn mark(&self, phase: &str) {
+        if let Some(t) = self.0 {
+            eprintln!("startup {phase} {}us", t.elapsed().as_micros());
+        }
+    }
+}
+
+/// Bound, with its certificate announced: what is left is serving.
+struct Ready {
+    listener: std::net::TcpListener,
+    identity: tls::ServerIdentity,
+    client_cert: rustls::pki_types::CertificateDer<'static>,
+}
+
+fn prepare(trace: &Startup) -> Result<Ready, String> {
     let versions = std::env::var("PLUGIN_PROTOCOL_VERSIONS").unwrap_or_else(|_| "6".into());
     if !versions.split(',').any(|v| v.trim() == "6") {
         return Err(format!(
@@ -51,10 +88,12 @@ async fn run() -> Result<(), String> {
         "PLUGIN_CLIENT_CERT is not set: Terraform must start this plugin with AutoMTLS".to_string()
     })?;
     let client_cert = tls::client_cert_from_pem(&client_pem).map_err(|e| e.to_string())?;
+    trace.mark("client-cert");
     let identity = tls::ServerIdentity::generate().map_err(|e| e.to_string())?;
-    let config = tls::server_config(&identity, client_cert).map_err(|e| e.to_string())?;
-    let listener = bind().await?;
+    trace.mark("server-cert");
+    let listener = bind()?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    trace.mark("bind");
 
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -64,7 +103,24 @@ async fn run() -> Result<(), String> {
     )
     .and_then(|_| out.flush())
     .map_err(|e| format!("cannot write the handshake line: {e}"))?;
-    drop(out);
+    trace.mark("handshake-line");
+    Ok(Ready {
+        listener,
+        identity,
+        client_cert,
+    })
+}
+
+async fn run(ready: Ready, trace: &Startup) -> Result<(), String> {
+    let config =
+        tls::server_config(&ready.identity, ready.client_cert).map_err(|e| e.to_string())?;
+    ready
+        .listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))?;
+    let listener = TcpListener::from_std(ready.listener)
+        .map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))?;
+    trace.mark("tls-config");
 
     exit_with_parent();
 
@@ -101,17 +157,17 @@ fn exit_with_parent() {
 }
 
 /// Binds on loopback within PLUGIN_MIN_PORT..=PLUGIN_MAX_PORT when given, else any free port.
-async fn bind() -> Result<TcpListener, String> {
+fn bind() -> Result<std::net::TcpListener, String> {
+    use std::net::TcpListener;
     let port = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u16>().ok());
     if let (Some(lo), Some(hi)) = (port("PLUGIN_MIN_PORT"), port("PLUGIN_MAX_PORT")) {
         for p in lo..=hi {
-            if let Ok(l) = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, p))).await {
+            if let Ok(l) = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, p))) {
                 return Ok(l);
             }
         }
         return Err(format!("no free port between {lo} and {hi}"));
     }
     TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .await
         .map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))
 }

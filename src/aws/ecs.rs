@@ -46,6 +46,22 @@ impl Service {
     pub fn is_external(&self) -> bool {
         self.controller == status::CONTROLLER_EXTERNAL
     }
+
+    /// A service as DescribeServices reports it.
+    pub(crate) fn from_sdk(s: &ecs::Service) -> Service {
+        Service {
+            arn: s.service_arn().unwrap_or_default().to_string(),
+            name: s.service_name().unwrap_or_default().to_string(),
+            cluster_arn: s.cluster_arn().unwrap_or_default().to_string(),
+            status: s.status().unwrap_or_default().to_string(),
+            controller: s
+                .deployment_controller()
+                .map(|d| d.r#type().as_str().to_string())
+                .unwrap_or_else(|| "ECS".to_string()),
+            desired_count: s.desired_count(),
+            task_sets: s.task_sets().iter().map(TaskSet::from_sdk).collect(),
+        }
+    }
 }
 
 /// Where and how a task set's tasks run: everything CreateTaskSet takes besides the task
@@ -304,23 +320,6 @@ pub async fn find_service(ecs: &Client, cluster: &str, service: &str) -> Result<
         });
     };
     Ok(Service::from_sdk(s))
-}
-
-impl Service {
-    fn from_sdk(s: &ecs::Service) -> Service {
-        Service {
-            arn: s.service_arn().unwrap_or_default().to_string(),
-            name: s.service_name().unwrap_or_default().to_string(),
-            cluster_arn: s.cluster_arn().unwrap_or_default().to_string(),
-            status: s.status().unwrap_or_default().to_string(),
-            controller: s
-                .deployment_controller()
-                .map(|d| d.r#type().as_str().to_string())
-                .unwrap_or_else(|| "ECS".to_string()),
-            desired_count: s.desired_count(),
-            task_sets: s.task_sets().iter().map(TaskSet::from_sdk).collect(),
-        }
-    }
 }
 
 /// ListServices accepts at most 100 results per page.

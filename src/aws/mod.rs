@@ -1,5 +1,6 @@
 //! The AWS layer: SDK clients built from provider settings, and find/status/wait per object.
 
+pub mod batch;
 pub mod ecs;
 pub mod elbv2;
 pub mod error;
@@ -41,6 +42,8 @@ pub struct Aws {
     pub ecs: aws_sdk_ecs::Client,
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub region: String,
+    /// Coalesced Describe calls and what this process's refreshes read (src/aws/batch.rs).
+    pub reads: std::sync::Arc<batch::Reads>,
 }
 
 impl Aws {
@@ -127,10 +130,14 @@ impl Aws {
         if let Some(url) = &s.endpoint_elbv2 {
             elbv2 = elbv2.endpoint_url(url);
         }
+        let ecs = aws_sdk_ecs::Client::from_conf(ecs.build());
+        let elbv2 = aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build());
+        let reads = std::sync::Arc::new(batch::Reads::from_env(ecs.clone(), elbv2.clone()));
         Ok(Aws {
-            ecs: aws_sdk_ecs::Client::from_conf(ecs.build()),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build()),
+            ecs,
+            elbv2,
             region,
+            reads,
         })
     }
 }

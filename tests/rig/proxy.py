@@ -27,7 +27,7 @@ Admin endpoints (same port; never counted, never faulted):
          ``retries`` counts requests whose ``amz-sdk-request`` header says
          attempt > 1 (the SDK's own retries); ``held`` is the number of
          responses being held right now (kind ``hold_after_commit``).
-    POST /_proxy/reset  -> clears counters, rules and eventual-consistency
+    POST /_proxy/reset  -> clears counters, rules, rate limits and eventual-consistency
                            memory, and releases held responses
     GET  /_proxy/faults -> the rules in force, with what is left of them
     POST /_proxy/faults <- a JSON list of rules (or {"rules": [...], "seed": n});
@@ -44,6 +44,21 @@ Admin endpoints (same port; never counted, never faulted):
 Every operation the proxy forwards is also appended, once per proxy run, to
 ``target/rig-calls/proxy-<pid>.txt`` (``ECSX_RIG_CALLS`` names another folder, an empty
 value turns it off): the record tests/rig/test_iam_policy.py checks the IAM policy against.
+    GET  /_proxy/limits -> the rate limits in force
+    POST /_proxy/limits <- {"limits": [LIMIT, ...]} or {"preset": "aws"}: replaces the
+                           rate limits (token buckets) in force
+    DELETE /_proxy/limits  no rate limits
+
+A rate limit (AWS throttles per account and region with token buckets; ``--limits aws``
+or ``{"preset": "aws"}`` installs AWS_LIMITS below):
+    {"operation": "ecs.*" | "elbv2.Describe*" | "ecs.DescribeServices",
+     "capacity": 50,       # bucket size: the burst
+     "refill": 20,         # tokens per second: the sustained rate
+     "shared": false}      # true: one bucket for every matching operation;
+                           # false (default): one bucket per operation
+A call that finds its bucket empty is answered with the service's throttling error
+(not forwarded) and counted in ``throttled`` / ``throttled_by_operation`` of the stats.
+The first limit that matches an operation is the one that applies.
 
 A rule:
     {"operation": "ecs.CreateTaskSet" | "elbv2.*" | "*",
@@ -226,6 +241,76 @@ class Rule:
         return d
 
 
+# AWS's published request throttling, per account and region (token buckets):
+# - ECS, "Request throttling for the Amazon ECS API" (APIReference/request-throttling.html):
+#   token buckets per action group; the page's own example, cluster read actions such as
+#   DescribeClusters, has a bucket of 50 tokens; 20 tokens/s is the refill we use for it.
+#   Modelled as 50/20 per ECS operation.
+# - ELBv2, "Request throttling for the Elastic Load Balancing API"
+#   (elasticloadbalancing/latest/userguide/elb-api-throttling.html): non-mutating actions
+#   (Describe*) share one bucket of 40 tokens refilled at 10 per second. Mutating actions
+#   (ModifyRule, ModifyListener) have their own, smaller buckets; modelled here as one shared
+#   bucket of 20 refilled at 5 per second.
+AWS_LIMITS = [
+    {"operation": "ecs.*", "capacity": 50, "refill": 20, "shared": False},
+    {"operation": "elbv2.Describe*", "capacity": 40, "refill": 10, "shared": True},
+    {"operation": "elbv2.*", "capacity": 20, "refill": 5, "shared": True},
+]
+
+
+def _glob(pattern: str, operation: str) -> bool:
+    if pattern in ("*", operation):
+        return True
+    return pattern.endswith("*") and operation.startswith(pattern[:-1])
+
+
+class TokenBucket:
+    """``capacity`` tokens, ``refill`` more per second; a call takes one or is throttled."""
+
+    def __init__(self, capacity: float, refill: float, clock=time.monotonic):
+        self.capacity = float(capacity)
+        self.refill = float(refill)
+        self.clock = clock
+        self.tokens = self.capacity
+        self.at = clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.refill)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class RateLimits:
+    """Token buckets per operation (or shared by a pattern), as AWS throttles."""
+
+    def __init__(self, specs: list[dict[str, Any]], clock=time.monotonic):
+        self.specs = []
+        for spec in specs:
+            if not isinstance(spec, dict) or not isinstance(spec.get("operation"), str):
+                raise RuleError(f"a limit needs an operation: {spec!r}")
+            cap, refill = spec.get("capacity"), spec.get("refill")
+            if not isinstance(cap, (int, float)) or cap < 1 or not isinstance(refill, (int, float)) or refill <= 0:
+                raise RuleError(f"a limit needs capacity >= 1 and refill > 0: {spec!r}")
+            self.specs.append({"operation": spec["operation"], "capacity": cap, "refill": refill,
+                               "shared": bool(spec.get("shared", False))})
+        self.clock = clock
+        self.buckets: dict[str, TokenBucket] = {}
+
+    def allow(self, operation: str) -> bool:
+        for spec in self.specs:
+            if _glob(spec["operation"], operation):
+                key = spec["operation"] if spec["shared"] else operation
+                bucket = self.buckets.get(key)
+                if bucket is None:
+                    bucket = self.buckets[key] = TokenBucket(spec["capacity"], spec["refill"], self.clock)
+                return bucket.take()
+        return True
+
+
 class ProxyState:
     """Rules, counters and eventual-consistency memory, behind one lock."""
 
@@ -249,6 +334,8 @@ class ProxyState:
             self.calls: Counter[str] = Counter()
             self.faults: Counter[str] = Counter()
             self.retries: Counter[str] = Counter()
+            self.throttled: Counter[str] = Counter()
+            self.limits = RateLimits([])
             self.held = 0
             self.created: dict[str, float] = {}  # task set ARN -> when created
             self.stale: dict[str, tuple[ET.Element, float]] = {}  # router ARN -> (old actions, until)
@@ -274,6 +361,24 @@ class ProxyState:
             self._release_holds()
             return [r.as_dict() for r in self.rules]
 
+    def set_limits(self, body: Any) -> list[dict[str, Any]]:
+        if isinstance(body, dict) and body.get("preset") == "aws":
+            specs = AWS_LIMITS
+        elif isinstance(body, dict) and isinstance(body.get("limits"), list):
+            specs = body["limits"]
+        elif isinstance(body, list):
+            specs = body
+        else:
+            raise RuleError('expected {"limits": [...]} or {"preset": "aws"}')
+        limits = RateLimits(specs)
+        with self.lock:
+            self.limits = limits
+            return list(limits.specs)
+
+    def limits_view(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.limits.specs)
+
     def stats(self) -> dict[str, Any]:
         with self.lock:
             return {
@@ -282,6 +387,8 @@ class ProxyState:
                 "faults": dict(sorted(self.faults.items())),
                 "retries": sum(self.retries.values()),
                 "retries_by_operation": dict(sorted(self.retries.items())),
+                "throttled": sum(self.throttled.values()),
+                "throttled_by_operation": dict(sorted(self.throttled.items())),
                 "held": self.held,
             }
 
@@ -343,6 +450,9 @@ class ProxyState:
                     self.window["writes"][operation] += 1
             if attempt > 1:
                 self.retries[operation] += 1
+            if not self.limits.allow(operation):
+                self.throttled[operation] += 1
+                return Rule({"operation": operation, "kind": "throttle"})
             for r in self.rules:
                 if r.take(operation, self.rng):
                     self.faults[r.kind] += 1
@@ -604,6 +714,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(200, self.state.window_view())
             if path == "/_proxy/window" and method == "DELETE":
                 return self._json(200, self.state.close_window())
+            if path == "/_proxy/limits" and method == "GET":
+                return self._json(200, self.state.limits_view())
+            if path == "/_proxy/limits" and method == "POST":
+                return self._json(200, self.state.set_limits(json.loads(body or b"{}")))
+            if path == "/_proxy/limits" and method == "DELETE":
+                return self._json(200, self.state.set_limits({"limits": []}))
         except (ValueError, RuleError) as exc:
             return self._json(400, {"error": str(exc)})
         return self._json(404, {"error": f"no admin endpoint {method} {path}"})
@@ -740,9 +856,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--seed", type=int, default=None, help="seed for probability rules")
     parser.add_argument("--verbose", action="store_true", help="one log line per request")
+    parser.add_argument("--limits", choices=["aws"], default=None,
+                        help="start with AWS-like rate limits (AWS_LIMITS)")
     args = parser.parse_args(argv)
 
-    server, _ = serve(args.upstream, args.host, args.port, args.seed, args.verbose)
+    server, state = serve(args.upstream, args.host, args.port, args.seed, args.verbose)
+    if args.limits:
+        state.set_limits({"preset": args.limits})
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -486,3 +486,58 @@ def test_forwarded_operations_are_recorded_once(tmp_path, emulator, stack):
         server.server_close()
     (record,) = tmp_path.iterdir()
     assert record.read_text().split() == ["ecs.DescribeServices", "elbv2.DescribeRules"]
+def test_token_bucket_allows_the_burst_then_the_refill_rate():
+    now = [0.0]
+    bucket = proxy.TokenBucket(3, 2, clock=lambda: now[0])
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+    now[0] += 0.5  # one token back at 2 per second
+    assert [bucket.take(), bucket.take()] == [True, False]
+    now[0] += 100  # never more than the capacity
+    assert sum(bucket.take() for _ in range(10)) == 3
+
+
+def test_rate_limits_bucket_per_operation_or_shared():
+    now = [0.0]
+    limits = proxy.RateLimits(
+        [
+            {"operation": "elbv2.Describe*", "capacity": 2, "refill": 1, "shared": True},
+            {"operation": "ecs.*", "capacity": 1, "refill": 1},
+        ],
+        clock=lambda: now[0],
+    )
+    # ELBv2 Describe* share one bucket of 2.
+    assert limits.allow("elbv2.DescribeRules") and limits.allow("elbv2.DescribeListeners")
+    assert not limits.allow("elbv2.DescribeRules")
+    # ECS: one bucket per operation.
+    assert limits.allow("ecs.DescribeServices") and limits.allow("ecs.DescribeTaskSets")
+    assert not limits.allow("ecs.DescribeServices")
+    # Unlimited operations pass.
+    assert all(limits.allow("elbv2.ModifyRule") for _ in range(10))
+    with pytest.raises(proxy.RuleError):
+        proxy.RateLimits([{"operation": "ecs.*", "capacity": 0, "refill": 1}])
+
+
+def test_rate_limits_throttle_like_aws_and_are_counted(endpoint, stack):
+    limit = {"operation": "ecs.ListClusters", "capacity": 2, "refill": 0.01}
+    assert http(endpoint, "POST", "/_proxy/limits", {"limits": [limit]})[0] == 200
+    ecs = client(endpoint, "ecs")
+    ecs.list_clusters()
+    ecs.list_clusters()
+    with pytest.raises(ClientError) as err:
+        ecs.list_clusters()
+    assert err.value.response["Error"]["Code"] == "ThrottlingException"
+    elbv2 = client(endpoint, "elbv2")
+    elbv2.describe_rules(RuleArns=[stack["rule_arn"]])  # not limited
+    s = stats(endpoint)
+    assert s["throttled"] == 1 and s["throttled_by_operation"] == {"ecs.ListClusters": 1}
+    assert s["calls"]["ecs.ListClusters"] == 3 and s["faults"] == {}
+    # The SDK's retries meet the same bucket.
+    with pytest.raises(ClientError):
+        client(endpoint, "ecs", attempts=3).list_clusters()
+    assert stats(endpoint)["throttled"] == 4
+    # The AWS preset, and reset clears the limits.
+    status, specs = http(endpoint, "POST", "/_proxy/limits", {"preset": "aws"})
+    assert status == 200 and specs == proxy.AWS_LIMITS
+    assert http(endpoint, "POST", "/_proxy/limits", {"limits": [{"capacity": 1}]})[0] == 400
+    assert http(endpoint, "POST", "/_proxy/reset")[0] == 200
+    assert http(endpoint, "GET", "/_proxy/limits") == (200, [])

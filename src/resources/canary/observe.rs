@@ -15,10 +15,19 @@ use crate::resources::Ctx;
 use crate::value::Value;
 
 /// Refreshes the state: one DescribeServices, one DescribeTaskSets (tags), one DescribeListeners
-/// and one DescribeRules.
+/// and one DescribeRules, all at once, so that concurrent
+/// refreshes meet in the same coalesced calls (src/aws/batch.rs); the plan right after may
+/// reuse what was read here for its checks.
 pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> Value {
     let d = Desired::from(state);
-    let svc = match ecs::find_service(&ctx.aws.ecs, &d.cluster, &d.service).await {
+    // All three at once: concurrent refreshes then meet in the same coalesced calls, and the
+    // coalescing window overlaps DescribeTaskSets. The service is judged first, as before.
+    let (svc, listed, routers) = tokio::join!(
+        ctx.aws.reads.service(&d.cluster, &d.service),
+        ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]),
+        find_routers(ctx, &d)
+    );
+    let svc = match svc {
         Ok(s) if s.is_active() => s,
         Ok(_) | Err(AwsError::NotFound { .. }) => {
             diags.warning(
@@ -39,12 +48,10 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
         }
     };
     let subject = format!("service {:?} in cluster {:?}", d.service, d.cluster);
-    let listed = ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]).await;
     let Some((sets, _)) = reported(listed, diags, None, "Could not list task sets", &subject)
     else {
         return state.clone();
     };
-    let routers = find_routers(ctx, &d).await;
     let Some((all_routers, test_routers)) = reported(
         routers,
         diags,
@@ -54,6 +61,8 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
     ) else {
         return state.clone();
     };
+    let both: Vec<Router> = all_routers.iter().chain(&test_routers).cloned().collect();
+    ctx.aws.reads.remember(&d.cluster, &svc, &both);
     observe(state, &d, &svc, &sets, &all_routers, &test_routers)
 }
 
@@ -65,7 +74,8 @@ pub(crate) async fn leftovers(ctx: &Ctx, d: &Desired) -> Result<Vec<String>, Aws
     Ok(owned_live(&sets, &d.id()))
 }
 
-/// One DescribeListeners and one DescribeRules call for every managed and test router.
+/// One DescribeListeners and one DescribeRules call for every managed and test router, each
+/// coalesced with concurrent requests of other deployments.
 pub(crate) async fn find_routers(
     ctx: &Ctx,
     d: &Desired,
@@ -78,12 +88,36 @@ pub(crate) async fn find_routers(
             .map(|(_, a)| a.clone())
             .collect()
     };
-    let listeners = elbv2::find_listeners(&ctx.aws.elbv2, &pick(elbv2::Kind::Listener)).await?;
-    let rules = elbv2::find_rules(&ctx.aws.elbv2, &pick(elbv2::Kind::Rule)).await?;
-    let all: Vec<Router> = listeners.into_iter().chain(rules).collect();
+    let (listeners, rules) = (pick(elbv2::Kind::Listener), pick(elbv2::Kind::Rule));
+    let (listeners, rules) = tokio::join!(
+        ctx.aws.reads.listeners(&listeners),
+        ctx.aws.reads.rules(&rules)
+    );
+    let all: Vec<Router> = listeners?.into_iter().chain(rules?).collect();
+    Ok(split_test_routers(d, all))
+}
+
+fn split_test_routers(d: &Desired, all: Vec<Router>) -> (Vec<Router>, Vec<Router>) {
     let is_test = |r: &Router| d.test_routers.iter().any(|(_, a)| *a == r.arn);
     let (test, managed): (Vec<Router>, Vec<Router>) = all.into_iter().partition(is_test);
-    Ok((managed, test))
+    (managed, test)
+}
+
+/// The routers as the refresh of this plan read them moments ago, else read now.
+async fn find_routers_at_plan(
+    ctx: &Ctx,
+    d: &Desired,
+) -> Result<(Vec<Router>, Vec<Router>), AwsError> {
+    let arns: Vec<String> = d
+        .routers
+        .iter()
+        .chain(&d.test_routers)
+        .map(|(_, a)| a.clone())
+        .collect();
+    match ctx.aws.reads.recent_routers(&arns) {
+        Some(all) => Ok(split_test_routers(d, all)),
+        None => find_routers(ctx, d).await,
+    }
 }
 
 /// Where a listener or rule ARN sits in the configuration, e.g. `traffic[0].listener_rule_arns[1]`.
@@ -129,12 +163,31 @@ pub(crate) async fn note_canary_association(
 }
 
 /// Safety rule: a managed router must forward only to the deployment's two target groups.
+/// Reads the routers now (apply, right before writing).
 pub(crate) async fn check_routers(
     ctx: &Ctx,
     d: &Desired,
     diags: &mut Diagnostics,
 ) -> Result<(), AwsError> {
-    let (managed, test) = match find_routers(ctx, d).await {
+    check_routers_read(ctx, d, find_routers(ctx, d).await, diags).await
+}
+
+/// [`check_routers`] at plan time: on what the refresh of the same plan read, when it did.
+pub(crate) async fn check_routers_at_plan(
+    ctx: &Ctx,
+    d: &Desired,
+    diags: &mut Diagnostics,
+) -> Result<(), AwsError> {
+    check_routers_read(ctx, d, find_routers_at_plan(ctx, d).await, diags).await
+}
+
+async fn check_routers_read(
+    ctx: &Ctx,
+    d: &Desired,
+    found: Result<(Vec<Router>, Vec<Router>), AwsError>,
+    diags: &mut Diagnostics,
+) -> Result<(), AwsError> {
+    let (managed, test) = match found {
         Ok(found) => found,
         Err(e) if e.is_not_found() => return report_missing_routers(ctx, d, e, diags).await,
         Err(e) => return Err(e),
@@ -214,8 +267,19 @@ async fn report_missing_routers(
 /// creates more fails, naming those in the way; and no step may send traffic to a task set
 /// that runs no tasks.
 pub(crate) async fn check_service(ctx: &Ctx, d: &Desired, r: &Rollout, diags: &mut Diagnostics) {
-    let Some(svc) = external_service_or_later(ctx, &d.cluster, &d.service, diags).await else {
-        return;
+    // The refresh of this plan read the service moments ago; anything but an ACTIVE EXTERNAL
+    // service is read again, so its diagnostics stay those of today.
+    let recent = ctx
+        .aws
+        .reads
+        .recent_service(&d.cluster, &d.service)
+        .filter(|s| s.is_active() && s.is_external());
+    let svc = match recent {
+        Some(s) => s,
+        None => match external_service_or_later(ctx, &d.cluster, &d.service, diags).await {
+            Some(s) => s,
+            None => return,
+        },
     };
     check_room(&svc, d, r, diags);
     check_capacity(&svc, d, r, diags);

@@ -2,7 +2,7 @@
 //! the planner, and the checks AWS can answer before anything changes.
 
 use super::model::{Desired, Observed, Role, TaskSetRef};
-use super::observe::{check_routers, check_service, leftovers, note_canary_association};
+use super::observe::{check_routers_at_plan, check_service, leftovers, note_canary_association};
 use super::rollout::{PrimaryTarget, Rollout};
 use crate::diag::{AttrPath, Diagnostics};
 use crate::resources::support::aws_error;
@@ -95,7 +95,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
         // room for the new ones, and the routers to rewrite forward only to our target groups.
         check_service(ctx, &d, &r, diags).await;
         if r.routing.is_some() {
-            if let Err(e) = check_routers(ctx, &d, diags).await {
+            if let Err(e) = check_routers_at_plan(ctx, &d, diags).await {
                 aws_error(
                     diags,
                     Some(AttrPath::attr("traffic")),

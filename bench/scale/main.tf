@@ -1,0 +1,69 @@
+# The scale bench (bench/scale.py): N deployments, one per service of one cluster, as in
+# bench/refresh, plus an optional canary so one apply can move every canary one step.
+# They share the load balancer's listener, rule and test listener (tests/rig/infra.py makes
+# one of each), so a coalesced DescribeListeners / DescribeRules names the same ARNs for all.
+
+terraform {
+  required_providers {
+    ecsx = { source = "ecsx/ecsx" }
+  }
+}
+
+provider "ecsx" {}
+
+variable "cluster" { type = string }
+variable "services" { type = list(string) }
+variable "subnets" { type = list(string) }
+variable "security_groups" { type = list(string) }
+variable "task_definition" { type = string }
+variable "blue_target_group_arn" { type = string }
+variable "green_target_group_arn" { type = string }
+variable "listener_arn" { type = string }
+variable "rule_arn" { type = string }
+variable "test_listener_arn" { type = string }
+variable "canary_task_definition" {
+  type    = string
+  default = null
+}
+variable "canary_traffic_percent" {
+  type    = number
+  default = 0
+}
+
+resource "ecsx_canary_deployment" "svc" {
+  for_each = toset(var.services)
+
+  cluster = var.cluster
+  service = each.value
+
+  task_set {
+    launch_type    = "FARGATE"
+    container_name = "web"
+    container_port = 8080
+
+    network_configuration {
+      subnets         = var.subnets
+      security_groups = var.security_groups
+    }
+  }
+
+  stable {
+    task_definition = var.task_definition
+  }
+
+  dynamic "canary" {
+    for_each = var.canary_task_definition == null ? [] : [1]
+    content {
+      task_definition = var.canary_task_definition
+      traffic_percent = var.canary_traffic_percent
+    }
+  }
+
+  traffic {
+    primary_target_group_arn = var.blue_target_group_arn
+    canary_target_group_arn  = var.green_target_group_arn
+    listener_arns            = [var.listener_arn]
+    listener_rule_arns       = [var.rule_arn]
+    test_listener_arns       = [var.test_listener_arn]
+  }
+}
