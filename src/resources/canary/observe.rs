@@ -309,7 +309,7 @@ fn check_room(svc: &ecs::Service, d: &Desired, r: &Rollout, diags: &mut Diagnost
     let draining = svc.task_sets.iter().filter(|t| t.is_draining()).count();
     let wait = if draining > 0 {
         format!(
-            " {draining} of them are DRAINING: ECS removes each once its target group's deregistration delay has passed              (300 s unless the target group sets deregistration_delay.timeout_seconds), then plan again."
+            " {draining} of them are DRAINING: ECS removes each once its target group's deregistration delay has passed (300 s unless the target group sets deregistration_delay.timeout_seconds), then plan again."
         )
     } else {
         " Delete task sets ecsx does not own, then plan again.".to_string()
