@@ -6,7 +6,6 @@ use crate::aws::wait::{self, Poll};
 use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::resources::Ctx;
-use std::time::Duration;
 
 /// The value of an AWS call, or None after reporting its failure with [`aws_error`].
 pub fn reported<T>(
@@ -68,7 +67,7 @@ pub async fn external_service_after_create(
     let what = format!("service {service} in cluster {cluster} to be visible");
     let seen = wait::until(
         &what,
-        propagation_timeout(),
+        ecs::propagation_timeout(),
         ecs::poll_interval(),
         &ctx.stop,
         || async {
@@ -95,14 +94,6 @@ pub async fn external_service_after_create(
     }
     // Found, gone for good, or another error: the ordinary checks report each.
     external_service(ctx, cluster, service, diags).await
-}
-
-/// How long ECS may take to show a cluster or service created moments ago.
-pub fn propagation_timeout() -> Duration {
-    std::env::var("ECSX_PROPAGATION_TIMEOUT")
-        .ok()
-        .and_then(|s| crate::duration::parse(&s))
-        .unwrap_or(Duration::from_secs(120))
 }
 
 /// [`external_service`] at plan for a resource that must allow the cluster and service to be

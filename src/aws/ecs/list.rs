@@ -1,0 +1,67 @@
+//! Listing services: ListServices pages and DescribeServices in batches, with tags.
+
+use super::*;
+
+/// ListServices accepts at most 100 results per page.
+const LIST_SERVICES_PAGE: i32 = 100;
+/// DescribeServices accepts at most 10 services per call.
+pub const DESCRIBE_SERVICES_BATCH: usize = 10;
+
+/// One page of ListServices: service ARNs and the token of the next page.
+pub async fn list_services_page(
+    ecs: &Client,
+    cluster: &str,
+    next_token: Option<String>,
+) -> Result<(Vec<String>, Option<String>), AwsError> {
+    let out = ecs
+        .list_services()
+        .cluster(cluster)
+        .max_results(LIST_SERVICES_PAGE)
+        .set_next_token(next_token)
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::from_sdk("ListServices", e, &[CLUSTER_NOT_FOUND], "cluster", cluster)
+        })?;
+    Ok((
+        out.service_arns().to_vec(),
+        out.next_token().map(str::to_string),
+    ))
+}
+
+/// One DescribeServices call for up to [`DESCRIBE_SERVICES_BATCH`] services, with their tags.
+/// Services AWS reports MISSING are left out (they went away since ListServices).
+pub async fn find_services_tagged(
+    ecs: &Client,
+    cluster: &str,
+    services: &[String],
+) -> Result<Vec<(Service, BTreeMap<String, String>)>, AwsError> {
+    let out = ecs
+        .describe_services()
+        .cluster(cluster)
+        .set_services(Some(services.to_vec()))
+        .include(ecs::ServiceField::Tags)
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::from_sdk(
+                "DescribeServices",
+                e,
+                &[CLUSTER_NOT_FOUND],
+                "cluster",
+                cluster,
+            )
+        })?;
+    Ok(out
+        .services()
+        .iter()
+        .map(|s| {
+            let tags = s
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                .collect();
+            (Service::from_sdk(s), tags)
+        })
+        .collect())
+}

@@ -1,0 +1,225 @@
+//! Unit tests of `observe`.
+
+use super::super::rollout::tests::config;
+use super::*;
+use crate::aws::elbv2::tests_support::router;
+
+const BLUE: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/blue/1";
+const GREEN: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/green/2";
+const RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/lb/1/2/3";
+
+/// The state an apply of `cfg` leaves (stable ecs-svc/1, canary ecs-svc/2 if configured).
+fn applied(cfg: &Value) -> Value {
+    let mut s = cfg.clone();
+    let d = Desired::from(cfg);
+    let (p, c) = d.weights();
+    let canary = d.canary.as_ref().map(|_| TaskSetRef {
+        id: "ecs-svc/2".into(),
+        arn: "arn:2".into(),
+    });
+    TaskSetRef::write(
+        &mut s,
+        Role::Stable,
+        Some(&TaskSetRef {
+            id: "ecs-svc/1".into(),
+            arn: "arn:1".into(),
+        }),
+    );
+    TaskSetRef::write(&mut s, Role::Canary, canary.as_ref());
+    s.set("primary_weight", Value::from(p));
+    s.set("canary_weight", Value::from(c));
+    s.set("rollout_steps", Value::List(vec![]));
+    s.set("orphaned_task_set_ids", Value::List(vec![]));
+    s.set("drift", Value::List(vec![]));
+    s
+}
+
+/// A steady task set tagged as the test deployment's.
+fn task_set(id: &str, status: &str) -> TaskSet {
+    TaskSet {
+        id: id.into(),
+        status: status.into(),
+        stability_status: "STEADY_STATE".into(),
+        tags: super::super::model::ownership_tags("prod/web", Role::Stable),
+        ..TaskSet::default()
+    }
+}
+
+fn service(sets: &[TaskSet]) -> ecs::Service {
+    ecs::Service {
+        arn: "svc".into(),
+        name: "web".into(),
+        cluster_arn: "prod".into(),
+        status: "ACTIVE".into(),
+        controller: "EXTERNAL".into(),
+        desired_count: 2,
+        task_sets: sets.to_vec(),
+    }
+}
+
+#[test]
+fn a_shift_cut_short_is_drift_that_shifts_again() {
+    // Killed between two ModifyRule calls on the way from 10 % to 50 %: the listener
+    // reads 50/50, the rule still 90/10, and the configuration already asks for 50 %.
+    let state = applied(&config(12, Some((13, 10))));
+    let d = Desired::from(&state);
+    let sets = vec![
+        task_set("ecs-svc/1", "PRIMARY"),
+        task_set("ecs-svc/2", "ACTIVE"),
+    ];
+    let r = |arn: &str, b, g| router(arn, &[(BLUE, b), (GREEN, g)]);
+    let managed = [r("prod", 50, 50), r("api", 90, 10)];
+    let seen = observe(&state, &d, &service(&sets), &sets, &managed, &[]);
+    let drift = seen.get("rollout_steps").strings();
+    assert_eq!(drift.len(), 1, "{drift:?}");
+    assert!(
+        drift[0].contains("split differently") && drift[0].contains("api 90/10"),
+        "{drift:?}"
+    );
+    assert_eq!(
+        Drift::from_values(seen.get("drift")),
+        [Drift::SplitDisagrees {
+            routers: vec![("prod".into(), 50, 50), ("api".into(), 90, 10)]
+        }]
+    );
+    let plan = Rollout::plan(
+        &Observed::from_state(&seen),
+        &Desired::from(&config(12, Some((13, 50)))),
+    );
+    assert!(
+        plan.routing.is_some_and(|r| r.production),
+        "the next apply must set every router again"
+    );
+
+    // Routers that agree are no drift.
+    let agreeing = [r("prod", 90, 10), r("api", 90, 10)];
+    let seen = observe(&state, &d, &service(&sets), &sets, &agreeing, &[]);
+    assert!(seen.get("rollout_steps").strings().is_empty());
+    assert!(seen.get("drift").as_list().is_empty());
+}
+
+#[test]
+fn a_moved_primary_and_orphans_are_observed() {
+    let state = applied(&config(12, None));
+    let d = Desired::from(&state);
+    let orphan = task_set("ecs-svc/7", "ACTIVE");
+    let mut stable = task_set("ecs-svc/1", "ACTIVE");
+    stable.task_definition = d.stable_td.clone();
+    stable.scale_percent = 100.0;
+    let mut primary = task_set("ecs-svc/9", "PRIMARY");
+    primary.tags.clear();
+    let sets = vec![stable, primary, orphan];
+    let managed = [router("prod", &[(BLUE, 100), (GREEN, 0)])];
+    let seen = observe(&state, &d, &service(&sets), &sets, &managed, &[]);
+    assert_eq!(
+        seen.get("rollout_steps").strings(),
+        ["drift: task set ecs-svc/9 is PRIMARY instead of stable task set ecs-svc/1"]
+    );
+    assert_eq!(seen.get("orphaned_task_set_ids").strings(), ["ecs-svc/7"]);
+    let plan = Rollout::plan(&Observed::from_state(&seen), &d);
+    assert_eq!(
+        plan.steps,
+        [
+            "make stable task set web:12 PRIMARY again",
+            "delete orphaned task set ecs-svc/7"
+        ]
+    );
+}
+
+#[test]
+fn an_imported_task_set_without_tags_is_adopted_at_apply() {
+    let state = applied(&config(12, None));
+    let d = Desired::from(&state);
+    let mut stable = task_set("ecs-svc/1", "PRIMARY");
+    stable.task_definition = d.stable_td.clone();
+    stable.scale_percent = 100.0;
+    stable.tags.clear();
+    let sets = vec![stable];
+    let managed = [router("prod", &[(BLUE, 100), (GREEN, 0)])];
+    let seen = observe(&state, &d, &service(&sets), &sets, &managed, &[]);
+    let plan = Rollout::plan(&Observed::from_state(&seen), &d);
+    assert_eq!(
+        plan.steps,
+        ["tag stable ecs-svc/1 as owned by deployment prod/web"]
+    );
+}
+
+#[test]
+fn computed_counts_round_up_like_ecs() {
+    assert_eq!(computed_count(0, 100.0), 0);
+    assert_eq!(computed_count(2, 10.0), 1);
+    assert_eq!(computed_count(10, 25.0), 3);
+    assert_eq!(computed_count(4, 0.0), 0);
+}
+
+#[test]
+fn no_traffic_to_a_task_set_without_tasks() {
+    let cfg = config(12, Some((13, 10)));
+    let d = Desired::from(&cfg);
+    let r = Rollout::plan(&Observed::default(), &d);
+    let mut svc = service(&[]);
+    svc.desired_count = 0;
+    let mut diags = Diagnostics::new();
+    check_capacity(&svc, &d, &r, &mut diags);
+    let paths: Vec<String> = diags
+        .iter()
+        .map(|x| x.path.clone().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        paths,
+        ["canary[0].traffic_percent", "stable[0].scale_percent"]
+    );
+    assert!(
+        diags.iter().any(|x| x.detail.contains("desiredCount 0")),
+        "{diags:?}"
+    );
+    svc.desired_count = 2;
+    let mut diags = Diagnostics::new();
+    check_capacity(&svc, &d, &r, &mut diags);
+    assert!(diags.is_empty(), "{diags:?}");
+}
+
+#[test]
+fn the_limit_error_names_draining_task_sets() {
+    let d = Desired::from(&config(12, Some((13, 10))));
+    let r = Rollout::plan(&Observed::default(), &d);
+    let mut sets: Vec<TaskSet> = (0..4)
+        .map(|i| TaskSet {
+            task_definition: format!("arn:aws:ecs:us-east-1:1:task-definition/web:{i}"),
+            ..task_set(&format!("ecs-svc/{i}"), "ACTIVE")
+        })
+        .collect();
+    sets[3].status = "DRAINING".into();
+    sets[3].updated_at = Some("2026-12-02T01:00:00Z".into());
+    let mut diags = Diagnostics::new();
+    check_room(&service(&sets), &d, &r, &mut diags);
+    let detail = &diags.iter().next().expect("an error").detail;
+    assert!(
+        detail.contains("ecs-svc/3 (DRAINING, web:3, draining since 2026-12-02T01:00:00Z)"),
+        "{detail}"
+    );
+    assert!(detail.contains("1 of them are DRAINING"), "{detail}");
+}
+
+#[test]
+fn router_paths_point_at_the_list_entry() {
+    let mut cfg = config(12, None);
+    let mut traffic = cfg.block("traffic").clone();
+    let other = RULE.replace("/3", "/4");
+    traffic.set(
+        "listener_rule_arns",
+        Value::string_list([RULE, other.as_str()]),
+    );
+    traffic.set("test_listener_arns", Value::string_list(["arn:l"]));
+    cfg.set("traffic", Value::List(vec![traffic]));
+    let d = Desired::from(&cfg);
+    assert_eq!(
+        router_path(&d, &other).to_string(),
+        "traffic[0].listener_rule_arns[1]"
+    );
+    assert_eq!(
+        router_path(&d, "arn:l").to_string(),
+        "traffic[0].test_listener_arns[0]"
+    );
+    assert_eq!(router_path(&d, "arn:none").to_string(), "traffic[0]");
+}
