@@ -14,48 +14,8 @@ async fn task_set_on(
     task_definition: &str,
     tg: &str,
 ) -> TaskSetRef {
-    use aws_sdk_ecs::types::{
-        AwsVpcConfiguration, LaunchType, LoadBalancer, NetworkConfiguration, Scale, ScaleUnit,
-    };
-    let vpc = AwsVpcConfiguration::builder()
-        .set_subnets(Some(infra.subnets.clone()))
-        .security_groups(&infra.security_group)
-        .build()
-        .expect("awsvpc configuration");
-    let out = aws
-        .ecs
-        .create_task_set()
-        .cluster(&infra.cluster)
-        .service(service)
-        .task_definition(task_definition)
-        .launch_type(LaunchType::Fargate)
-        .network_configuration(
-            NetworkConfiguration::builder()
-                .awsvpc_configuration(vpc)
-                .build(),
-        )
-        .load_balancers(
-            LoadBalancer::builder()
-                .target_group_arn(tg)
-                .container_name(CONTAINER_NAME)
-                .container_port(CONTAINER_PORT)
-                .build(),
-        )
-        .scale(
-            Scale::builder()
-                .value(100.0)
-                .unit(ScaleUnit::Percent)
-                .build(),
-        )
-        .send()
+    aws.create_fargate_task_set(infra, service, task_definition, tg, &[])
         .await
-        .unwrap_or_else(|e| panic!("CreateTaskSet on {service}: {e:?}"));
-    let t = out.task_set().expect("a task set");
-    TaskSetRef {
-        id: t.id().unwrap_or_default().to_string(),
-        arn: t.task_set_arn().unwrap_or_default().to_string(),
-        task_definition: t.task_definition().unwrap_or_default().to_string(),
-    }
 }
 
 /// The cluster a release script left behind: `adopt-1` mid-canary (stable on blue, canary on

@@ -115,7 +115,7 @@ impl Aws {
 
     /// CreateTaskSet: Fargate, awsvpc in the infra's subnets and security group, 100 % scale,
     /// registered with `tg`.
-    async fn create_fargate_task_set(
+    pub async fn create_fargate_task_set(
         &self,
         infra: &Infra,
         service: &str,
