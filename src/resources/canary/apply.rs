@@ -3,7 +3,7 @@
 
 use super::model::{owned_by, ownership_tags, Desired, Observed, Role, TaskSetRef, Template};
 use super::observe::{check_routers, find_routers, leftovers, note_forwarded};
-use super::rollout::{Fresh, RoutePurpose, Rollout, Step, Subject};
+use super::rollout::{Fresh, Rollout, RoutePurpose, Step, Subject};
 use crate::aws::ecs::{self, TaskSet, TaskSetSpec};
 use crate::aws::elbv2::{self, Router};
 use crate::aws::wait::{self, Poll};
@@ -230,7 +230,9 @@ async fn run(
     };
     let missing = |what: &str| Failure {
         path: None,
-        summary: format!("Internal error: the rollout refers to a {what} task set it did not create"),
+        summary: format!(
+            "Internal error: the rollout refers to a {what} task set it did not create"
+        ),
         error: AwsError::Unexpected(what.to_string()),
     };
     for step in &r.steps {
@@ -249,14 +251,20 @@ async fn run(
                 let role = fresh.role();
                 let t = create(ctx, d, *fresh, task_definition, *scale, target_group)
                     .await
-                    .map_err(|e| Failure::at(role, &format!("Could not create the {} task set", fresh.noun()), e))?;
+                    .map_err(|e| {
+                        Failure::at(
+                            role,
+                            &format!("Could not create the {} task set", fresh.noun()),
+                            e,
+                        )
+                    })?;
                 if let Err(e) = wait(t.arn.clone()).await {
                     discard(ctx, d, &t).await;
-                    return Err(Failure::at(
-                        role,
-                        &format!("New {} task set did not reach a steady state; it was removed and no traffic moved to it", fresh.noun()),
-                        e,
-                    ));
+                    let summary = match fresh {
+                        Fresh::Canary => "Canary task set did not reach a steady state; it was removed and no traffic moved to it",
+                        Fresh::Stable | Fresh::Bridge => "New stable task set did not reach a steady state; it was removed and traffic stays where it was",
+                    };
+                    return Err(Failure::at(role, summary, e));
                 }
                 let t = TaskSetRef::of(&t);
                 if *fresh == Fresh::Canary {
@@ -277,7 +285,11 @@ async fn run(
                         *role,
                         &format!(
                             "{} task set did not reach a steady state after scaling",
-                            if *role == Role::Stable { "Stable" } else { "Canary" }
+                            if *role == Role::Stable {
+                                "Stable"
+                            } else {
+                                "Canary"
+                            }
                         ),
                         e,
                     )
@@ -309,7 +321,13 @@ async fn run(
                 let t = live.resolve(subject).ok_or_else(|| missing("new"))?;
                 ecs::set_primary_confirmed(&ctx.aws.ecs, &d.cluster, &d.service, &t.arn)
                     .await
-                    .map_err(|e| Failure::at(Role::Stable, "Could not make the new stable task set PRIMARY", e))?;
+                    .map_err(|e| {
+                        Failure::at(
+                            Role::Stable,
+                            "Could not make the new stable task set PRIMARY",
+                            e,
+                        )
+                    })?;
                 if live.canary.as_ref().is_some_and(|c| c.id == t.id) {
                     live.canary = None;
                 }
@@ -320,7 +338,9 @@ async fn run(
                 let t = live.resolve(subject).ok_or_else(|| missing("retired"))?;
                 ecs::delete_task_set(&ctx.aws.ecs, &d.cluster, &d.service, &t.arn, false)
                     .await
-                    .map_err(|e| Failure::at(Role::Stable, "Could not delete an old task set", e))?;
+                    .map_err(|e| {
+                        Failure::at(Role::Stable, "Could not delete an old task set", e)
+                    })?;
                 if live.canary.as_ref().is_some_and(|c| c.id == t.id) {
                     live.canary = None;
                 }
@@ -383,15 +403,15 @@ async fn rescale(
     role: Role,
 ) -> Result<(), Failure> {
     ecs::update_scale(&ctx.aws.ecs, &d.cluster, &d.service, &t.arn, scale)
-    .await
-    .map(|_| ())
-    .map_err(|e| {
-        let summary = match role {
-            Role::Stable => "Could not scale the stable task set",
-            Role::Canary => "Could not scale the canary task set",
-        };
-        Failure::at(role, summary, e)
-    })
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            let summary = match role {
+                Role::Stable => "Could not scale the stable task set",
+                Role::Canary => "Could not scale the canary task set",
+            };
+            Failure::at(role, summary, e)
+        })
 }
 
 /// Removes a task set that failed to stabilise; best effort, the error at hand matters more.

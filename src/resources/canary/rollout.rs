@@ -281,8 +281,9 @@ impl Rollout {
         let routing_drift = seen.drift.iter().any(Drift::is_routing);
         // What the routers hold is known from the state only where the deployed routers and
         // target groups are the configured ones.
-        let same_pair =
-            p.is_some_and(|p| p.owns_target_group(&d.primary_tg) && p.owns_target_group(&d.canary_tg));
+        let same_pair = p.is_some_and(|p| {
+            p.owns_target_group(&d.primary_tg) && p.owns_target_group(&d.canary_tg)
+        });
         let same_routers = same_pair && p.is_some_and(|p| p.routers == d.routers);
         let same_tests = same_pair && p.is_some_and(|p| p.test_routers == d.test_routers);
         let recorded_live = seen.live_tg.as_ref().filter(|tg| d.owns_target_group(tg));
@@ -348,7 +349,9 @@ impl Rollout {
                 let promotable = canary
                     .as_ref()
                     .filter(|(_, td, _)| {
-                        *td == d.stable_td && !template_changed && canary_tg0.as_ref() == Some(&idle)
+                        *td == d.stable_td
+                            && !template_changed
+                            && canary_tg0.as_ref() == Some(&idle)
                     })
                     .cloned();
                 let old_stable = Subject::Known(old.clone());
@@ -385,7 +388,13 @@ impl Rollout {
                     b.route(None, Some(&idle), RoutePurpose::Split, &live);
                 }
                 b.move_all(&idle, &live);
-                b.primary(serving.clone(), noun, &d.stable_td, &idle, PrimaryWhy::Switch);
+                b.primary(
+                    serving.clone(),
+                    noun,
+                    &d.stable_td,
+                    &idle,
+                    PrimaryWhy::Switch,
+                );
                 b.retire(old_stable, RetireReason::OldStable, &stable_label);
                 canary = None;
                 if target == idle {
@@ -452,7 +461,11 @@ impl Rollout {
                     b.production = None;
                     b.tests = None;
                     b.move_all(&live, &live);
-                    b.retire(Subject::Known(old.clone()), RetireReason::OldStable, &stable_label);
+                    b.retire(
+                        Subject::Known(old.clone()),
+                        RetireReason::OldStable,
+                        &stable_label,
+                    );
                 }
                 stable_after = Some(Subject::New(Fresh::Stable));
                 live
@@ -585,7 +598,10 @@ impl Rollout {
                         (_, None) => {}
                     }
                     if let Some(t) = tests {
-                        let to = t.iter().find(|(_, w)| *w == 100).map(|(tg, _)| tg_label(tg));
+                        let to = t
+                            .iter()
+                            .find(|(_, w)| *w == 100)
+                            .map(|(tg, _)| tg_label(tg));
                         let n = d.test_routers.len();
                         lines.push(format!(
                             "route test traffic 100% to {} on {n} test {}",
@@ -644,9 +660,15 @@ impl Rollout {
 
     /// Whether any step writes weights on the managed routers.
     pub(crate) fn routes_production(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| matches!(s, Step::Route { production: Some(_), .. }))
+        self.steps.iter().any(|s| {
+            matches!(
+                s,
+                Step::Route {
+                    production: Some(_),
+                    ..
+                }
+            )
+        })
     }
 
     pub(crate) fn is_idle(&self) -> bool {

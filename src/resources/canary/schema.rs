@@ -109,7 +109,9 @@ pub(crate) fn upgrade(version: i64, mut state: Value) -> Value {
             .block("traffic")
             .get("primary_target_group_arn")
             .clone();
-        if state.get("live_target_group_arn").is_null() && !state.get("stable_task_set_id").is_null() {
+        if state.get("live_target_group_arn").is_null()
+            && !state.get("stable_task_set_id").is_null()
+        {
             state.set("live_target_group_arn", primary);
         }
     }
