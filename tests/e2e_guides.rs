@@ -251,7 +251,8 @@ async fn from_local_exec_the_switch_moves_no_traffic() {
     vars["canary_traffic_percent"] = json!(0);
     tfvars(&s, vars);
     s.ws.apply(&[]);
-    assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
+    // promotion = "swap": the canary took over on green, which is the live target group now.
+    assert_eq!(s.splits().await, [(0, 100), (0, 100), (0, 100)]);
     let sets = s.task_sets().await;
     assert_eq!(sets.len(), 1, "the script's task sets are gone: {sets:#?}");
     assert_eq!(

@@ -408,10 +408,11 @@ async fn canary_release_on_a_network_load_balancer() {
     ws.assert_plan_empty();
     assert_eq!(splits().await, ((90, 10), (0, 100)));
 
+    // Swap promotion: the canary on green takes all traffic on the NLB listeners.
     ws.config(&cfg.clone().stable(&td1).hcl());
     ws.apply(&[]);
     ws.assert_plan_empty();
-    assert_eq!(splits().await, ((100, 0), (100, 0)));
+    assert_eq!(splits().await, ((0, 100), (0, 100)));
     let live: Vec<_> = rig
         .task_sets(&infra.cluster, infra.service())
         .await

@@ -525,13 +525,24 @@ impl Aws {
         let find = |id: &str| seen.live.iter().find(|t| t.0 == id).cloned();
         let s = find(stable).unwrap_or_default();
         assert_eq!(s.1, "PRIMARY", "stable must be PRIMARY: {seen:#?}");
-        assert_eq!(s.3, cfg.primary_target_group, "stable on the primary TG");
+        // The target groups trade roles at each swap promotion; the state says which is live.
+        let live = state["live_target_group_arn"]
+            .as_str()
+            .unwrap_or(&cfg.primary_target_group)
+            .to_string();
+        let swapped = live != cfg.primary_target_group;
+        let idle = if swapped {
+            &cfg.primary_target_group
+        } else {
+            &cfg.canary_target_group
+        };
+        assert_eq!(s.3, live, "stable on the live TG: {seen:#?}");
         assert_eq!(s.4, cfg.stable_task_definition, "stable version");
         match (&cfg.canary, canary) {
             (Some((td, _, _)), Some(id)) => {
                 let c = find(id).unwrap_or_default();
                 assert_eq!(&c.4, td, "canary version: {seen:#?}");
-                assert_eq!(c.3, cfg.canary_target_group, "canary on the canary TG");
+                assert_eq!(&c.3, idle, "canary on the idle TG: {seen:#?}");
             }
             (None, None) => {}
             (want, got) => panic!("canary in config {want:?} but state has {got:?}: {state:#}"),
@@ -546,11 +557,13 @@ impl Aws {
         );
         for (arn, p, c) in &seen.splits {
             let test = cfg.test_listeners.contains(arn) || cfg.test_rules.contains(arn);
-            let expected = match (test, cfg.canary.is_some()) {
+            // (live, idle) weights, then as (primary, canary) target group weights.
+            let (lw, iw) = match (test, cfg.canary.is_some()) {
                 (true, true) => (0, 100),
                 (true, false) => (100, 0),
                 (false, _) => (100 - traffic, traffic),
             };
+            let expected = if swapped { (iw, lw) } else { (lw, iw) };
             assert_eq!((*p, *c), expected, "weights on {arn}: {seen:#?}");
         }
         format!(

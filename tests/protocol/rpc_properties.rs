@@ -496,15 +496,18 @@ fn upgrade_resource_state_refuses_wrong_versions_and_damaged_state() {
             let known = [PRIMARY_TASK_SET, CANARY].contains(&type_name.as_str());
             let readable = raw.is_empty() || codec::from_json(&raw).is_ok();
             let failed = r.diagnostics.iter().any(is_error);
-            // Every resource is at schema version 0: any other version is an error.
-            if !raw.is_empty() && (!known || version != 0 || !readable) {
+            // ecsx_canary_deployment is at schema version 1, the others at 0: a version
+            // from 0 to the current one upgrades, any other is an error.
+            let current = if type_name == CANARY { 1 } else { 0 };
+            let valid_version = (0..=current).contains(&version);
+            if !raw.is_empty() && (!known || !valid_version || !readable) {
                 prop_assert!(
                     failed,
                     "version {version} of {type_name:?}: {:#?}",
                     r.diagnostics
                 );
             }
-            if known && version == 0 && readable {
+            if known && valid_version && readable {
                 prop_assert!(!failed, "{:#?}", r.diagnostics);
             }
             check_answer(

@@ -22,6 +22,11 @@ resource "ecsx_canary_deployment" "web" {
   cluster = var.cluster
   service = var.service
 
+  # PipeCD keeps the new PRIMARY on the primary target group (fixed roles); "replace" does the
+  # same. Leave it out for the default "swap": the canary itself becomes PRIMARY on its target
+  # group, with no third task set (docs/guides/migrate-from-pipecd.md).
+  promotion = "replace"
+
   # spec.input.targetGroups.*.containerName/containerPort and the service definition's
   # launchType, platformVersion and awsvpcConfiguration.
   task_set {
