@@ -271,6 +271,7 @@ async fn create(ctx: &Ctx, d: &Desired, n: &NewTaskSet) -> Result<TaskSet, AwsEr
         container_name,
         container_port,
         mut tags,
+        ..
     } = d.template.clone();
     tags.extend(ownership_tags(&d.id(), n.role));
     let token = uuid::Uuid::new_v4().to_string();
