@@ -358,27 +358,35 @@ FARGATE_LATEST_PLATFORM_VERSION = "1.4.0"
 FARGATE_CAPACITY_PROVIDERS = {"FARGATE", "FARGATE_SPOT"}
 
 
-def _fill_placement_defaults(backend, cluster_name: str, ts: TaskSet, kwargs) -> None:
+def _requested_strategy(backend, cluster_name: str, kwargs) -> list[dict]:
     """Real AWS: a CreateTaskSet with neither launchType nor capacityProviderStrategy uses
-    the cluster's default capacity provider strategy (the EC2 launch type when it has none),
-    a task set on a strategy has no launch type (moto reports EC2 for every task set), and a
-    Fargate task set reports the platform version LATEST resolved to (moto echoes "LATEST");
-    other task sets report none."""
+    the cluster's default capacity provider strategy (the EC2 launch type when it has none;
+    moto ignores the cluster's default and always uses a launch type)."""
     strategy = kwargs.get("capacity_provider_strategy") or []
-    if not kwargs.get("launch_type") and not strategy:
-        default = backend._get_cluster(cluster_name).default_capacity_provider_strategy or []
-        strategy = [
-            {"capacityProvider": item["capacityProvider"], "weight": item.get("weight", 0),
-             "base": item.get("base", 0)}
-            for item in default
-        ]
+    if kwargs.get("launch_type") or strategy:
+        return strategy
+    default = backend._get_cluster(cluster_name).default_capacity_provider_strategy or []
+    return [
+        {"capacityProvider": item["capacityProvider"], "weight": item.get("weight", 0),
+         "base": item.get("base", 0)}
+        for item in default
+    ]
+
+
+def _is_fargate(launch_type: str | None, strategy: list[dict]) -> bool:
+    return launch_type == "FARGATE" or any(
+        item.get("capacityProvider") in FARGATE_CAPACITY_PROVIDERS for item in strategy
+    )
+
+
+def _fill_placement_defaults(ts: TaskSet, kwargs, strategy: list[dict]) -> None:
+    """Describe* as AWS answers them: a task set on a strategy has no launch type (moto
+    reports EC2 for every task set), and a Fargate task set reports the platform version
+    LATEST resolved to (moto echoes "LATEST"); other task sets report none."""
     if strategy:
         ts.capacity_provider_strategy = strategy
         ts.launch_type = None
-    fargate = ts.launch_type == "FARGATE" or any(
-        item.get("capacityProvider") in FARGATE_CAPACITY_PROVIDERS for item in strategy
-    )
-    if not fargate:
+    if not _is_fargate(ts.launch_type, strategy):
         ts.platform_version = None
     elif kwargs.get("platform_version") in (None, "", "LATEST"):
         ts.platform_version = FARGATE_LATEST_PLATFORM_VERSION
@@ -510,10 +518,15 @@ def create_task_set(self, service, cluster_str, task_definition, **kwargs):
     kwargs["network_configuration"] = _with_default_security_group(
         self, kwargs.get("network_configuration")
     )
+    strategy = _requested_strategy(self, svc.cluster_name, kwargs)
+    placed = dict(kwargs)
+    if strategy and not kwargs.get("launch_type"):
+        # moto starts the tasks by launch type only (EC2 needs container instances).
+        placed["launch_type"] = "FARGATE" if _is_fargate(None, strategy) else "EC2"
     ts = _original_create_task_set(
-        self, svc.name, svc.cluster_name, task_definition, **kwargs
+        self, svc.name, svc.cluster_name, task_definition, **placed
     )
-    _fill_placement_defaults(self, svc.cluster_name, ts, kwargs)
+    _fill_placement_defaults(ts, kwargs, strategy)
     ts.rig_target = _computed_desired_count(svc, ts)
     _start_stabilizing(ts, 0)
     _refresh_task_set(svc, ts, time.monotonic())

@@ -406,11 +406,12 @@ def test_cluster_default_capacity_provider_strategy_applies(ecs, svc):
         cluster=svc["cluster"], capacityProviders=["FARGATE", "FARGATE_SPOT"],
         defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
     )
-    made = bare_task_set(ecs, svc)
+    made = bare_task_set(ecs, svc, scale={"value": 100, "unit": "PERCENT"})
     described = describe(ecs, svc, made["id"])["taskSets"][0]
     assert described["capacityProviderStrategy"] == [
         {"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}]
     assert "launchType" not in described
+    assert described["computedDesiredCount"] == 2  # its tasks run on Fargate
     explicit = bare_task_set(ecs, svc, capacityProviderStrategy=[
         {"capacityProvider": "FARGATE", "weight": 2, "base": 1}])
     described = describe(ecs, svc, explicit["id"])["taskSets"][0]
