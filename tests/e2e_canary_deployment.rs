@@ -584,8 +584,9 @@ async fn import_adopts_the_stable_and_the_canary() {
         (json!(75), json!(25))
     );
 
-    // The task set template read back from ECS spells out ECS's defaults (platform version
-    // LATEST) that the configuration leaves unset: adopting the configuration rolls nothing.
+    // The task set template read back from ECS spells out what ECS filled in (the platform
+    // version LATEST resolved to), which import lists in the `ecsx:ecs-defaults` entry and the
+    // configuration leaves unset: adopting the configuration rolls nothing.
     let before: Vec<String> = s
         .all()
         .await
@@ -595,7 +596,8 @@ async fn import_adopts_the_stable_and_the_canary() {
     let (code, out) = s.ws.plan_detailed();
     assert_eq!(code, 2, "{out}");
     out.assert_contains(&[
-        "- platform_version = \"LATEST\" -> null",
+        "- platform_version = \"1.4.0\" -> null",
+        "- \"ecsx:ecs-defaults\" = \"security_groups,platform_version\"",
         "0 to add, 1 to change",
     ])
     .assert_not_contains(&["rollout_steps", "known after apply"]);

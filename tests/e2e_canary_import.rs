@@ -11,18 +11,27 @@ const ADDR: &str = "ecsx_canary_deployment.web";
 
 /// A service released by hand: an untagged PRIMARY on blue, all traffic on blue.
 async fn released_by_hand(name: &str, tags: &[(&str, &str)]) -> (Stack, String) {
+    release_by_hand(name, tags, false).await
+}
+
+/// [`released_by_hand`], with `ecs_defaults`: on a cluster whose default capacity provider
+/// strategy is FARGATE_SPOT, by a CreateTaskSet that names no security group, launch type,
+/// strategy or platform version, so ECS fills them in.
+async fn release_by_hand(name: &str, tags: &[(&str, &str)], ecs_defaults: bool) -> (Stack, String) {
     let s = Stack::new(name).await;
     s.emu
         .configure(json!({"stabilize_seconds": 1, "drain_seconds": 1}));
-    let stable = s
-        .aws
-        .create_task_set_on(
-            &s.infra,
-            &s.infra.task_definitions[0],
-            &s.infra.blue_target_group_arn,
-            tags,
-        )
-        .await;
+    let (td, blue) = (&s.infra.task_definitions[0], &s.infra.blue_target_group_arn);
+    let stable = if ecs_defaults {
+        s.aws
+            .set_default_capacity_provider_strategy(&s.infra.cluster, &[("FARGATE_SPOT", 1)])
+            .await;
+        s.aws
+            .create_task_set_with_ecs_defaults(&s.infra, td, blue)
+            .await
+    } else {
+        s.aws.create_task_set_on(&s.infra, td, blue, tags).await
+    };
     s.aws
         .set_primary(&s.infra.cluster, s.infra.service(), &stable.arn)
         .await;
@@ -287,4 +296,104 @@ async fn a_canary_target_group_nothing_forwards_to_is_added_at_weight_0_first() 
     assert_eq!(live.len(), 2, "{live:#?}");
     assert!(live.iter().any(|t| t.id() == Some(stable_id.as_str())));
     s.ws.assert_plan_empty();
+}
+
+/// The configuration of a service released with ECS's defaults: no security groups, launch
+/// type, capacity provider strategy or platform version.
+fn leaving_ecs_defaults_unset(s: &Stack) -> CanaryConfig {
+    let mut cfg = CanaryConfig::new(&s.infra);
+    cfg.launch_type = None;
+    cfg.security_groups = vec![];
+    cfg
+}
+
+#[tokio::test]
+async fn importing_task_sets_ecs_filled_with_defaults_rolls_nothing() {
+    let (s, stable_id) = release_by_hand("dflt", &[], true).await;
+    // What ECS reports: the VPC's default security group, the cluster's default strategy and
+    // the platform version LATEST resolved to.
+    let live = s
+        .aws
+        .task_set(&s.infra.cluster, s.infra.service(), &stable_id)
+        .await
+        .expect("the hand-made task set");
+    let awsvpc = live
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .expect("awsvpc");
+    assert_eq!(awsvpc.security_groups().len(), 1, "{live:#?}");
+    assert_ne!(awsvpc.security_groups()[0], s.infra.security_group);
+    assert_eq!(
+        live.capacity_provider_strategy()[0].capacity_provider(),
+        "FARGATE_SPOT"
+    );
+    assert_eq!(live.launch_type(), None);
+    assert_eq!(live.platform_version(), Some("1.4.0"));
+
+    let cfg = leaving_ecs_defaults_unset(&s);
+    s.ws.config(&format!("{}{}", import_block(&s), cfg.hcl()));
+    let (code, out) = s.ws.plan_detailed();
+    assert_eq!(code, 2, "{out}");
+    out.assert_contains(&[
+        "1 to import",
+        &format!("tag stable {stable_id} as owned by deployment dflt/dflt"),
+    ])
+    .assert_not_contains(&["create stable task set", "create canary task set"]);
+
+    s.ws.apply(&[]);
+    let live = s
+        .aws
+        .live_task_sets(&s.infra.cluster, s.infra.service())
+        .await;
+    assert_eq!(live.len(), 1, "adoption rolls nothing: {live:#?}");
+    assert_eq!(live[0].id(), Some(stable_id.as_str()));
+    s.ws.assert_plan_empty();
+
+    // Removed from the state and imported again (now tagged as the deployment's): still
+    // nothing to roll.
+    s.ws.config(&cfg.hcl());
+    s.ws.ok(&["state", "rm", ADDR]);
+    s.ws.import(ADDR, "dflt/dflt");
+    let (_, out) = s.ws.plan_detailed();
+    out.assert_not_contains(&["create stable task set", "create canary task set"]);
+}
+
+#[tokio::test]
+async fn a_deliberate_change_to_a_field_ecs_filled_in_still_rolls() {
+    let (s, stable_id) = release_by_hand("dchg", &[], true).await;
+    let unset = leaving_ecs_defaults_unset(&s);
+    let pinned = |hcl: String| {
+        hcl.replacen(
+            "    container_name",
+            "    platform_version = \"1.3.0\"\n    container_name",
+            1,
+        )
+    };
+    let changes = [
+        ("a security group", {
+            let mut c = unset.clone();
+            c.security_groups = vec![s.infra.security_group.clone()];
+            c.hcl()
+        }),
+        ("the FARGATE launch type", {
+            let mut c = unset.clone();
+            c.launch_type = Some("FARGATE".into());
+            c.hcl()
+        }),
+        ("another capacity provider", {
+            let mut c = unset.clone();
+            c.capacity_provider = Some("FARGATE".into());
+            c.hcl()
+        }),
+        ("a pinned platform version", pinned(unset.hcl())),
+    ];
+    for (what, hcl) in changes {
+        s.ws.config(&format!("{}{hcl}", import_block(&s)));
+        let (code, out) = s.ws.plan_detailed();
+        assert_eq!(code, 2, "{what}: {out}");
+        out.assert_contains(&[
+            "create stable task set",
+            &format!("delete old stable task set dchg:1 ({stable_id})"),
+        ]);
+    }
 }

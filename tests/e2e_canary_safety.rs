@@ -374,6 +374,49 @@ async fn rule4_plan_that_exceeds_five_task_sets_fails_naming_them() {
     s.ws.assert_plan_empty();
 }
 
+#[tokio::test]
+async fn rule4_the_limit_error_says_when_each_draining_task_set_will_be_gone() {
+    use aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute;
+    let s = Stack::short_periods("drainlimit").await;
+    // Green drains for 30 s (scaled by the emulator: 100 s x 30/300 = 10 s here).
+    s.emu.configure(json!({"drain_seconds": 100}));
+    s.aws
+        .elbv2
+        .modify_target_group_attributes()
+        .target_group_arn(s.green())
+        .attributes(
+            TargetGroupAttribute::builder()
+                .key("deregistration_delay.timeout_seconds")
+                .value("30")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("ModifyTargetGroupAttributes");
+    let cfg = CanaryConfig::new(&s.infra);
+    s.deploy(&cfg);
+    s.ws.apply(&[]);
+    let mut foreign = Vec::new();
+    for rev in [0, 1, 2, 2] {
+        foreign.push(s.foreign(rev).await);
+    }
+    s.aws
+        .delete_task_set(&s.infra.cluster, s.infra.service(), &foreign[0].arn)
+        .await;
+
+    s.deploy(&cfg.clone().canary(&s.td(1), 10));
+    let out = s.ws.fails(&["plan", "-input=false", "-no-color"]);
+    out.assert_contains(&[
+        "Error: Too many task sets on the service",
+        &format!("{} (DRAINING,", foreign[0].id),
+        "draining since",
+        "gone around",
+        "1 of them are DRAINING",
+        "the time given with each",
+    ])
+    .assert_not_contains(&["300 s unless"]);
+}
+
 /// Safety rule 5: only the forward action's target groups and weights are rewritten; the
 /// rule's conditions, priority and stickiness stay.
 #[tokio::test]

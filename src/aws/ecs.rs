@@ -322,6 +322,42 @@ pub async fn find_service(ecs: &Client, cluster: &str, service: &str) -> Result<
     Ok(Service::from_sdk(s))
 }
 
+/// One DescribeClusters call: the cluster's default capacity provider strategy, which
+/// CreateTaskSet uses for a request that names neither a launch type nor a strategy.
+pub async fn find_default_capacity_provider_strategy(
+    ecs: &Client,
+    cluster: &str,
+) -> Result<Vec<CapacityProvider>, AwsError> {
+    let out = ecs
+        .describe_clusters()
+        .clusters(cluster)
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::from_sdk(
+                "DescribeClusters",
+                e,
+                &[CLUSTER_NOT_FOUND],
+                "cluster",
+                cluster,
+            )
+        })?;
+    let Some(c) = out.clusters().first() else {
+        return Err(AwsError::NotFound {
+            what: "cluster",
+            id: cluster.to_string(),
+        });
+    };
+    Ok(c.default_capacity_provider_strategy()
+        .iter()
+        .map(|c| CapacityProvider {
+            name: c.capacity_provider().to_string(),
+            weight: c.weight(),
+            base: c.base(),
+        })
+        .collect())
+}
+
 /// One DescribeTaskSets call with tags. With `refs`, only those task sets; the second list
 /// holds the references AWS reported MISSING.
 pub async fn find_task_sets(

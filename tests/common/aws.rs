@@ -123,22 +123,79 @@ impl Aws {
         tg: &str,
         tags: &[(&str, &str)],
     ) -> TaskSetRef {
+        self.create_task_set_spelled(infra, service, task_definition, tg, tags, true)
+            .await
+    }
+
+    /// CreateTaskSet on the infra's first service as a hand-written call often makes it: the
+    /// subnets, the target group and the scale only, so ECS fills in the security group,
+    /// the placement (the cluster's default strategy) and the platform version.
+    pub async fn create_task_set_with_ecs_defaults(
+        &self,
+        infra: &Infra,
+        task_definition: &str,
+        tg: &str,
+    ) -> TaskSetRef {
+        self.create_task_set_spelled(infra, infra.service(), task_definition, tg, &[], false)
+            .await
+    }
+
+    /// PutClusterCapacityProviders: FARGATE and FARGATE_SPOT, with `strategy` (provider,
+    /// weight) as the cluster's default capacity provider strategy.
+    pub async fn set_default_capacity_provider_strategy(
+        &self,
+        cluster: &str,
+        strategy: &[(&str, i32)],
+    ) {
+        use aws_sdk_ecs::types::CapacityProviderStrategyItem;
+        let items = strategy
+            .iter()
+            .map(|(name, weight)| {
+                CapacityProviderStrategyItem::builder()
+                    .capacity_provider(*name)
+                    .weight(*weight)
+                    .build()
+                    .expect("capacity provider strategy item")
+            })
+            .collect();
+        self.ecs
+            .put_cluster_capacity_providers()
+            .cluster(cluster)
+            .capacity_providers("FARGATE")
+            .capacity_providers("FARGATE_SPOT")
+            .set_default_capacity_provider_strategy(Some(items))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutClusterCapacityProviders {cluster}: {e:?}"));
+    }
+
+    /// CreateTaskSet registered with `tg` at 100 % scale in the infra's subnets; with
+    /// `spelled_out`, also on FARGATE in the infra's security group.
+    async fn create_task_set_spelled(
+        &self,
+        infra: &Infra,
+        service: &str,
+        task_definition: &str,
+        tg: &str,
+        tags: &[(&str, &str)],
+        spelled_out: bool,
+    ) -> TaskSetRef {
         use aws_sdk_ecs::types::{
             AwsVpcConfiguration, LaunchType, LoadBalancer, NetworkConfiguration, Scale, ScaleUnit,
             Tag,
         };
-        let vpc = AwsVpcConfiguration::builder()
-            .set_subnets(Some(infra.subnets.clone()))
-            .security_groups(&infra.security_group)
-            .build()
-            .expect("awsvpc configuration");
+        let mut vpc = AwsVpcConfiguration::builder().set_subnets(Some(infra.subnets.clone()));
+        if spelled_out {
+            vpc = vpc.security_groups(&infra.security_group);
+        }
+        let vpc = vpc.build().expect("awsvpc configuration");
         let mut req = self
             .ecs
             .create_task_set()
             .cluster(&infra.cluster)
             .service(service)
             .task_definition(task_definition)
-            .launch_type(LaunchType::Fargate)
+            .set_launch_type(spelled_out.then_some(LaunchType::Fargate))
             .network_configuration(
                 NetworkConfiguration::builder()
                     .awsvpc_configuration(vpc)

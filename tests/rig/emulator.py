@@ -43,7 +43,9 @@ Switches for real-AWS behaviours (RigConfig.SWITCHES; default = real behaviour u
                                      the association error this long after the cluster,
                                      service or association was made; off by default only
                                      because every suite would wait it out once per stack
-Always on: NLBs get loadbalancer/net and listener/net ARNs, TCP/UDP target groups, no rules
+Always on: CreateTaskSet fills what AWS fills (the VPC default security group, the cluster's
+default capacity provider strategy, the resolved Fargate platform version) and Describe*
+report it; NLBs get loadbalancer/net and listener/net ARNs, TCP/UDP target groups, no rules
 and no stickiness; a service with desiredCount 0 has every task set STEADY_STATE at once;
 a deleted task set drains for drain_seconds x (its target group's deregistration delay / 300 s).
 moto's own ``POST /moto-api/reset`` keeps working (settings survive it).
@@ -351,6 +353,45 @@ def _with_default_security_group(backend, network: dict | None) -> dict | None:
     return {**network, "awsvpcConfiguration": {**awsvpc, "securityGroups": [group.id]}}
 
 
+# What LATEST resolves to on Fargate (Linux) today; DescribeTaskSets reports the resolved one.
+FARGATE_LATEST_PLATFORM_VERSION = "1.4.0"
+FARGATE_CAPACITY_PROVIDERS = {"FARGATE", "FARGATE_SPOT"}
+
+
+def _requested_strategy(backend, cluster_name: str, kwargs) -> list[dict]:
+    """Real AWS: a CreateTaskSet with neither launchType nor capacityProviderStrategy uses
+    the cluster's default capacity provider strategy (the EC2 launch type when it has none;
+    moto ignores the cluster's default and always uses a launch type)."""
+    strategy = kwargs.get("capacity_provider_strategy") or []
+    if kwargs.get("launch_type") or strategy:
+        return strategy
+    default = backend._get_cluster(cluster_name).default_capacity_provider_strategy or []
+    return [
+        {"capacityProvider": item["capacityProvider"], "weight": item.get("weight", 0),
+         "base": item.get("base", 0)}
+        for item in default
+    ]
+
+
+def _is_fargate(launch_type: str | None, strategy: list[dict]) -> bool:
+    return launch_type == "FARGATE" or any(
+        item.get("capacityProvider") in FARGATE_CAPACITY_PROVIDERS for item in strategy
+    )
+
+
+def _fill_placement_defaults(ts: TaskSet, kwargs, strategy: list[dict]) -> None:
+    """Describe* as AWS answers them: a task set on a strategy has no launch type (moto
+    reports EC2 for every task set), and a Fargate task set reports the platform version
+    LATEST resolved to (moto echoes "LATEST"); other task sets report none."""
+    if strategy:
+        ts.capacity_provider_strategy = strategy
+        ts.launch_type = None
+    if not _is_fargate(ts.launch_type, strategy):
+        ts.platform_version = None
+    elif kwargs.get("platform_version") in (None, "", "LATEST"):
+        ts.platform_version = FARGATE_LATEST_PLATFORM_VERSION
+
+
 DEFAULT_DEREGISTRATION_DELAY = 300.0
 
 
@@ -473,12 +514,19 @@ def create_task_set(self, service, cluster_str, task_definition, **kwargs):
     _check_service_takes_task_sets(svc)
     _check_task_set_limit(svc)
     _check_target_groups_associated(self, svc, kwargs.get("load_balancers"))
-    requested_network = kwargs.get("network_configuration")
-    kwargs["network_configuration"] = _with_default_security_group(self, requested_network)
-    ts = _original_create_task_set(
-        self, svc.name, svc.cluster_name, task_definition, **kwargs
+    # Describe* report the security group ECS used, the VPC default one included.
+    kwargs["network_configuration"] = _with_default_security_group(
+        self, kwargs.get("network_configuration")
     )
-    ts.network_configuration = requested_network  # describe echoes the request
+    strategy = _requested_strategy(self, svc.cluster_name, kwargs)
+    placed = dict(kwargs)
+    if strategy and not kwargs.get("launch_type"):
+        # moto starts the tasks by launch type only (EC2 needs container instances).
+        placed["launch_type"] = "FARGATE" if _is_fargate(None, strategy) else "EC2"
+    ts = _original_create_task_set(
+        self, svc.name, svc.cluster_name, task_definition, **placed
+    )
+    _fill_placement_defaults(ts, kwargs, strategy)
     ts.rig_target = _computed_desired_count(svc, ts)
     _start_stabilizing(ts, 0)
     _refresh_task_set(svc, ts, time.monotonic())

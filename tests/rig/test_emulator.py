@@ -371,6 +371,72 @@ def test_awsvpc_task_set_without_security_groups(ecs, svc):
     assert len(tasks) == 2
 
 
+def bare_task_set(ecs, svc, **kwargs):
+    """A task set as a hand-written CreateTaskSet makes it: subnets only, no security
+    groups, launch type, capacity provider strategy or platform version unless given."""
+    return ecs.create_task_set(
+        cluster=svc["cluster"], service=svc["service"], taskDefinition=svc["tds"][0],
+        networkConfiguration={"awsvpcConfiguration": {"subnets": [svc["subnet"]]}},
+        **kwargs,
+    )["taskSet"]
+
+
+def test_describe_reports_the_vpc_default_security_group(emulator, ecs, svc):
+    # AWS uses the VPC's default security group and reports it (moto: a 500, then, patched
+    # only to run, an echo of the request without it)
+    ec2 = client(emulator, "ec2")
+    vpc = ec2.describe_subnets(SubnetIds=[svc["subnet"]])["Subnets"][0]["VpcId"]
+    default = ec2.describe_security_groups(Filters=[
+        {"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]},
+    ])["SecurityGroups"][0]["GroupId"]
+    made = bare_task_set(ecs, svc, launchType="FARGATE")
+    described = describe(ecs, svc, made["id"])["taskSets"][0]
+    awsvpc = described["networkConfiguration"]["awsvpcConfiguration"]
+    assert awsvpc["securityGroups"] == [default]
+    assert made["networkConfiguration"]["awsvpcConfiguration"]["securityGroups"] == [default]
+
+
+def test_cluster_default_capacity_provider_strategy_applies(ecs, svc):
+    # AWS: neither launchType nor capacityProviderStrategy -> the cluster's default strategy
+    # (EC2 without one); a task set on a strategy has no launch type (moto: EC2 always)
+    no_default = describe(ecs, svc, bare_task_set(ecs, svc)["id"])["taskSets"][0]
+    assert no_default["launchType"] == "EC2"
+    assert no_default.get("capacityProviderStrategy", []) == []
+    ecs.put_cluster_capacity_providers(
+        cluster=svc["cluster"], capacityProviders=["FARGATE", "FARGATE_SPOT"],
+        defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
+    )
+    made = bare_task_set(ecs, svc, scale={"value": 100, "unit": "PERCENT"})
+    described = describe(ecs, svc, made["id"])["taskSets"][0]
+    assert described["capacityProviderStrategy"] == [
+        {"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}]
+    assert "launchType" not in described
+    assert described["computedDesiredCount"] == 2  # its tasks run on Fargate
+    explicit = bare_task_set(ecs, svc, capacityProviderStrategy=[
+        {"capacityProvider": "FARGATE", "weight": 2, "base": 1}])
+    described = describe(ecs, svc, explicit["id"])["taskSets"][0]
+    assert described["capacityProviderStrategy"] == [
+        {"capacityProvider": "FARGATE", "weight": 2, "base": 1}]
+    assert "launchType" not in described
+
+
+def test_fargate_task_set_reports_the_resolved_platform_version(ecs, svc):
+    # AWS: TaskSet.platformVersion is the version the Fargate tasks run on; LATEST (or none)
+    # is resolved, an explicit version kept; EC2 task sets have none (moto: "LATEST" always)
+    versions = {}
+    for label, kwargs in {
+        "unset": {"launchType": "FARGATE"},
+        "latest": {"launchType": "FARGATE", "platformVersion": "LATEST"},
+        "pinned": {"launchType": "FARGATE", "platformVersion": "1.3.0"},
+        "ec2": {"launchType": "EC2"},
+    }.items():
+        made = bare_task_set(ecs, svc, **kwargs)
+        versions[label] = describe(ecs, svc, made["id"])["taskSets"][0].get("platformVersion")
+        ecs.delete_task_set(cluster=svc["cluster"], service=svc["service"],
+                            taskSet=made["id"], force=True)
+    assert versions == {"unset": "1.4.0", "latest": "1.4.0", "pinned": "1.3.0", "ec2": None}
+
+
 def test_describe_unknown_task_set_reports_missing(ecs, svc):
     known = new_task_set(ecs, svc)
     unknown_arn = known["taskSetArn"].rsplit("/", 1)[0] + "/424242"

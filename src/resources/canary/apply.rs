@@ -367,6 +367,7 @@ async fn create(
         container_name,
         container_port,
         mut tags,
+        ..
     } = d.template.clone();
     tags.extend(ownership_tags(&d.id(), fresh.role()));
     let token = uuid::Uuid::new_v4().to_string();

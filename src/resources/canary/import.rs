@@ -1,7 +1,7 @@
 //! Import: rebuild a deployment from a running service (task set template from ECS, target
 //! groups, the listeners and rules that split between them), then adopt its task sets.
 
-use super::model::{foreign_owner, Template};
+use super::model::{foreign_owner, EcsDefault, Template};
 use crate::aws::ecs::{self, TaskSet};
 use crate::aws::elbv2::{self, Router};
 use crate::diag::Diagnostics;
@@ -126,6 +126,25 @@ pub(crate) async fn adopt(
             ),
         );
     }
+    // Which template fields ECS may have filled in, so that a configuration leaving them
+    // unset rolls nothing; the cluster's default strategy tells an ECS-chosen placement apart.
+    let cluster_default = match ecs::find_default_capacity_provider_strategy(&ctx.aws.ecs, cluster)
+        .await
+    {
+        Ok(d) => Some(d),
+        Err(e) => {
+            diags.warning(
+                    "Could not read the cluster's default capacity provider strategy",
+                    format!(
+                        "{e}. The imported template keeps stable task set {}'s launch type and capacity provider strategy as set: \
+                         a configuration that sets neither plans new task sets.",
+                        stable.id
+                    ),
+                );
+            None
+        }
+    };
+    let ecs_defaults = EcsDefault::of(stable, cluster_default.as_deref());
     let arns = |routers: &[Router], kind| {
         Value::string_list(
             routers
@@ -162,7 +181,10 @@ pub(crate) async fn adopt(
         ("rollout_steps", Value::List(vec![])),
         ("orphaned_task_set_ids", Value::List(vec![])),
         ("drift", Value::List(vec![])),
-        ("task_set", Value::List(vec![Template::block_of(stable)])),
+        (
+            "task_set",
+            Value::List(vec![Template::imported_block_of(stable, &ecs_defaults)]),
+        ),
         (
             "stable",
             Value::List(vec![Value::object([

@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 
 pub(crate) const TAG_DEPLOYMENT: &str = "ecsx:deployment";
 pub(crate) const TAG_ROLE: &str = "ecsx:role";
+/// The `task_set.tags` entry of an imported state naming the template fields whose value ECS
+/// may have filled in ([`EcsDefault`]); never sent to AWS, gone after the first apply.
+pub(crate) const TAG_ECS_DEFAULTS: &str = "ecsx:ecs-defaults";
 /// ECS refuses a sixth task set on a service.
 pub(crate) const MAX_TASK_SETS: usize = 5;
 /// Prefix of the `rollout_steps` lines Read renders from [`Drift`], for people only.
@@ -412,6 +415,94 @@ impl Observed {
     }
 }
 
+/// A `task_set` field whose value in a template read back from ECS (import) may be ECS's
+/// default for a CreateTaskSet that left it unset, rather than something asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum EcsDefault {
+    /// One security group: the VPC's default one, which ECS uses when a request names none
+    /// (telling it apart would take EC2's DescribeSecurityGroups).
+    SecurityGroups,
+    /// The cluster's default capacity provider strategy, used when a request names neither a
+    /// strategy nor a launch type.
+    CapacityProviderStrategy,
+    /// EC2, the launch type ECS uses when a request names neither and the cluster has no
+    /// default strategy.
+    LaunchType,
+    /// A Fargate platform version: what `LATEST` resolved to, as ECS reports it.
+    PlatformVersion,
+}
+
+impl EcsDefault {
+    const ALL: [EcsDefault; 4] = [
+        EcsDefault::SecurityGroups,
+        EcsDefault::CapacityProviderStrategy,
+        EcsDefault::LaunchType,
+        EcsDefault::PlatformVersion,
+    ];
+
+    /// The `task_set` attribute it is about.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            EcsDefault::SecurityGroups => "security_groups",
+            EcsDefault::CapacityProviderStrategy => "capacity_provider_strategy",
+            EcsDefault::LaunchType => "launch_type",
+            EcsDefault::PlatformVersion => "platform_version",
+        }
+    }
+
+    /// The fields of `t` ECS may have filled in; `cluster_default` is the cluster's default
+    /// capacity provider strategy (None when it could not be read: then neither placement
+    /// field counts, and leaving both unset in the configuration rolls).
+    pub(crate) fn of(t: &TaskSet, cluster_default: Option<&[CapacityProvider]>) -> Vec<EcsDefault> {
+        let p = &t.placement;
+        let mut out = Vec::new();
+        if p.security_groups.len() == 1 {
+            out.push(EcsDefault::SecurityGroups);
+        }
+        if let Some(default) = cluster_default {
+            if !p.capacity_providers.is_empty() && p.capacity_providers == default {
+                out.push(EcsDefault::CapacityProviderStrategy);
+            }
+            if default.is_empty()
+                && p.capacity_providers.is_empty()
+                && p.launch_type.as_deref() == Some(LAUNCH_TYPE_EC2)
+            {
+                out.push(EcsDefault::LaunchType);
+            }
+        }
+        if p.platform_version.as_deref().is_some_and(|v| !is_latest(v)) {
+            out.push(EcsDefault::PlatformVersion);
+        }
+        out
+    }
+
+    /// The value of the [`TAG_ECS_DEFAULTS`] entry.
+    fn render(fields: &[EcsDefault]) -> String {
+        fields
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn parse(value: &str) -> Vec<EcsDefault> {
+        value
+            .split(',')
+            .filter_map(|name| {
+                EcsDefault::ALL
+                    .into_iter()
+                    .find(|f| f.as_str() == name.trim())
+            })
+            .collect()
+    }
+}
+
+const LAUNCH_TYPE_EC2: &str = "EC2";
+
+fn is_latest(version: &str) -> bool {
+    version.eq_ignore_ascii_case("LATEST")
+}
+
 /// The `task_set` template as CreateTaskSet receives it, ECS's defaults spelled out.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct Template {
@@ -419,6 +510,9 @@ pub(crate) struct Template {
     pub container_name: String,
     pub container_port: i32,
     pub tags: BTreeMap<String, String>,
+    /// For a template read back from ECS (an imported state): the fields whose value ECS may
+    /// have filled in, from the [`TAG_ECS_DEFAULTS`] entry, which is not in `tags`.
+    pub ecs_defaults: Vec<EcsDefault>,
 }
 
 impl Template {
@@ -426,7 +520,7 @@ impl Template {
     pub(crate) fn from(task_set: &Value) -> Template {
         let ts = task_set.as_list().first().cloned().unwrap_or_default();
         let net = ts.block("network_configuration");
-        Template {
+        let mut t = Template {
             placement: Placement {
                 launch_type: ts.get("launch_type").as_str().map(str::to_string),
                 // ECS defaults a capacity provider's weight and base to 0.
@@ -471,24 +565,68 @@ impl Template {
                 .to_string(),
             container_port: ts.get("container_port").as_i64().unwrap_or(0) as i32,
             tags: ts.get("tags").string_map(),
+            ecs_defaults: Vec::new(),
+        };
+        if let Some(marker) = t.tags.remove(TAG_ECS_DEFAULTS) {
+            t.ecs_defaults = EcsDefault::parse(&marker);
         }
+        t
     }
 
-    /// Whether both templates make the same task sets. An unset platform version is
-    /// `LATEST`, which is also what ECS reports for a task set created without one.
-    pub(crate) fn creates_same_as(&self, other: &Template) -> bool {
-        // ECS keeps subnets and security groups as sets: it may list them in another order.
+    /// Whether `config` makes the same task sets as the state's template `self`. An unset
+    /// platform version is `LATEST`; ECS keeps subnets and security groups as sets and may list
+    /// them in another order.
+    ///
+    /// A template read back from ECS (import) names the fields whose value ECS may have
+    /// filled in ([`EcsDefault`]); such a field matches a configuration that leaves it unset
+    /// (for the launch type and strategy: sets neither; for the platform version: says
+    /// `LATEST` or nothing). Any field the configuration sets is compared exactly, so a
+    /// deliberate change still rolls; after the first apply the state holds the configuration
+    /// and nothing is lenient.
+    pub(crate) fn creates_same_as(&self, config: &Template) -> bool {
+        let latest = |v: &Option<String>| v.as_deref().is_none_or(is_latest);
         let normal = |t: &Template| {
             let mut t = t.clone();
-            t.placement.platform_version = t
-                .placement
-                .platform_version
-                .filter(|v| !v.eq_ignore_ascii_case("LATEST"));
+            t.ecs_defaults.clear();
+            if latest(&t.placement.platform_version) {
+                t.placement.platform_version = None;
+            }
             t.placement.subnets.sort();
             t.placement.security_groups.sort();
             t
         };
-        normal(self) == normal(other)
+        let filled = |f| self.ecs_defaults.contains(&f);
+        let (c, mut state) = (&config.placement, self.clone());
+        let s = &mut state.placement;
+        if filled(EcsDefault::SecurityGroups) && c.security_groups.is_empty() {
+            s.security_groups.clear();
+        }
+        if (filled(EcsDefault::CapacityProviderStrategy) || filled(EcsDefault::LaunchType))
+            && c.launch_type.is_none()
+            && c.capacity_providers.is_empty()
+        {
+            s.launch_type = None;
+            s.capacity_providers.clear();
+        }
+        if filled(EcsDefault::PlatformVersion) && latest(&c.platform_version) {
+            s.platform_version = None;
+        }
+        normal(&state) == normal(config)
+    }
+
+    /// The `task_set` block import writes: [`Template::block_of`] with the fields ECS may have
+    /// filled in recorded in the [`TAG_ECS_DEFAULTS`] entry of its tags.
+    pub(crate) fn imported_block_of(t: &TaskSet, ecs_defaults: &[EcsDefault]) -> Value {
+        let mut block = Template::block_of(t);
+        if !ecs_defaults.is_empty() {
+            let mut tags = block.get("tags").clone();
+            tags.set(
+                TAG_ECS_DEFAULTS,
+                Value::from(EcsDefault::render(ecs_defaults)),
+            );
+            block.set("tags", tags);
+        }
+        block
     }
 
     /// The `task_set` block of an existing task set, as import and list rebuild it from ECS.

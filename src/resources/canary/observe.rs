@@ -13,6 +13,8 @@ use crate::diag::{AttrPath, Diagnostics};
 use crate::resources::support::{aws_error, external_service_or_later, reported};
 use crate::resources::Ctx;
 use crate::value::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Refreshes the state: one DescribeServices, one DescribeTaskSets (tags), one DescribeListeners
 /// and one DescribeRules, all at once, so that concurrent
@@ -285,23 +287,81 @@ pub(crate) async fn check_service(ctx: &Ctx, d: &Desired, r: &Rollout, diags: &m
             None => return,
         },
     };
-    check_room(&svc, d, r, diags);
+    let delays = if over_limit(&svc, r) {
+        draining_delays(ctx, &svc).await
+    } else {
+        BTreeMap::new()
+    };
+    check_room(&svc, d, r, &delays, diags);
     check_capacity(&svc, d, r, diags);
 }
 
-fn check_room(svc: &ecs::Service, d: &Desired, r: &Rollout, diags: &mut Diagnostics) {
+fn over_limit(svc: &ecs::Service, r: &Rollout) -> bool {
+    svc.task_sets.len() + r.creates() > MAX_TASK_SETS
+}
+
+/// The deregistration delay of each target group a DRAINING task set of `svc` sits on (one
+/// DescribeTargetGroupAttributes each), read only when the plan hits the task set limit, so
+/// that the error can say when each will be gone. A group that cannot be read is left out.
+async fn draining_delays(ctx: &Ctx, svc: &ecs::Service) -> BTreeMap<String, Duration> {
+    let mut out = BTreeMap::new();
+    let groups = svc
+        .task_sets
+        .iter()
+        .filter(|t| t.is_draining())
+        .flat_map(|t| t.target_group_arns.iter());
+    for tg in groups {
+        if !out.contains_key(tg) {
+            if let Ok(delay) = elbv2::deregistration_delay(&ctx.aws.elbv2, tg).await {
+                out.insert(tg.clone(), delay);
+            }
+        }
+    }
+    out
+}
+
+/// When a DRAINING task set will be gone, roughly: when it started draining plus the longest
+/// deregistration delay of its target groups. None when a delay or the start is unknown.
+fn gone_around(t: &TaskSet, delays: &BTreeMap<String, Duration>) -> Option<String> {
+    let since = t.updated_time?;
+    if t.target_group_arns.is_empty() {
+        return None;
+    }
+    let mut longest = Duration::ZERO;
+    for tg in &t.target_group_arns {
+        longest = longest.max(*delays.get(tg)?);
+    }
+    aws_smithy_types::DateTime::from(since + longest)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .ok()
+}
+
+fn check_room(
+    svc: &ecs::Service,
+    d: &Desired,
+    r: &Rollout,
+    delays: &BTreeMap<String, Duration>,
+    diags: &mut Diagnostics,
+) {
     let existing = svc.task_sets.len();
-    if existing + r.creates() <= MAX_TASK_SETS {
+    if !over_limit(svc, r) {
         return;
     }
+    let mut all_timed = true;
     let names: Vec<String> = svc
         .task_sets
         .iter()
         .map(|t| {
-            let since = match (&t.updated_at, t.is_draining()) {
+            let mut since = match (&t.updated_at, t.is_draining()) {
                 (Some(at), true) => format!(", draining since {at}"),
                 _ => String::new(),
             };
+            if t.is_draining() {
+                match gone_around(t, delays) {
+                    Some(at) => since += &format!(", gone around {at}"),
+                    None => all_timed = false,
+                }
+            }
             format!(
                 "{} ({}, {}{since})",
                 t.id,
@@ -311,7 +371,11 @@ fn check_room(svc: &ecs::Service, d: &Desired, r: &Rollout, diags: &mut Diagnost
         })
         .collect();
     let draining = svc.task_sets.iter().filter(|t| t.is_draining()).count();
-    let wait = if draining > 0 {
+    let wait = if draining > 0 && all_timed {
+        format!(
+            " {draining} of them are DRAINING: ECS removes each once its target group's deregistration delay has passed (the time given with each: when it started draining plus that delay), then plan again."
+        )
+    } else if draining > 0 {
         format!(
             " {draining} of them are DRAINING: ECS removes each once its target group's deregistration delay has passed (300 s unless the target group sets deregistration_delay.timeout_seconds), then plan again."
         )

@@ -125,3 +125,170 @@ fn foreign_owners_are_named() {
     );
     assert_eq!(foreign_owner(&tagged("team", "a"), "prod/web"), None);
 }
+
+/// A template as configured or read back: `f` edits the placement of a Fargate template in
+/// two subnets with one security group.
+fn template(f: impl Fn(&mut Placement)) -> Template {
+    let mut t = Template {
+        container_name: "web".into(),
+        container_port: 8080,
+        ..Template::default()
+    };
+    t.placement.launch_type = Some("FARGATE".into());
+    t.placement.subnets = vec!["subnet-a".into(), "subnet-b".into()];
+    t.placement.security_groups = vec!["sg-app".into()];
+    f(&mut t.placement);
+    t
+}
+
+/// What ECS reports for a task set created with subnets only, on a cluster whose default
+/// capacity provider strategy is FARGATE_SPOT.
+fn filled_task_set() -> TaskSet {
+    TaskSet {
+        id: "ecs-svc/1".into(),
+        placement: template(|p| {
+            p.launch_type = None;
+            p.capacity_providers = vec![spot()];
+            p.platform_version = Some("1.4.0".into());
+            p.security_groups = vec!["sg-default".into()];
+            p.subnets = vec!["subnet-b".into(), "subnet-a".into()];
+        })
+        .placement,
+        container_name: Some("web".into()),
+        container_port: Some(8080),
+        ..TaskSet::default()
+    }
+}
+
+fn spot() -> CapacityProvider {
+    CapacityProvider {
+        name: "FARGATE_SPOT".into(),
+        weight: 1,
+        base: 0,
+    }
+}
+
+#[test]
+fn import_records_which_fields_ecs_may_have_filled_in() {
+    let t = filled_task_set();
+    assert_eq!(
+        EcsDefault::of(&t, Some(&[spot()])),
+        [
+            EcsDefault::SecurityGroups,
+            EcsDefault::CapacityProviderStrategy,
+            EcsDefault::PlatformVersion
+        ]
+    );
+    // A strategy other than the cluster's default was asked for; so was FARGATE (ECS's own
+    // choice is EC2); several security groups are never ECS's default.
+    assert_eq!(
+        EcsDefault::of(&t, Some(&[])),
+        [EcsDefault::SecurityGroups, EcsDefault::PlatformVersion]
+    );
+    assert_eq!(
+        EcsDefault::of(&t, None),
+        [EcsDefault::SecurityGroups, EcsDefault::PlatformVersion]
+    );
+    let mut asked = t.clone();
+    asked.placement.capacity_providers.clear();
+    asked.placement.launch_type = Some("FARGATE".into());
+    asked.placement.security_groups = vec!["sg-a".into(), "sg-b".into()];
+    assert_eq!(
+        EcsDefault::of(&asked, Some(&[])),
+        [EcsDefault::PlatformVersion]
+    );
+    let mut ec2 = asked.clone();
+    ec2.placement.launch_type = Some("EC2".into());
+    ec2.placement.platform_version = None;
+    assert_eq!(EcsDefault::of(&ec2, Some(&[])), [EcsDefault::LaunchType]);
+    assert_eq!(EcsDefault::of(&ec2, Some(&[spot()])), []);
+
+    // The record survives the state round trip and stays out of the task sets' tags.
+    let block = Template::imported_block_of(&t, &EcsDefault::of(&t, Some(&[spot()])));
+    assert_eq!(
+        block.get("tags").get(TAG_ECS_DEFAULTS).as_str(),
+        Some("security_groups,capacity_provider_strategy,platform_version")
+    );
+    let read = Template::from(&Value::List(vec![block]));
+    assert!(read.tags.is_empty(), "{:?}", read.tags);
+    assert_eq!(read.ecs_defaults.len(), 3);
+}
+
+#[test]
+fn a_template_read_back_from_ecs_matches_a_configuration_that_leaves_its_defaults_unset() {
+    let t = filled_task_set();
+    let mut filled = Template::from(&Value::List(vec![Template::imported_block_of(
+        &t,
+        &EcsDefault::of(&t, Some(&[spot()])),
+    )]));
+    assert_eq!(filled.ecs_defaults.len(), 3);
+    let unset = template(|p| {
+        p.launch_type = None;
+        p.security_groups.clear();
+    });
+    let with = |f: &dyn Fn(&mut Placement)| {
+        template(|p| {
+            *p = unset.placement.clone();
+            f(p);
+        })
+    };
+    // (configuration, matches the imported template)
+    let cases: Vec<(&str, Template, bool)> = vec![
+        ("every default left unset", unset.clone(), true),
+        (
+            "platform version LATEST",
+            with(&|p| p.platform_version = Some("LATEST".into())),
+            true,
+        ),
+        (
+            "the reported values spelled out",
+            with(&|p| {
+                p.capacity_providers = vec![spot()];
+                p.platform_version = Some("1.4.0".into());
+                p.security_groups = vec!["sg-default".into()];
+            }),
+            true,
+        ),
+        (
+            "another security group",
+            with(&|p| p.security_groups = vec!["sg-app".into()]),
+            false,
+        ),
+        (
+            "the launch type instead of the strategy",
+            with(&|p| p.launch_type = Some("FARGATE".into())),
+            false,
+        ),
+        (
+            "another strategy",
+            with(&|p| {
+                p.capacity_providers = vec![CapacityProvider {
+                    name: "FARGATE".into(),
+                    weight: 1,
+                    base: 0,
+                }]
+            }),
+            false,
+        ),
+        (
+            "a pinned platform version",
+            with(&|p| p.platform_version = Some("1.3.0".into())),
+            false,
+        ),
+        (
+            "another subnet",
+            with(&|p| p.subnets = vec!["subnet-c".into()]),
+            false,
+        ),
+    ];
+    for (name, config, matches) in &cases {
+        assert_eq!(filled.creates_same_as(config), *matches, "{name}");
+    }
+    // Without the record (a state applied from a configuration) only the exact values match:
+    // dropping a field from the configuration is a change.
+    filled.ecs_defaults.clear();
+    for (name, config, _) in &cases {
+        let exact = *name == "the reported values spelled out";
+        assert_eq!(filled.creates_same_as(config), exact, "{name}");
+    }
+}

@@ -191,14 +191,37 @@ fn the_limit_error_names_draining_task_sets() {
         .collect();
     sets[3].status = "DRAINING".into();
     sets[3].updated_at = Some("2026-12-02T01:00:00Z".into());
+    // 2026-12-02T01:00:00Z
+    sets[3].updated_time =
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_173_200));
+    sets[3].target_group_arns = vec!["arn:tg/blue".into()];
+    // The delay could not be read: the default is named.
     let mut diags = Diagnostics::new();
-    check_room(&service(&sets), &d, &r, &mut diags);
+    check_room(&service(&sets), &d, &r, &BTreeMap::new(), &mut diags);
     let detail = &diags.iter().next().expect("an error").detail;
     assert!(
         detail.contains("ecs-svc/3 (DRAINING, web:3, draining since 2026-12-02T01:00:00Z)"),
         "{detail}"
     );
     assert!(detail.contains("1 of them are DRAINING"), "{detail}");
+    assert!(detail.contains("300 s unless"), "{detail}");
+
+    // With the target group's delay read (at plan, only when the limit is hit), each DRAINING
+    // task set says when it will be gone.
+    let delays = BTreeMap::from([("arn:tg/blue".to_string(), Duration::from_secs(90))]);
+    let mut diags = Diagnostics::new();
+    check_room(&service(&sets), &d, &r, &delays, &mut diags);
+    let detail = &diags.iter().next().expect("an error").detail;
+    assert!(
+        detail.contains(
+            "ecs-svc/3 (DRAINING, web:3, draining since 2026-12-02T01:00:00Z, gone around 2026-12-02T01:01:30Z)"
+        ),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("the time given with each") && !detail.contains("300 s"),
+        "{detail}"
+    );
 }
 
 #[test]
