@@ -585,8 +585,8 @@ async fn import_adopts_the_stable_and_the_canary() {
     );
 
     // The task set template read back from ECS spells out what ECS filled in (the platform
-    // version LATEST resolved to), which import lists in the `ecsx:ecs-defaults` entry and the
-    // configuration leaves unset: adopting the configuration rolls nothing.
+    // version LATEST resolved to), which import lists in `ecs_filled_in` and the configuration
+    // leaves unset: adopting the configuration rolls nothing.
     let before: Vec<String> = s
         .all()
         .await
@@ -597,10 +597,9 @@ async fn import_adopts_the_stable_and_the_canary() {
     assert_eq!(code, 2, "{out}");
     out.assert_contains(&[
         "- platform_version = \"1.4.0\" -> null",
-        "- \"ecsx:ecs-defaults\" = \"security_groups,platform_version\"",
         "0 to add, 1 to change",
     ])
-    .assert_not_contains(&["rollout_steps", "known after apply"]);
+    .assert_not_contains(&["rollout_steps", "known after apply", "ecsx:"]);
     let plan = s.ws.plan_json();
     let after = planned_after(&plan, ADDR);
     assert_eq!(after["stable_task_set_id"], stable_id.as_str(), "{after:#}");

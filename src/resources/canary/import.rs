@@ -177,14 +177,12 @@ pub(crate) async fn adopt(
             Value::from(canary.map(|c| c.arn.clone())),
         ),
         ("live_target_group_arn", Value::from(primary_tg.as_str())),
+        ("ecs_filled_in", EcsDefault::to_value(&ecs_defaults)),
         ("promotion", Value::from("swap")),
         ("rollout_steps", Value::List(vec![])),
         ("orphaned_task_set_ids", Value::List(vec![])),
         ("drift", Value::List(vec![])),
-        (
-            "task_set",
-            Value::List(vec![Template::imported_block_of(stable, &ecs_defaults)]),
-        ),
+        ("task_set", Value::List(vec![Template::block_of(stable)])),
         (
             "stable",
             Value::List(vec![Value::object([

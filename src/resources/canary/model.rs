@@ -10,9 +10,6 @@ use std::collections::BTreeMap;
 
 pub(crate) const TAG_DEPLOYMENT: &str = "ecsx:deployment";
 pub(crate) const TAG_ROLE: &str = "ecsx:role";
-/// The `task_set.tags` entry of an imported state naming the template fields whose value ECS
-/// may have filled in ([`EcsDefault`]); never sent to AWS, gone after the first apply.
-pub(crate) const TAG_ECS_DEFAULTS: &str = "ecsx:ecs-defaults";
 /// ECS refuses a sixth task set on a service.
 pub(crate) const MAX_TASK_SETS: usize = 5;
 /// Prefix of the `rollout_steps` lines Read renders from [`Drift`], for people only.
@@ -146,7 +143,10 @@ impl Desired {
         Desired {
             cluster: s(v.get("cluster")),
             service: s(v.get("service")),
-            template: Template::from(v.get("task_set")),
+            template: Template {
+                ecs_defaults: EcsDefault::from_value(v.get("ecs_filled_in")),
+                ..Template::from(v.get("task_set"))
+            },
             has_template: !v.get("task_set").as_list().is_empty(),
             stable_td: s(stable.get("task_definition")),
             stable_scale: stable.get("scale_percent").as_f64().unwrap_or(100.0),
@@ -476,23 +476,16 @@ impl EcsDefault {
         out
     }
 
-    /// The value of the [`TAG_ECS_DEFAULTS`] entry.
-    fn render(fields: &[EcsDefault]) -> String {
-        fields
-            .iter()
-            .map(|f| f.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
+    /// The `ecs_filled_in` attribute.
+    pub(crate) fn to_value(fields: &[EcsDefault]) -> Value {
+        Value::string_list(fields.iter().map(|f| f.as_str()))
     }
 
-    fn parse(value: &str) -> Vec<EcsDefault> {
-        value
-            .split(',')
-            .filter_map(|name| {
-                EcsDefault::ALL
-                    .into_iter()
-                    .find(|f| f.as_str() == name.trim())
-            })
+    /// Reads the `ecs_filled_in` attribute; unknown names are skipped.
+    pub(crate) fn from_value(v: &Value) -> Vec<EcsDefault> {
+        v.strings()
+            .iter()
+            .filter_map(|name| EcsDefault::ALL.into_iter().find(|f| f.as_str() == name))
             .collect()
     }
 }
@@ -511,7 +504,7 @@ pub(crate) struct Template {
     pub container_port: i32,
     pub tags: BTreeMap<String, String>,
     /// For a template read back from ECS (an imported state): the fields whose value ECS may
-    /// have filled in, from the [`TAG_ECS_DEFAULTS`] entry, which is not in `tags`.
+    /// have filled in, from the state's `ecs_filled_in` attribute.
     pub ecs_defaults: Vec<EcsDefault>,
 }
 
@@ -520,7 +513,7 @@ impl Template {
     pub(crate) fn from(task_set: &Value) -> Template {
         let ts = task_set.as_list().first().cloned().unwrap_or_default();
         let net = ts.block("network_configuration");
-        let mut t = Template {
+        Template {
             placement: Placement {
                 launch_type: ts.get("launch_type").as_str().map(str::to_string),
                 // ECS defaults a capacity provider's weight and base to 0.
@@ -566,11 +559,7 @@ impl Template {
             container_port: ts.get("container_port").as_i64().unwrap_or(0) as i32,
             tags: ts.get("tags").string_map(),
             ecs_defaults: Vec::new(),
-        };
-        if let Some(marker) = t.tags.remove(TAG_ECS_DEFAULTS) {
-            t.ecs_defaults = EcsDefault::parse(&marker);
         }
-        t
     }
 
     /// Whether `config` makes the same task sets as the state's template `self`. An unset
@@ -612,21 +601,6 @@ impl Template {
             s.platform_version = None;
         }
         normal(&state) == normal(config)
-    }
-
-    /// The `task_set` block import writes: [`Template::block_of`] with the fields ECS may have
-    /// filled in recorded in the [`TAG_ECS_DEFAULTS`] entry of its tags.
-    pub(crate) fn imported_block_of(t: &TaskSet, ecs_defaults: &[EcsDefault]) -> Value {
-        let mut block = Template::block_of(t);
-        if !ecs_defaults.is_empty() {
-            let mut tags = block.get("tags").clone();
-            tags.set(
-                TAG_ECS_DEFAULTS,
-                Value::from(EcsDefault::render(ecs_defaults)),
-            );
-            block.set("tags", tags);
-        }
-        block
     }
 
     /// The `task_set` block of an existing task set, as import and list rebuild it from ECS.

@@ -10,7 +10,7 @@ use crate::resources::{Ctx, Plan};
 use crate::value::Value;
 
 /// Computed attributes an apply may change.
-const COMPUTED: [&str; 10] = [
+const COMPUTED: [&str; 11] = [
     "stable_task_set_id",
     "stable_task_set_arn",
     "canary_task_set_id",
@@ -21,6 +21,7 @@ const COMPUTED: [&str; 10] = [
     "rollout_steps",
     "orphaned_task_set_ids",
     "drift",
+    "ecs_filled_in",
 ];
 
 pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut Diagnostics) {
@@ -68,12 +69,15 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
             "canary_task_set_id",
             "canary_task_set_arn",
             "rollout_steps",
+            "ecs_filled_in",
         ] {
             planned.set(k, prior.get(k).clone());
         }
         return;
     }
     planned.set("rollout_steps", Value::string_list(&r.lines));
+    // The apply writes the configured template to the state: nothing is ECS's guess then.
+    planned.set("ecs_filled_in", Value::List(vec![]));
     // A task set recorded already keeps its id (a promoted canary becomes the stable one);
     // one the apply creates is known only then.
     let after = |planned: &mut Value, role: Role, subject: Option<&Subject>| match subject {

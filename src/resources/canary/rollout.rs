@@ -261,9 +261,9 @@ impl Builder<'_> {
 impl Rollout {
     pub(crate) fn plan(seen: &Observed, d: &Desired) -> Rollout {
         let p = seen.deployed.as_ref();
-        // An imported deployment has no template yet: adopting the configured one rolls nothing.
-        // Otherwise the templates are compared as ECS sees them, so a template read back from
-        // ECS (import) equals a configuration that leaves ECS's defaults unset.
+        // Templates are compared as ECS sees them: a template read back from ECS (import)
+        // equals a configuration that leaves the values ECS filled in unset. A state without
+        // a template (imported by an older release) adopts the configured one.
         let template_changed =
             p.is_some_and(|p| p.has_template && !p.template.creates_same_as(&d.template));
         // The live target group as recorded, if it is still one of the configured two.

@@ -82,6 +82,7 @@ pub(crate) fn schema() -> Schema {
         .attr(Attribute::computed("primary_weight", Type::Number, "Weight of the live target group (the stable task set's) on the managed listeners and rules; known at plan time."))
         .attr(Attribute::computed("canary_weight", Type::Number, "Weight of the other target group (the canary's); known at plan time."))
         .attr(Attribute::computed("rollout_steps", Type::list_of(Type::String), "At plan time, the steps this apply will take; afterwards, the steps last taken. Unchanged when nothing changes."))
+        .attr(Attribute::computed("ecs_filled_in", Type::list_of(Type::String), "After an import: the `task_set` fields whose values ECS may have filled in (`security_groups`: the VPC default security group; `capacity_provider_strategy` or `launch_type`: the cluster's default; `platform_version`: the version `LATEST` resolved to). A configuration that leaves such a field unset matches the running task sets, so adopting rolls nothing; one that sets it is compared exactly. Empty after the first apply."))
         .attr(Attribute::computed("orphaned_task_set_ids", Type::list_of(Type::String), "Task sets tagged as owned by this deployment but missing from its state (e.g. after a crash); the next apply deletes them."))
         .attr(Attribute::computed(
             "drift",

@@ -203,24 +203,27 @@ fn import_records_which_fields_ecs_may_have_filled_in() {
     assert_eq!(EcsDefault::of(&ec2, Some(&[])), [EcsDefault::LaunchType]);
     assert_eq!(EcsDefault::of(&ec2, Some(&[spot()])), []);
 
-    // The record survives the state round trip and stays out of the task sets' tags.
-    let block = Template::imported_block_of(&t, &EcsDefault::of(&t, Some(&[spot()])));
+    // The record survives the state round trip in `ecs_filled_in`, next to the template.
+    let fields = EcsDefault::of(&t, Some(&[spot()]));
+    let value = EcsDefault::to_value(&fields);
     assert_eq!(
-        block.get("tags").get(TAG_ECS_DEFAULTS).as_str(),
-        Some("security_groups,capacity_provider_strategy,platform_version")
+        value.strings(),
+        [
+            "security_groups",
+            "capacity_provider_strategy",
+            "platform_version"
+        ]
     );
-    let read = Template::from(&Value::List(vec![block]));
-    assert!(read.tags.is_empty(), "{:?}", read.tags);
-    assert_eq!(read.ecs_defaults.len(), 3);
+    assert_eq!(EcsDefault::from_value(&value), fields);
 }
 
 #[test]
 fn a_template_read_back_from_ecs_matches_a_configuration_that_leaves_its_defaults_unset() {
     let t = filled_task_set();
-    let mut filled = Template::from(&Value::List(vec![Template::imported_block_of(
-        &t,
-        &EcsDefault::of(&t, Some(&[spot()])),
-    )]));
+    let mut filled = Template {
+        ecs_defaults: EcsDefault::of(&t, Some(&[spot()])),
+        ..Template::from(&Value::List(vec![Template::block_of(&t)]))
+    };
     assert_eq!(filled.ecs_defaults.len(), 3);
     let unset = template(|p| {
         p.launch_type = None;
