@@ -1051,8 +1051,9 @@ class TrafficModel:
 
     # --- sampling ---
 
-    def sample(self, write: bool) -> None:
-        """One sample after a request; `write` when it may have changed shares."""
+    def sample(self, write: bool, refresh: bool = True) -> None:
+        """One sample after a request; `write` when it may have changed shares; `refresh`
+        unless the request already advanced the scheduler (ecs_dispatch does)."""
         if not CONFIG.traffic_model:
             return
         try:
@@ -1060,7 +1061,7 @@ class TrafficModel:
                 self.samples += 1
                 if not write and not any(s.unproven for s in self.sets.values()):
                     return
-                for backend in _ecs_backends():
+                for backend in _ecs_backends() if refresh else ():
                     refresh_backend(backend)
                 if write or self._end_steady_episodes():
                     self._evaluate()
@@ -1225,9 +1226,9 @@ def operation_of(environ) -> str:
     return f"{'elbv2' if service == 'elasticloadbalancing' else service}.{action}"
 
 
-def is_model_write(environ, operation: str | None) -> bool | None:
-    """None for a request that reaches neither ECS nor ELBv2; else whether it may write
-    (anything but Describe*/List*/Get*)."""
+def model_request(environ, operation: str | None) -> tuple[bool, bool] | None:
+    """(whether it is an ECS request, whether it may write: anything but Describe*/List*/
+    Get*) for a request the traffic model samples after; None for any other service."""
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
         if not target.startswith(ECS_TARGET_PREFIX):
@@ -1235,7 +1236,7 @@ def is_model_write(environ, operation: str | None) -> bool | None:
     elif "/elasticloadbalancing/" not in environ.get("HTTP_AUTHORIZATION", ""):
         return None
     action = (operation or operation_of(environ)).partition(".")[2]
-    return not action.startswith(("Describe", "List", "Get"))
+    return bool(target), not action.startswith(("Describe", "List", "Get"))
 
 
 class RigApp:
@@ -1256,13 +1257,14 @@ class RigApp:
         operation = operation_of(environ) if WINDOW.open else None
         if operation is not None:
             WINDOW.note(operation)
-        write = is_model_write(environ, operation)
+        sampled = model_request(environ, operation)
         response = self.moto_app(environ, start_response)
         if path == "/moto-api/reset":
             with ECS_LOCK:
                 TRAFFIC.forget_all()
-        elif write is not None:
-            TRAFFIC.sample(write)
+        elif sampled is not None:
+            ecs, write = sampled
+            TRAFFIC.sample(write, refresh=not ecs)
         return response
 
     @staticmethod
