@@ -299,6 +299,9 @@ async fn promote_makes_the_canary_version_the_primary_on_blue() {
     assert_eq!(target_group(&live[0]), s.blue());
     assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
     s.ws.assert_plan_empty();
+    // Reported, not enforced: today's promote sends traffic to the new stable on blue
+    // before it is steady (see e2e_canary_safety's rule1_traffic_model_sees_each_phase).
+    s.report_traffic("canary 50% then promote");
 }
 
 #[tokio::test]
@@ -306,6 +309,8 @@ async fn rollback_moves_traffic_back_then_deletes_the_canary() {
     let s = Stack::short_periods("rollback").await;
     let (stable_id, canary_id) = s.with_canary(30).await;
     assert_eq!(s.splits().await, [(70, 30), (70, 30), (0, 100)]);
+    s.report_traffic("bootstrap and canary 30%");
+    s.reset_traffic();
 
     s.deploy(&CanaryConfig::new(&s.infra));
     let plan = s.ws.plan_json();
@@ -342,6 +347,7 @@ async fn rollback_moves_traffic_back_then_deletes_the_canary() {
     assert_eq!(live[0].status(), Some("PRIMARY"));
     assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
     s.ws.assert_plan_empty();
+    s.report_traffic("rollback");
 }
 
 #[tokio::test]

@@ -44,6 +44,9 @@ async fn rule1_traffic_never_moves_before_the_canary_is_steady() {
     );
     assert_eq!(s.splits().await, [(50, 50), (50, 50), (0, 100)]);
     s.ws.assert_plan_empty();
+    // Reported, not enforced, until promotion stops using the live target group.
+    s.report_traffic("canary 50%");
+    s.reset_traffic();
 
     // Promote: the new stable turns PRIMARY only once steady, and the canary keeps its
     // traffic until the new stable is PRIMARY and the weights are back at 100/0.
@@ -73,6 +76,54 @@ async fn rule1_traffic_never_moves_before_the_canary_is_steady() {
     }
     assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
     s.ws.assert_plan_empty();
+    s.report_traffic("promote");
+}
+
+/// Safety rule 1 as the emulator's traffic model sees it: no task set holds more traffic
+/// than it had before it was steady, phase by phase.
+#[tokio::test]
+async fn rule1_traffic_model_sees_each_phase() {
+    let s = Stack::short_periods("model").await;
+    let cfg = CanaryConfig::new(&s.infra);
+    let phases = [
+        ("bootstrap", cfg.clone()),
+        ("canary 10%", cfg.clone().canary(&s.td(1), 10)),
+        ("rollback", cfg.clone()),
+        ("canary 10% again", cfg.clone().canary(&s.td(1), 10)),
+    ];
+    for (phase, next) in &phases {
+        s.reset_traffic();
+        s.deploy(next);
+        s.ws.apply(&[]);
+        let traffic = s.report_traffic(phase);
+        assert!(traffic.samples > 0, "{phase}: the model sampled nothing");
+        assert!(
+            traffic.violations.is_empty(),
+            "{phase}: {}",
+            traffic.report()
+        );
+    }
+
+    // Documents today's behaviour: promote creates the new stable on the live (blue) target
+    // group while it still has weight, beside the steady old stable. Flip this to
+    // `assert_no_unproven_traffic` when promotion swaps target groups instead.
+    s.reset_traffic();
+    s.deploy(&cfg.stable(&s.td(1)));
+    s.ws.apply(&[]);
+    let traffic = s.report_traffic("promote");
+    assert!(
+        traffic
+            .violations
+            .iter()
+            .any(|v| v.task_definition == s.td(1) && v.cap == 0.0),
+        "promote is expected (for now) to send traffic to the new stable before it is steady: {}",
+        traffic.report()
+    );
+    assert!(
+        traffic.mixed.iter().any(|m| m.target_group == s.blue()),
+        "promote is expected (for now) to serve two versions from blue: {}",
+        traffic.report()
+    );
 }
 
 /// Safety rule 2: a canary that never stabilises fails the apply, is removed, traffic stays,
