@@ -364,7 +364,14 @@ impl Provider {
             return (Value::Null, d);
         }
         match crate::value::parse_json(raw_json) {
-            Ok(v) => (schema.block.conform(&v), d),
+            Ok(v) => {
+                let v = schema.block.conform(&v);
+                if version < schema.version && !v.is_null() {
+                    (r.upgrade(version, v), d)
+                } else {
+                    (v, d)
+                }
+            }
             Err(e) => {
                 d.error(
                     "Unreadable state",

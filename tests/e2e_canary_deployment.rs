@@ -200,7 +200,7 @@ async fn canary_in_then_more_traffic_moves_only_weights() {
 }
 
 #[tokio::test]
-async fn canary_scale_updates_and_new_version_replaces_keeping_weight() {
+async fn canary_scale_updates_and_new_version_replaces_the_old_one_out_of_traffic() {
     let s = Stack::short_periods("cscale").await;
     let (stable_id, canary_id) = s.with_canary(20).await;
     let base = CanaryConfig::new(&s.infra);
@@ -224,15 +224,20 @@ async fn canary_scale_updates_and_new_version_replaces_keeping_weight() {
     assert_eq!(s.splits().await[0], (80, 20));
     s.ws.assert_plan_empty();
 
-    // A new canary version: a new task set on green, the old one deleted, the weight kept.
+    // A new canary version: the old one leaves traffic and goes before its successor comes
+    // up on green (one target group never serves two versions), then the weight comes back.
     s.deploy(&base.clone().canary_scaled(&s.td(2), 20, 50));
     let plan = s.plan_then_apply();
     let after = planned_after(&plan, ADDR);
     assert_eq!(
         rollout_steps(&after),
         [
-            "create canary task set cscale:3 (scale 50%) on tg cscale-green".to_string(),
+            "shift traffic 100/0 on 2 rules".to_string(),
+            "route test traffic 100% to cscale-blue on 1 test listener".into(),
             format!("delete canary task set cscale:2 ({canary_id})"),
+            "create canary task set cscale:3 (scale 50%) on tg cscale-green".into(),
+            "shift traffic 80/20 on 2 rules".into(),
+            "route test traffic 100% to cscale-green on 1 test listener".into(),
         ]
     );
     let st = s.state();
@@ -254,7 +259,7 @@ async fn canary_scale_updates_and_new_version_replaces_keeping_weight() {
 }
 
 #[tokio::test]
-async fn promote_makes_the_canary_version_the_primary_on_blue() {
+async fn promote_swaps_the_canary_in_as_primary_and_green_becomes_live() {
     let s = Stack::short_periods("promote").await;
     let (stable_id, canary_id) = s.with_canary(50).await;
 
@@ -264,11 +269,8 @@ async fn promote_makes_the_canary_version_the_primary_on_blue() {
     assert_eq!(
         rollout_steps(&after),
         [
-            "create stable task set promote:2 (scale 100%) on tg promote-blue".to_string(),
-            "make stable task set promote:2 PRIMARY".into(),
-            "shift traffic 100/0 on 2 rules".into(),
-            "route test traffic 100% to promote-blue on 1 test listener".into(),
-            format!("delete canary task set promote:2 ({canary_id})"),
+            "move all production traffic to tg promote-green on 2 rules".to_string(),
+            "make canary task set promote:2 PRIMARY (tg promote-green is live now)".into(),
             format!("delete old stable task set promote:1 ({stable_id})"),
         ]
     );
@@ -279,23 +281,79 @@ async fn promote_makes_the_canary_version_the_primary_on_blue() {
         ),
         (json!(100), json!(0))
     );
+    // Known at plan time: the canary becomes the stable task set, green the live target group.
+    assert_eq!(after["stable_task_set_id"], canary_id.as_str());
     assert_eq!(after["canary_task_set_id"], Json::Null);
+    assert_eq!(after["live_target_group_arn"], s.green());
 
     let st = s.state();
-    let new_id = st["stable_task_set_id"]
-        .as_str()
-        .expect("stable")
-        .to_string();
+    assert_eq!(st["stable_task_set_id"], canary_id.as_str());
+    assert_eq!(st["live_target_group_arn"], s.green());
+    s.assert_deleted(&stable_id).await;
+    let live = s.live().await;
+    assert_eq!(live.len(), 1, "no third task set: {live:#?}");
+    assert_eq!(live[0].id(), Some(canary_id.as_str()));
+    assert_eq!(live[0].status(), Some("PRIMARY"));
+    assert_eq!(live[0].task_definition(), Some(s.td(1).as_str()));
+    assert_eq!(target_group(&live[0]), s.green());
+    assert_eq!(s.splits().await, [(0, 100), (0, 100), (0, 100)]);
+    s.ws.assert_plan_empty();
+
+    // The next canary comes up on blue, where the old stable was.
+    s.deploy(
+        &CanaryConfig::new(&s.infra)
+            .stable(&s.td(1))
+            .canary(&s.td(2), 10),
+    );
+    let plan = s.plan_then_apply();
+    assert_eq!(
+        rollout_steps(&planned_after(&plan, ADDR)),
+        [
+            "create canary task set promote:3 (scale 100%) on tg promote-blue",
+            "shift traffic 90/10 on 2 rules",
+            "route test traffic 100% to promote-blue on 1 test listener",
+        ]
+    );
+    assert_eq!(s.splits().await, [(10, 90), (10, 90), (100, 0)]);
+    s.ws.assert_plan_empty();
+}
+
+#[tokio::test]
+async fn promote_with_replace_returns_the_stable_to_blue() {
+    let s = Stack::short_periods("replace").await;
+    let replace = "  promotion = \"replace\"";
+    s.with_canary_config(50, replace).await;
+    let st = s.state();
+    let (stable_id, canary_id) = (
+        st["stable_task_set_id"].as_str().unwrap().to_string(),
+        st["canary_task_set_id"].as_str().unwrap().to_string(),
+    );
+
+    s.deploy(&CanaryConfig::new(&s.infra).stable(&s.td(1)).extra(replace));
+    let plan = s.plan_then_apply();
+    assert_eq!(
+        rollout_steps(&planned_after(&plan, ADDR)),
+        [
+            "move all production traffic to tg replace-green on 2 rules".to_string(),
+            "make canary task set replace:2 PRIMARY (tg replace-green is live now)".into(),
+            format!("delete old stable task set replace:1 ({stable_id})"),
+            "create stable task set replace:2 (scale 100%) on tg replace-blue".into(),
+            "move all production traffic to tg replace-blue on 2 rules".into(),
+            "route test traffic 100% to replace-blue on 1 test listener".into(),
+            "make stable task set replace:2 PRIMARY (tg replace-blue is live now)".into(),
+            format!("delete canary task set replace:2 ({canary_id})"),
+        ]
+    );
+    let st = s.state();
+    let new_id = st["stable_task_set_id"].as_str().unwrap().to_string();
     assert_ne!(new_id, stable_id);
     assert_ne!(new_id, canary_id);
-    assert_eq!(st["canary_task_set_id"], Json::Null);
+    assert_eq!(st["live_target_group_arn"], s.blue());
     s.assert_deleted(&stable_id).await;
     s.assert_deleted(&canary_id).await;
     let live = s.live().await;
     assert_eq!(live.len(), 1, "{live:#?}");
-    assert_eq!(live[0].id(), Some(new_id.as_str()));
     assert_eq!(live[0].status(), Some("PRIMARY"));
-    assert_eq!(live[0].task_definition(), Some(s.td(1).as_str()));
     assert_eq!(target_group(&live[0]), s.blue());
     assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
     s.ws.assert_plan_empty();
@@ -351,7 +409,7 @@ async fn rollback_moves_traffic_back_then_deletes_the_canary() {
 }
 
 #[tokio::test]
-async fn stable_change_without_canary_is_a_direct_blue_green() {
+async fn stable_change_without_canary_is_a_blue_green_onto_the_idle_target_group() {
     let s = Stack::short_periods("bluegreen").await;
     let cfg = CanaryConfig::new(&s.infra);
     s.deploy(&cfg);
@@ -366,8 +424,10 @@ async fn stable_change_without_canary_is_a_direct_blue_green() {
     assert_eq!(
         rollout_steps(&planned_after(&plan, ADDR)),
         [
-            "create stable task set bluegreen:3 (scale 100%) on tg bluegreen-blue".to_string(),
-            "make stable task set bluegreen:3 PRIMARY".into(),
+            "create stable task set bluegreen:3 (scale 100%) on tg bluegreen-green".to_string(),
+            "route test traffic 100% to bluegreen-green on 1 test listener".into(),
+            "move all production traffic to tg bluegreen-green on 2 rules".into(),
+            "make stable task set bluegreen:3 PRIMARY (tg bluegreen-green is live now)".into(),
             format!("delete old stable task set bluegreen:1 ({old})"),
         ]
     );
@@ -382,8 +442,8 @@ async fn stable_change_without_canary_is_a_direct_blue_green() {
     assert_eq!(live[0].id(), Some(new.as_str()));
     assert_eq!(live[0].status(), Some("PRIMARY"));
     assert_eq!(live[0].task_definition(), Some(s.td(2).as_str()));
-    assert_eq!(target_group(&live[0]), s.blue());
-    assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
+    assert_eq!(target_group(&live[0]), s.green());
+    assert_eq!(s.splits().await, [(0, 100), (0, 100), (0, 100)]);
     s.ws.assert_plan_empty();
 }
 
@@ -403,11 +463,17 @@ async fn template_change_rolls_new_task_sets_and_keeps_the_split() {
     assert_eq!(
         rollout_steps(&after),
         [
-            "create stable task set template:1 (scale 100%) on tg template-blue".to_string(),
-            "make stable task set template:1 PRIMARY".into(),
-            "create canary task set template:2 (scale 100%) on tg template-green".into(),
+            "shift traffic 100/0 on 2 rules".to_string(),
+            "route test traffic 100% to template-blue on 1 test listener".into(),
             format!("delete canary task set template:2 ({canary_id})"),
+            "create stable task set template:1 (scale 100%) on tg template-green".into(),
+            "route test traffic 100% to template-green on 1 test listener".into(),
+            "move all production traffic to tg template-green on 2 rules".into(),
+            "make stable task set template:1 PRIMARY (tg template-green is live now)".into(),
             format!("delete old stable task set template:1 ({stable_id})"),
+            "create canary task set template:2 (scale 100%) on tg template-blue".into(),
+            "shift traffic 80/20 on 2 rules".into(),
+            "route test traffic 100% to template-blue on 1 test listener".into(),
         ]
     );
     let st = s.state();
@@ -432,8 +498,8 @@ async fn template_change_rolls_new_task_sets_and_keeps_the_split() {
         by_id(&live, &new_stable).and_then(|t| t.status()),
         Some("PRIMARY")
     );
-    assert_eq!(by_id(&live, &new_canary).map(target_group), Some(s.green()));
-    assert_eq!(s.splits().await, [(80, 20), (80, 20), (0, 100)]);
+    assert_eq!(by_id(&live, &new_canary).map(target_group), Some(s.blue()));
+    assert_eq!(s.splits().await, [(20, 80), (20, 80), (100, 0)]);
     s.ws.assert_plan_empty();
 }
 
@@ -560,12 +626,13 @@ async fn import_adopts_the_stable_and_the_canary() {
     assert_eq!(s.splits().await, [(75, 25), (75, 25), (0, 100)]);
     s.ws.assert_plan_empty();
 
-    // And the imported deployment goes on like any other: promote.
+    // And the imported deployment goes on like any other: promote (the canary takes over).
     s.deploy(&CanaryConfig::new(&s.infra).stable(&s.td(1)));
     s.ws.apply(&[]);
     s.assert_deleted(&stable_id).await;
-    s.assert_deleted(&canary_id).await;
-    assert_eq!(s.live().await.len(), 1);
+    let live = s.live().await;
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].id(), Some(canary_id.as_str()));
     s.ws.assert_plan_empty();
 }
 
@@ -596,4 +663,36 @@ async fn import_refuses_a_service_with_two_extra_task_sets() {
     assert_eq!(s.live().await.len(), 3, "a failed import touches nothing");
     s.ws.fails(&["import", "-input=false", "-no-color", ADDR, "importx"])
         .assert_contains(&["Invalid import id", "Expected CLUSTER/SERVICE"]);
+}
+
+/// A state written by schema version 0 (fixed target group roles, no `promotion` or
+/// `live_target_group_arn`) upgrades to nothing to do, then releases like any other.
+#[tokio::test]
+async fn a_version_0_state_plans_nothing_and_then_promotes() {
+    let s = Stack::short_periods("stv0").await;
+    let (stable_id, canary_id) = s.with_canary(10).await;
+    let path = s.ws.dir().join("terraform.tfstate");
+    let mut state: Json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for r in state["resources"].as_array_mut().unwrap() {
+        if r["type"] == "ecsx_canary_deployment" {
+            let inst = &mut r["instances"][0];
+            inst["schema_version"] = json!(0);
+            let attrs = inst["attributes"].as_object_mut().unwrap();
+            attrs.remove("promotion");
+            attrs.remove("live_target_group_arn");
+        }
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&state).unwrap()).unwrap();
+
+    s.ws.assert_plan_empty();
+    s.ws.ok(&["apply", "-refresh-only", "-auto-approve", "-input=false"]);
+    let st = s.state();
+    assert_eq!(st["live_target_group_arn"], s.blue());
+    assert_eq!(st["promotion"], "swap");
+    s.deploy(&CanaryConfig::new(&s.infra).stable(&s.td(1)));
+    s.ws.apply(&[]);
+    s.assert_deleted(&stable_id).await;
+    assert_eq!(s.state()["stable_task_set_id"], canary_id.as_str());
+    assert_eq!(s.splits().await, [(0, 100), (0, 100), (0, 100)]);
+    s.ws.assert_plan_empty();
 }

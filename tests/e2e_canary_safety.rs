@@ -48,9 +48,28 @@ async fn rule1_traffic_never_moves_before_the_canary_is_steady() {
     s.report_traffic("canary 50%");
     s.reset_traffic();
 
-    // Promote: the new stable turns PRIMARY only once steady, and the canary keeps its
-    // traffic until the new stable is PRIMARY and the weights are back at 100/0.
+    // Promote (swap): the canary takes over where it runs; nothing new comes up and nothing
+    // is PRIMARY before it is steady.
     s.deploy(&cfg.stable(&s.td(1)));
+    let (_, samples) = s.apply_sampling().await;
+    for x in &samples {
+        for (id, _, status, st) in &x.sets {
+            assert!(
+                !(status == "PRIMARY" && st == "STABILIZING"),
+                "{id} became PRIMARY before it was steady: {x:?}"
+            );
+        }
+        assert!(
+            !x.any_on(s.blue(), "STABILIZING") && !x.any_on(s.green(), "STABILIZING"),
+            "promotion by swap starts no task set: {x:?}"
+        );
+    }
+    assert_eq!(s.splits().await, [(0, 100), (0, 100), (0, 100)]);
+    s.ws.assert_plan_empty();
+
+    // replace: the new stable comes up on blue while nothing routes there.
+    let replace = cfg_replace(&s, &s.td(2));
+    s.deploy(&replace);
     let (_, samples) = s.apply_sampling().await;
     let watched = samples
         .iter()
@@ -61,16 +80,11 @@ async fn rule1_traffic_never_moves_before_the_canary_is_steady() {
         "the new stable was seen STABILIZING: {samples:#?}"
     );
     for x in &samples {
-        for (id, _, status, st) in &x.sets {
-            assert!(
-                !(status == "PRIMARY" && st == "STABILIZING"),
-                "{id} became PRIMARY before it was steady: {x:?}"
-            );
-        }
-        if x.green[0] > 0 {
-            assert!(
-                x.live_on(s.green()),
-                "traffic on green while the canary drains: {x:?}"
+        if x.any_on(s.blue(), "STABILIZING") {
+            assert_eq!(
+                (x.green[0], x.green[1]),
+                (100, 100),
+                "blue took traffic while its new task set was STABILIZING: {x:?}"
             );
         }
     }
@@ -124,6 +138,13 @@ async fn rule1_traffic_model_sees_each_phase() {
         "promote is expected (for now) to serve two versions from blue: {}",
         traffic.report()
     );
+}
+
+/// A stable change to `td` with `promotion = "replace"` and no canary (a bridge serves).
+fn cfg_replace(s: &Stack, td: &str) -> CanaryConfig {
+    CanaryConfig::new(&s.infra)
+        .stable(td)
+        .extra("  promotion = \"replace\"")
 }
 
 /// Safety rule 2: a canary that never stabilises fails the apply, is removed, traffic stays,
@@ -194,9 +215,10 @@ async fn rule2_canary_that_never_stabilises_is_removed_and_traffic_stays() {
 }
 
 /// Safety rule 2, Ctrl-C: SIGINT to Terraform mid-wait makes it call StopProvider; the
-/// replacement canary is removed and the previous steady split stays on the old canary.
+/// replacement canary is removed. The old canary left traffic before its successor came up
+/// (one target group never serves two versions), so all traffic is on the stable task set.
 #[tokio::test]
-async fn rule2_ctrl_c_mid_wait_keeps_the_previous_steady_split() {
+async fn rule2_ctrl_c_mid_wait_leaves_traffic_on_the_stable_task_set() {
     let s = Stack::short_periods("ctrlc").await;
     let cfg = s.with_canary_config(20, "").await;
     let old_canary = s.id_of("canary").expect("canary");
@@ -232,28 +254,22 @@ async fn rule2_ctrl_c_mid_wait_keeps_the_previous_steady_split() {
     ]);
 
     s.assert_deleted(&new_canary).await;
+    s.assert_deleted(&old_canary).await;
     let live = s.live().await;
-    assert_eq!(live.len(), 2, "{live:#?}");
-    assert_eq!(
-        by_id(&live, &old_canary).and_then(|t| t.status()),
-        Some("ACTIVE")
-    );
+    assert_eq!(live.len(), 1, "{live:#?}");
     assert_eq!(
         by_id(&live, &stable_id).and_then(|t| t.status()),
         Some("PRIMARY")
     );
-    assert_eq!(s.splits().await, [(80, 20), (80, 20), (0, 100)]);
+    assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
     let st = s.state();
-    assert_eq!(st["canary_task_set_id"], old_canary.as_str());
-    assert_eq!(st["canary"][0]["task_definition"], s.td(1).as_str());
-    assert_eq!(st["canary"][0]["traffic_percent"], 20);
+    assert_eq!(st["canary_task_set_id"], Json::Null);
 
     s.emu
         .configure(json!({"never_stable_task_definitions": []}));
     s.ws.apply(&[]);
     let new = s.id_of("canary").expect("canary");
     assert_ne!(new, old_canary);
-    s.assert_deleted(&old_canary).await;
     assert_eq!(s.splits().await, [(80, 20), (80, 20), (0, 100)]);
     s.ws.assert_plan_empty();
 }

@@ -46,6 +46,12 @@ pub trait Resource: Send + Sync {
     /// Rules beyond the schema's per-attribute validators.
     fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
 
+    /// Moves a state written with schema `version` (older than the current one, already
+    /// conformed to the current schema's shape) to the current meaning.
+    fn upgrade(&self, _version: i64, state: Value) -> Value {
+        state
+    }
+
     /// Refines a plan; `ctx` is None while the provider configuration is unknown.
     async fn modify_plan(&self, _ctx: Option<&Ctx>, _plan: &mut Plan, _diags: &mut Diagnostics) {}
 

@@ -2,8 +2,8 @@
 //! Where the world changed since the plan (PRIMARY moved), it re-plans with the same planner.
 
 use super::model::{owned_by, ownership_tags, Desired, Observed, Role, TaskSetRef, Template};
-use super::observe::{check_routers, find_routers, leftovers, note_canary_association};
-use super::rollout::{NewTaskSet, PrimaryTarget, Rescale, Rollout, Routing};
+use super::observe::{check_routers, find_routers, leftovers, note_forwarded};
+use super::rollout::{Fresh, Rollout, RoutePurpose, Step, Subject};
 use crate::aws::ecs::{self, TaskSet, TaskSetSpec};
 use crate::aws::elbv2::{self, Router};
 use crate::aws::wait::{self, Poll};
@@ -18,8 +18,8 @@ use std::time::Duration;
 const ROUTING_VISIBLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// Carries out the rollout from `prior` to `planned`. On failure, traffic stays on steady
-/// task sets, a canary or stable that failed to stabilise is removed, and the state
-/// returned is what AWS really holds, so the next apply picks up where this one stopped.
+/// task sets, a task set that failed to stabilise or never took over is removed, and the
+/// state returned is what AWS really holds, so the next apply picks up where this one stopped.
 pub(crate) async fn converge(
     ctx: &Ctx,
     prior: &Value,
@@ -51,7 +51,7 @@ pub(crate) async fn converge(
     } else {
         Observed::from_state(prior).with_live_primary(svc.primary())
     };
-    if let Err(e) = note_canary_association(ctx, &d, &mut seen).await {
+    if let Err(e) = note_forwarded(ctx, &d, &mut seen).await {
         aws_error(
             diags,
             Some(AttrPath::attr("traffic")),
@@ -78,6 +78,8 @@ pub(crate) async fn converge(
     let mut live = Live {
         stable: seen.stable.clone(),
         canary: seen.canary.clone(),
+        live_tg: seen.live_tg.clone(),
+        created: Vec::new(),
     };
     match run(ctx, &d, &r, limit, &mut live).await {
         Ok(()) => {
@@ -88,10 +90,9 @@ pub(crate) async fn converge(
             state.set("canary_weight", Value::from(cw));
             if state.get("rollout_steps").is_unknown() {
                 // Planned while parts of the configuration were unknown.
-                state.set("rollout_steps", Value::string_list(&r.steps));
+                state.set("rollout_steps", Value::string_list(&r.lines));
             }
-            TaskSetRef::write(&mut state, Role::Stable, live.stable.as_ref());
-            TaskSetRef::write(&mut state, Role::Canary, live.canary.as_ref());
+            live.write(&mut state);
             state.set("orphaned_task_set_ids", Value::List(vec![]));
             state.set("drift", Value::List(vec![]));
             state
@@ -104,11 +105,11 @@ pub(crate) async fn converge(
                 &format!("deployment {}", d.id()),
                 &failure.error,
             );
+            undo_unserving(ctx, &d, &mut live).await;
             // What AWS holds now, read back through Read so the next plan sees it.
             let mut partial = planned.clone();
             partial.set("id", Value::from(d.id()));
-            TaskSetRef::write(&mut partial, Role::Stable, live.stable.as_ref());
-            TaskSetRef::write(&mut partial, Role::Canary, live.canary.as_ref());
+            live.write(&mut partial);
             partial.set("drift", Value::List(vec![]));
             // Not the planned steps: the next plan must show the steps still to take.
             partial.set(
@@ -127,10 +128,72 @@ pub(crate) async fn converge(
     }
 }
 
-/// Task sets as an apply goes: the stable and canary the state will record.
+/// Task sets as an apply goes: what the state will record, and what this apply created.
 struct Live {
     stable: Option<TaskSetRef>,
     canary: Option<TaskSetRef>,
+    live_tg: Option<String>,
+    created: Vec<(Fresh, TaskSetRef, String)>,
+}
+
+impl Live {
+    fn resolve(&self, s: &Subject) -> Option<TaskSetRef> {
+        match s {
+            Subject::Known(t) => Some(t.clone()),
+            Subject::New(f) => self
+                .created
+                .iter()
+                .find(|(x, _, _)| x == f)
+                .map(|(_, t, _)| t.clone()),
+        }
+    }
+
+    fn records(&self, id: &str) -> bool {
+        [&self.stable, &self.canary]
+            .iter()
+            .any(|t| t.as_ref().is_some_and(|t| t.id == id))
+    }
+
+    fn write(&self, state: &mut Value) {
+        TaskSetRef::write(state, Role::Stable, self.stable.as_ref());
+        TaskSetRef::write(state, Role::Canary, self.canary.as_ref());
+        state.set("live_target_group_arn", Value::from(self.live_tg.clone()));
+    }
+}
+
+/// After a failure: a task set this apply created that the state will not record (a new
+/// stable version or bridge that never became PRIMARY) goes, once all traffic is back on the
+/// live target group. Best effort; where traffic cannot be moved back it stays, and the next
+/// refresh lists it as orphaned.
+async fn undo_unserving(ctx: &Ctx, d: &Desired, live: &mut Live) {
+    let unrecorded: Vec<TaskSetRef> = live
+        .created
+        .iter()
+        .filter(|(_, t, _)| !live.records(&t.id))
+        .map(|(_, t, _)| t.clone())
+        .collect();
+    let Some(tg) = live.live_tg.clone().filter(|_| !unrecorded.is_empty()) else {
+        return;
+    };
+    let all = d.all_to(&tg);
+    let back = shift(ctx, d, Some(&all), Some(&all)).await;
+    if let Err(e) = back {
+        crate::log::warn(
+            "could not move traffic back to the live target group after a failure",
+            &[("error", e.to_string().into())],
+        );
+        return;
+    }
+    for t in unrecorded {
+        if let Err(e) =
+            ecs::delete_task_set(&ctx.aws.ecs, &d.cluster, &d.service, &t.arn, true).await
+        {
+            crate::log::warn(
+                "could not remove a task set that did not take over",
+                &[("task_set", t.id.into()), ("error", e.to_string().into())],
+            );
+        }
+    }
 }
 
 struct Failure {
@@ -165,125 +228,158 @@ async fn run(
             Ok(())
         }
     };
-    // 0. Adopt imported task sets: tag them as the deployment's.
-    for (t, role) in &r.adopt {
-        ecs::tag_task_set(&ctx.aws.ecs, &t.arn, &ownership_tags(&d.id(), *role))
-            .await
-            .map_err(|e| Failure::at(*role, "Could not tag the imported task set", e))?;
-    }
-    // 1. The stable version: a new task set on the primary target group, steady, then PRIMARY.
-    if let Some(n) = &r.create_stable {
-        let t = create(ctx, d, n)
-            .await
-            .map_err(|e| Failure::at(Role::Stable, "Could not create the stable task set", e))?;
-        if let Err(e) = wait(t.arn.clone()).await {
-            discard(ctx, d, &t).await;
-            return Err(Failure::at(Role::Stable, "New stable task set did not reach a steady state; it was removed and traffic stays where it was", e));
+    let missing = |what: &str| Failure {
+        path: None,
+        summary: format!(
+            "Internal error: the rollout refers to a {what} task set it did not create"
+        ),
+        error: AwsError::Unexpected(what.to_string()),
+    };
+    for step in &r.steps {
+        match step {
+            Step::Adopt { task_set, role } => {
+                ecs::tag_task_set(&ctx.aws.ecs, &task_set.arn, &ownership_tags(&d.id(), *role))
+                    .await
+                    .map_err(|e| Failure::at(*role, "Could not tag the imported task set", e))?;
+            }
+            Step::Create {
+                fresh,
+                task_definition,
+                scale,
+                target_group,
+            } => {
+                let role = fresh.role();
+                let t = create(ctx, d, *fresh, task_definition, *scale, target_group)
+                    .await
+                    .map_err(|e| {
+                        Failure::at(
+                            role,
+                            &format!("Could not create the {} task set", fresh.noun()),
+                            e,
+                        )
+                    })?;
+                if let Err(e) = wait(t.arn.clone()).await {
+                    discard(ctx, d, &t).await;
+                    let summary = match fresh {
+                        Fresh::Canary => "Canary task set did not reach a steady state; it was removed and no traffic moved to it",
+                        Fresh::Stable | Fresh::Bridge => "New stable task set did not reach a steady state; it was removed and traffic stays where it was",
+                    };
+                    return Err(Failure::at(role, summary, e));
+                }
+                let t = TaskSetRef::of(&t);
+                if *fresh == Fresh::Canary {
+                    live.canary = Some(t.clone());
+                }
+                live.created.push((*fresh, t, target_group.clone()));
+            }
+            Step::Scale {
+                subject,
+                role,
+                scale,
+                ..
+            } => {
+                let t = live.resolve(subject).ok_or_else(|| missing("scaled"))?;
+                rescale(ctx, d, &t, *scale, *role).await?;
+                wait(t.arn.clone()).await.map_err(|e| {
+                    Failure::at(
+                        *role,
+                        &format!(
+                            "{} task set did not reach a steady state after scaling",
+                            if *role == Role::Stable {
+                                "Stable"
+                            } else {
+                                "Canary"
+                            }
+                        ),
+                        e,
+                    )
+                })?;
+            }
+            Step::Route {
+                production,
+                tests,
+                purpose,
+                ..
+            } => {
+                let summary = match purpose {
+                    RoutePurpose::Associate => {
+                        "Could not add the target group to the listeners and rules"
+                    }
+                    RoutePurpose::MoveAll | RoutePurpose::Split => "Could not shift traffic",
+                };
+                shift(ctx, d, production.as_deref(), tests.as_deref())
+                    .await
+                    .map_err(|e| Failure {
+                        path: Some(AttrPath::attr("traffic")),
+                        summary: summary.into(),
+                        error: e,
+                    })?;
+            }
+            Step::MakePrimary {
+                subject, live: tg, ..
+            } => {
+                let t = live.resolve(subject).ok_or_else(|| missing("new"))?;
+                ecs::set_primary_confirmed(&ctx.aws.ecs, &d.cluster, &d.service, &t.arn)
+                    .await
+                    .map_err(|e| {
+                        Failure::at(
+                            Role::Stable,
+                            "Could not make the new stable task set PRIMARY",
+                            e,
+                        )
+                    })?;
+                if live.canary.as_ref().is_some_and(|c| c.id == t.id) {
+                    live.canary = None;
+                }
+                live.stable = Some(t);
+                live.live_tg = Some(tg.clone());
+            }
+            Step::Retire { subject, .. } => {
+                let t = live.resolve(subject).ok_or_else(|| missing("retired"))?;
+                ecs::delete_task_set(&ctx.aws.ecs, &d.cluster, &d.service, &t.arn, false)
+                    .await
+                    .map_err(|e| {
+                        Failure::at(Role::Stable, "Could not delete an old task set", e)
+                    })?;
+                if live.canary.as_ref().is_some_and(|c| c.id == t.id) {
+                    live.canary = None;
+                }
+            }
         }
-        live.stable = Some(TaskSetRef::of(&t));
-    }
-    if let Some(s) = &r.scale_stable {
-        rescale(ctx, d, s, Role::Stable).await?;
-        wait(s.task_set.arn.clone()).await.map_err(|e| {
-            Failure::at(
-                Role::Stable,
-                "Stable task set did not reach a steady state after scaling",
-                e,
-            )
-        })?;
-    }
-    match (&r.make_primary, &live.stable) {
-        (Some(PrimaryTarget::NewStable), Some(t)) => {
-            set_primary(ctx, d, t, "Could not make the new stable task set PRIMARY").await?
-        }
-        (Some(PrimaryTarget::Stable(t)), _) => {
-            set_primary(
-                ctx,
-                d,
-                t,
-                "Could not make the stable task set PRIMARY again",
-            )
-            .await?
-        }
-        _ => {}
-    }
-    // 2. The canary: a new task set on the canary target group, steady before any traffic.
-    if r.associate_canary_tg {
-        // Where the canary target group is not forwarded to, all traffic is on the primary
-        // one already: 100/0 moves none of it.
-        let hold = Routing {
-            production: true,
-            tests: false,
-            canary_exists: false,
-        };
-        let mut before = d.clone();
-        before.canary = None;
-        shift(ctx, &before, &hold).await.map_err(|e| Failure {
-            path: Some(AttrPath::attr("traffic")),
-            summary: "Could not add the canary target group to the listeners and rules".into(),
-            error: e,
-        })?;
-    }
-    if let Some(n) = &r.create_canary {
-        let t = create(ctx, d, n)
-            .await
-            .map_err(|e| Failure::at(Role::Canary, "Could not create the canary task set", e))?;
-        if let Err(e) = wait(t.arn.clone()).await {
-            discard(ctx, d, &t).await;
-            return Err(Failure::at(Role::Canary, "Canary task set did not reach a steady state; it was removed and no traffic moved to it", e));
-        }
-        // A replaced canary keeps the canary target group's traffic until the clean-up.
-        live.canary = Some(TaskSetRef::of(&t));
-    } else if let Some(s) = &r.scale_canary {
-        rescale(ctx, d, s, Role::Canary).await?;
-        wait(s.task_set.arn.clone()).await.map_err(|e| {
-            Failure::at(
-                Role::Canary,
-                "Canary task set did not reach a steady state after scaling",
-                e,
-            )
-        })?;
-    }
-    // 3. Traffic, now that every task set that will take some is steady.
-    if let Some(routing) = &r.routing {
-        shift(ctx, d, routing).await.map_err(|e| Failure {
-            path: Some(AttrPath::attr("traffic")),
-            summary: "Could not shift traffic".into(),
-            error: e,
-        })?;
     }
     if d.canary.is_none() {
         live.canary = None;
     }
-    // 4. Clean-up: the task sets nothing routes to any more.
-    for t in &r.retire {
-        ecs::delete_task_set(&ctx.aws.ecs, &d.cluster, &d.service, &t.reference, false)
-            .await
-            .map_err(|e| Failure::at(Role::Stable, "Could not delete an old task set", e))?;
-    }
     Ok(())
 }
 
-/// CreateTaskSet for one role, from the deployment's template, tagged as owned.
-async fn create(ctx: &Ctx, d: &Desired, n: &NewTaskSet) -> Result<TaskSet, AwsError> {
+/// CreateTaskSet from the deployment's template, tagged as owned.
+async fn create(
+    ctx: &Ctx,
+    d: &Desired,
+    fresh: Fresh,
+    task_definition: &str,
+    scale: f64,
+    target_group: &str,
+) -> Result<TaskSet, AwsError> {
     let Template {
         placement,
         container_name,
         container_port,
         mut tags,
     } = d.template.clone();
-    tags.extend(ownership_tags(&d.id(), n.role));
+    tags.extend(ownership_tags(&d.id(), fresh.role()));
     let token = uuid::Uuid::new_v4().to_string();
     let spec = TaskSetSpec {
         cluster: d.cluster.clone(),
         service: d.service.clone(),
-        task_definition: n.task_definition.clone(),
-        external_id: format!("ecsx-{}-{}", n.role.as_str(), &token[..8]),
+        task_definition: task_definition.to_string(),
+        external_id: format!("ecsx-{}-{}", fresh.noun(), &token[..8]),
         placement,
-        target_group_arn: n.target_group.clone(),
+        target_group_arn: target_group.to_string(),
         container_name,
         container_port,
-        scale_percent: n.scale,
+        scale_percent: scale,
         tags,
         client_token: token,
     };
@@ -291,37 +387,31 @@ async fn create(ctx: &Ctx, d: &Desired, n: &NewTaskSet) -> Result<TaskSet, AwsEr
         "creating task set",
         &[
             ("deployment", d.id().into()),
-            ("role", n.role.as_str().into()),
-            ("task_definition", n.task_definition.clone().into()),
+            ("role", fresh.noun().into()),
+            ("task_definition", task_definition.to_string().into()),
+            ("target_group", target_group.to_string().into()),
         ],
     );
     ecs::create_task_set(&ctx.aws.ecs, &spec).await
 }
 
-async fn rescale(ctx: &Ctx, d: &Desired, s: &Rescale, role: Role) -> Result<(), Failure> {
-    ecs::update_scale(
-        &ctx.aws.ecs,
-        &d.cluster,
-        &d.service,
-        &s.task_set.arn,
-        s.scale,
-    )
-    .await
-    .map(|_| ())
-    .map_err(|e| {
-        let summary = match role {
-            Role::Stable => "Could not scale the stable task set",
-            Role::Canary => "Could not scale the canary task set",
-        };
-        Failure::at(role, summary, e)
-    })
-}
-
-async fn set_primary(ctx: &Ctx, d: &Desired, t: &TaskSetRef, summary: &str) -> Result<(), Failure> {
-    ecs::set_primary_confirmed(&ctx.aws.ecs, &d.cluster, &d.service, &t.arn)
+async fn rescale(
+    ctx: &Ctx,
+    d: &Desired,
+    t: &TaskSetRef,
+    scale: f64,
+    role: Role,
+) -> Result<(), Failure> {
+    ecs::update_scale(&ctx.aws.ecs, &d.cluster, &d.service, &t.arn, scale)
         .await
         .map(|_| ())
-        .map_err(|e| Failure::at(Role::Stable, summary, e))
+        .map_err(|e| {
+            let summary = match role {
+                Role::Stable => "Could not scale the stable task set",
+                Role::Canary => "Could not scale the canary task set",
+            };
+            Failure::at(role, summary, e)
+        })
 }
 
 /// Removes a task set that failed to stabilise; best effort, the error at hand matters more.
@@ -337,9 +427,14 @@ async fn discard(ctx: &Ctx, d: &Desired, t: &TaskSet) {
     }
 }
 
-/// Writes the weights the routing asks for on the managed and/or test routers, skipping
-/// routers already right, then waits until ELBv2 reads them back.
-async fn shift(ctx: &Ctx, d: &Desired, routing: &Routing) -> Result<(), AwsError> {
+/// Writes `production` on the managed routers and `tests` on the test routers (None: leave
+/// them), skipping routers already right, then waits until ELBv2 reads them back.
+async fn shift(
+    ctx: &Ctx,
+    d: &Desired,
+    production: Option<&[(String, i32)]>,
+    tests: Option<&[(String, i32)]>,
+) -> Result<(), AwsError> {
     let (managed, test) = find_routers(ctx, d).await?;
     // Checked again right before writing: someone may have edited a rule since the plan.
     for r in managed.iter().chain(&test) {
@@ -357,32 +452,28 @@ async fn shift(ctx: &Ctx, d: &Desired, routing: &Routing) -> Result<(), AwsError
             )));
         }
     }
-    let split = d.split();
-    let test_split = d.test_split(routing.canary_exists);
-    let managed: &[Router] = if routing.production { &managed } else { &[] };
-    let test: &[Router] = if routing.tests { &test } else { &[] };
     let mut wrote = false;
-    for (routers, want) in [(managed, &split), (test, &test_split)] {
+    for (routers, want) in [(&managed, production), (&test, tests)] {
+        let Some(want) = want else { continue };
         for r in routers.iter().filter(|r| !r.forwards_exactly(want)) {
             elbv2::set_split(&ctx.aws.elbv2, r, want).await?;
             wrote = true;
         }
     }
     if wrote {
-        wait_routed(ctx, d, routing, &split, &test_split).await?;
+        wait_routed(ctx, d, production, tests).await?;
     }
     Ok(())
 }
 
 /// ELBv2 may describe a rule's old actions for a moment after ModifyRule. Waits until every
-/// router reads back what was just written, so the state and the clean-up that follows (deleting
+/// router reads back what was just written, so the state and the steps that follow (deleting
 /// the task sets traffic left) rest on what AWS reports, not on what was sent.
 async fn wait_routed(
     ctx: &Ctx,
     d: &Desired,
-    routing: &Routing,
-    split: &[(String, i32)],
-    test_split: &[(String, i32)],
+    production: Option<&[(String, i32)]>,
+    tests: Option<&[(String, i32)]>,
 ) -> Result<(), AwsError> {
     wait::until(
         "listeners and rules to show the new weights",
@@ -391,9 +482,7 @@ async fn wait_routed(
         &ctx.stop,
         || async {
             let (managed, test) = find_routers(ctx, d).await?;
-            let managed: &[Router] = if routing.production { &managed } else { &[] };
-            let test: &[Router] = if routing.tests { &test } else { &[] };
-            let behind = lagging(managed, test, split, test_split);
+            let behind = lagging(&[(&managed, production), (&test, tests)]);
             Ok(if behind.is_empty() {
                 Poll::Done(())
             } else {
@@ -404,18 +493,17 @@ async fn wait_routed(
     .await
 }
 
-/// The routers that do not (yet) forward as intended.
-fn lagging(
-    managed: &[Router],
-    test: &[Router],
-    split: &[(String, i32)],
-    test_split: &[(String, i32)],
-) -> Vec<String> {
-    managed
+/// The routers that do not (yet) forward as intended; a None split is not checked.
+fn lagging(groups: &[(&Vec<Router>, Option<&[(String, i32)]>)]) -> Vec<String> {
+    groups
         .iter()
-        .filter(|r| !r.forwards_exactly(split))
-        .chain(test.iter().filter(|r| !r.forwards_exactly(test_split)))
-        .map(|r| r.arn.clone())
+        .filter_map(|(routers, want)| want.map(|w| (routers, w)))
+        .flat_map(|(routers, want)| {
+            routers
+                .iter()
+                .filter(move |r| !r.forwards_exactly(want))
+                .map(|r| r.arn.clone())
+        })
         .collect()
 }
 
@@ -446,15 +534,12 @@ pub(crate) async fn destroy(
     if !svc.is_active() {
         return Value::Null;
     }
-    // Traffic back to the stable target group before anything is deleted.
-    let mut back = d.clone();
-    back.canary = None;
-    let all_back = Routing {
-        production: true,
-        tests: true,
-        canary_exists: false,
-    };
-    if let Err(e) = shift(ctx, &back, &all_back).await {
+    // Traffic back to the live target group before anything is deleted.
+    let live = Observed::from_state(prior)
+        .live_tg
+        .unwrap_or_else(|| d.primary_tg.clone());
+    let all_back = d.all_to(&live);
+    if let Err(e) = shift(ctx, &d, Some(&all_back), Some(&all_back)).await {
         aws_error(
             diags,
             Some(AttrPath::attr("traffic")),
@@ -547,11 +632,13 @@ mod tests {
         let split = vec![(BLUE.to_string(), 90), (GREEN.to_string(), 10)];
         let test_split = vec![(BLUE.to_string(), 0), (GREEN.to_string(), 100)];
         let r = |arn: &str, b, g| router(arn, &[(BLUE, b), (GREEN, g)]);
-        let managed = [r("prod", 90, 10), r("api", 100, 0)];
-        let test = [r("test", 0, 100)];
-        assert_eq!(lagging(&managed, &test, &split, &test_split), ["api"]);
-        let test = [r("test", 100, 0)];
-        assert_eq!(lagging(&managed[..1], &test, &split, &test_split), ["test"]);
-        assert!(lagging(&managed[..1], &[], &split, &test_split).is_empty());
+        let managed = vec![r("prod", 90, 10), r("api", 100, 0)];
+        let test = vec![r("test", 0, 100)];
+        let both = |m, t| lagging(&[(m, Some(&split[..])), (t, Some(&test_split[..]))]);
+        assert_eq!(both(&managed, &test), ["api"]);
+        let one = vec![managed[0].clone()];
+        let test = vec![r("test", 100, 0)];
+        assert_eq!(both(&one, &test), ["test"]);
+        assert!(lagging(&[(&one, Some(&split[..])), (&test, None)]).is_empty());
     }
 }

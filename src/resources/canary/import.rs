@@ -157,6 +157,8 @@ pub(crate) async fn adopt(
             "canary_task_set_arn",
             Value::from(canary.map(|c| c.arn.clone())),
         ),
+        ("live_target_group_arn", Value::from(primary_tg.as_str())),
+        ("promotion", Value::from("swap")),
         ("rollout_steps", Value::List(vec![])),
         ("orphaned_task_set_ids", Value::List(vec![])),
         ("drift", Value::List(vec![])),

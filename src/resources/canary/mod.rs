@@ -1,6 +1,7 @@
-//! `ecsx_canary_deployment`: a whole canary release on one service, Method B (fixed target
-//! group roles): the stable task set sits on the primary target group and is PRIMARY; a canary
-//! sits on the canary target group.
+//! `ecsx_canary_deployment`: a whole canary release on one service. The stable task set is
+//! PRIMARY and sits on the live target group; a canary sits on the other one. Promotion either
+//! swaps the two target groups' roles (`promotion = "swap"`, the guide's Method A) or keeps
+//! them fixed (`"replace"`, Method B), never sending traffic to a task set before it is steady.
 //!
 //! One concept per module: `schema` (schema, validation), `model` (typed configuration and
 //! observations, drift), `rollout` (the pure planner), `plan` (PlanResourceChange), `observe`
@@ -43,6 +44,10 @@ impl Resource for CanaryDeployment {
 
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
         schema::validate(config, diags)
+    }
+
+    fn upgrade(&self, version: i64, state: Value) -> Value {
+        schema::upgrade(version, state)
     }
 
     async fn modify_plan(&self, ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut Diagnostics) {

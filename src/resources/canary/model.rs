@@ -31,6 +31,29 @@ impl Role {
     }
 }
 
+/// How a new stable version takes over (`promotion`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Promotion {
+    /// The new version comes up on the idle target group, which then becomes the live one:
+    /// the two target groups trade roles at each release.
+    #[default]
+    Swap,
+    /// The stable task set always returns to the primary target group; a task set of the new
+    /// version on the canary target group serves alone while it is replaced.
+    Replace,
+}
+
+impl Promotion {
+    pub(crate) const NAMES: [&'static str; 2] = ["swap", "replace"];
+
+    fn parse(s: Option<&str>) -> Promotion {
+        match s {
+            Some("replace") => Promotion::Replace,
+            _ => Promotion::Swap,
+        }
+    }
+}
+
 /// A task set the state knows by id and ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TaskSetRef {
@@ -84,6 +107,7 @@ pub(crate) struct Desired {
     pub routers: Vec<(elbv2::Kind, String)>,
     pub test_routers: Vec<(elbv2::Kind, String)>,
     pub wait: bool,
+    pub promotion: Promotion,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -133,30 +157,29 @@ impl Desired {
             routers: routers(traffic, "listener_arns", "listener_rule_arns"),
             test_routers: routers(traffic, "test_listener_arns", "test_listener_rule_arns"),
             wait: v.get("wait_for_steady_state").as_bool().unwrap_or(true),
+            promotion: Promotion::parse(v.get("promotion").as_str()),
         }
     }
 
-    /// (primary, canary) weights on the managed routers.
+    /// (stable, canary) weights on the managed routers: the live target group's and the
+    /// idle one's.
     pub(crate) fn weights(&self) -> (i64, i64) {
         let p = self.canary.as_ref().map(|c| c.traffic).unwrap_or(0);
         (100 - p, p)
     }
 
-    pub(crate) fn split(&self) -> Vec<(String, i32)> {
-        let (p, c) = self.weights();
-        vec![
-            (self.primary_tg.clone(), p as i32),
-            (self.canary_tg.clone(), c as i32),
-        ]
+    /// The deployment's other target group than `tg`.
+    pub(crate) fn other_tg(&self, tg: &str) -> &str {
+        if tg == self.primary_tg {
+            &self.canary_tg
+        } else {
+            &self.primary_tg
+        }
     }
 
-    /// Test listeners send everything to the canary while one exists.
-    pub(crate) fn test_split(&self, canary_exists: bool) -> Vec<(String, i32)> {
-        let c = if canary_exists { 100 } else { 0 };
-        vec![
-            (self.primary_tg.clone(), 100 - c),
-            (self.canary_tg.clone(), c),
-        ]
+    /// Everything to `tg`, nothing to the other target group.
+    pub(crate) fn all_to(&self, tg: &str) -> Vec<(String, i32)> {
+        vec![(tg.to_string(), 100), (self.other_tg(tg).to_string(), 0)]
     }
 
     pub(crate) fn id(&self) -> String {
@@ -330,10 +353,12 @@ pub(crate) struct Observed {
     pub drift: Vec<Drift>,
     /// Live task sets tagged as this deployment's that the state does not hold.
     pub orphans: Vec<String>,
-    /// Whether a managed or test router forwards to the canary target group (at any weight),
-    /// which CreateTaskSet requires of a target group; read live, only when a canary is to be
+    /// The target group the stable task set sits on (`live_target_group_arn`).
+    pub live_tg: Option<String>,
+    /// The target groups some managed or test router forwards to (at any weight), which
+    /// CreateTaskSet requires of a target group; read live, only when a task set is to be
     /// created. None when not read.
-    pub canary_tg_associated: Option<bool>,
+    pub forwarded: Option<Vec<String>>,
 }
 
 impl Observed {
@@ -348,14 +373,22 @@ impl Observed {
             (Some(p), Some(c)) => Some((p, c)),
             _ => None,
         };
+        let deployed = Desired::from(prior);
+        // States from before `live_target_group_arn` kept the stable on the primary one.
+        let live_tg = prior
+            .get("live_target_group_arn")
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| Some(deployed.primary_tg.clone()).filter(|tg| !tg.is_empty()));
         Observed {
-            deployed: Some(Desired::from(prior)),
+            deployed: Some(deployed),
             stable: TaskSetRef::read(prior, Role::Stable),
             canary: TaskSetRef::read(prior, Role::Canary),
             weights,
             drift: Drift::from_values(prior.get("drift")),
             orphans: prior.get("orphaned_task_set_ids").strings(),
-            canary_tg_associated: None,
+            live_tg,
+            forwarded: None,
         }
     }
 

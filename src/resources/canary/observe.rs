@@ -142,23 +142,27 @@ pub(crate) fn router_path(d: &Desired, arn: &str) -> AttrPath {
     traffic
 }
 
-/// Fills in [`Observed::canary_tg_associated`] from a live read of the routers, when the
-/// rollout would create a canary task set (the only time it matters).
-pub(crate) async fn note_canary_association(
+/// Fills in [`Observed::forwarded`] from a live read of the routers, when the rollout would
+/// create a task set (the only time it matters: CreateTaskSet refuses a target group that no
+/// listener or rule forwards to).
+pub(crate) async fn note_forwarded(
     ctx: &Ctx,
     d: &Desired,
     seen: &mut Observed,
 ) -> Result<(), AwsError> {
-    if Rollout::plan(seen, d).create_canary.is_none() {
+    if Rollout::plan(seen, d).creates() == 0 {
         return Ok(());
     }
     let (managed, test) = find_routers(ctx, d).await?;
-    seen.canary_tg_associated = Some(managed.iter().chain(&test).any(|r| {
-        r.weights()
-            .unwrap_or_default()
-            .iter()
-            .any(|(tg, _)| *tg == d.canary_tg)
-    }));
+    let mut forwarded: Vec<String> = managed
+        .iter()
+        .chain(&test)
+        .flat_map(|r| r.weights().unwrap_or_default())
+        .map(|(tg, _)| tg)
+        .collect();
+    forwarded.sort();
+    forwarded.dedup();
+    seen.forwarded = Some(forwarded);
     Ok(())
 }
 
@@ -336,7 +340,7 @@ fn computed_count(desired_count: i32, scale_percent: f64) -> i64 {
 /// rounds to nothing) every task set is STEADY_STATE at once with zero tasks, and the load
 /// balancer would send that share of production traffic to an empty target group.
 fn check_capacity(svc: &ecs::Service, d: &Desired, r: &Rollout, diags: &mut Diagnostics) {
-    if !r.routing.as_ref().is_some_and(|x| x.production) {
+    if !r.routes_production() {
         return;
     }
     let (pw, cw) = d.weights();
@@ -384,8 +388,31 @@ pub(crate) fn observe(
         TaskSetRef::read(state, role)
             .and_then(|want| sets.iter().find(|t| t.id == want.id && !t.is_draining()))
     };
-    let stable = find(Role::Stable);
-    let canary = find(Role::Canary);
+    let mut stable = find(Role::Stable);
+    let mut canary = find(Role::Canary);
+    let mut live_tg = Observed::from_state(state).live_tg;
+    // A promotion the state never recorded (the provider or Terraform died after
+    // UpdateServicePrimaryTaskSet and the old stable's deletion): the stable task set is gone
+    // and a task set of this deployment is PRIMARY. That one is the stable task set now.
+    if stable.is_none() && TaskSetRef::read(state, Role::Stable).is_some() {
+        if let Some(p) = svc
+            .primary()
+            .and_then(|p| sets.iter().find(|t| t.id == p.id))
+            .filter(|t| owned_by(t, &id) && !t.is_draining())
+        {
+            if canary.is_some_and(|c| c.id == p.id) {
+                canary = None;
+            }
+            stable = Some(p);
+            if let Some(tg) = p.target_group_arns.first() {
+                live_tg = Some(tg.clone());
+            }
+            TaskSetRef::write(&mut next, Role::Stable, Some(&TaskSetRef::of(p)));
+        }
+    }
+    let live = live_tg.clone().unwrap_or_else(|| d.primary_tg.clone());
+    let idle = d.other_tg(&live).to_string();
+    next.set("live_target_group_arn", Value::from(live.as_str()));
     let mut drift = Vec::new();
     for (t, role) in [(stable, Role::Stable), (canary, Role::Canary)] {
         if let Some(t) = t.filter(|t| !owned_by(t, &id)) {
@@ -411,7 +438,7 @@ pub(crate) fn observe(
         }
         None => TaskSetRef::write(&mut next, Role::Stable, None),
     }
-    let canary_weight = managed.first().map(|r| r.weight_of(&d.canary_tg) as i64);
+    let canary_weight = managed.first().map(|r| r.weight_of(&idle) as i64);
     match canary {
         Some(t) => {
             let mut block = state.block("canary").clone();
@@ -438,12 +465,7 @@ pub(crate) fn observe(
     );
     let seen: Vec<(i64, i64)> = managed
         .iter()
-        .map(|r| {
-            (
-                r.weight_of(&d.primary_tg) as i64,
-                r.weight_of(&d.canary_tg) as i64,
-            )
-        })
+        .map(|r| (r.weight_of(&live) as i64, r.weight_of(&idle) as i64))
         .collect();
     let (pw, cw) = seen
         .iter()
@@ -475,7 +497,7 @@ pub(crate) fn observe(
             });
         }
     }
-    let test_split = d.test_split(canary.is_some());
+    let test_split = d.all_to(if canary.is_some() { &idle } else { &live });
     for r in test {
         if !r.forwards_exactly(&test_split) {
             drift.push(Drift::TestRouteOff {

@@ -2,19 +2,20 @@
 //! the planner, and the checks AWS can answer before anything changes.
 
 use super::model::{Desired, Observed, Role, TaskSetRef};
-use super::observe::{check_routers_at_plan, check_service, leftovers, note_canary_association};
-use super::rollout::{PrimaryTarget, Rollout};
+use super::observe::{check_routers_at_plan, check_service, leftovers, note_forwarded};
+use super::rollout::{Rollout, Step, Subject};
 use crate::diag::{AttrPath, Diagnostics};
 use crate::resources::support::aws_error;
 use crate::resources::{Ctx, Plan};
 use crate::value::Value;
 
 /// Computed attributes an apply may change.
-const COMPUTED: [&str; 9] = [
+const COMPUTED: [&str; 10] = [
     "stable_task_set_id",
     "stable_task_set_arn",
     "canary_task_set_id",
     "canary_task_set_arn",
+    "live_target_group_arn",
     "primary_weight",
     "canary_weight",
     "rollout_steps",
@@ -49,7 +50,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
     }
     if let Some(ctx) = ctx {
         // Unreadable routers are reported by check_routers below.
-        let _ = note_canary_association(ctx, &d, &mut seen).await;
+        let _ = note_forwarded(ctx, &d, &mut seen).await;
     }
     let r = Rollout::plan(&seen, &d);
     let planned = &mut plan.planned;
@@ -59,6 +60,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
     planned.set("canary_weight", Value::from(cw));
     planned.set("orphaned_task_set_ids", Value::List(vec![]));
     planned.set("drift", Value::List(vec![]));
+    planned.set("live_target_group_arn", Value::from(r.live_after.clone()));
     if r.is_idle() {
         for k in [
             "stable_task_set_id",
@@ -71,30 +73,24 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
         }
         return;
     }
-    planned.set("rollout_steps", Value::string_list(&r.steps));
-    let keep = |planned: &mut Value, role: Role, new: bool| {
-        if new {
+    planned.set("rollout_steps", Value::string_list(&r.lines));
+    // A task set recorded already keeps its id (a promoted canary becomes the stable one);
+    // one the apply creates is known only then.
+    let after = |planned: &mut Value, role: Role, subject: Option<&Subject>| match subject {
+        Some(Subject::New(_)) => {
             planned.set(&format!("{}_task_set_id", role.as_str()), Value::Unknown);
             planned.set(&format!("{}_task_set_arn", role.as_str()), Value::Unknown);
-        } else {
-            TaskSetRef::write(planned, role, TaskSetRef::read(&prior, role).as_ref());
         }
+        Some(Subject::Known(t)) => TaskSetRef::write(planned, role, Some(t)),
+        None => TaskSetRef::write(planned, role, None),
     };
-    keep(
-        planned,
-        Role::Stable,
-        matches!(r.make_primary, Some(PrimaryTarget::NewStable)),
-    );
-    if d.canary.is_some() {
-        keep(planned, Role::Canary, r.create_canary.is_some());
-    } else {
-        TaskSetRef::write(planned, Role::Canary, None);
-    }
+    after(planned, Role::Stable, r.stable_after.as_ref());
+    after(planned, Role::Canary, r.canary_after.as_ref());
     if let Some(ctx) = ctx {
         // What AWS can tell before anything changes: the service takes task sets, there is
         // room for the new ones, and the routers to rewrite forward only to our target groups.
         check_service(ctx, &d, &r, diags).await;
-        if r.routing.is_some() {
+        if r.steps.iter().any(|s| matches!(s, Step::Route { .. })) {
             if let Err(e) = check_routers_at_plan(ctx, &d, diags).await {
                 aws_error(
                     diags,

@@ -1,80 +1,261 @@
 //! The rollout planner: a pure function of what was observed and what is configured. It
-//! decides every AWS write an apply makes and renders the steps `terraform plan` shows.
+//! decides every AWS write an apply makes, as an ordered list of [`Step`]s, and renders the
+//! lines `terraform plan` shows.
+//!
+//! The one rule every step order keeps: no task set takes a share of traffic (production or
+//! test) before it is steady. A new task set always comes up on a target group that gets no
+//! traffic, and it gets traffic only once it is steady. Which target group is live (serves
+//! the stable task set) is state: with `promotion = "swap"` the two target groups trade roles
+//! at each promotion; with `"replace"` the stable task set returns to the primary one.
 
-use super::model::{td_label, tg_label, Desired, Drift, Observed, Role, TaskSetRef};
+use super::model::{td_label, tg_label, Desired, Drift, Observed, Promotion, Role, TaskSetRef};
 
-/// A task set to create.
+/// A task set a step acts on: one the state records, or one this apply creates.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct NewTaskSet {
-    pub role: Role,
-    pub task_definition: String,
-    pub scale: f64,
-    pub target_group: String,
+pub(crate) enum Subject {
+    Known(TaskSetRef),
+    New(Fresh),
 }
 
-/// A new scale for an existing task set.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Rescale {
-    pub task_set: TaskSetRef,
-    pub scale: f64,
+/// The task sets an apply may create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Fresh {
+    /// The next stable task set.
+    Stable,
+    /// The next canary task set.
+    Canary,
+    /// With `promotion = "replace"`: the new version on the idle target group, serving alone
+    /// while the stable task set on the primary target group is replaced.
+    Bridge,
 }
 
-/// Which task set UpdateServicePrimaryTaskSet names.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum PrimaryTarget {
-    /// The stable task set this apply creates, once it is steady.
-    NewStable,
-    /// The stable task set already recorded (PRIMARY moved away from it).
-    Stable(TaskSetRef),
+impl Fresh {
+    /// The `ecsx:role` tag of the task set: a bridge is tagged like a canary.
+    pub(crate) fn role(self) -> Role {
+        match self {
+            Fresh::Stable => Role::Stable,
+            Fresh::Canary | Fresh::Bridge => Role::Canary,
+        }
+    }
+
+    pub(crate) fn noun(self) -> &'static str {
+        match self {
+            Fresh::Stable => "stable",
+            Fresh::Canary => "canary",
+            Fresh::Bridge => "bridge",
+        }
+    }
 }
 
-/// Weights to write: on the managed routers, on the test routers, or both.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Routing {
-    pub production: bool,
-    pub tests: bool,
-    /// Whether a canary runs once the apply is done (test routers send it everything then).
-    pub canary_exists: bool,
-}
+/// Weights for every router of one kind (managed or test): target group and weight.
+pub(crate) type Split = Vec<(String, i32)>;
 
 /// Why a task set goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RetireReason {
-    /// The canary was rolled back, promoted, or replaced by a new canary version.
+    /// The canary was rolled back or replaced by a new canary version.
     Canary,
     /// A new stable task set took over.
     OldStable,
+    /// The bridge of a `replace` promotion, once the new stable task set serves.
+    Bridge,
     /// Owned by the deployment, missing from its state.
     Orphan,
 }
 
-/// A task set to delete once traffic has left it.
+/// What a [`Step::Route`] is for; only the rendered line differs.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Retire {
-    pub id: String,
-    /// ARN where the state has it, else the id (DeleteTaskSet takes either).
-    pub reference: String,
-    pub reason: RetireReason,
-    /// Task definition label for the step text, where known.
-    pub label: String,
+pub(crate) enum RoutePurpose {
+    /// Weights between the stable and the canary.
+    Split,
+    /// All production traffic to one target group, away from the live one.
+    MoveAll,
+    /// List a target group at weight 0, because CreateTaskSet refuses a target group that no
+    /// listener or rule forwards to.
+    Associate,
 }
 
-/// Everything one apply does, in this order: stable, PRIMARY, canary, weights, clean-up.
+/// Why a [`Step::MakePrimary`] runs; only the rendered line differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PrimaryWhy {
+    /// The first stable task set of the deployment, or one on the same target group.
+    First,
+    /// The live target group changes to the one of this task set.
+    Switch,
+    /// Repair: PRIMARY moved away from the recorded stable task set.
+    Again,
+}
+
+/// One AWS change of an apply, executed in order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Step {
+    /// Tag a recorded (imported) task set as the deployment's.
+    Adopt { task_set: TaskSetRef, role: Role },
+    /// CreateTaskSet, then wait until the task set is steady.
+    Create {
+        fresh: Fresh,
+        task_definition: String,
+        scale: f64,
+        target_group: String,
+    },
+    /// UpdateTaskSet, then wait until steady.
+    Scale {
+        subject: Subject,
+        role: Role,
+        label: String,
+        scale: f64,
+    },
+    /// Weights on the managed routers (`production`) and/or the test routers (`tests`).
+    Route {
+        production: Option<Split>,
+        tests: Option<Split>,
+        purpose: RoutePurpose,
+        /// The live target group while this step runs, for the rendered line.
+        live: String,
+    },
+    /// UpdateServicePrimaryTaskSet. `live` is the target group that serves from then on.
+    MakePrimary {
+        subject: Subject,
+        noun: &'static str,
+        label: String,
+        live: String,
+        why: PrimaryWhy,
+    },
+    /// DeleteTaskSet of a task set no traffic reaches any more.
+    Retire {
+        subject: Subject,
+        reason: RetireReason,
+        label: String,
+    },
+}
+
+/// Everything one apply does, and what the state holds after it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Rollout {
-    /// Recorded task sets to tag as the deployment's (after an import) before anything else.
-    pub adopt: Vec<(TaskSetRef, Role)>,
-    pub create_stable: Option<NewTaskSet>,
-    pub scale_stable: Option<Rescale>,
-    /// Put the canary target group at weight 0 on the managed routers before the canary task
-    /// set is created: ECS refuses a target group no listener or rule forwards to.
-    pub associate_canary_tg: bool,
-    pub make_primary: Option<PrimaryTarget>,
-    pub create_canary: Option<NewTaskSet>,
-    pub scale_canary: Option<Rescale>,
-    pub routing: Option<Routing>,
-    pub retire: Vec<Retire>,
-    pub steps: Vec<String>,
+    pub steps: Vec<Step>,
+    /// The steps as `rollout_steps` shows them.
+    pub lines: Vec<String>,
+    /// The stable task set after the apply: the recorded one, the promoted canary, or new.
+    pub stable_after: Option<Subject>,
+    /// The canary after the apply, if one runs.
+    pub canary_after: Option<Subject>,
+    /// The target group the stable task set sits on after the apply.
+    pub live_after: Option<String>,
+}
+
+/// Builds the steps, tracking what the routers hold after each one, so that a route step is
+/// planned only where it changes something.
+struct Builder<'a> {
+    d: &'a Desired,
+    steps: Vec<Step>,
+    /// Managed routers' weights as they stand; None when unknown (must be written).
+    production: Option<Split>,
+    /// Test routers' target group as it stands; None when unknown.
+    tests: Option<String>,
+    /// Target groups some router forwards to (at any weight); None when not read.
+    forwarded: Option<Vec<String>>,
+}
+
+/// Sorted, so splits compare regardless of order.
+fn normal(mut s: Split) -> Split {
+    s.sort();
+    s
+}
+
+impl Builder<'_> {
+    fn all_to(&self, tg: &str) -> Split {
+        normal(self.d.all_to(tg))
+    }
+
+    fn route(
+        &mut self,
+        production: Option<Split>,
+        tests: Option<&str>,
+        purpose: RoutePurpose,
+        live: &str,
+    ) {
+        let production = production
+            .map(normal)
+            .filter(|s| !self.d.routers.is_empty() && self.production.as_ref() != Some(s));
+        let tests = tests
+            .filter(|t| !self.d.test_routers.is_empty() && self.tests.as_deref() != Some(*t))
+            .map(|t| self.all_to(t));
+        if production.is_none() && tests.is_none() {
+            return;
+        }
+        if let Some(p) = &production {
+            self.production = Some(p.clone());
+            // Every target group of a written split is listed, at weight 0 or more.
+            self.forwarded = Some(p.iter().map(|(tg, _)| tg.clone()).collect());
+        }
+        if let Some(t) = &tests {
+            self.tests = t.iter().find(|(_, w)| *w == 100).map(|(tg, _)| tg.clone());
+        }
+        self.steps.push(Step::Route {
+            production,
+            tests,
+            purpose,
+            live: live.to_string(),
+        });
+    }
+
+    /// All production and test traffic to `tg`.
+    fn move_all(&mut self, tg: &str, live: &str) {
+        let purpose = if tg == live {
+            RoutePurpose::Split
+        } else {
+            RoutePurpose::MoveAll
+        };
+        self.route(Some(self.all_to(tg)), Some(tg), purpose, live);
+    }
+
+    /// Before a task set is created on `tg`: list `tg` at weight 0 where nothing forwards to it.
+    fn associate(&mut self, tg: &str, live: &str) {
+        let listed = self
+            .forwarded
+            .as_ref()
+            .is_none_or(|f| f.iter().any(|x| x == tg));
+        if !listed && !self.d.routers.is_empty() {
+            let hold = self.all_to(live);
+            self.production = None;
+            self.route(Some(hold), None, RoutePurpose::Associate, live);
+        }
+    }
+
+    fn create(&mut self, fresh: Fresh, task_definition: &str, scale: f64, tg: &str, live: &str) {
+        self.associate(tg, live);
+        self.steps.push(Step::Create {
+            fresh,
+            task_definition: task_definition.to_string(),
+            scale,
+            target_group: tg.to_string(),
+        });
+    }
+
+    fn primary(
+        &mut self,
+        subject: Subject,
+        noun: &'static str,
+        td: &str,
+        live: &str,
+        why: PrimaryWhy,
+    ) {
+        self.steps.push(Step::MakePrimary {
+            subject,
+            noun,
+            label: td_label(td),
+            live: live.to_string(),
+            why,
+        });
+    }
+
+    fn retire(&mut self, subject: Subject, reason: RetireReason, td: &str) {
+        self.steps.push(Step::Retire {
+            subject,
+            reason,
+            label: td_label(td),
+        });
+    }
 }
 
 impl Rollout {
@@ -85,16 +266,51 @@ impl Rollout {
         // ECS (import) equals a configuration that leaves ECS's defaults unset.
         let template_changed =
             p.is_some_and(|p| p.has_template && !p.template.creates_same_as(&d.template));
-        let new_stable = match p {
-            None => true,
-            Some(p) => {
-                seen.stable.is_none()
-                    || p.stable_td != d.stable_td
-                    || template_changed
-                    || p.primary_tg != d.primary_tg
-            }
+        // The live target group as recorded, if it is still one of the configured two.
+        let live0 = seen
+            .stable
+            .as_ref()
+            .and(seen.live_tg.as_ref())
+            .filter(|tg| d.owns_target_group(tg))
+            .cloned();
+        // Where the recorded canary sits: the deployed configuration's other target group.
+        let canary_tg0 = match (p, seen.live_tg.as_deref()) {
+            (Some(p), Some(live)) => Some(p.other_tg(live).to_string()),
+            _ => None,
         };
-        let mut r = Rollout::default();
+        let routing_drift = seen.drift.iter().any(Drift::is_routing);
+        // What the routers hold is known from the state only where the deployed routers and
+        // target groups are the configured ones.
+        let same_pair = p.is_some_and(|p| {
+            p.owns_target_group(&d.primary_tg) && p.owns_target_group(&d.canary_tg)
+        });
+        let same_routers = same_pair && p.is_some_and(|p| p.routers == d.routers);
+        let same_tests = same_pair && p.is_some_and(|p| p.test_routers == d.test_routers);
+        let recorded_live = seen.live_tg.as_ref().filter(|tg| d.owns_target_group(tg));
+        let mut b = Builder {
+            d,
+            steps: Vec::new(),
+            production: match (recorded_live, seen.weights) {
+                (Some(live), Some((lw, iw))) if !routing_drift && same_routers => {
+                    Some(normal(vec![
+                        (live.clone(), lw as i32),
+                        (d.other_tg(live).to_string(), iw as i32),
+                    ]))
+                }
+                _ => None,
+            },
+            tests: match recorded_live {
+                Some(live) if !routing_drift && same_tests => {
+                    Some(match (&seen.canary, &canary_tg0) {
+                        (Some(_), Some(c)) => c.clone(),
+                        _ => live.clone(),
+                    })
+                }
+                _ => None,
+            },
+            forwarded: seen.forwarded.clone(),
+        };
+
         for drift in &seen.drift {
             if let Drift::NotOwned { task_set, role } = drift {
                 let recorded = match role {
@@ -102,215 +318,357 @@ impl Rollout {
                     Role::Canary => &seen.canary,
                 };
                 if let Some(t) = recorded.as_ref().filter(|t| t.id == *task_set) {
-                    r.adopt.push((t.clone(), *role));
-                }
-            }
-        }
-        if new_stable {
-            r.create_stable = Some(NewTaskSet {
-                role: Role::Stable,
-                task_definition: d.stable_td.clone(),
-                scale: d.stable_scale,
-                target_group: d.primary_tg.clone(),
-            });
-            r.make_primary = Some(PrimaryTarget::NewStable);
-        } else if let Some(stable) = &seen.stable {
-            if p.is_some_and(|p| p.stable_scale != d.stable_scale) {
-                r.scale_stable = Some(Rescale {
-                    task_set: stable.clone(),
-                    scale: d.stable_scale,
-                });
-            }
-            if seen
-                .drift
-                .iter()
-                .any(|x| matches!(x, Drift::PrimaryMoved { .. }))
-            {
-                r.make_primary = Some(PrimaryTarget::Stable(stable.clone()));
-            }
-        }
-
-        let old_canary = p.and_then(|p| p.canary.as_ref());
-        let mut new_canary = false;
-        if let Some(c) = &d.canary {
-            new_canary = seen.canary.is_none()
-                || old_canary.is_none_or(|o| o.task_definition != c.task_definition)
-                || template_changed
-                || p.is_some_and(|p| p.canary_tg != d.canary_tg);
-            if new_canary {
-                r.associate_canary_tg =
-                    seen.canary_tg_associated == Some(false) && !d.routers.is_empty();
-                r.create_canary = Some(NewTaskSet {
-                    role: Role::Canary,
-                    task_definition: c.task_definition.clone(),
-                    scale: c.scale,
-                    target_group: d.canary_tg.clone(),
-                });
-            } else if let (Some(o), Some(t)) = (old_canary, &seen.canary) {
-                if o.scale != c.scale {
-                    r.scale_canary = Some(Rescale {
+                    b.steps.push(Step::Adopt {
                         task_set: t.clone(),
-                        scale: c.scale,
+                        role: *role,
                     });
                 }
             }
         }
 
-        let routing_drift = seen.drift.iter().any(|x| x.is_routing());
-        let (pw, cw) = d.weights();
-        let production = !d.routers.is_empty()
-            && (seen.weights != Some((pw, cw))
-                || p.is_none_or(|p| {
-                    p.routers != d.routers
-                        || p.primary_tg != d.primary_tg
-                        || p.canary_tg != d.canary_tg
-                })
-                || routing_drift);
-        let tests = !d.test_routers.is_empty()
-            && (p.is_none_or(|p| {
-                p.test_routers != d.test_routers
-                    || p.primary_tg != d.primary_tg
-                    || p.canary_tg != d.canary_tg
-            }) || seen.canary.is_some() != d.canary.is_some()
-                || routing_drift);
-        if production || tests {
-            r.routing = Some(Routing {
-                production,
-                tests,
-                canary_exists: d.canary.is_some(),
-            });
-        }
+        // The recorded canary while it still runs, with its deployed version and scale.
+        let deployed_canary = p.and_then(|p| p.canary.as_ref());
+        let mut canary: Option<(TaskSetRef, String, f64)> = match (&seen.canary, deployed_canary) {
+            (Some(t), Some(c)) => Some((t.clone(), c.task_definition.clone(), c.scale)),
+            _ => None,
+        };
+        let stable_changed = p.is_none_or(|p| p.stable_td != d.stable_td) || template_changed;
+        let stable_label = p.map(|p| p.stable_td.clone()).unwrap_or_default();
 
-        if let Some(c) = &seen.canary {
-            if d.canary.is_none() || new_canary {
-                r.retire.push(Retire {
-                    id: c.id.clone(),
-                    reference: c.arn.clone(),
-                    reason: RetireReason::Canary,
-                    label: old_canary
-                        .map(|o| td_label(&o.task_definition))
-                        .unwrap_or_default(),
-                });
+        // 1. The stable version.
+        let mut stable_after = seen.stable.clone().map(Subject::Known);
+        let live = match (&seen.stable, &live0) {
+            (Some(old), Some(live)) if stable_changed => {
+                let live = live.clone();
+                let idle = d.other_tg(&live).to_string();
+                let target = match d.promotion {
+                    Promotion::Swap => idle.clone(),
+                    Promotion::Replace => d.primary_tg.clone(),
+                };
+                // The canary already runs the new version on the idle target group.
+                let promotable = canary
+                    .as_ref()
+                    .filter(|(_, td, _)| {
+                        *td == d.stable_td
+                            && !template_changed
+                            && canary_tg0.as_ref() == Some(&idle)
+                    })
+                    .cloned();
+                let old_stable = Subject::Known(old.clone());
+                if let Some((c, _, scale)) = &promotable {
+                    if *scale != d.stable_scale {
+                        b.steps.push(Step::Scale {
+                            subject: Subject::Known(c.clone()),
+                            role: Role::Canary,
+                            label: td_label(&d.stable_td),
+                            scale: d.stable_scale,
+                        });
+                    }
+                } else if let Some((c, td, _)) = canary.take() {
+                    // The old canary stops taking traffic and goes: the idle target group
+                    // must be empty for the new version.
+                    b.move_all(&live, &live);
+                    b.retire(Subject::Known(c), RetireReason::Canary, &td);
+                }
+                // The new version on the idle target group, serving everything, PRIMARY.
+                let (serving, noun) = match &promotable {
+                    Some((c, _, _)) => (Subject::Known(c.clone()), "canary"),
+                    None => {
+                        let fresh = if target == idle {
+                            Fresh::Stable
+                        } else {
+                            Fresh::Bridge
+                        };
+                        b.create(fresh, &d.stable_td, d.stable_scale, &idle, &live);
+                        (Subject::New(fresh), fresh.noun())
+                    }
+                };
+                if promotable.is_none() {
+                    // Test traffic reaches the new version before production traffic does.
+                    b.route(None, Some(&idle), RoutePurpose::Split, &live);
+                }
+                b.move_all(&idle, &live);
+                b.primary(
+                    serving.clone(),
+                    noun,
+                    &d.stable_td,
+                    &idle,
+                    PrimaryWhy::Switch,
+                );
+                b.retire(old_stable, RetireReason::OldStable, &stable_label);
+                canary = None;
+                if target == idle {
+                    stable_after = Some(serving);
+                    idle
+                } else {
+                    // replace: the stable task set comes back on the primary target group,
+                    // which no traffic reaches now, and the bridge goes.
+                    b.create(Fresh::Stable, &d.stable_td, d.stable_scale, &target, &idle);
+                    b.move_all(&target, &idle);
+                    b.primary(
+                        Subject::New(Fresh::Stable),
+                        "stable",
+                        &d.stable_td,
+                        &target,
+                        PrimaryWhy::Switch,
+                    );
+                    let reason = match serving {
+                        Subject::Known(_) => RetireReason::Canary,
+                        Subject::New(_) => RetireReason::Bridge,
+                    };
+                    b.retire(serving, reason, &d.stable_td);
+                    stable_after = Some(Subject::New(Fresh::Stable));
+                    target
+                }
+            }
+            (Some(old), Some(live)) => {
+                if p.is_some_and(|p| p.stable_scale != d.stable_scale) {
+                    b.steps.push(Step::Scale {
+                        subject: Subject::Known(old.clone()),
+                        role: Role::Stable,
+                        label: td_label(&d.stable_td),
+                        scale: d.stable_scale,
+                    });
+                }
+                if seen
+                    .drift
+                    .iter()
+                    .any(|x| matches!(x, Drift::PrimaryMoved { .. }))
+                {
+                    b.primary(
+                        Subject::Known(old.clone()),
+                        "stable",
+                        &d.stable_td,
+                        live,
+                        PrimaryWhy::Again,
+                    );
+                }
+                live.clone()
+            }
+            (old, _) => {
+                // No stable task set yet, or its target group is no longer configured: a new
+                // one on the primary target group, then everything routes to it.
+                let live = d.primary_tg.clone();
+                b.create(Fresh::Stable, &d.stable_td, d.stable_scale, &live, &live);
+                b.primary(
+                    Subject::New(Fresh::Stable),
+                    "stable",
+                    &d.stable_td,
+                    &live,
+                    PrimaryWhy::First,
+                );
+                if let Some(old) = old {
+                    b.production = None;
+                    b.tests = None;
+                    b.move_all(&live, &live);
+                    b.retire(
+                        Subject::Known(old.clone()),
+                        RetireReason::OldStable,
+                        &stable_label,
+                    );
+                }
+                stable_after = Some(Subject::New(Fresh::Stable));
+                live
+            }
+        };
+        let idle = d.other_tg(&live).to_string();
+
+        // 2. The canary, on the idle target group.
+        let mut canary_after = None;
+        if let Some(c) = &d.canary {
+            let keep = canary.as_ref().filter(|(_, td, _)| {
+                *td == c.task_definition
+                    && !template_changed
+                    && canary_tg0.as_deref() == Some(idle.as_str())
+            });
+            if let Some((t, _, scale)) = keep {
+                if *scale != c.scale {
+                    b.steps.push(Step::Scale {
+                        subject: Subject::Known(t.clone()),
+                        role: Role::Canary,
+                        label: td_label(&c.task_definition),
+                        scale: c.scale,
+                    });
+                }
+                canary_after = Some(Subject::Known(t.clone()));
+            } else {
+                if let Some((t, td, _)) = canary.take() {
+                    // A new canary version: the old one stops taking traffic and goes first.
+                    b.move_all(&live, &live);
+                    b.retire(Subject::Known(t), RetireReason::Canary, &td);
+                }
+                b.create(Fresh::Canary, &c.task_definition, c.scale, &idle, &live);
+                canary_after = Some(Subject::New(Fresh::Canary));
             }
         }
-        if new_stable {
-            if let Some(s) = &seen.stable {
-                r.retire.push(Retire {
-                    id: s.id.clone(),
-                    reference: s.arn.clone(),
-                    reason: RetireReason::OldStable,
-                    label: p.map(|p| td_label(&p.stable_td)).unwrap_or_default(),
-                });
+
+        // 3. Traffic, now that every task set that will take some is steady.
+        let (lw, iw) = d.weights();
+        let split = vec![(live.clone(), lw as i32), (idle.clone(), iw as i32)];
+        let test_to = if d.canary.is_some() { &idle } else { &live };
+        b.route(Some(split), Some(test_to), RoutePurpose::Split, &live);
+
+        // 4. Clean-up: the task sets nothing routes to any more.
+        if d.canary.is_none() {
+            if let Some((t, td, _)) = canary.take() {
+                b.retire(Subject::Known(t), RetireReason::Canary, &td);
             }
         }
         for id in &seen.orphans {
-            r.retire.push(Retire {
-                id: id.clone(),
-                reference: id.clone(),
+            b.steps.push(Step::Retire {
+                subject: Subject::Known(TaskSetRef {
+                    id: id.clone(),
+                    arn: id.clone(),
+                }),
                 reason: RetireReason::Orphan,
                 label: String::new(),
             });
         }
-        r.steps = r.describe(d);
+
+        let mut r = Rollout {
+            steps: b.steps,
+            lines: Vec::new(),
+            stable_after,
+            canary_after,
+            live_after: Some(live),
+        };
+        r.lines = r.describe(d);
         r
     }
 
     /// The steps as `rollout_steps` shows them.
     fn describe(&self, d: &Desired) -> Vec<String> {
-        let mut steps = Vec::new();
-        for (t, role) in &self.adopt {
-            steps.push(format!(
-                "tag {} {} as owned by deployment {}",
-                role.as_str(),
-                t.id,
-                d.id()
-            ));
-        }
-        if let Some(n) = &self.create_stable {
-            steps.push(format!(
-                "create stable task set {} (scale {}%) on tg {}",
-                td_label(&n.task_definition),
-                n.scale,
-                tg_label(&n.target_group)
-            ));
-            steps.push(format!(
-                "make stable task set {} PRIMARY",
-                td_label(&n.task_definition)
-            ));
-        }
-        if let Some(s) = &self.scale_stable {
-            steps.push(format!(
-                "scale stable task set {} to {}%",
-                td_label(&d.stable_td),
-                s.scale
-            ));
-        }
-        if let Some(PrimaryTarget::Stable(_)) = &self.make_primary {
-            steps.push(format!(
-                "make stable task set {} PRIMARY again",
-                td_label(&d.stable_td)
-            ));
-        }
-        if self.associate_canary_tg {
-            let n = d.routers.len();
-            steps.push(format!(
-                "add tg {} at weight 0 on {n} {} (a task set needs a target group the load balancer forwards to)",
-                tg_label(&d.canary_tg),
-                if n == 1 { "rule" } else { "rules" }
-            ));
-        }
-        if let Some(n) = &self.create_canary {
-            steps.push(format!(
-                "create canary task set {} (scale {}%) on tg {}",
-                td_label(&n.task_definition),
-                n.scale,
-                tg_label(&n.target_group)
-            ));
-        }
-        if let (Some(s), Some(c)) = (&self.scale_canary, &d.canary) {
-            steps.push(format!(
-                "scale canary task set {} to {}%",
-                td_label(&c.task_definition),
-                s.scale
-            ));
-        }
-        if let Some(routing) = &self.routing {
-            if routing.production {
-                let (p, c) = d.weights();
-                let n = d.routers.len();
-                steps.push(format!(
-                    "shift traffic {p}/{c} on {n} {}",
-                    if n == 1 { "rule" } else { "rules" }
-                ));
-            }
-            if routing.tests {
-                let to = if routing.canary_exists {
-                    tg_label(&d.canary_tg)
-                } else {
-                    tg_label(&d.primary_tg)
-                };
-                let n = d.test_routers.len();
-                steps.push(format!(
-                    "route test traffic 100% to {to} on {n} test {}",
-                    if n == 1 { "listener" } else { "listeners" }
-                ));
-            }
-        }
-        for t in &self.retire {
-            steps.push(match t.reason {
-                RetireReason::Canary => format!("delete canary task set {} ({})", t.label, t.id),
-                RetireReason::OldStable => {
-                    format!("delete old stable task set {} ({})", t.label, t.id)
+        let rules = |n: usize| if n == 1 { "rule" } else { "rules" };
+        let mut lines = Vec::new();
+        for step in &self.steps {
+            match step {
+                Step::Adopt { task_set, role } => lines.push(format!(
+                    "tag {} {} as owned by deployment {}",
+                    role.as_str(),
+                    task_set.id,
+                    d.id()
+                )),
+                Step::Create {
+                    fresh,
+                    task_definition,
+                    scale,
+                    target_group,
+                } => lines.push(format!(
+                    "create {} task set {} (scale {scale}%) on tg {}",
+                    fresh.noun(),
+                    td_label(task_definition),
+                    tg_label(target_group)
+                )),
+                Step::Scale {
+                    role, label, scale, ..
+                } => lines.push(format!(
+                    "scale {} task set {label} to {scale}%",
+                    role.as_str()
+                )),
+                Step::Route {
+                    production,
+                    tests,
+                    purpose,
+                    live,
+                } => {
+                    let n = d.routers.len();
+                    match (purpose, production) {
+                        (RoutePurpose::Associate, _) => lines.push(format!(
+                            "add tg {} at weight 0 on {n} {} (a task set needs a target group the load balancer forwards to)",
+                            tg_label(d.other_tg(live)),
+                            rules(n)
+                        )),
+                        (RoutePurpose::MoveAll, Some(s)) => {
+                            let to = s.iter().find(|(_, w)| *w == 100).map(|(tg, _)| tg_label(tg));
+                            lines.push(format!(
+                                "move all production traffic to tg {} on {n} {}",
+                                to.unwrap_or_default(),
+                                rules(n)
+                            ))
+                        }
+                        (_, Some(s)) => {
+                            let w = |tg: &str| s.iter().find(|(x, _)| x == tg).map_or(0, |(_, w)| *w);
+                            lines.push(format!(
+                                "shift traffic {}/{} on {n} {}",
+                                w(live),
+                                w(d.other_tg(live)),
+                                rules(n)
+                            ))
+                        }
+                        (_, None) => {}
+                    }
+                    if let Some(t) = tests {
+                        let to = t
+                            .iter()
+                            .find(|(_, w)| *w == 100)
+                            .map(|(tg, _)| tg_label(tg));
+                        let n = d.test_routers.len();
+                        lines.push(format!(
+                            "route test traffic 100% to {} on {n} test {}",
+                            to.unwrap_or_default(),
+                            if n == 1 { "listener" } else { "listeners" }
+                        ));
+                    }
                 }
-                RetireReason::Orphan => format!("delete orphaned task set {}", t.id),
-            });
+                Step::MakePrimary {
+                    noun,
+                    label,
+                    live,
+                    why,
+                    ..
+                } => lines.push(match why {
+                    PrimaryWhy::Again => format!("make {noun} task set {label} PRIMARY again"),
+                    PrimaryWhy::First => format!("make {noun} task set {label} PRIMARY"),
+                    PrimaryWhy::Switch => format!(
+                        "make {noun} task set {label} PRIMARY (tg {} is live now)",
+                        tg_label(live)
+                    ),
+                }),
+                Step::Retire {
+                    subject,
+                    reason,
+                    label,
+                } => {
+                    let id = match subject {
+                        Subject::Known(t) => t.id.clone(),
+                        Subject::New(_) => String::new(),
+                    };
+                    lines.push(match reason {
+                        RetireReason::Canary => format!("delete canary task set {label} ({id})"),
+                        RetireReason::OldStable => {
+                            format!("delete old stable task set {label} ({id})")
+                        }
+                        RetireReason::Bridge if id.is_empty() => {
+                            format!("delete bridge task set {label}")
+                        }
+                        RetireReason::Bridge => format!("delete bridge task set {label} ({id})"),
+                        RetireReason::Orphan => format!("delete orphaned task set {id}"),
+                    });
+                }
+            }
         }
-        steps
+        lines
     }
 
     /// Task sets the apply creates, for the five-task-set limit.
     pub(crate) fn creates(&self) -> usize {
-        usize::from(self.create_stable.is_some()) + usize::from(self.create_canary.is_some())
+        self.steps
+            .iter()
+            .filter(|s| matches!(s, Step::Create { .. }))
+            .count()
+    }
+
+    /// Whether any step writes weights on the managed routers.
+    pub(crate) fn routes_production(&self) -> bool {
+        self.steps.iter().any(|s| {
+            matches!(
+                s,
+                Step::Route {
+                    production: Some(_),
+                    ..
+                }
+            )
+        })
     }
 
     pub(crate) fn is_idle(&self) -> bool {

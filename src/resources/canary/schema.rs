@@ -1,5 +1,6 @@
 //! Schema and cross-field validation of `ecsx_canary_deployment`.
 
+use super::model::Promotion;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::schema::{Attribute, Block, NestedBlock, Schema, Type, Validator};
 use crate::value::Value;
@@ -47,22 +48,22 @@ fn arn_list(name: &'static str, res: &'static str, description: &'static str) ->
 }
 
 pub(crate) fn schema() -> Schema {
-    let stable = Block::new("The version serving production traffic: its task set is PRIMARY and sits on the primary target group.")
+    let stable = Block::new("The version serving production traffic: its task set is PRIMARY and sits on the live target group.")
         .attr(Attribute::required("task_definition", Type::String, "Task definition ARN of the stable version.").check(Validator::Arn("ecs", "task-definition/")))
         .attr(percent("scale_percent", 100, "Share of the service's desired count the stable task set runs, in percent."));
-    let canary = Block::new("Present while a canary runs. Remove it to roll back; set `stable.task_definition` to the canary's and remove it to promote.")
+    let canary = Block::new("Present while a canary runs, on the idle target group. Remove it to roll back; set `stable.task_definition` to the canary's and remove it to promote.")
         .attr(Attribute::required("task_definition", Type::String, "Task definition ARN of the canary version; must differ from the stable one.").check(Validator::Arn("ecs", "task-definition/")))
         .attr(percent("traffic_percent", 0, "Share of traffic sent to the canary target group, in percent."))
         .attr(percent("scale_percent", 100, "Share of the service's desired count the canary task set runs, in percent."));
     let traffic = Block::new("Where traffic is split. ecsx rewrites only the forward action of these listeners and rules.")
-        .attr(Attribute::required("primary_target_group_arn", Type::String, "Target group of the stable task set.").check(Validator::Arn("elasticloadbalancing", "targetgroup/")))
-        .attr(Attribute::required("canary_target_group_arn", Type::String, "Target group of the canary task set.").check(Validator::Arn("elasticloadbalancing", "targetgroup/")))
+        .attr(Attribute::required("primary_target_group_arn", Type::String, "Target group of the first stable task set. With `promotion = \"swap\"` the two target groups trade roles at each promotion (`live_target_group_arn` says which one serves now); with `\"replace\"` the stable task set returns here.").check(Validator::Arn("elasticloadbalancing", "targetgroup/")))
+        .attr(Attribute::required("canary_target_group_arn", Type::String, "The other target group: the first canary's, then whichever one is idle.").check(Validator::Arn("elasticloadbalancing", "targetgroup/")))
         .attr(arn_list("listener_arns", "listener/", "Listeners whose default action is split between the two target groups."))
         .attr(arn_list("listener_rule_arns", "listener-rule/", "Listener rules whose forward action is split between the two target groups."))
-        .attr(arn_list("test_listener_arns", "listener/", "Test listeners: 100% to the canary while one exists, else 100% to the primary target group."))
+        .attr(arn_list("test_listener_arns", "listener/", "Test listeners: 100% to the canary's target group while a canary exists (and to a new stable version before production traffic), else 100% to the live one."))
         .attr(arn_list("test_listener_rule_arns", "listener-rule/", "Test listener rules, routed like `test_listener_arns`."));
     Schema {
-        version: 0,
+        version: 1,
         block: Block::new(
             "A canary release of one ECS service that uses the EXTERNAL deployment controller: task sets, ALB weights, \
              promotion, rollback and clean-up, declared in HCL. `rollout_steps` previews at plan time what an apply will do.",
@@ -70,14 +71,16 @@ pub(crate) fn schema() -> Schema {
         .attr(Attribute::required("cluster", Type::String, "The ECS cluster.").replace().check(Validator::NameOrArn("ecs", "cluster/")))
         .attr(Attribute::required("service", Type::String, "The ECS service; it must use the EXTERNAL deployment controller.").replace().check(Validator::NameOrArn("ecs", "service/")))
         .attr(Attribute::defaulted("wait_for_steady_state", Type::Bool, Value::from(true), "Wait for each new or rescaled task set to reach `STEADY_STATE` before traffic moves to it."))
+        .attr(Attribute::defaulted("promotion", Type::String, Value::from("swap"), "How a new stable version takes over. `swap`: it comes up on the idle target group (a promoted canary is already there and is scaled to the stable's size), gets all traffic once steady, becomes PRIMARY, and the target groups trade roles. `replace`: the stable task set always returns to `traffic.primary_target_group_arn`; the new version serves alone from the canary target group while it is replaced, which needs up to three task sets' capacity at the peak.").check(Validator::OneOf(&Promotion::NAMES)))
         .attr(Attribute::defaulted("keep_primary_on_destroy", Type::Bool, Value::from(false), "On destroy, leave the stable task set running (and PRIMARY) instead of deleting every task set the deployment owns."))
         .attr(Attribute::computed("id", Type::String, "`CLUSTER/SERVICE`.").stable())
         .attr(Attribute::computed("stable_task_set_id", Type::String, "ID of the stable (PRIMARY) task set."))
         .attr(Attribute::computed("stable_task_set_arn", Type::String, "ARN of the stable task set."))
         .attr(Attribute::computed("canary_task_set_id", Type::String, "ID of the canary task set; null without a canary."))
         .attr(Attribute::computed("canary_task_set_arn", Type::String, "ARN of the canary task set; null without a canary."))
-        .attr(Attribute::computed("primary_weight", Type::Number, "Weight of the primary target group on the managed listeners and rules; known at plan time."))
-        .attr(Attribute::computed("canary_weight", Type::Number, "Weight of the canary target group; known at plan time."))
+        .attr(Attribute::computed("live_target_group_arn", Type::String, "The target group the stable task set sits on; known at plan time. With `promotion = \"swap\"` it alternates between the two target groups at each promotion."))
+        .attr(Attribute::computed("primary_weight", Type::Number, "Weight of the live target group (the stable task set's) on the managed listeners and rules; known at plan time."))
+        .attr(Attribute::computed("canary_weight", Type::Number, "Weight of the other target group (the canary's); known at plan time."))
         .attr(Attribute::computed("rollout_steps", Type::list_of(Type::String), "At plan time, the steps this apply will take; afterwards, the steps last taken. Unchanged when nothing changes."))
         .attr(Attribute::computed("orphaned_task_set_ids", Type::list_of(Type::String), "Task sets tagged as owned by this deployment but missing from its state (e.g. after a crash); the next apply deletes them."))
         .attr(Attribute::computed(
@@ -91,6 +94,28 @@ pub(crate) fn schema() -> Schema {
         .block(NestedBlock::required("traffic", traffic))
         .block(Block::timeouts(&["create", "update", "delete"])),
     }
+}
+
+/// Version 0 had fixed target group roles: the stable task set always sat on the primary
+/// target group. Version 1 records the live one and the promotion mode; a version-0 state
+/// gets the default mode (a steady deployment looks the same in both) and its live target
+/// group, so the upgrade changes nothing in AWS and plans nothing.
+pub(crate) fn upgrade(version: i64, mut state: Value) -> Value {
+    if version < 1 {
+        if state.get("promotion").is_null() {
+            state.set("promotion", Value::from("swap"));
+        }
+        let primary = state
+            .block("traffic")
+            .get("primary_target_group_arn")
+            .clone();
+        if state.get("live_target_group_arn").is_null()
+            && !state.get("stable_task_set_id").is_null()
+        {
+            state.set("live_target_group_arn", primary);
+        }
+    }
+    state
 }
 
 /// Rules across attributes, beyond the per-attribute validators.

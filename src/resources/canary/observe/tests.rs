@@ -87,7 +87,7 @@ fn a_shift_cut_short_is_drift_that_shifts_again() {
         &Desired::from(&config(12, Some((13, 50)))),
     );
     assert!(
-        plan.routing.is_some_and(|r| r.production),
+        plan.routes_production(),
         "the next apply must set every router again"
     );
 
@@ -118,7 +118,7 @@ fn a_moved_primary_and_orphans_are_observed() {
     assert_eq!(seen.get("orphaned_task_set_ids").strings(), ["ecs-svc/7"]);
     let plan = Rollout::plan(&Observed::from_state(&seen), &d);
     assert_eq!(
-        plan.steps,
+        plan.lines,
         [
             "make stable task set web:12 PRIMARY again",
             "delete orphaned task set ecs-svc/7"
@@ -139,7 +139,7 @@ fn an_imported_task_set_without_tags_is_adopted_at_apply() {
     let seen = observe(&state, &d, &service(&sets), &sets, &managed, &[]);
     let plan = Rollout::plan(&Observed::from_state(&seen), &d);
     assert_eq!(
-        plan.steps,
+        plan.lines,
         ["tag stable ecs-svc/1 as owned by deployment prod/web"]
     );
 }

@@ -70,12 +70,46 @@ fn applied(cfg: &Value, canary: Option<&str>) -> Observed {
             arn: "arn:2".into(),
         }),
         deployed: Some(d),
+        live_tg: Some(BLUE.into()),
         ..Observed::default()
     }
 }
 
 fn steps(seen: &Observed, cfg: &Value) -> Vec<String> {
-    Rollout::plan(seen, &Desired::from(cfg)).steps
+    Rollout::plan(seen, &Desired::from(cfg)).lines
+}
+
+fn with_promotion(mut cfg: Value, mode: &str) -> Value {
+    cfg.set("promotion", Value::from(mode));
+    cfg
+}
+
+/// The task sets a rollout deletes, by id (one it creates itself: "new").
+fn retired(r: &Rollout) -> Vec<String> {
+    r.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Retire {
+                subject: Subject::Known(t),
+                ..
+            } => Some(t.id.clone()),
+            Step::Retire { .. } => Some("new".into()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What a rollout writes: (managed routers, test routers, PRIMARY changes, creates).
+fn writes(r: &Rollout) -> (bool, bool, bool, usize) {
+    let tests = r
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Route { tests: Some(_), .. }));
+    let primary = r
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::MakePrimary { .. }));
+    (r.routes_production(), tests, primary, r.creates())
 }
 
 fn with_tests(mut cfg: Value) -> Value {
@@ -102,7 +136,7 @@ fn idle_plan_has_no_steps() {
     let cfg = config(12, Some((13, 10)));
     let r = Rollout::plan(&applied(&cfg, Some("ecs-svc/2")), &Desired::from(&cfg));
     assert!(r.is_idle(), "{r:?}");
-    assert_eq!(r, Rollout::default());
+    assert!(r.lines.is_empty());
 }
 
 #[test]
@@ -121,36 +155,164 @@ fn canary_in_creates_before_shifting() {
 fn traffic_change_only_shifts() {
     let seen = applied(&config(12, Some((13, 10))), Some("ecs-svc/2"));
     let r = Rollout::plan(&seen, &Desired::from(&config(12, Some((13, 50)))));
-    assert_eq!(r.steps, ["shift traffic 50/50 on 1 rule"]);
-    assert_eq!(
-        r.routing,
-        Some(Routing {
-            production: true,
-            tests: false,
-            canary_exists: true
-        })
-    );
-    assert_eq!(r.creates(), 0);
-    assert!(r.retire.is_empty());
+    assert_eq!(r.lines, ["shift traffic 50/50 on 1 rule"]);
+    assert_eq!(writes(&r), (true, false, false, 0));
+    assert!(retired(&r).is_empty());
+    assert_eq!(r.live_after.as_deref(), Some(BLUE));
 }
 
 #[test]
-fn promote_rolls_a_new_stable_and_cleans_up() {
-    let seen = applied(&config(12, Some((13, 50))), Some("ecs-svc/2"));
-    let r = Rollout::plan(&seen, &Desired::from(&config(13, None)));
+fn swap_promotes_the_canary_itself_and_the_target_groups_trade_roles() {
+    let mut prior = with_tests(config(12, Some((13, 50))));
+    let mut canary = prior.block("canary").clone();
+    canary.set("scale_percent", Value::from(50i64));
+    prior.set("canary", Value::List(vec![canary]));
+    let seen = applied(&prior, Some("ecs-svc/2"));
+    let r = Rollout::plan(&seen, &Desired::from(&with_tests(config(13, None))));
     assert_eq!(
-        r.steps,
+        r.lines,
         [
-            "create stable task set web:13 (scale 100%) on tg blue",
-            "make stable task set web:13 PRIMARY",
-            "shift traffic 100/0 on 1 rule",
-            "delete canary task set web:13 (ecs-svc/2)",
+            "scale canary task set web:13 to 100%",
+            "move all production traffic to tg green on 1 rule",
+            "make canary task set web:13 PRIMARY (tg green is live now)",
             "delete old stable task set web:12 (ecs-svc/1)"
         ]
     );
-    assert_eq!(r.make_primary, Some(PrimaryTarget::NewStable));
-    let gone: Vec<&str> = r.retire.iter().map(|t| t.reference.as_str()).collect();
-    assert_eq!(gone, ["arn:2", "arn:1"]);
+    assert_eq!(r.creates(), 0, "no third task set");
+    assert_eq!(retired(&r), ["ecs-svc/1"]);
+    assert_eq!(r.live_after.as_deref(), Some(GREEN));
+    assert_eq!(
+        r.stable_after,
+        Some(Subject::Known(TaskSetRef {
+            id: "ecs-svc/2".into(),
+            arn: "arn:2".into()
+        }))
+    );
+    assert_eq!(r.canary_after, None);
+
+    // The next canary goes to blue, where the old stable was, and splits the other way round.
+    let mut after = applied(&with_tests(config(13, None)), None);
+    after.live_tg = Some(GREEN.into());
+    let r = Rollout::plan(
+        &after,
+        &Desired::from(&with_tests(config(13, Some((14, 10))))),
+    );
+    assert_eq!(
+        r.lines,
+        [
+            "create canary task set web:14 (scale 100%) on tg blue",
+            "shift traffic 90/10 on 1 rule",
+            "route test traffic 100% to blue on 1 test listener"
+        ]
+    );
+    let Some(Step::Route {
+        production: Some(split),
+        ..
+    }) = r.steps.get(1)
+    else {
+        panic!("{r:?}")
+    };
+    assert_eq!(split, &vec![(BLUE.into(), 10), (GREEN.into(), 90)]);
+}
+
+#[test]
+fn swap_blue_green_without_a_canary_never_touches_the_live_target_group() {
+    let seen = applied(&with_tests(config(12, None)), None);
+    let r = Rollout::plan(&seen, &Desired::from(&with_tests(config(13, None))));
+    assert_eq!(
+        r.lines,
+        [
+            "create stable task set web:13 (scale 100%) on tg green",
+            "route test traffic 100% to green on 1 test listener",
+            "move all production traffic to tg green on 1 rule",
+            "make stable task set web:13 PRIMARY (tg green is live now)",
+            "delete old stable task set web:12 (ecs-svc/1)"
+        ]
+    );
+    assert_eq!(r.live_after.as_deref(), Some(GREEN));
+    assert_eq!(r.stable_after, Some(Subject::New(Fresh::Stable)));
+}
+
+#[test]
+fn a_stable_change_with_another_canary_version_clears_the_idle_target_group_first() {
+    let seen = applied(&config(12, Some((13, 10))), Some("ecs-svc/2"));
+    let r = Rollout::plan(&seen, &Desired::from(&config(14, None)));
+    assert_eq!(
+        r.lines,
+        [
+            "shift traffic 100/0 on 1 rule",
+            "delete canary task set web:13 (ecs-svc/2)",
+            "create stable task set web:14 (scale 100%) on tg green",
+            "move all production traffic to tg green on 1 rule",
+            "make stable task set web:14 PRIMARY (tg green is live now)",
+            "delete old stable task set web:12 (ecs-svc/1)"
+        ]
+    );
+}
+
+#[test]
+fn replace_promotes_through_the_canary_and_returns_to_the_primary_target_group() {
+    let seen = applied(&config(12, Some((13, 50))), Some("ecs-svc/2"));
+    let r = Rollout::plan(
+        &seen,
+        &Desired::from(&with_promotion(config(13, None), "replace")),
+    );
+    assert_eq!(
+        r.lines,
+        [
+            "move all production traffic to tg green on 1 rule",
+            "make canary task set web:13 PRIMARY (tg green is live now)",
+            "delete old stable task set web:12 (ecs-svc/1)",
+            "create stable task set web:13 (scale 100%) on tg blue",
+            "move all production traffic to tg blue on 1 rule",
+            "make stable task set web:13 PRIMARY (tg blue is live now)",
+            "delete canary task set web:13 (ecs-svc/2)"
+        ]
+    );
+    assert_eq!(retired(&r), ["ecs-svc/1", "ecs-svc/2"]);
+    assert_eq!(r.live_after.as_deref(), Some(BLUE));
+
+    // Without a canary of the new version, a bridge task set serves while blue is replaced.
+    let seen = applied(&config(12, None), None);
+    let r = Rollout::plan(
+        &seen,
+        &Desired::from(&with_promotion(config(13, None), "replace")),
+    );
+    assert_eq!(
+        r.lines,
+        [
+            "create bridge task set web:13 (scale 100%) on tg green",
+            "move all production traffic to tg green on 1 rule",
+            "make bridge task set web:13 PRIMARY (tg green is live now)",
+            "delete old stable task set web:12 (ecs-svc/1)",
+            "create stable task set web:13 (scale 100%) on tg blue",
+            "move all production traffic to tg blue on 1 rule",
+            "make stable task set web:13 PRIMARY (tg blue is live now)",
+            "delete bridge task set web:13"
+        ]
+    );
+    assert_eq!(r.creates(), 2);
+}
+
+#[test]
+fn replace_brings_a_swapped_deployment_home() {
+    let mut seen = applied(&config(12, None), None);
+    seen.live_tg = Some(GREEN.into());
+    let r = Rollout::plan(
+        &seen,
+        &Desired::from(&with_promotion(config(13, None), "replace")),
+    );
+    assert_eq!(
+        r.lines,
+        [
+            "create stable task set web:13 (scale 100%) on tg blue",
+            "move all production traffic to tg blue on 1 rule",
+            "make stable task set web:13 PRIMARY (tg blue is live now)",
+            "delete old stable task set web:12 (ecs-svc/1)"
+        ]
+    );
+    // A mode change alone moves nothing.
+    assert!(steps(&seen, &with_promotion(config(12, None), "replace")).is_empty());
 }
 
 #[test]
@@ -166,14 +328,19 @@ fn rollback_shifts_before_deleting() {
 }
 
 #[test]
-fn new_canary_version_replaces_the_old() {
+fn new_canary_version_takes_the_old_one_out_of_traffic_first() {
     let seen = applied(&config(12, Some((13, 10))), Some("ecs-svc/2"));
     let r = Rollout::plan(&seen, &Desired::from(&config(12, Some((14, 10)))));
-    assert!(r.create_canary.is_some());
-    assert_eq!(r.retire.len(), 1);
-    assert_eq!(r.retire[0].id, "ecs-svc/2");
-    assert_eq!(r.retire[0].reason, RetireReason::Canary);
-    assert!(r.routing.is_none());
+    assert_eq!(
+        r.lines,
+        [
+            "shift traffic 100/0 on 1 rule",
+            "delete canary task set web:13 (ecs-svc/2)",
+            "create canary task set web:14 (scale 100%) on tg green",
+            "shift traffic 90/10 on 1 rule"
+        ]
+    );
+    assert_eq!(retired(&r), ["ecs-svc/2"]);
 }
 
 #[test]
@@ -288,18 +455,8 @@ fn observed_states_drive_the_writes() {
     ];
     for c in cases {
         let r = Rollout::plan(&c.seen, &d);
-        let routing = r.routing.clone().unwrap_or(Routing {
-            production: false,
-            tests: false,
-            canary_exists: true,
-        });
         assert_eq!(
-            (
-                routing.production,
-                routing.tests,
-                r.make_primary.is_some(),
-                r.creates()
-            ),
+            writes(&r),
             (c.production, c.tests, c.primary, c.creates),
             "{}: {r:?}",
             c.name
@@ -363,10 +520,7 @@ fn template_from_ecs_defaults_rolls_nothing_but_a_real_change_does() {
     let mut tagged = same.clone();
     tagged.set("task_set", Value::List(vec![ts]));
     let r = Rollout::plan(&seen, &Desired::from(&tagged));
-    assert!(
-        r.create_stable.is_some() && r.create_canary.is_some(),
-        "{r:?}"
-    );
+    assert_eq!(r.creates(), 2, "{r:?}");
 }
 
 #[test]
@@ -385,40 +539,46 @@ fn an_import_is_adopted_by_tagging_first() {
     ];
     let r = Rollout::plan(&seen, &Desired::from(&cfg));
     assert_eq!(
-        r.steps,
+        r.lines,
         [
             "tag stable ecs-svc/1 as owned by deployment prod/web",
             "tag canary ecs-svc/2 as owned by deployment prod/web"
         ]
     );
-    assert_eq!(r.adopt[1].0.arn, "arn:2");
-    assert_eq!(r.creates(), 0);
-    assert!(r.routing.is_none() && r.make_primary.is_none());
+    assert!(matches!(&r.steps[1], Step::Adopt { task_set, .. } if task_set.arn == "arn:2"));
+    assert_eq!(writes(&r), (false, false, false, 0));
 }
 
 #[test]
-fn an_unassociated_canary_target_group_is_added_at_weight_0_first() {
+fn an_unassociated_target_group_is_added_at_weight_0_first() {
     let seen = Observed {
-        canary_tg_associated: Some(false),
+        forwarded: Some(vec![BLUE.into()]),
         ..applied(&config(12, None), None)
     };
     let r = Rollout::plan(&seen, &Desired::from(&config(12, Some((13, 10)))));
-    assert!(r.associate_canary_tg);
     assert_eq!(
-        r.steps,
+        r.lines,
         [
             "add tg green at weight 0 on 1 rule (a task set needs a target group the load balancer forwards to)",
             "create canary task set web:13 (scale 100%) on tg green",
             "shift traffic 90/10 on 1 rule"
         ]
     );
+    // A blue/green release onto green needs the same first.
+    assert_eq!(
+        steps(&seen, &config(13, None))[0],
+        "add tg green at weight 0 on 1 rule (a task set needs a target group the load balancer forwards to)"
+    );
     let associated = Observed {
-        canary_tg_associated: Some(true),
+        forwarded: Some(vec![BLUE.into(), GREEN.into()]),
         ..seen
     };
-    assert!(
-        !Rollout::plan(&associated, &Desired::from(&config(12, Some((13, 10)))))
-            .associate_canary_tg
+    assert_eq!(
+        steps(&associated, &config(12, Some((13, 10)))),
+        [
+            "create canary task set web:13 (scale 100%) on tg green",
+            "shift traffic 90/10 on 1 rule"
+        ]
     );
 }
 
