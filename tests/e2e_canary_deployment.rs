@@ -357,9 +357,8 @@ async fn promote_with_replace_returns_the_stable_to_blue() {
     assert_eq!(target_group(&live[0]), s.blue());
     assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
     s.ws.assert_plan_empty();
-    // Reported, not enforced: today's promote sends traffic to the new stable on blue
-    // before it is steady (see e2e_canary_safety's rule1_traffic_model_sees_each_phase).
-    s.report_traffic("canary 50% then promote");
+    // Reported for now; e2e_canary_safety's rule1_traffic_model_sees_each_phase enforces it.
+    s.report_traffic("canary 50% then replace promotion");
 }
 
 #[tokio::test]

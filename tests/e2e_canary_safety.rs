@@ -118,26 +118,14 @@ async fn rule1_traffic_model_sees_each_phase() {
         );
     }
 
-    // Documents today's behaviour: promote creates the new stable on the live (blue) target
-    // group while it still has weight, beside the steady old stable. Flip this to
-    // `assert_no_unproven_traffic` when promotion swaps target groups instead.
+    // Swap promotion: the canary's target group becomes live, so no task set serves before
+    // it is steady and no target group serves two versions at once.
     s.reset_traffic();
     s.deploy(&cfg.stable(&s.td(1)));
     s.ws.apply(&[]);
-    let traffic = s.report_traffic("promote");
-    assert!(
-        traffic
-            .violations
-            .iter()
-            .any(|v| v.task_definition == s.td(1) && v.cap == 0.0),
-        "promote is expected (for now) to send traffic to the new stable before it is steady: {}",
-        traffic.report()
-    );
-    assert!(
-        traffic.mixed.iter().any(|m| m.target_group == s.blue()),
-        "promote is expected (for now) to serve two versions from blue: {}",
-        traffic.report()
-    );
+    s.assert_no_unproven_traffic();
+    let traffic = s.traffic();
+    assert!(traffic.mixed.is_empty(), "promote: {}", traffic.report());
 }
 
 /// A stable change to `td` with `promotion = "replace"` and no canary (a bridge serves).
