@@ -357,6 +357,8 @@ async fn promote_with_replace_returns_the_stable_to_blue() {
     assert_eq!(target_group(&live[0]), s.blue());
     assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
     s.ws.assert_plan_empty();
+    // Reported for now; e2e_canary_safety's rule1_traffic_model_sees_each_phase enforces it.
+    s.report_traffic("canary 50% then replace promotion");
 }
 
 #[tokio::test]
@@ -364,6 +366,8 @@ async fn rollback_moves_traffic_back_then_deletes_the_canary() {
     let s = Stack::short_periods("rollback").await;
     let (stable_id, canary_id) = s.with_canary(30).await;
     assert_eq!(s.splits().await, [(70, 30), (70, 30), (0, 100)]);
+    s.report_traffic("bootstrap and canary 30%");
+    s.reset_traffic();
 
     s.deploy(&CanaryConfig::new(&s.infra));
     let plan = s.ws.plan_json();
@@ -400,6 +404,7 @@ async fn rollback_moves_traffic_back_then_deletes_the_canary() {
     assert_eq!(live[0].status(), Some("PRIMARY"));
     assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
     s.ws.assert_plan_empty();
+    s.report_traffic("rollback");
 }
 
 #[tokio::test]

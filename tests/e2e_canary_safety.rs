@@ -44,6 +44,9 @@ async fn rule1_traffic_never_moves_before_the_canary_is_steady() {
     );
     assert_eq!(s.splits().await, [(50, 50), (50, 50), (0, 100)]);
     s.ws.assert_plan_empty();
+    // Reported, not enforced, until promotion stops using the live target group.
+    s.report_traffic("canary 50%");
+    s.reset_traffic();
 
     // Promote (swap): the canary takes over where it runs; nothing new comes up and nothing
     // is PRIMARY before it is steady.
@@ -87,6 +90,42 @@ async fn rule1_traffic_never_moves_before_the_canary_is_steady() {
     }
     assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
     s.ws.assert_plan_empty();
+    s.report_traffic("promote");
+}
+
+/// Safety rule 1 as the emulator's traffic model sees it: no task set holds more traffic
+/// than it had before it was steady, phase by phase.
+#[tokio::test]
+async fn rule1_traffic_model_sees_each_phase() {
+    let s = Stack::short_periods("model").await;
+    let cfg = CanaryConfig::new(&s.infra);
+    let phases = [
+        ("bootstrap", cfg.clone()),
+        ("canary 10%", cfg.clone().canary(&s.td(1), 10)),
+        ("rollback", cfg.clone()),
+        ("canary 10% again", cfg.clone().canary(&s.td(1), 10)),
+    ];
+    for (phase, next) in &phases {
+        s.reset_traffic();
+        s.deploy(next);
+        s.ws.apply(&[]);
+        let traffic = s.report_traffic(phase);
+        assert!(traffic.samples > 0, "{phase}: the model sampled nothing");
+        assert!(
+            traffic.violations.is_empty(),
+            "{phase}: {}",
+            traffic.report()
+        );
+    }
+
+    // Swap promotion: the canary's target group becomes live, so no task set serves before
+    // it is steady and no target group serves two versions at once.
+    s.reset_traffic();
+    s.deploy(&cfg.stable(&s.td(1)));
+    s.ws.apply(&[]);
+    s.assert_no_unproven_traffic();
+    let traffic = s.traffic();
+    assert!(traffic.mixed.is_empty(), "promote: {}", traffic.report());
 }
 
 /// A stable change to `td` with `promotion = "replace"` and no canary (a bridge serves).

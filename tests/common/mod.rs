@@ -15,6 +15,7 @@ mod process;
 mod proxy;
 mod reliability;
 mod stack;
+mod traffic;
 mod workspace;
 
 // Each binary uses a subset of these re-exports too.
@@ -33,6 +34,7 @@ pub use self::{
     proxy::Proxy,
     reliability::ReliabilityRow,
     stack::Stack,
+    traffic::{MixedTargetGroup, Traffic, UnprovenTraffic},
     workspace::{
         error_diagnostics, planned_actions, planned_after, provider_dir, resource_values,
         state_output, state_values, terraform_command, Output, Running, Workspace,

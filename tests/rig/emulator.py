@@ -27,6 +27,16 @@ Admin endpoint (same port):
     GET    /_rig/window  -> {"name", "open", "writes": {"ecs.TagResource": n}, "write_total"}
     DELETE /_rig/window  -> stop counting; answers as GET (a harness fails a `terraform
                             plan` whose window saw a write)
+    GET    /_rig/traffic -> {"enabled", "samples", "violations": [...], "mixed": [...],
+                            "errors": [...]}: the traffic model (TrafficModel) sampled after
+                            every ECS and ELBv2 request.  A violation is a task set that is
+                            not yet steady (since creation, or since a scale-up) holding more
+                            of a listener's or rule's traffic than it held when it became so:
+                            {at, task_set, task_set_arn, service, task_definition, router,
+                            share, cap}, once per (task set, router, unproven episode).  Mixed:
+                            a weighted target group serving two task definitions at once,
+                            {at, target_group, task_definitions}, once per episode
+    DELETE /_rig/traffic -> forget the records (task sets stay tracked); answers as GET
 
 Switches for real-AWS behaviours (RigConfig.SWITCHES; default = real behaviour unless noted):
     hide_oidc_client_secret (true)   Describe* omit AuthenticateOidcConfig.ClientSecret;
@@ -43,6 +53,8 @@ Switches for real-AWS behaviours (RigConfig.SWITCHES; default = real behaviour u
                                      the association error this long after the cluster,
                                      service or association was made; off by default only
                                      because every suite would wait it out once per stack
+    traffic_model (true)             not an AWS behaviour: sample the traffic model (above);
+                                     false stops sampling and forgets every task set
 Always on: CreateTaskSet fills what AWS fills (the VPC default security group, the cluster's
 default capacity provider strategy, the resolved Fargate platform version) and Describe*
 report it; NLBs get loadbalancer/net and listener/net ARNs, TCP/UDP target groups, no rules
@@ -71,7 +83,7 @@ from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.ec2.models import ec2_backends
-from moto.ecs.models import EC2ContainerServiceBackend, Service, TaskSet
+from moto.ecs.models import EC2ContainerServiceBackend, Service, TaskSet, ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.elbv2.exceptions import RuleNotFoundError
 from moto.elbv2.models import ELBv2Backend, elbv2_backends
@@ -115,6 +127,9 @@ class RigConfig:
         # association, CreateTaskSet answers ClusterNotFound / ServiceNotFound / the
         # association error (propagation).  0: off.
         "propagation_seconds": 0.0,
+        # Sample which task set gets which share of traffic after every ECS/ELBv2 request
+        # (GET /_rig/traffic).  Not an AWS behaviour: a check of the provider's ordering.
+        "traffic_model": True,
     }
 
     def __init__(
@@ -152,7 +167,8 @@ class RigConfig:
         if not isinstance(never, list) or not all(isinstance(a, str) for a in never):
             raise ValueError("never_stable_task_definitions must be a list of strings")
         switches = {name: values.get(name, getattr(self, name)) for name in self.SWITCHES}
-        for name in ("hide_oidc_client_secret", "require_associated_target_group"):
+        for name in ("hide_oidc_client_secret", "require_associated_target_group",
+                     "traffic_model"):
             if not isinstance(switches[name], bool):
                 raise ValueError(f"{name} must be true or false")
         page = switches["elb_page_size"]
@@ -527,6 +543,7 @@ def create_task_set(self, service, cluster_str, task_definition, **kwargs):
         self, svc.name, svc.cluster_name, task_definition, **placed
     )
     _fill_placement_defaults(ts, kwargs, strategy)
+    TRAFFIC.created(ts)
     ts.rig_target = _computed_desired_count(svc, ts)
     _start_stabilizing(ts, 0)
     _refresh_task_set(svc, ts, time.monotonic())
@@ -545,6 +562,8 @@ def update_task_set(self, cluster, service, task_set, scale):
     svc = self._get_service(cluster or "default", service)
     ts = _live_task_set(svc, task_set)
     if scale and scale != ts.scale:
+        if _scale_value(scale) > _scale_value(ts.scale):
+            TRAFFIC.scaling_up(ts)
         _remember_stale(ts)
         ts.scale = scale
         ts.updatedAt = utcnow()
@@ -961,6 +980,242 @@ def install_patches() -> None:
 
 
 # --------------------------------------------------------------------------
+# Traffic model (GET/DELETE /_rig/traffic)
+# --------------------------------------------------------------------------
+
+
+def _truly_steady(ts: TaskSet) -> bool:
+    """Steady by the scheduler's true state (never the stale copy Describe* may show)."""
+    return (ts.status != "DRAINING" and ts.stabilityStatus == "STEADY_STATE"
+            and getattr(ts, "pendingCount", 0) == 0
+            and getattr(ts, "runningCount", None) == getattr(ts, "computedDesiredCount", None))
+
+
+def _scale_value(scale: dict | None) -> float:
+    return float((scale or {}).get("value", 100.0))
+
+
+def _forward_weights(actions) -> dict[str, int]:
+    """Target group ARN -> weight of a rule's or listener's forward actions."""
+    weights: dict[str, int] = {}
+    for action in actions or []:
+        data = getattr(action, "data", action) or {}
+        if data.get("Type") != "forward":
+            continue
+        groups = (data.get("ForwardConfig") or {}).get("TargetGroups") or []
+        if groups:
+            for group in groups:
+                arn = group.get("TargetGroupArn")
+                weight = int(group.get("Weight", 1))
+                weights[arn] = weights.get(arn, 0) + weight
+        elif data.get("TargetGroupArn"):
+            weights[data["TargetGroupArn"]] = weights.get(data["TargetGroupArn"], 0) + 1
+    return weights
+
+
+def _routers():
+    """(router ARN, {target group: weight}) of every listener default action and rule."""
+    for account in list(elbv2_backends.values()):
+        for backend in list(account.values()):
+            for balancer in list(backend.load_balancers.values()):
+                for listener in list(balancer.listeners.values()):
+                    yield listener.arn, _forward_weights(listener.default_actions)
+                    for rule in list(listener._non_default_rules.values()):
+                        yield rule.arn, _forward_weights(rule.actions)
+
+
+def _ecs_backends():
+    for account in list(ecs_backends.values()):
+        yield from list(account.values())
+
+
+class TaskSetTraffic:
+    """What the model knows of one task set: whether it is unproven (made, or scaled up, and
+    not steady since) and the share of each router it held when it became so (its cap)."""
+
+    def __init__(self, unproven: bool, caps: dict[str, float]):
+        self.unproven = unproven
+        self.caps = caps
+        self.episode = 1
+        self.shares: dict[str, float] = {}
+
+
+class TrafficModel:
+    """Which task set gets which share of production traffic, sampled after every ECS and
+    ELBv2 request: a router's (listener default action or rule) weight w of T on a target
+    group is split equally among the live task sets registered with it.  A violation is an
+    unproven task set holding more of a router than its cap, on a router some steady task
+    set has served (a router nothing steady ever served, as at bootstrap, has no traffic to
+    protect); mixed is a weighted target group serving two task definitions at once.
+
+    Shares only change through writes, so a read costs O(unproven task sets) (it can only
+    end an unproven episode); a write, or a read that ended one, costs O(routers + task
+    sets).  All state is guarded by ECS_LOCK."""
+
+    EPSILON = 1e-9
+
+    def __init__(self):
+        self.sets: dict[str, TaskSetTraffic] = {}
+        self.lit: set[str] = set()  # routers a steady task set has held a share of
+        self.forget_all()
+
+    def reset_records(self) -> None:
+        """DELETE /_rig/traffic: forget what was recorded; keep tracking the task sets (and
+        the episodes already reported, so a phase is not blamed for an earlier one's)."""
+        self.samples = 0
+        self.violations: list[dict[str, Any]] = []
+        self.mixed: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+
+    def forget_all(self) -> None:
+        """moto's reset, or the model switched off: no task set is known any more."""
+        self.sets.clear()
+        self.lit.clear()
+        self.seen_violations: set[tuple[str, str, int]] = set()
+        self.active_mixed: set[tuple[str, tuple[str, ...]]] = set()
+        self.reset_records()
+
+    # --- hooks from the ECS patches (under ECS_LOCK) ---
+
+    def created(self, ts: TaskSet) -> None:
+        """A new task set is unproven from its creation, with no traffic allowed."""
+        if CONFIG.traffic_model:
+            self.sets[ts.task_set_arn] = TaskSetTraffic(True, {})
+
+    def scaling_up(self, ts: TaskSet) -> None:
+        """UpdateTaskSet raising the scale: unproven again, allowed the shares it holds now
+        (the shares of the last sample, which every write refreshes)."""
+        state = self.sets.get(ts.task_set_arn) if CONFIG.traffic_model else None
+        if state is None:
+            return
+        if state.unproven and _truly_steady(ts):
+            self._proven(ts.task_set_arn, state)
+        if not state.unproven:
+            state.unproven, state.caps = True, dict(state.shares)
+
+    def _proven(self, arn: str, state: TaskSetTraffic) -> None:
+        state.unproven, state.caps = False, {}
+        state.episode += 1
+
+    # --- sampling ---
+
+    def sample(self, write: bool, refresh: bool = True) -> None:
+        """One sample after a request; `write` when it may have changed shares; `refresh`
+        unless the request already advanced the scheduler (ecs_dispatch does)."""
+        if not CONFIG.traffic_model:
+            return
+        try:
+            with ECS_LOCK:
+                self.samples += 1
+                if not write and not any(s.unproven for s in self.sets.values()):
+                    return
+                for backend in _ecs_backends() if refresh else ():
+                    refresh_backend(backend)
+                if write or self._end_steady_episodes():
+                    self._evaluate()
+        except Exception as exc:  # noqa: BLE001 - reported by GET /_rig/traffic
+            traceback.print_exc(file=sys.stderr)
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+
+    def _end_steady_episodes(self) -> bool:
+        """Cheap pass for reads: did an unproven task set turn steady?"""
+        ended = False
+        unproven = {arn for arn, state in self.sets.items() if state.unproven}
+        if not unproven:
+            return False
+        for backend in _ecs_backends():
+            for service in backend.services.values():
+                for ts in service.task_sets:
+                    if ts.task_set_arn in unproven and _truly_steady(ts):
+                        self._proven(ts.task_set_arn, self.sets[ts.task_set_arn])
+                        ended = True
+        return ended
+
+    def _evaluate(self) -> None:
+        by_group: dict[str, list[tuple[Service, TaskSet]]] = {}
+        live: dict[str, TaskSet] = {}
+        for backend in _ecs_backends():
+            for service in backend.services.values():
+                for ts in service.task_sets:
+                    if ts.status == "DRAINING":
+                        continue
+                    live[ts.task_set_arn] = ts
+                    for lb in ts.load_balancers or []:
+                        if lb.get("targetGroupArn"):
+                            by_group.setdefault(lb["targetGroupArn"], []).append((service, ts))
+
+        shares: dict[str, dict[str, float]] = {}
+        weighted: set[str] = set()
+        for router, weights in _routers():
+            total = sum(w for w in weights.values() if w > 0)
+            for group, weight in weights.items():
+                holders = by_group.get(group, [])
+                if weight <= 0 or not holders:
+                    continue
+                weighted.add(group)
+                share = weight / total / len(holders)
+                for _, ts in holders:
+                    held = shares.setdefault(ts.task_set_arn, {})
+                    held[router] = held.get(router, 0.0) + share
+
+        for arn in list(self.sets):
+            if arn not in live:
+                del self.sets[arn]
+        for arn, ts in live.items():
+            state = self.sets.get(arn)
+            if state is None:  # made while the model was off: judged from now on
+                state = self.sets[arn] = TaskSetTraffic(
+                    not _truly_steady(ts), dict(shares.get(arn, {})))
+            elif state.unproven and _truly_steady(ts):
+                self._proven(arn, state)
+            state.shares = shares.get(arn, {})
+            if not state.unproven:
+                self.lit.update(state.shares)
+
+        stamp = utcnow().isoformat()
+        services = {ts.task_set_arn: service for group in by_group.values()
+                    for service, ts in group}
+        for arn, state in self.sets.items():
+            if not state.unproven:
+                continue
+            for router, share in state.shares.items():
+                cap = state.caps.get(router, 0.0)
+                key = (arn, router, state.episode)
+                if router not in self.lit or share <= cap + self.EPSILON \
+                        or key in self.seen_violations:
+                    continue
+                self.seen_violations.add(key)
+                ts = live[arn]
+                self.violations.append({
+                    "at": stamp, "task_set": ts.id, "task_set_arn": arn,
+                    "service": services[arn].name if arn in services else None,
+                    "task_definition": ts.task_definition, "router": router,
+                    "share": round(share, 6), "cap": round(cap, 6),
+                })
+
+        active = set()
+        for group in weighted:
+            definitions = tuple(sorted({ts.task_definition for _, ts in by_group[group]}))
+            if len(definitions) < 2:
+                continue
+            key = (group, definitions)
+            active.add(key)
+            if key not in self.active_mixed:
+                self.mixed.append({"at": stamp, "target_group": group,
+                                   "task_definitions": list(definitions)})
+        self.active_mixed = active
+
+    def view(self) -> dict[str, Any]:
+        with ECS_LOCK:
+            return {"enabled": CONFIG.traffic_model, "samples": self.samples,
+                    "violations": list(self.violations), "mixed": list(self.mixed),
+                    "errors": list(self.errors)}
+
+
+TRAFFIC = TrafficModel()
+
+
+# --------------------------------------------------------------------------
 # Server
 # --------------------------------------------------------------------------
 
@@ -1019,9 +1274,22 @@ def operation_of(environ) -> str:
     return f"{'elbv2' if service == 'elasticloadbalancing' else service}.{action}"
 
 
+def model_request(environ, operation: str | None) -> tuple[bool, bool] | None:
+    """(whether it is an ECS request, whether it may write: anything but Describe*/List*/
+    Get*) for a request the traffic model samples after; None for any other service."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        if not target.startswith(ECS_TARGET_PREFIX):
+            return None
+    elif "/elasticloadbalancing/" not in environ.get("HTTP_AUTHORIZATION", ""):
+        return None
+    action = (operation or operation_of(environ)).partition(".")[2]
+    return bool(target), not action.startswith(("Describe", "List", "Get"))
+
+
 class RigApp:
-    """WSGI front: /_rig/config and /_rig/window for the test harness, everything else to
-    moto."""
+    """WSGI front: /_rig/config, /_rig/window and /_rig/traffic for the test harness,
+    everything else to moto (followed by a traffic sample for ECS and ELBv2)."""
 
     def __init__(self, moto_app):
         self.moto_app = moto_app
@@ -1032,9 +1300,37 @@ class RigApp:
             return self.config_endpoint(environ, start_response)
         if path == "/_rig/window":
             return self.window_endpoint(environ, start_response)
-        if WINDOW.open:
-            WINDOW.note(operation_of(environ))
-        return self.moto_app(environ, start_response)
+        if path == "/_rig/traffic":
+            return self.traffic_endpoint(environ, start_response)
+        operation = operation_of(environ) if WINDOW.open else None
+        if operation is not None:
+            WINDOW.note(operation)
+        sampled = model_request(environ, operation)
+        response = self.moto_app(environ, start_response)
+        if path == "/moto-api/reset":
+            with ECS_LOCK:
+                TRAFFIC.forget_all()
+        elif sampled is not None:
+            ecs, write = sampled
+            TRAFFIC.sample(write, refresh=not ecs)
+        return response
+
+    @staticmethod
+    def traffic_endpoint(environ, start_response):
+        """GET: the traffic model's samples, violations and mixed moments; DELETE: forget
+        them (the model keeps tracking the task sets)."""
+        method = environ.get("REQUEST_METHOD", "GET")
+        status = "200 OK"
+        if method == "DELETE":
+            with ECS_LOCK:
+                TRAFFIC.reset_records()
+        elif method != "GET":
+            status = "405 Method Not Allowed"
+        body = TRAFFIC.view() if status.startswith("200") else {"error": method}
+        data = json.dumps(body).encode()
+        start_response(status, [("Content-Type", "application/json"),
+                                ("Content-Length", str(len(data)))])
+        return [data]
 
     @staticmethod
     def window_endpoint(environ, start_response):
@@ -1072,6 +1368,8 @@ class RigApp:
                     raise ValueError("expected a JSON object")
                 with ECS_LOCK:
                     CONFIG.update(values)
+                    if not CONFIG.traffic_model:
+                        TRAFFIC.forget_all()
             elif method == "DELETE":
                 with ECS_LOCK:
                     CONFIG.restore()

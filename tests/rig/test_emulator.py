@@ -879,3 +879,143 @@ def test_write_window_counts_writes_during_a_plan(emulator, ecs, elbv2, infrastr
     assert [g["Weight"] for g in rule["Actions"][0]["ForwardConfig"]["TargetGroups"]] == [90, 10]
     ecs.untag_resource(resourceArn=ts["taskSetArn"], tagKeys=["k"])
     assert http(emulator, "GET", "/_rig/window")[1]["write_total"] == 3
+
+
+# --------------------------------------------------------------------------
+# traffic model (/_rig/traffic)
+# --------------------------------------------------------------------------
+
+
+def traffic(emulator) -> dict:
+    status, body = http(emulator, "GET", "/_rig/traffic")
+    assert status == 200, body
+    assert body["errors"] == [], body
+    return body
+
+
+def weigh(elbv2, out, routers, blue, green):
+    """Forward `blue`/`green` weights on the named routers ("listener", "rule", "test")."""
+    arns = {"listener": out["listener_arn"], "rule": out["rule_arn"],
+            "test": out["test_listener_arn"]}
+    actions = forward(out, blue, green)
+    for name in routers:
+        if name == "rule":
+            elbv2.modify_rule(RuleArn=arns[name], Actions=actions)
+        else:
+            elbv2.modify_listener(ListenerArn=arns[name], DefaultActions=actions)
+
+
+def steady_task_set(ecs, out, tg_key, td=0, percent=100):
+    """A task set on the infra's first service, waited for until a read sees it steady."""
+    ts = ecs.create_task_set(
+        cluster=out["cluster"], service=out["services"][0],
+        taskDefinition=out["task_definitions"][td], launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {
+            "subnets": out["subnets"], "securityGroups": [out["security_group"]]}},
+        loadBalancers=[{"targetGroupArn": out[tg_key], "containerName": "web",
+                        "containerPort": 8080}],
+        scale={"value": percent, "unit": "PERCENT"},
+    )["taskSet"]
+    wait_steady(ecs, out, ts["id"])
+    return ts
+
+
+def wait_steady(ecs, out, task_set_id):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        seen = ecs.describe_task_sets(cluster=out["cluster"], service=out["services"][0],
+                                      taskSets=[task_set_id])["taskSets"][0]
+        if seen["stabilityStatus"] == "STEADY_STATE" and seen["pendingCount"] == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{task_set_id} never steady")
+
+
+def promote_on_the_live_target_group(ecs, out):
+    """Today's promote: A steady on blue at weight 100, then B made on blue."""
+    a = steady_task_set(ecs, out, "blue_target_group_arn")
+    b = ecs.create_task_set(
+        cluster=out["cluster"], service=out["services"][0],
+        taskDefinition=out["task_definitions"][1], launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {
+            "subnets": out["subnets"], "securityGroups": [out["security_group"]]}},
+        loadBalancers=[{"targetGroupArn": out["blue_target_group_arn"],
+                        "containerName": "web", "containerPort": 8080}],
+        scale={"value": 100, "unit": "PERCENT"},
+    )["taskSet"]
+    return a, b
+
+
+def test_traffic_to_a_new_task_set_on_the_live_target_group_is_a_violation(
+        emulator, ecs, elbv2, infrastructure):
+    out = infrastructure
+    a, b = promote_on_the_live_target_group(ecs, out)
+    ecs.describe_task_sets(cluster=out["cluster"], service=out["services"][0])
+    seen = traffic(emulator)
+    # A took the bootstrap listener's traffic while STABILIZING: nothing steady served it
+    # before, so that is no violation; B shares blue with a steady A on both routers.
+    got = sorted((v["task_set"], v["router"], v["share"], v["cap"]) for v in seen["violations"])
+    assert got == sorted([(b["id"], out["listener_arn"], 0.5, 0.0),
+                          (b["id"], out["rule_arn"], 0.5, 0.0)]), seen
+    v = seen["violations"][0]
+    assert (v["service"], v["task_definition"]) == (out["services"][0], b["taskDefinition"])
+    assert [(m["target_group"], m["task_definitions"]) for m in seen["mixed"]] == [
+        (out["blue_target_group_arn"], sorted([a["taskDefinition"], b["taskDefinition"]]))]
+    assert seen["samples"] >= 3
+
+
+def test_new_task_set_on_the_idle_target_group_then_shift_is_no_violation(
+        emulator, ecs, elbv2, infrastructure):
+    out = infrastructure
+    weigh(elbv2, out, ["test"], 100, 0)  # as ecsx's bootstrap routes test traffic
+    steady_task_set(ecs, out, "blue_target_group_arn")
+    steady_task_set(ecs, out, "green_target_group_arn", td=1)
+    weigh(elbv2, out, ["test"], 0, 100)
+    weigh(elbv2, out, ["listener", "rule"], 0, 100)
+    seen = traffic(emulator)
+    assert (seen["violations"], seen["mixed"]) == ([], []), seen
+    assert seen["samples"] > 5
+
+
+def test_canary_keeps_its_weight_while_scaling_up_but_may_not_gain_any(
+        emulator, ecs, elbv2, infrastructure):
+    out = infrastructure
+    configure(emulator, stabilize_seconds=1.5)
+    weigh(elbv2, out, ["test"], 100, 0)
+    steady_task_set(ecs, out, "blue_target_group_arn")
+    canary = steady_task_set(ecs, out, "green_target_group_arn", td=1, percent=50)
+    weigh(elbv2, out, ["listener", "rule"], 90, 10)
+    ecs.update_task_set(cluster=out["cluster"], service=out["services"][0],
+                        taskSet=canary["id"], scale={"value": 100, "unit": "PERCENT"})
+    weigh(elbv2, out, ["listener"], 90, 10)  # the same weight again: within its cap
+    assert traffic(emulator)["violations"] == []
+    weigh(elbv2, out, ["rule"], 80, 20)  # more while still scaling up
+    seen = traffic(emulator)
+    assert [(v["task_set"], v["router"], v["share"], v["cap"]) for v in seen["violations"]] \
+        == [(canary["id"], out["rule_arn"], 0.2, 0.1)], seen
+    wait_steady(ecs, out, canary["id"])
+    weigh(elbv2, out, ["listener", "rule"], 50, 50)  # proven again: any weight
+    assert len(traffic(emulator)["violations"]) == 1
+    assert traffic(emulator)["mixed"] == []
+
+
+def test_traffic_model_switch_and_reset(emulator, ecs, elbv2, infrastructure):
+    out = infrastructure
+    configure(emulator, traffic_model=False)
+    promote_on_the_live_target_group(ecs, out)
+    seen = traffic(emulator)
+    assert (seen["enabled"], seen["samples"], seen["violations"], seen["mixed"]) \
+        == (False, 0, [], [])
+
+    configure(emulator, traffic_model=True)
+    assert http(emulator, "POST", "/moto-api/reset")[0] == 200
+    out = infra.create(emulator, "rig")
+    promote_on_the_live_target_group(ecs, out)
+    assert len(traffic(emulator)["violations"]) == 2
+    status, body = http(emulator, "DELETE", "/_rig/traffic")
+    assert status == 200 and (body["samples"], body["violations"], body["mixed"]) == (0, [], [])
+    # the episodes already reported stay reported: later samples do not repeat them
+    weigh(elbv2, out, ["listener", "rule"], 100, 0)
+    seen = traffic(emulator)
+    assert (seen["violations"], seen["mixed"]) == ([], []) and seen["samples"] == 2
+    assert http(emulator, "POST", "/_rig/traffic")[0] == 405
