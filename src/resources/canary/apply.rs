@@ -14,6 +14,9 @@ use crate::resources::Ctx;
 use crate::value::Value;
 use std::time::Duration;
 
+/// Target groups and their weights, as one kind of router (managed or test) should forward.
+type Weights = [(String, i32)];
+
 /// How long ELBv2 may keep showing the previous weights after a change.
 const ROUTING_VISIBLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
@@ -433,8 +436,8 @@ async fn discard(ctx: &Ctx, d: &Desired, t: &TaskSet) {
 async fn shift(
     ctx: &Ctx,
     d: &Desired,
-    production: Option<&[(String, i32)]>,
-    tests: Option<&[(String, i32)]>,
+    production: Option<&Weights>,
+    tests: Option<&Weights>,
 ) -> Result<(), AwsError> {
     let (managed, test) = find_routers(ctx, d).await?;
     // Checked again right before writing: someone may have edited a rule since the plan.
@@ -473,8 +476,8 @@ async fn shift(
 async fn wait_routed(
     ctx: &Ctx,
     d: &Desired,
-    production: Option<&[(String, i32)]>,
-    tests: Option<&[(String, i32)]>,
+    production: Option<&Weights>,
+    tests: Option<&Weights>,
 ) -> Result<(), AwsError> {
     wait::until(
         "listeners and rules to show the new weights",
@@ -483,7 +486,7 @@ async fn wait_routed(
         &ctx.stop,
         || async {
             let (managed, test) = find_routers(ctx, d).await?;
-            let behind = lagging(&[(&managed, production), (&test, tests)]);
+            let behind = lagging(&[(&managed[..], production), (&test[..], tests)]);
             Ok(if behind.is_empty() {
                 Poll::Done(())
             } else {
@@ -495,7 +498,7 @@ async fn wait_routed(
 }
 
 /// The routers that do not (yet) forward as intended; a None split is not checked.
-fn lagging(groups: &[(&Vec<Router>, Option<&[(String, i32)]>)]) -> Vec<String> {
+fn lagging(groups: &[(&[Router], Option<&Weights>)]) -> Vec<String> {
     groups
         .iter()
         .filter_map(|(routers, want)| want.map(|w| (routers, w)))
@@ -630,16 +633,17 @@ mod tests {
 
     #[test]
     fn lagging_names_routers_that_still_show_other_weights() {
-        let split = vec![(BLUE.to_string(), 90), (GREEN.to_string(), 10)];
-        let test_split = vec![(BLUE.to_string(), 0), (GREEN.to_string(), 100)];
+        let split = [(BLUE.to_string(), 90), (GREEN.to_string(), 10)];
+        let test_split = [(BLUE.to_string(), 0), (GREEN.to_string(), 100)];
         let r = |arn: &str, b, g| router(arn, &[(BLUE, b), (GREEN, g)]);
         let managed = vec![r("prod", 90, 10), r("api", 100, 0)];
         let test = vec![r("test", 0, 100)];
-        let both = |m, t| lagging(&[(m, Some(&split[..])), (t, Some(&test_split[..]))]);
+        let both = |m: &[Router], t: &[Router]| {
+            lagging(&[(m, Some(&split[..])), (t, Some(&test_split[..]))])
+        };
         assert_eq!(both(&managed, &test), ["api"]);
-        let one = vec![managed[0].clone()];
-        let test = vec![r("test", 100, 0)];
-        assert_eq!(both(&one, &test), ["test"]);
-        assert!(lagging(&[(&one, Some(&split[..])), (&test, None)]).is_empty());
+        let test = [r("test", 100, 0)];
+        assert_eq!(both(&managed[..1], &test), ["test"]);
+        assert!(lagging(&[(&managed[..1], Some(&split[..])), (&test, None)]).is_empty());
     }
 }
