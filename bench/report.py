@@ -62,6 +62,8 @@ def span(xs, unit: str = "s", digits: int = 2) -> str:
     if unit == "calls":
         m = f"{m:g}"
         return m if lo == hi else f"{m} ({lo:g}–{hi:g})"
+    if unit in ("%", ""):
+        return f"{m:.{digits}f}{unit} ({lo:.{digits}f}–{hi:.{digits}f})"
     return f"{m:.{digits}f} s ({lo:.{digits}f}–{hi:.{digits}f})"
 
 
@@ -242,6 +244,27 @@ def markdown(results: dict, png_name: str) -> str:
     for op in sorted(set(ob) | set(oe)):
         d = oe.get(op, 0) - ob.get(op, 0)
         w(f"| `{op}` | {ob.get(op, 0):g} | {oe.get(op, 0):g} | {d:+g} |")
+    w("")
+
+    w("## Promotion: time and capacity")
+    w("")
+    w("The promote step of the walk above (canary at 50% and full scale, then the canary's version "
+      "becomes the stable one) with each promotion. Peak tasks: the most tasks running or pending on "
+      "the service at any 50 ms sample of the apply, DRAINING task sets included (their tasks run "
+      "until drained), as a share of its desired count; peak task sets counts DRAINING ones too "
+      "(ECS allows five).")
+    w("")
+    w("| promotion | promote apply | peak tasks (% of desired) | peak task sets |")
+    w("|---|---|---|---|")
+    last = len(STEPS) - 1
+    for method, label in (("baseline", "baseline script (new PRIMARY on blue)"),
+                          ("ecsx", "ecsx `swap` (default)"), ("ecsx-replace", "ecsx `replace`")):
+        walks = results["walks"].get(method) or []
+        if not walks:
+            continue
+        w(f"| {label} | {span(step_series(walks, last, 'apply_s'))} | "
+          f"{span(step_series(walks, last, 'peak_task_percent'), '%', 0)} | "
+          f"{span(step_series(walks, last, 'peak_task_sets'), '', 0)} |")
     w("")
 
     w("## Refresh cost")

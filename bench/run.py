@@ -5,10 +5,11 @@ Everything runs against the local AWS emulator (tests/rig/emulator.py) through t
 call-counting proxy (tests/rig/proxy.py), with real Terraform (tests/rig/terraform.py or
 $ECSX_TERRAFORM) and the release build of the provider (target/release).
 
-1. The same canary release (bootstrap, canary 10%, canary 50%, promote) two ways:
+1. The same canary release (bootstrap, canary 10%, canary 50%, promote) three ways:
    bench/baseline (terraform_data + local-exec + AWS CLI) and bench/ecsx
-   (ecsx_canary_deployment). Per step: wall time of `terraform plan -out` and of
-   `terraform apply PLAN`, and the AWS API calls each made, counted at the proxy.
+   (ecsx_canary_deployment) with `promotion = "swap"` and `"replace"`. Per step: wall time
+   of `terraform plan -out` and of `terraform apply PLAN`, the AWS API calls each made,
+   counted at the proxy, and the peak tasks on the service during the apply.
 2. Refresh cost: `terraform plan` of 1, 10, 50 and 100 deployments (bench/refresh).
 3. The provider: process start to handshake line, peak RSS during the 100-deployment
    plan, release binary size.
@@ -20,7 +21,7 @@ Each figure is the median of several runs, with min and max. Writes docs/benchma
 docs/benchmarks.png, and the raw numbers to target/bench/results.json.
 
     python bench/run.py [--runs 5] [--refresh-runs 5] [--sizes 1,10,50,100]
-                        [--scale-sizes 1,10,100,500,1000] [--scale-runs 1] [--only scale]
+                        [--scale-sizes 1,10,100,500,1000] [--scale-runs 1] [--only scale|walk]
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ DEFAULT_SCALE_SIZES = "1,10,100,500"
 # The provider under test; ECSX_BENCH_PROVIDER_DIR (e.g. target/debug) only for trying the bench.
 PROVIDER_DIR = Path(os.environ.get("ECSX_BENCH_PROVIDER_DIR", ROOT / "target/release")).resolve()
 STEPS = ("bootstrap", "canary 10%", "canary 50%", "promote")
-METHODS = ("baseline", "ecsx")
+# ecsx-replace: the same configuration with `promotion = "replace"`; the release tables compare
+# baseline and ecsx (the default, swap), the promotion table all three.
+METHODS = ("baseline", "ecsx", "ecsx-replace")
 
 
 def say(text: str) -> None:
@@ -255,7 +258,8 @@ def step_vars(made: dict) -> list[dict]:
 
 
 def check_promoted(stack: Stack, made: dict) -> None:
-    """The walk must end where a promote ends: v2 PRIMARY alone, 100/0 on every router."""
+    """The walk must end where a promote ends: v2 PRIMARY alone with all traffic (on blue,
+    or on green after a swap promotion)."""
     c = infra._clients(stack.emulator_url)
     service = made["services"][0]
     sets = c["ecs"].describe_task_sets(cluster=made["cluster"], service=service)["taskSets"]
@@ -265,16 +269,46 @@ def check_promoted(stack: Stack, made: dict) -> None:
         raise SystemExit(f"walk did not end promoted: {[(t['id'], t['status'], t['taskDefinition']) for t in live]}")
     rule = c["elbv2"].describe_rules(RuleArns=[made["rule_arn"]])["Rules"][0]
     weights = {g["TargetGroupArn"]: g["Weight"] for g in rule["Actions"][0]["ForwardConfig"]["TargetGroups"]}
-    if weights.get(made["blue_target_group_arn"]) != 100 or weights.get(made["green_target_group_arn"]) != 0:
-        raise SystemExit(f"walk did not end at 100/0: {weights}")
+    live_tg = next((lb["targetGroupArn"] for lb in live[0].get("loadBalancers", [])), None)
+    if weights.get(live_tg) != 100:
+        raise SystemExit(f"walk did not end with all traffic on {live_tg}: {weights}")
+
+
+class TaskCount:
+    """Samples, every 50 ms, the tasks running on a service (DRAINING task sets included: their
+    tasks run until drained) as a share of its desired count."""
+
+    def __init__(self, emulator_url: str, cluster: str, service: str):
+        self.ecs = infra._clients(emulator_url)["ecs"]
+        self.cluster, self.service = cluster, service
+        self.peak_percent = 0.0
+        self.peak_task_sets = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            svc = self.ecs.describe_services(cluster=self.cluster, services=[self.service])["services"][0]
+            sets = self.ecs.describe_task_sets(cluster=self.cluster, service=self.service)["taskSets"]
+            desired = max(svc.get("desiredCount", 0), 1)
+            running = sum(t.get("runningCount", 0) + t.get("pendingCount", 0) for t in sets)
+            self.peak_percent = max(self.peak_percent, 100.0 * running / desired)
+            self.peak_task_sets = max(self.peak_task_sets, len(sets))
+            self._stop.wait(0.05)
+
+    def stop(self) -> tuple[float, int]:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_percent, self.peak_task_sets
 
 
 def walk(stack: Stack, method: str, run: int, scratch: Path) -> list[dict]:
-    name = f"{'bl' if method == 'baseline' else 'ex'}{run}"
+    name = f"{ {'baseline': 'bl', 'ecsx': 'ex', 'ecsx-replace': 'er'}[method] }{run}"
     made = infra.create(stack.emulator_url, name)
     work = scratch / name
     work.mkdir()
-    for f in (BENCH / method).glob("*.tf"):
+    for f in (BENCH / ("baseline" if method == "baseline" else "ecsx")).glob("*.tf"):
         shutil.copy(f, work / f.name)
     tfvars = {
         "cluster": made["cluster"],
@@ -289,6 +323,8 @@ def walk(stack: Stack, method: str, run: int, scratch: Path) -> list[dict]:
     }
     if method == "baseline":
         tfvars["poll_seconds"] = POLL_SECONDS
+    if method == "ecsx-replace":
+        tfvars["promotion"] = "replace"
     (work / "terraform.tfvars.json").write_text(json.dumps(tfvars))
     tf = Terraform(work, tf_env(stack, work))
     results = []
@@ -298,11 +334,14 @@ def walk(stack: Stack, method: str, run: int, scratch: Path) -> list[dict]:
         plan_s, _ = tf.run("plan", "-out=step.plan", *var_args)
         plan_calls = stack.calls()
         stack.reset_calls()
+        tasks = TaskCount(stack.emulator_url, made["cluster"], made["services"][0])
         apply_s, _ = tf.run("apply", "step.plan")
+        peak_percent, peak_task_sets = tasks.stop()
         apply_calls = stack.calls()
         results.append({
             "step": title, "plan_s": plan_s, "apply_s": apply_s,
             "plan_calls": plan_calls, "apply_calls": apply_calls,
+            "peak_task_percent": peak_percent, "peak_task_sets": peak_task_sets,
         })
     check_promoted(stack, made)
     return results
@@ -489,8 +528,8 @@ def main() -> int:
     ap.add_argument("--scale-sizes", default=DEFAULT_SCALE_SIZES,
                     help="deployment counts for the scale bench (empty: skip it)")
     ap.add_argument("--scale-runs", type=int, default=1, help="plans per size and mode")
-    ap.add_argument("--only", choices=["scale"], default=None,
-                    help="only the scale bench (and the provider's own figures)")
+    ap.add_argument("--only", choices=["scale", "walk"], default=None,
+                    help="only the scale bench, or only the canary walks (with the provider's own figures)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs", help="where benchmarks.md/.png go")
     args = ap.parse_args()
     sizes = sorted({int(s) for s in args.sizes.split(",")})
@@ -520,17 +559,20 @@ def main() -> int:
     try:
         say(f"emulator {stack.emulator_url}, counting proxy {stack.url}")
         walks: dict[str, list] = {m: [] for m in METHODS}
-        for run in range(1, args.runs + 1 if args.only is None else 1):
+        for run in range(1, args.runs + 1 if args.only in (None, "walk") else 1):
             # Alternate which side goes first, so drift in machine load hits both alike.
             for method in (METHODS if run % 2 else METHODS[::-1]):
                 t0 = time.perf_counter()
                 walks[method].append(walk(stack, method, run, scratch))
-                say(f"canary walk {run}/{args.runs} {method:<8} {time.perf_counter() - t0:5.1f} s")
+                promote = walks[method][-1][-1]
+                say(f"canary walk {run}/{args.runs} {method:<12} {time.perf_counter() - t0:5.1f} s; "
+                    f"promote {promote['apply_s']:.1f} s, peak {promote['peak_task_percent']:.0f}% of desired, "
+                    f"{promote['peak_task_sets']} task sets")
         results["walks"] = walks
         if args.only is None:
             say("refresh cost")
             results["refresh"] = refresh(stack, sizes, args.refresh_runs, args.big_runs, scratch)
-        if scale_sizes:
+        if scale_sizes and args.only != "walk":
             say("scale: coalesced reads and AWS-like rate limits")
             results["scale"] = scale.run(stack, Terraform, tf_env, ProviderWatch, scale_sizes,
                                          args.scale_runs, scratch, BENCH, say)

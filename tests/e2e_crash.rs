@@ -40,8 +40,12 @@ enum Phase {
     Canary10,
     /// The same canary at 50 %.
     Canary50,
-    /// Revision 1 becomes the stable version.
+    /// Revision 1 becomes the stable version (`promotion = "swap"`: the canary takes over).
     Promote,
+    /// The same with `promotion = "replace"`: through the canary back to blue.
+    PromoteReplace,
+    /// Revision 1 becomes the stable version without a canary: blue/green onto green.
+    BlueGreen,
 }
 
 impl Phase {
@@ -52,7 +56,8 @@ impl Phase {
             Phase::Boot => base,
             Phase::Canary10 => base.canary(&td1, 10),
             Phase::Canary50 => base.canary(&td1, 50),
-            Phase::Promote => base.stable(&td1),
+            Phase::Promote | Phase::BlueGreen => base.stable(&td1),
+            Phase::PromoteReplace => base.stable(&td1).extra("  promotion = \"replace\""),
         }
     }
 }
@@ -296,6 +301,7 @@ async fn kill_and_recover(name: &str, k: KillPoint) {
     }
     let target = k.target.config(&rig.infra);
     let sampler = Sampler::start(rig.emu.endpoint(), target.clone(), !k.prior.is_empty());
+    rig.reset_traffic();
 
     // The apply that dies.
     rig.proxy().reset();
@@ -363,6 +369,13 @@ async fn kill_and_recover(name: &str, k: KillPoint) {
         sampled.violations
     );
     assert!(sampled.samples > 0, "the sampler took no sample");
+    // The emulator's per-task-set model, over the killed apply and the recovery.
+    let traffic = rig.traffic();
+    assert!(
+        traffic.violations.is_empty() && traffic.mixed.is_empty(),
+        "{}",
+        traffic.report()
+    );
     assert_eq!(
         orphaned_provider_exited,
         if k.victim == Victim::Terraform {
@@ -383,6 +396,8 @@ async fn kill_and_recover(name: &str, k: KillPoint) {
     row.figure("samples", sampled.samples);
     row.figure("sample_interval_ms", sampled.interval_ms());
     row.figure("unsteady_moments", sampled.violations.len() as u64);
+    row.figure("unproven_traffic", traffic.violations.len() as u64);
+    row.figure("mixed_target_groups", traffic.mixed.len() as u64);
     row.figure("orphans_left", 0);
     row.figure("recovery_applies", 1);
     row.figure("force_unlock", unlocked);
@@ -564,9 +579,9 @@ async fn provider_killed_after_promote_create() {
     kill_and_recover(
         "kp1",
         point(
-            "promote, after new stable create",
+            "replace promote, after new stable create",
             AT_50,
-            Phase::Promote,
+            Phase::PromoteReplace,
             "ecs.CreateTaskSet",
             0,
         ),
@@ -628,7 +643,7 @@ async fn provider_killed_after_canary_delete() {
     kill_and_recover(
         "kp5",
         point(
-            "promote, after deleting the canary",
+            "promote, after deleting the old stable",
             AT_50,
             Phase::Promote,
             "ecs.DeleteTaskSet",
@@ -644,9 +659,9 @@ async fn provider_killed_after_old_stable_delete() {
     kill_and_recover(
         "kp6",
         point(
-            "promote, after deleting the old stable",
+            "replace promote, after deleting the canary",
             AT_50,
-            Phase::Promote,
+            Phase::PromoteReplace,
             "ecs.DeleteTaskSet",
             1,
         ),
@@ -724,7 +739,7 @@ async fn terraform_killed_after_canary_delete() {
     kill_and_recover(
         "ktd",
         terraform(point(
-            "promote, after deleting the canary",
+            "promote, after deleting the old stable",
             AT_50,
             Phase::Promote,
             "ecs.DeleteTaskSet",
@@ -745,6 +760,198 @@ async fn terraform_killed_during_bootstrap() {
             Phase::Boot,
             "ecs.UpdateServicePrimaryTaskSet",
             0,
+        )),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "long: make reliability"]
+async fn provider_killed_replace_promote_after_all_traffic_to_the_canary() {
+    kill_and_recover(
+        "kr3",
+        point(
+            "replace promote, after all traffic to the canary",
+            AT_50,
+            Phase::PromoteReplace,
+            "elbv2.ModifyListener",
+            0,
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "long: make reliability"]
+async fn provider_killed_replace_promote_after_the_canary_became_primary() {
+    kill_and_recover(
+        "kr4",
+        point(
+            "replace promote, after the canary became PRIMARY",
+            AT_50,
+            Phase::PromoteReplace,
+            "ecs.UpdateServicePrimaryTaskSet",
+            0,
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "long: make reliability"]
+async fn provider_killed_replace_promote_after_deleting_the_old_stable() {
+    kill_and_recover(
+        "kr5",
+        point(
+            "replace promote, after deleting the old stable",
+            AT_50,
+            Phase::PromoteReplace,
+            "ecs.DeleteTaskSet",
+            0,
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "long: make reliability"]
+async fn provider_killed_replace_promote_after_traffic_back_to_blue() {
+    kill_and_recover(
+        "kr6",
+        point(
+            "replace promote, after traffic back to blue",
+            AT_50,
+            Phase::PromoteReplace,
+            "elbv2.ModifyListener",
+            1,
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "long: make reliability"]
+async fn provider_killed_replace_promote_after_the_new_stable_became_primary() {
+    kill_and_recover(
+        "kr7",
+        point(
+            "replace promote, after the new stable became PRIMARY",
+            AT_50,
+            Phase::PromoteReplace,
+            "ecs.UpdateServicePrimaryTaskSet",
+            1,
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "long: make reliability"]
+async fn provider_killed_blue_green_after_new_stable_create() {
+    kill_and_recover(
+        "kg1",
+        point(
+            "blue/green, after new stable create",
+            AFTER_BOOT,
+            Phase::BlueGreen,
+            "ecs.CreateTaskSet",
+            0,
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "long: make reliability"]
+async fn provider_killed_blue_green_after_the_test_listener_moved() {
+    kill_and_recover(
+        "kg2",
+        point(
+            "blue/green, after the test listener moved",
+            AFTER_BOOT,
+            Phase::BlueGreen,
+            "elbv2.ModifyListener",
+            0,
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "long: make reliability"]
+async fn provider_killed_blue_green_after_the_listener_moved() {
+    kill_and_recover(
+        "kg3",
+        point(
+            "blue/green, after the listener moved",
+            AFTER_BOOT,
+            Phase::BlueGreen,
+            "elbv2.ModifyListener",
+            1,
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "long: make reliability"]
+async fn provider_killed_blue_green_after_the_rule_moved() {
+    kill_and_recover(
+        "kg4",
+        point(
+            "blue/green, after the rule moved",
+            AFTER_BOOT,
+            Phase::BlueGreen,
+            "elbv2.ModifyRule",
+            0,
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "long: make reliability"]
+async fn provider_killed_blue_green_after_primary_switch() {
+    kill_and_recover(
+        "kg5",
+        point(
+            "blue/green, after primary switch",
+            AFTER_BOOT,
+            Phase::BlueGreen,
+            "ecs.UpdateServicePrimaryTaskSet",
+            0,
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "long: make reliability"]
+async fn provider_killed_blue_green_after_deleting_the_old_stable() {
+    kill_and_recover(
+        "kg6",
+        point(
+            "blue/green, after deleting the old stable",
+            AFTER_BOOT,
+            Phase::BlueGreen,
+            "ecs.DeleteTaskSet",
+            0,
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "long: make reliability"]
+async fn terraform_killed_blue_green_after_the_listener_moved() {
+    kill_and_recover(
+        "ktg",
+        terraform(point(
+            "blue/green, after the listener moved",
+            AFTER_BOOT,
+            Phase::BlueGreen,
+            "elbv2.ModifyListener",
+            1,
         )),
     )
     .await;

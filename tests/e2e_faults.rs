@@ -59,6 +59,7 @@ async fn step(rig: &Stack, cfg: &CanaryConfig, rules: &Json, task_sets_after: us
     rig.ws.config(&cfg.hcl());
     rig.proxy().reset();
     rig.proxy().faults(rules.clone());
+    rig.reset_traffic();
     let started = Instant::now();
     let out = rig
         .ws
@@ -70,6 +71,13 @@ async fn step(rig: &Stack, cfg: &CanaryConfig, rules: &Json, task_sets_after: us
         "apply under {rules} failed; proxy: {stats}\n{out}"
     );
     let summary = rig.aws.assert_matches_state(cfg, &rig.state()).await;
+    // Retries and failed calls never send traffic to a task set before it is steady.
+    let traffic = rig.traffic();
+    assert!(
+        traffic.violations.is_empty() && traffic.mixed.is_empty(),
+        "under {rules}: {}",
+        traffic.report()
+    );
     // Every task set of the service, DRAINING ones included.
     assert_eq!(
         rig.all().await.len(),
@@ -99,6 +107,16 @@ struct Step {
     seconds: f64,
 }
 
+/// Two steps' fault counts, added up per fault kind.
+fn merged(a: &Json, b: &Json) -> Json {
+    let mut out = a.as_object().cloned().unwrap_or_default();
+    for (k, v) in b.as_object().into_iter().flatten() {
+        let sum = out.get(k).and_then(Json::as_u64).unwrap_or(0) + v.as_u64().unwrap_or(0);
+        out.insert(k.clone(), Json::from(sum));
+    }
+    Json::Object(out)
+}
+
 fn injected(faults: &Json) -> u64 {
     faults
         .as_object()
@@ -121,14 +139,14 @@ fn each(kind: &str, ops: &[&str], times: u32, seconds: Option<f64>) -> Json {
     )
 }
 
-/// Bootstrap without faults, then a canary step (revision 1 at 10 %) and a promotion under
-/// `rules`. Records one row.
+/// Bootstrap without faults, then under `rules` a canary step (revision 1 at 10 %), its
+/// promotion (the canary takes over) and a blue/green release of revision 2. Records one row.
 async fn case(name: &str, label: &str, rules: Json) -> (Step, Step) {
     let mut row = ReliabilityRow::new(
         SUITE,
         label,
         &describe_rules(&rules),
-        "canary step and promotion succeed; no task set created twice; state matches AWS; next plan empty",
+        "canary step, promotion and blue/green succeed; no task set created twice; no traffic to an unproven task set; state matches AWS; next plan empty",
     );
     let rig = stack(name).await;
     let base = CanaryConfig::new(&rig.infra);
@@ -136,10 +154,21 @@ async fn case(name: &str, label: &str, rules: Json) -> (Step, Step) {
     rig.ws.apply(&[]);
 
     let td1 = rig.infra.task_definitions[1].clone();
+    let td2 = rig.infra.task_definitions[2].clone();
     // Stable + canary.
     let canary = step(&rig, &base.clone().canary(&td1, 10), &rules, 2).await;
-    // + the new stable; the old stable and the canary are DRAINING.
-    let promote = step(&rig, &base.clone().stable(&td1), &rules, 3).await;
+    // The canary is the stable task set now; the old stable is DRAINING.
+    let swap = step(&rig, &base.clone().stable(&td1), &rules, 2).await;
+    // + a new stable task set on blue; the one on green is DRAINING too.
+    let bluegreen = step(&rig, &base.clone().stable(&td2), &rules, 3).await;
+    let promote = Step {
+        summary: bluegreen.summary,
+        calls: swap.calls + bluegreen.calls,
+        retries: swap.retries + bluegreen.retries,
+        faults: merged(&swap.faults, &bluegreen.faults),
+        creates: swap.creates + bluegreen.creates,
+        seconds: swap.seconds + bluegreen.seconds,
+    };
     assert!(
         injected(&canary.faults) + injected(&promote.faults) > 0,
         "the rules {rules} never fired: the case proves nothing"

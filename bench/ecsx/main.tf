@@ -12,8 +12,9 @@ terraform {
 provider "ecsx" {}
 
 resource "ecsx_canary_deployment" "web" {
-  cluster = var.cluster
-  service = var.service
+  cluster   = var.cluster
+  service   = var.service
+  promotion = var.promotion
 
   task_set {
     launch_type      = "FARGATE"

@@ -20,3 +20,8 @@ variable "canary_traffic_percent" {
   type    = number
   default = 0
 }
+
+variable "promotion" {
+  type    = string
+  default = "swap"
+}
