@@ -40,6 +40,29 @@ pub fn parse(s: &str) -> Option<std::time::Duration> {
     Some(std::time::Duration::from_secs_f64(total))
 }
 
+/// Writes a duration the way [`parse`] reads it: `1h30m`, `5m`, `45s`, `500ms`.
+pub fn format(d: std::time::Duration) -> String {
+    if d.is_zero() {
+        return "0s".into();
+    }
+    if d.as_secs() == 0 || d.subsec_millis() != 0 && d.as_secs() < 60 {
+        return format!("{}ms", d.as_millis());
+    }
+    let s = d.as_secs();
+    let (h, m, sec) = (s / 3600, s % 3600 / 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out += &format!("{h}h");
+    }
+    if m > 0 {
+        out += &format!("{m}m");
+    }
+    if sec > 0 {
+        out += &format!("{sec}s");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +82,13 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(parse(input).map(|d| d.as_secs_f64()), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn durations_format_back() {
+        for text in ["1h30m", "5m", "45s", "500ms", "2h", "1m5s", "0s"] {
+            assert_eq!(format(parse(text).unwrap()), text);
         }
     }
 }

@@ -167,7 +167,8 @@ impl Provider {
         let endpoints = Block::new("Custom service endpoints, e.g. for a local emulator. `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` work too.")
             .attr(Attribute::optional("ecs", Type::String, "Endpoint URL for Amazon ECS."))
             .attr(Attribute::optional("elbv2", Type::String, "Endpoint URL for Elastic Load Balancing v2."))
-            .attr(Attribute::optional("sts", Type::String, "Endpoint URL for AWS STS (used by `assume_role`)."));
+            .attr(Attribute::optional("sts", Type::String, "Endpoint URL for AWS STS (used by `assume_role`)."))
+            .attr(Attribute::optional("cloudwatch", Type::String, "Endpoint URL for Amazon CloudWatch (alarms of `analysis` blocks)."));
         Schema {
             version: 0,
             block: Block::new(
@@ -704,7 +705,7 @@ fn check_settings(config: &Value, d: &mut Diagnostics) {
         }
     }
     let ep = AttrPath::attr("endpoints").index(0);
-    for service in ["ecs", "elbv2", "sts"] {
+    for service in ["ecs", "elbv2", "sts", "cloudwatch"] {
         let Some(url) = config.block("endpoints").get(service).as_str() else {
             continue;
         };
@@ -754,6 +755,7 @@ pub fn settings_from(config: &Value) -> Settings {
         endpoint_ecs: opt_string(ep.get("ecs")),
         endpoint_elbv2: opt_string(ep.get("elbv2")),
         endpoint_sts: opt_string(ep.get("sts")),
+        endpoint_cloudwatch: opt_string(ep.get("cloudwatch")),
         max_retries: config
             .get("max_retries")
             .as_i64()

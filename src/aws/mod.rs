@@ -1,6 +1,7 @@
 //! The AWS layer: SDK clients built from provider settings, and find/status/wait per object.
 
 pub mod batch;
+pub mod cloudwatch;
 pub mod ecs;
 pub mod elbv2;
 pub mod error;
@@ -25,6 +26,7 @@ pub struct Settings {
     pub endpoint_ecs: Option<String>,
     pub endpoint_elbv2: Option<String>,
     pub endpoint_sts: Option<String>,
+    pub endpoint_cloudwatch: Option<String>,
     pub max_retries: u32,
 }
 
@@ -41,6 +43,8 @@ pub struct AssumeRole {
 pub struct Aws {
     pub ecs: aws_sdk_ecs::Client,
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    /// Alarms that gate a release (`analysis`); read only.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub region: String,
     /// Coalesced Describe calls and what this process's refreshes read (src/aws/batch.rs).
     pub reads: std::sync::Arc<batch::Reads>,
@@ -130,12 +134,20 @@ impl Aws {
         if let Some(url) = &s.endpoint_elbv2 {
             elbv2 = elbv2.endpoint_url(url);
         }
+        let mut cloudwatch = aws_sdk_cloudwatch::config::Builder::from(&base)
+            .interceptor(logging::CallLog)
+            .retry_classifier(error::QuotaIsNotThrottling);
+        if let Some(url) = &s.endpoint_cloudwatch {
+            cloudwatch = cloudwatch.endpoint_url(url);
+        }
+        let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build());
         let ecs = aws_sdk_ecs::Client::from_conf(ecs.build());
         let elbv2 = aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build());
         let reads = std::sync::Arc::new(batch::Reads::from_env(ecs.clone(), elbv2.clone()));
         Ok(Aws {
             ecs,
             elbv2,
+            cloudwatch,
             region,
             reads,
         })

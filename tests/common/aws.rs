@@ -9,6 +9,7 @@ use serde_json::Value as Json;
 pub struct Aws {
     pub ecs: aws_sdk_ecs::Client,
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 /// A task set as the tests need it.
@@ -79,7 +80,39 @@ impl Aws {
         Aws {
             ecs: aws_sdk_ecs::Client::new(&conf),
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&conf),
         }
+    }
+
+    /// A metric alarm named `name` on a made-up metric, in state OK.
+    pub async fn put_alarm(&self, name: &str) {
+        use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+        self.cloudwatch
+            .put_metric_alarm()
+            .alarm_name(name)
+            .namespace("ecsx/rig")
+            .metric_name("5xx")
+            .statistic(Statistic::Sum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+            .send()
+            .await
+            .expect("PutMetricAlarm");
+        self.set_alarm(name, "OK", "created by the rig").await;
+    }
+
+    /// SetAlarmState: `state` is OK, ALARM or INSUFFICIENT_DATA.
+    pub async fn set_alarm(&self, name: &str, state: &str, reason: &str) {
+        self.cloudwatch
+            .set_alarm_state()
+            .alarm_name(name)
+            .state_value(aws_sdk_cloudwatch::types::StateValue::from(state))
+            .state_reason(reason)
+            .send()
+            .await
+            .expect("SetAlarmState");
     }
 
     /// CreateTaskSet on `service`: Fargate, awsvpc in the infra's subnets and security

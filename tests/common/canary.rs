@@ -36,6 +36,9 @@ pub struct CanaryConfig {
     pub tags: Vec<(String, String)>,
     /// Extra lines inside the resource block, e.g. `keep_primary_on_destroy = true`.
     pub extra: String,
+    /// `canary.step` blocks: (traffic_percent, pause); with them no `traffic_percent`.
+    pub canary_steps: Vec<(u32, String)>,
+    pub canary_attempt: Option<u32>,
 }
 
 impl CanaryConfig {
@@ -58,6 +61,8 @@ impl CanaryConfig {
             security_groups: vec![infra.security_group.clone()],
             tags: vec![],
             extra: String::new(),
+            canary_steps: vec![],
+            canary_attempt: None,
         }
     }
 
@@ -73,6 +78,19 @@ impl CanaryConfig {
 
     pub fn canary_scaled(mut self, task_definition: &str, traffic: u32, scale: u32) -> Self {
         self.canary = Some((task_definition.to_string(), traffic, Some(scale)));
+        self
+    }
+
+    /// A canary of `task_definition` walking `steps` (traffic_percent, pause) at `attempt`.
+    pub fn canary_steps(
+        mut self,
+        task_definition: &str,
+        steps: &[(u32, &str)],
+        attempt: u32,
+    ) -> Self {
+        self.canary = Some((task_definition.to_string(), 0, None));
+        self.canary_steps = steps.iter().map(|(t, p)| (*t, p.to_string())).collect();
+        self.canary_attempt = Some(attempt);
         self
     }
 
@@ -129,7 +147,17 @@ impl CanaryConfig {
                 let scale = scale
                     .map(|s| format!("    scale_percent   = {s}\n"))
                     .unwrap_or_default();
-                format!("  canary {{\n    task_definition = {td:?}\n    traffic_percent = {traffic}\n{scale}  }}\n")
+                let mut body = format!("    task_definition = {td:?}\n{scale}");
+                if self.canary_steps.is_empty() {
+                    body += &format!("    traffic_percent = {traffic}\n");
+                }
+                if let Some(a) = self.canary_attempt {
+                    body += &format!("    attempt = {a}\n");
+                }
+                for (t, pause) in &self.canary_steps {
+                    body += &format!("    step {{\n      traffic_percent = {t}\n      pause = {pause:?}\n    }}\n");
+                }
+                format!("  canary {{\n{body}  }}\n")
             }
         };
         let mut traffic = format!(

@@ -79,6 +79,8 @@ import traceback
 import urllib.parse
 from typing import Any
 
+import cbor2
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
@@ -1287,6 +1289,75 @@ def model_request(environ, operation: str | None) -> tuple[bool, bool] | None:
     return bool(target), not action.startswith(("Describe", "List", "Get"))
 
 
+# --------------------------------------------------------------------------
+# CloudWatch over Smithy RPC v2 CBOR
+# --------------------------------------------------------------------------
+#
+# Real CloudWatch answers the `smithy-rpc-v2-cbor` protocol the current AWS SDKs speak
+# (POST /service/GraniteServiceVersion20100801/operation/<Op>, `smithy-protocol:
+# rpc-v2-cbor`, CBOR bodies); moto only speaks its query protocol. These operations are what
+# ecsx and the rig use, served from moto's CloudWatch backend.
+
+CBOR_PREFIX = "/service/GraniteServiceVersion20100801/operation/"
+ACCOUNT = "123456789012"
+
+
+def _cbor_region(environ) -> str:
+    scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split("/")
+    return scope[2] if len(scope) > 2 else "us-east-1"
+
+
+def _alarm_shape(alarm) -> dict[str, Any]:
+    updated = alarm.state_updated_timestamp
+    return {
+        "AlarmName": alarm.name,
+        "AlarmArn": alarm.alarm_arn,
+        "StateValue": alarm.state_value,
+        "StateReason": alarm.state_reason or "",
+        # Smithy RPC v2 CBOR timestamps: tag 1, seconds since the epoch.
+        "StateUpdatedTimestamp": cbor2.CBORTag(1, updated.timestamp()) if updated else None,
+    }
+
+
+def cloudwatch_cbor(environ, start_response):
+    operation = environ.get("PATH_INFO", "")[len(CBOR_PREFIX):]
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    body = cbor2.loads(raw) if raw else {}
+    backend = cloudwatch_backends[ACCOUNT][_cbor_region(environ)]
+    status, answer = "200 OK", {}
+    try:
+        if operation == "DescribeAlarms":
+            names = body.get("AlarmNames")
+            alarms = backend.get_alarms_by_alarm_names(names) if names else backend.describe_alarms()
+            answer = {"MetricAlarms": [_alarm_shape(a) for a in alarms], "CompositeAlarms": []}
+        elif operation == "PutMetricAlarm":
+            backend.put_metric_alarm(
+                name=body["AlarmName"], namespace=body.get("Namespace"),
+                metric_name=body.get("MetricName"),
+                comparison_operator=body.get("ComparisonOperator"),
+                evaluation_periods=body.get("EvaluationPeriods"), period=body.get("Period"),
+                threshold=body.get("Threshold"), statistic=body.get("Statistic"),
+                description=body.get("AlarmDescription", ""), dimensions=body.get("Dimensions", []),
+                alarm_actions=body.get("AlarmActions", []),
+            )
+        elif operation == "SetAlarmState":
+            backend.set_alarm_state(body["AlarmName"], body.get("StateReason", ""),
+                                    body.get("StateReasonData"), body["StateValue"])
+        else:
+            status, answer = "400 Bad Request", {
+                "__type": "InvalidAction", "message": f"the rig does not serve {operation} over CBOR"}
+    except ServiceException as e:
+        status, answer = "400 Bad Request", {"__type": e.code, "message": e.message}
+    except Exception as e:  # moto raises its own types for missing alarms
+        status, answer = "400 Bad Request", {"__type": type(e).__name__, "message": str(e)}
+    data = cbor2.dumps({k: v for k, v in answer.items() if v is not None})
+    start_response(status, [("Content-Type", "application/cbor"),
+                            ("smithy-protocol", "rpc-v2-cbor"),
+                            ("Content-Length", str(len(data)))])
+    return [data]
+
+
 class RigApp:
     """WSGI front: /_rig/config, /_rig/window and /_rig/traffic for the test harness,
     everything else to moto (followed by a traffic sample for ECS and ELBv2)."""
@@ -1302,6 +1373,8 @@ class RigApp:
             return self.window_endpoint(environ, start_response)
         if path == "/_rig/traffic":
             return self.traffic_endpoint(environ, start_response)
+        if path.startswith(CBOR_PREFIX):
+            return cloudwatch_cbor(environ, start_response)
         operation = operation_of(environ) if WINDOW.open else None
         if operation is not None:
             WINDOW.note(operation)

@@ -169,7 +169,10 @@ HOP_BY_HOP = {
     "content-length",
 }
 # Credential-scope service names as the SDKs sign them -> short operation prefixes.
-SCOPE_SERVICES = {"elasticloadbalancing": "elbv2", "ecs": "ecs", "ec2": "ec2", "sts": "sts"}
+SCOPE_SERVICES = {"elasticloadbalancing": "elbv2", "ecs": "ecs", "ec2": "ec2", "sts": "sts",
+                  "monitoring": "cloudwatch"}
+# Smithy RPC v2 CBOR requests (CloudWatch) name the operation in the path.
+RPC_V2_PATH = "/operation/"
 
 
 class RuleError(ValueError):
@@ -465,7 +468,9 @@ class ProxyState:
 # --------------------------------------------------------------------------
 
 
-def operation_of(headers, body: bytes) -> str:
+def operation_of(headers, body: bytes, path: str = "") -> str:
+    if headers.get("smithy-protocol") == "rpc-v2-cbor" and RPC_V2_PATH in path:
+        return f"cloudwatch.{path.rsplit(RPC_V2_PATH, 1)[1].split('?')[0]}"
     target = headers.get("X-Amz-Target", "")
     if target:
         prefix, _, action = target.rpartition(".")
@@ -731,7 +736,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/_proxy/"):
             return self._admin(body)
         state = self.state
-        operation = operation_of(self.headers, body)
+        operation = operation_of(self.headers, body, self.path)
         rule = state.on_request(operation, attempt_of(self.headers))
         kind = rule.kind if rule else None
 

@@ -1019,3 +1019,44 @@ def test_traffic_model_switch_and_reset(emulator, ecs, elbv2, infrastructure):
     seen = traffic(emulator)
     assert (seen["violations"], seen["mixed"]) == ([], []) and seen["samples"] == 2
     assert http(emulator, "POST", "/_rig/traffic")[0] == 405
+
+
+def cbor_call(endpoint: str, operation: str, body: dict) -> tuple[int, dict, dict]:
+    """One CloudWatch call the way the Rust SDK sends it (Smithy RPC v2 CBOR)."""
+    import cbor2
+
+    request = urllib.request.Request(
+        f"{endpoint}/service/GraniteServiceVersion20100801/operation/{operation}",
+        data=cbor2.dumps(body), method="POST",
+        headers={"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor",
+                 "Accept": "application/cbor",
+                 "Authorization": "AWS4-HMAC-SHA256 Credential=test/20261202/us-east-1/monitoring/aws4_request"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), cbor2.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), cbor2.loads(error.read())
+
+
+def test_cloudwatch_alarms_over_rpc_v2_cbor(emulator):
+    """The AWS SDK for Rust talks to CloudWatch in Smithy RPC v2 CBOR; moto alone does not
+    understand it. The alarm set with boto3 (query protocol) reads back over CBOR, and one
+    set over CBOR reads back with boto3."""
+    cw = client(emulator, "cloudwatch")
+    cw.put_metric_alarm(AlarmName="web-5xx", Namespace="rig", MetricName="5xx", Statistic="Sum",
+                        Period=60, EvaluationPeriods=1, Threshold=1.0,
+                        ComparisonOperator="GreaterThanOrEqualToThreshold")
+    cw.set_alarm_state(AlarmName="web-5xx", StateValue="ALARM", StateReason="7 datapoints")
+    status, headers, body = cbor_call(emulator, "DescribeAlarms", {"AlarmNames": ["web-5xx", "nope"]})
+    assert status == 200, body
+    assert headers.get("smithy-protocol") == "rpc-v2-cbor"
+    [alarm] = body["MetricAlarms"]
+    assert (alarm["AlarmName"], alarm["StateValue"], alarm["StateReason"]) == (
+        "web-5xx", "ALARM", "7 datapoints")
+    assert alarm["StateUpdatedTimestamp"].year >= 2026  # tag 1, decoded as a datetime
+
+    status, _, body = cbor_call(emulator, "SetAlarmState", {
+        "AlarmName": "web-5xx", "StateValue": "OK", "StateReason": "recovered"})
+    assert status == 200, body
+    assert cw.describe_alarms(AlarmNames=["web-5xx"])["MetricAlarms"][0]["StateValue"] == "OK"

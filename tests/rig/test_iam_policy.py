@@ -20,7 +20,8 @@ GUIDE = ROOT / "docs/guides/iam.md"
 RECORDS = ROOT / "target/rig-calls"
 SNAPSHOT = ROOT / "tests/rig/recorded-operations.txt"
 # proxy service prefixes -> IAM service prefixes
-IAM_SERVICE = {"ecs": "ecs", "elbv2": "elasticloadbalancing", "sts": "sts"}
+IAM_SERVICE = {"ecs": "ecs", "elbv2": "elasticloadbalancing", "sts": "sts",
+               "cloudwatch": "cloudwatch"}
 READ_PREFIXES = ("Describe", "List", "Get")
 
 
@@ -59,8 +60,8 @@ def source_operations() -> set[str]:
             name = match.group(1)
             action = "".join(part.capitalize() for part in name.split("_"))
             head = text[: match.start()]
-            # the client a call is made on: the last `ecs`/`elbv2` named before it
-            client = max(("ecs", "elbv2"), key=lambda c: head.rfind(c))
+            # the client a call is made on: the last `ecs`/`elbv2`/`cloudwatch` named before it
+            client = max(("ecs", "elbv2", "cloudwatch"), key=lambda c: head.rfind(c))
             ops.add(f"{client}.{action}")
     return ops
 

@@ -1,9 +1,12 @@
 //! The executor: carries out exactly the [`Rollout`] it is given, and the destroy sequence.
 //! Where the world changed since the plan (PRIMARY moved), it re-plans with the same planner.
 
-use super::model::{owned_by, ownership_tags, Desired, Observed, Role, TaskSetRef, Template};
+use super::model::{
+    owned_by, ownership_tags, Desired, Observed, Release, Role, TaskSetRef, Template,
+};
 use super::observe::{check_routers, find_routers, leftovers, note_forwarded};
 use super::rollout::{Fresh, Rollout, RoutePurpose, Step, Subject};
+use crate::aws::cloudwatch;
 use crate::aws::ecs::{self, TaskSet, TaskSetSpec};
 use crate::aws::elbv2::{self, Router};
 use crate::aws::wait::{self, Poll};
@@ -36,10 +39,7 @@ pub(crate) async fn converge(
     };
     let mut seen = if prior.is_null() {
         match leftovers(ctx, &d).await {
-            Ok(orphans) => Observed {
-                orphans,
-                ..Observed::default()
-            },
+            Ok(seen) => seen,
             Err(e) => {
                 aws_error(
                     diags,
@@ -96,6 +96,16 @@ pub(crate) async fn converge(
                 state.set("rollout_steps", Value::string_list(&r.lines));
             }
             live.write(&mut state);
+            if let Some(c) = d.canary.as_ref().filter(|_| r.bakes()) {
+                let done = Release {
+                    result: Release::COMPLETED.into(),
+                    task_definition: c.task_definition.clone(),
+                    attempt: c.attempt,
+                    reason: String::new(),
+                    at: now(),
+                };
+                state.set("last_release", done.to_value());
+            }
             state.set("orphaned_task_set_ids", Value::List(vec![]));
             state.set("drift", Value::List(vec![]));
             state
@@ -113,6 +123,12 @@ pub(crate) async fn converge(
             let mut partial = planned.clone();
             partial.set("id", Value::from(d.id()));
             live.write(&mut partial);
+            if let Some(release) = &failure.rolled_back {
+                // The canary block stays as configured: the next plan holds it back.
+                partial.set("last_release", release.to_value());
+            } else if partial.get("last_release").is_unknown() {
+                partial.set("last_release", prior.get("last_release").clone());
+            }
             partial.set("drift", Value::List(vec![]));
             // Not the planned steps: the next plan must show the steps still to take.
             partial.set(
@@ -203,6 +219,8 @@ struct Failure {
     path: Option<AttrPath>,
     summary: String,
     error: AwsError,
+    /// Set when an alarm rolled the release back: what `last_release` records.
+    rolled_back: Option<Release>,
 }
 
 impl Failure {
@@ -211,8 +229,145 @@ impl Failure {
             path: Some(AttrPath::attr(role.as_str())),
             summary: summary.to_string(),
             error,
+            rolled_back: None,
         }
     }
+}
+
+/// Now, for `last_release.at`.
+fn now() -> String {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
+
+/// A bake: holds the canary at its step for `pause`, reading the alarms every check interval
+/// (and once at the start). An alarm in ALARM rolls the release back at once: all traffic to
+/// the live target group, test routes too, then the canary goes.
+async fn bake(
+    ctx: &Ctx,
+    d: &Desired,
+    live: &mut Live,
+    (step, traffic, pause, alarms): (usize, i64, Duration, &[String]),
+) -> Result<(), Failure> {
+    let started = std::time::Instant::now();
+    let interval = d
+        .analysis
+        .as_ref()
+        .map(|a| a.interval)
+        .unwrap_or(Duration::from_secs(30));
+    crate::log::info(
+        "baking",
+        &[
+            ("deployment", d.id().into()),
+            ("step", (step as u64).into()),
+            ("traffic_percent", (traffic as u64).into()),
+            ("pause_s", pause.as_secs().into()),
+        ],
+    );
+    loop {
+        if !alarms.is_empty() {
+            let found = cloudwatch::describe(&ctx.aws.cloudwatch, alarms)
+                .await
+                .map_err(|e| Failure {
+                    path: Some(AttrPath::attr("analysis")),
+                    summary: "Could not read the release's alarms".into(),
+                    error: e,
+                    rolled_back: None,
+                })?;
+            if let Some(a) = found.iter().find(|a| a.is_firing()) {
+                return Err(roll_back(ctx, d, live, a, step, traffic).await);
+            }
+        }
+        let left = pause.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Ok(());
+        }
+        let nap = if alarms.is_empty() {
+            left
+        } else {
+            left.min(interval)
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(nap) => {}
+            _ = ctx.stop.cancelled() => {
+                return Err(Failure {
+                    path: Some(AttrPath::attr("canary")),
+                    summary: format!("Stopped while baking at step {step} ({traffic}%); traffic stays there"),
+                    error: AwsError::Unexpected(format!(
+                        "stopped by Terraform {}s into a {}s bake",
+                        started.elapsed().as_secs(),
+                        pause.as_secs()
+                    )),
+                    rolled_back: None,
+                });
+            }
+        }
+    }
+}
+
+/// Moves everything back to the stable task set and deletes the canary; returns the failure
+/// to report, whether or not the clean-up itself worked.
+async fn roll_back(
+    ctx: &Ctx,
+    d: &Desired,
+    live: &mut Live,
+    alarm: &cloudwatch::Alarm,
+    step: usize,
+    traffic: i64,
+) -> Failure {
+    let reason = format!(
+        "alarm {} in ALARM at step {step} ({traffic}%): {}",
+        alarm.name, alarm.reason
+    );
+    crate::log::warn(
+        "rolling back",
+        &[
+            ("deployment", d.id().into()),
+            ("reason", reason.clone().into()),
+        ],
+    );
+    let release = Release {
+        result: Release::ROLLED_BACK.into(),
+        task_definition: d
+            .canary
+            .as_ref()
+            .map(|c| c.task_definition.clone())
+            .unwrap_or_default(),
+        attempt: d.canary.as_ref().map_or(1, |c| c.attempt),
+        reason: reason.clone(),
+        at: now(),
+    };
+    let mut failure = Failure {
+        path: Some(AttrPath::attr("analysis").index(0).then("alarm_names")),
+        summary: format!(
+            "Release rolled back: alarm {} went into ALARM at step {step} ({traffic}% to the canary)",
+            alarm.name
+        ),
+        error: AwsError::Unexpected(format!(
+            "{reason}. All traffic is back on the stable task set and the canary was deleted; this canary version is not started again until canary.task_definition changes or canary.attempt is raised"
+        )),
+        rolled_back: Some(release),
+    };
+    let Some(tg) = live.live_tg.clone() else {
+        return failure;
+    };
+    let all = d.all_to(&tg);
+    if let Err(e) = shift(ctx, d, Some(&all), Some(&all)).await {
+        failure.summary = format!("{}; moving traffic back failed", failure.summary);
+        failure.error = e;
+        return failure;
+    }
+    if let Some(c) = live.canary.take() {
+        if let Err(e) =
+            ecs::delete_task_set(&ctx.aws.ecs, &d.cluster, &d.service, &c.arn, false).await
+        {
+            failure.summary = format!("{}; deleting the canary failed", failure.summary);
+            failure.error = e;
+            live.canary = Some(c);
+        }
+    }
+    failure
 }
 
 async fn run(
@@ -237,6 +392,7 @@ async fn run(
             "Internal error: the rollout refers to a {what} task set it did not create"
         ),
         error: AwsError::Unexpected(what.to_string()),
+        rolled_back: None,
     };
     for step in &r.steps {
         match step {
@@ -316,6 +472,7 @@ async fn run(
                         path: Some(AttrPath::attr("traffic")),
                         summary: summary.into(),
                         error: e,
+                        rolled_back: None,
                     })?;
             }
             Step::MakePrimary {
@@ -337,6 +494,12 @@ async fn run(
                 live.stable = Some(t);
                 live.live_tg = Some(tg.clone());
             }
+            Step::Bake {
+                step,
+                traffic,
+                pause,
+                alarms,
+            } => bake(ctx, d, live, (*step, *traffic, *pause, alarms)).await?,
             Step::Retire { subject, .. } => {
                 let t = live.resolve(subject).ok_or_else(|| missing("retired"))?;
                 ecs::delete_task_set(&ctx.aws.ecs, &d.cluster, &d.service, &t.arn, false)

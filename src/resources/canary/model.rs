@@ -108,13 +108,83 @@ pub(crate) struct Desired {
     pub test_routers: Vec<(elbv2::Kind, String)>,
     pub wait: bool,
     pub promotion: Promotion,
+    pub analysis: Option<Analysis>,
+    pub last_release: Option<Release>,
+    /// The configured canary when [`Release::holds_back`] keeps it from starting (then
+    /// `canary` is None): the rollout plans as if it were not configured.
+    pub held: Option<CanarySpec>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CanarySpec {
     pub task_definition: String,
+    /// Where the release ends: `traffic_percent`, or the last step's.
     pub traffic: i64,
     pub scale: f64,
+    /// The traffic steps of a scheduled release, in order; empty without `step` blocks.
+    pub steps: Vec<TrafficStep>,
+    pub attempt: i64,
+}
+
+/// One `canary.step`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TrafficStep {
+    pub traffic: i64,
+    pub pause: std::time::Duration,
+}
+
+/// The `analysis` block: alarms that roll the release back.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Analysis {
+    pub alarms: Vec<String>,
+    pub interval: std::time::Duration,
+}
+
+/// The `last_release` attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Release {
+    pub result: String,
+    pub task_definition: String,
+    pub attempt: i64,
+    pub reason: String,
+    pub at: String,
+}
+
+impl Release {
+    pub(crate) const COMPLETED: &'static str = "completed";
+    pub(crate) const ROLLED_BACK: &'static str = "rolled_back";
+
+    pub(crate) fn read(v: &Value) -> Option<Release> {
+        let s = |k: &str| v.get(k).as_str().unwrap_or_default().to_string();
+        v.get("result").as_str()?;
+        Some(Release {
+            result: s("result"),
+            task_definition: s("task_definition"),
+            attempt: v.get("attempt").as_i64().unwrap_or(1),
+            reason: s("reason"),
+            at: s("at"),
+        })
+    }
+
+    pub(crate) fn to_value(&self) -> Value {
+        Value::object([
+            ("result", Value::from(self.result.as_str())),
+            (
+                "task_definition",
+                Value::from(self.task_definition.as_str()),
+            ),
+            ("attempt", Value::from(self.attempt)),
+            ("reason", Value::from(self.reason.as_str())),
+            ("at", Value::from(self.at.as_str())),
+        ])
+    }
+
+    /// Whether this record holds `c` back: its version was rolled back at this attempt.
+    pub(crate) fn holds_back(&self, c: &CanarySpec) -> bool {
+        self.result == Self::ROLLED_BACK
+            && self.task_definition == c.task_definition
+            && self.attempt == c.attempt
+    }
 }
 
 fn routers(traffic: &Value, listeners: &str, rules: &str) -> Vec<(elbv2::Kind, String)> {
@@ -150,10 +220,30 @@ impl Desired {
             has_template: !v.get("task_set").as_list().is_empty(),
             stable_td: s(stable.get("task_definition")),
             stable_scale: stable.get("scale_percent").as_f64().unwrap_or(100.0),
-            canary: (!canary.is_null()).then(|| CanarySpec {
-                task_definition: s(canary.get("task_definition")),
-                traffic: canary.get("traffic_percent").as_i64().unwrap_or(0),
-                scale: canary.get("scale_percent").as_f64().unwrap_or(100.0),
+            canary: (!canary.is_null()).then(|| {
+                let steps: Vec<TrafficStep> = canary
+                    .get("step")
+                    .as_list()
+                    .iter()
+                    .map(|st| TrafficStep {
+                        traffic: st.get("traffic_percent").as_i64().unwrap_or(0),
+                        pause: st
+                            .get("pause")
+                            .as_str()
+                            .and_then(crate::duration::parse)
+                            .unwrap_or_default(),
+                    })
+                    .collect();
+                CanarySpec {
+                    task_definition: s(canary.get("task_definition")),
+                    traffic: steps
+                        .last()
+                        .map(|st| st.traffic)
+                        .unwrap_or_else(|| canary.get("traffic_percent").as_i64().unwrap_or(0)),
+                    scale: canary.get("scale_percent").as_f64().unwrap_or(100.0),
+                    steps,
+                    attempt: canary.get("attempt").as_i64().unwrap_or(1),
+                }
             }),
             primary_tg: s(traffic.get("primary_target_group_arn")),
             canary_tg: s(traffic.get("canary_target_group_arn")),
@@ -161,7 +251,32 @@ impl Desired {
             test_routers: routers(traffic, "test_listener_arns", "test_listener_rule_arns"),
             wait: v.get("wait_for_steady_state").as_bool().unwrap_or(true),
             promotion: Promotion::parse(v.get("promotion").as_str()),
+            analysis: {
+                let a = v.block("analysis");
+                (!a.is_null()).then(|| Analysis {
+                    alarms: a.get("alarm_names").strings(),
+                    interval: a
+                        .get("check_interval")
+                        .as_str()
+                        .and_then(crate::duration::parse)
+                        .filter(|d| !d.is_zero())
+                        .unwrap_or(std::time::Duration::from_secs(30)),
+                })
+            },
+            last_release: Release::read(v.get("last_release")),
+            held: None,
         }
+        .hold_rolled_back()
+    }
+
+    /// A canary version an alarm rolled back is not started again on its own.
+    fn hold_rolled_back(mut self) -> Desired {
+        if let (Some(c), Some(r)) = (&self.canary, &self.last_release) {
+            if r.holds_back(c) {
+                self.held = self.canary.take();
+            }
+        }
+        self
     }
 
     /// (stable, canary) weights on the managed routers: the live target group's and the

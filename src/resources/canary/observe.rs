@@ -2,7 +2,8 @@
 //! service and of the listeners and rules a deployment rewrites.
 
 use super::model::{
-    owned_by, owned_live, Desired, Drift, Observed, Role, TaskSetRef, MAX_TASK_SETS,
+    owned_by, owned_live, Desired, Drift, EcsDefault, Observed, Role, TaskSetRef, Template,
+    MAX_TASK_SETS, TAG_ROLE,
 };
 use super::rollout::Rollout;
 use crate::arn;
@@ -68,12 +69,62 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
     observe(state, &d, &svc, &sets, &all_routers, &test_routers)
 }
 
-/// Task sets a create finds already tagged for its deployment: an earlier create died (Terraform
-/// or the provider killed) after CreateTaskSet and before anything reached the state. No Read
-/// runs before a create, so they would never show as orphans; the create deletes them instead.
-pub(crate) async fn leftovers(ctx: &Ctx, d: &Desired) -> Result<Vec<String>, AwsError> {
+/// What a create starts from: task sets already tagged for its deployment mean an earlier
+/// create died (Terraform or the provider killed) after CreateTaskSet and before anything
+/// reached the state. No Read runs before a create, so they would never show as orphans.
+/// The stable task set that create made (its version, on the primary target group, from the
+/// same template) is taken over, so that no second one comes up next to it on a target group
+/// that may already serve traffic; the others are deleted at the end.
+pub(crate) async fn leftovers(ctx: &Ctx, d: &Desired) -> Result<Observed, AwsError> {
     let (sets, _) = ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]).await?;
-    Ok(owned_live(&sets, &d.id()))
+    Ok(resume_create(d, &sets))
+}
+
+pub(crate) fn resume_create(d: &Desired, sets: &[TaskSet]) -> Observed {
+    let id = d.id();
+    let same_template = |t: &TaskSet| {
+        let read = Template {
+            ecs_defaults: EcsDefault::of(t, None),
+            ..Template::from(&Value::List(vec![Template::block_of(t)]))
+        };
+        read.creates_same_as(&d.template)
+    };
+    let resumed = sets.iter().find(|t| {
+        owned_by(t, &id)
+            && !t.is_draining()
+            && t.tags.get(TAG_ROLE).map(String::as_str) == Some(Role::Stable.as_str())
+            && t.task_definition == d.stable_td
+            && t.target_group_arns.first() == Some(&d.primary_tg)
+            && same_template(t)
+    });
+    let orphans: Vec<String> = owned_live(sets, &id)
+        .into_iter()
+        .filter(|o| resumed.is_none_or(|t| t.id != *o))
+        .collect();
+    let Some(t) = resumed else {
+        return Observed {
+            orphans,
+            ..Observed::default()
+        };
+    };
+    let mut deployed = d.clone();
+    deployed.canary = None;
+    let stable = TaskSetRef::of(t);
+    Observed {
+        deployed: Some(deployed),
+        drift: if t.is_primary() {
+            vec![]
+        } else {
+            vec![Drift::PrimaryMoved {
+                stable: stable.id.clone(),
+                primary: None,
+            }]
+        },
+        stable: Some(stable),
+        live_tg: Some(d.primary_tg.clone()),
+        orphans,
+        ..Observed::default()
+    }
 }
 
 /// One DescribeListeners and one DescribeRules call for every managed and test router, each
@@ -456,13 +507,18 @@ pub(crate) fn observe(
     let mut canary = find(Role::Canary);
     let mut live_tg = Observed::from_state(state).live_tg;
     // A promotion the state never recorded (the provider or Terraform died after
-    // UpdateServicePrimaryTaskSet and the old stable's deletion): the stable task set is gone
-    // and a task set of this deployment is PRIMARY. That one is the stable task set now.
-    if stable.is_none() && TaskSetRef::read(state, Role::Stable).is_some() {
+    // UpdateServicePrimaryTaskSet): a task set of this deployment is PRIMARY, and either the
+    // stable task set is gone, or the PRIMARY one is neither the recorded stable nor canary
+    // (a new stable or bridge, which takes PRIMARY only once all traffic is on it). That one
+    // is the stable task set now; the old one, if still there, is an orphan.
+    let unrecorded =
+        |t: &TaskSet| stable.is_none_or(|s| s.id != t.id) && canary.is_none_or(|c| c.id != t.id);
+    if TaskSetRef::read(state, Role::Stable).is_some() {
         if let Some(p) = svc
             .primary()
             .and_then(|p| sets.iter().find(|t| t.id == p.id))
             .filter(|t| owned_by(t, &id) && !t.is_draining())
+            .filter(|t| stable.is_none() || unrecorded(t))
         {
             if canary.is_some_and(|c| c.id == p.id) {
                 canary = None;
@@ -511,13 +567,18 @@ pub(crate) fn observe(
             }
             block.set("task_definition", Value::from(t.task_definition.as_str()));
             block.set("scale_percent", Value::from(t.scale_percent));
-            if let Some(w) = canary_weight {
+            // With steps, where the release ends is the last step's weight; a weight off
+            // it shows in canary_weight instead.
+            if let Some(w) = canary_weight.filter(|_| block.get("step").as_list().is_empty()) {
                 block.set("traffic_percent", Value::from(w));
             }
             next.set("canary", Value::List(vec![block]));
         }
         None => {
-            next.set("canary", Value::List(vec![]));
+            // A canary version an alarm rolled back stays configured but held (`last_release`).
+            if d.held.is_none() {
+                next.set("canary", Value::List(vec![]));
+            }
             TaskSetRef::write(&mut next, Role::Canary, None);
         }
     }

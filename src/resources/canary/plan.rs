@@ -4,13 +4,14 @@
 use super::model::{Desired, Observed, Role, TaskSetRef};
 use super::observe::{check_routers_at_plan, check_service, leftovers, note_forwarded};
 use super::rollout::{Rollout, Step, Subject};
+use crate::aws::cloudwatch;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::resources::support::aws_error;
 use crate::resources::{Ctx, Plan};
 use crate::value::Value;
 
 /// Computed attributes an apply may change.
-const COMPUTED: [&str; 11] = [
+const COMPUTED: [&str; 13] = [
     "stable_task_set_id",
     "stable_task_set_arn",
     "canary_task_set_id",
@@ -22,6 +23,8 @@ const COMPUTED: [&str; 11] = [
     "orphaned_task_set_ids",
     "drift",
     "ecs_filled_in",
+    "schedule",
+    "last_release",
 ];
 
 pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut Diagnostics) {
@@ -38,14 +41,30 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
     } else {
         Value::Null
     };
+    // The release record is the state's until an apply that walks a schedule writes it.
+    plan.planned
+        .set("last_release", prior.get("last_release").clone());
     let d = Desired::from(&plan.planned);
+    if let (Some(c), Some(r)) = (&d.held, &d.last_release) {
+        diags.warning(
+            "Canary held back after a rollback",
+            format!(
+                "Canary {} of deployment {} was rolled back at {}: {}. It is not started again on its own. To retry this version, raise canary.attempt (now {}); or set canary.task_definition to another version, or remove the canary block.",
+                crate::arn::task_definition_label(&c.task_definition),
+                d.id(),
+                r.at,
+                r.reason,
+                c.attempt
+            ),
+        );
+    }
     let mut seen = Observed::from_state(&prior);
     if prior.is_null() {
-        // Task sets an earlier, interrupted create left; the apply deletes them once the new
-        // stable task set is PRIMARY.
+        // Task sets an earlier, interrupted create left: its stable task set is taken over,
+        // the others are deleted once the stable one is PRIMARY.
         if let Some(ctx) = ctx {
-            if let Ok(ids) = leftovers(ctx, &d).await {
-                seen.orphans = ids;
+            if let Ok(found) = leftovers(ctx, &d).await {
+                seen = found;
             }
         }
     }
@@ -60,6 +79,11 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
     planned.set("primary_weight", Value::from(pw));
     planned.set("canary_weight", Value::from(cw));
     planned.set("orphaned_task_set_ids", Value::List(vec![]));
+    planned.set("schedule", schedule_value(&r));
+    if r.bakes() {
+        // The apply records how the release ended.
+        planned.set("last_release", Value::Unknown);
+    }
     planned.set("drift", Value::List(vec![]));
     planned.set("live_target_group_arn", Value::from(r.live_after.clone()));
     if r.is_idle() {
@@ -70,6 +94,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
             "canary_task_set_arn",
             "rollout_steps",
             "ecs_filled_in",
+            "schedule",
         ] {
             planned.set(k, prior.get(k).clone());
         }
@@ -94,6 +119,9 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
         // What AWS can tell before anything changes: the service takes task sets, there is
         // room for the new ones, and the routers to rewrite forward only to our target groups.
         check_service(ctx, &d, &r, diags).await;
+        if r.bakes() {
+            check_alarms(ctx, &d, diags).await;
+        }
         if r.steps.iter().any(|s| matches!(s, Step::Route { .. })) {
             if let Err(e) = check_routers_at_plan(ctx, &d, diags).await {
                 aws_error(
@@ -105,5 +133,54 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
                 );
             }
         }
+    }
+}
+
+/// The `schedule` attribute: each traffic step the apply walks.
+fn schedule_value(r: &Rollout) -> Value {
+    Value::List(
+        r.schedule
+            .iter()
+            .map(|st| {
+                Value::object([
+                    ("traffic_percent", Value::from(st.traffic)),
+                    (
+                        "pause",
+                        Value::from(crate::duration::format(st.pause).as_str()),
+                    ),
+                    ("alarms", Value::string_list(&st.alarms)),
+                ])
+            })
+            .collect(),
+    )
+}
+
+/// Every alarm of `analysis` must exist: a misspelt name would watch nothing.
+async fn check_alarms(ctx: &Ctx, d: &Desired, diags: &mut Diagnostics) {
+    let Some(a) = d.analysis.as_ref().filter(|a| !a.alarms.is_empty()) else {
+        return;
+    };
+    match cloudwatch::describe(&ctx.aws.cloudwatch, &a.alarms).await {
+        Ok(found) => {
+            let missing = cloudwatch::missing(&a.alarms, &found);
+            if !missing.is_empty() {
+                diags.error_at(
+                    AttrPath::attr("analysis").index(0).then("alarm_names"),
+                    "Alarm not found",
+                    format!(
+                        "CloudWatch in {} has no alarm named {}. The release would watch nothing there; fix the name or create the alarm first.",
+                        ctx.aws.region,
+                        missing.join(", ")
+                    ),
+                );
+            }
+        }
+        Err(e) => aws_error(
+            diags,
+            Some(AttrPath::attr("analysis")),
+            "Could not read the release's alarms",
+            &format!("deployment {}", d.id()),
+            &e,
+        ),
     }
 }

@@ -121,6 +121,15 @@ pub(crate) enum Step {
         live: String,
         why: PrimaryWhy,
     },
+    /// Hold the canary at step `step` (1-based) of a scheduled release for `pause`, reading
+    /// `alarms` every check interval (and once even without a pause); any in ALARM rolls the
+    /// release back.
+    Bake {
+        step: usize,
+        traffic: i64,
+        pause: std::time::Duration,
+        alarms: Vec<String>,
+    },
     /// DeleteTaskSet of a task set no traffic reaches any more.
     Retire {
         subject: Subject,
@@ -141,6 +150,16 @@ pub(crate) struct Rollout {
     pub canary_after: Option<Subject>,
     /// The target group the stable task set sits on after the apply.
     pub live_after: Option<String>,
+    /// The traffic steps the apply walks (the `schedule` attribute).
+    pub schedule: Vec<ScheduledStep>,
+}
+
+/// One entry of the `schedule` attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ScheduledStep {
+    pub traffic: i64,
+    pub pause: std::time::Duration,
+    pub alarms: Vec<String>,
 }
 
 /// Builds the steps, tracking what the routers hold after each one, so that a route step is
@@ -223,6 +242,16 @@ impl Builder<'_> {
     }
 
     fn create(&mut self, fresh: Fresh, task_definition: &str, scale: f64, tg: &str, live: &str) {
+        // A new task set comes up where no traffic goes: a target group other than the live
+        // one that may still take some (a crash between two shifts, a hand edit) is cleared.
+        let busy = self
+            .production
+            .as_ref()
+            .is_none_or(|p| p.iter().any(|(t, w)| t == tg && *w > 0))
+            || self.tests.as_deref().is_none_or(|t| t == tg);
+        if tg != live && busy {
+            self.move_all(live, live);
+        }
         self.associate(tg, live);
         self.steps.push(Step::Create {
             fresh,
@@ -502,11 +531,71 @@ impl Rollout {
             }
         }
 
-        // 3. Traffic, now that every task set that will take some is steady.
-        let (lw, iw) = d.weights();
-        let split = vec![(live.clone(), lw as i32), (idle.clone(), iw as i32)];
+        // 3. Traffic, now that every task set that will take some is steady: each step of a
+        // schedule above the canary's current weight, then where the release ends.
+        let split = |w: i64| vec![(live.clone(), (100 - w) as i32), (idle.clone(), w as i32)];
         let test_to = if d.canary.is_some() { &idle } else { &live };
-        b.route(Some(split), Some(test_to), RoutePurpose::Split, &live);
+        let alarms = d
+            .analysis
+            .as_ref()
+            .map(|a| a.alarms.clone())
+            .unwrap_or_default();
+        let mut schedule = Vec::new();
+        if let Some(c) = &d.canary {
+            let current = match (&b.production, &canary_after) {
+                (_, Some(Subject::New(_))) => 0,
+                (Some(p), _) => p
+                    .iter()
+                    .find(|(tg, _)| *tg == idle)
+                    .map_or(0, |(_, w)| i64::from(*w)),
+                (None, _) => seen.weights.map_or(0, |(_, iw)| iw),
+            };
+            for (i, st) in c
+                .steps
+                .iter()
+                .enumerate()
+                .filter(|(_, st)| st.traffic > current)
+            {
+                b.route(
+                    Some(split(st.traffic)),
+                    Some(test_to),
+                    RoutePurpose::Split,
+                    &live,
+                );
+                if !st.pause.is_zero() || !alarms.is_empty() {
+                    b.steps.push(Step::Bake {
+                        step: i + 1,
+                        traffic: st.traffic,
+                        pause: st.pause,
+                        alarms: alarms.clone(),
+                    });
+                }
+                schedule.push(ScheduledStep {
+                    traffic: st.traffic,
+                    pause: st.pause,
+                    alarms: alarms.clone(),
+                });
+            }
+        }
+        let before = b.steps.len();
+        let (_, iw) = d.weights();
+        b.route(Some(split(iw)), Some(test_to), RoutePurpose::Split, &live);
+        let moved = b.steps[before..].iter().any(|s| {
+            matches!(
+                s,
+                Step::Route {
+                    production: Some(_),
+                    ..
+                }
+            )
+        });
+        if moved && d.canary.is_some() {
+            schedule.push(ScheduledStep {
+                traffic: iw,
+                pause: std::time::Duration::ZERO,
+                alarms: Vec::new(),
+            });
+        }
 
         // 4. Clean-up: the task sets nothing routes to any more.
         if d.canary.is_none() {
@@ -531,6 +620,7 @@ impl Rollout {
             stable_after,
             canary_after,
             live_after: Some(live),
+            schedule,
         };
         r.lines = r.describe(d);
         r
@@ -624,6 +714,29 @@ impl Rollout {
                         tg_label(live)
                     ),
                 }),
+                Step::Bake {
+                    step,
+                    traffic,
+                    pause,
+                    alarms,
+                } => {
+                    let watching = if alarms.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" watching alarms {}", alarms.join(", "))
+                    };
+                    lines.push(if pause.is_zero() {
+                        format!(
+                            "step {step}: check alarms {} at {traffic}%",
+                            alarms.join(", ")
+                        )
+                    } else {
+                        format!(
+                            "step {step}: bake {} at {traffic}%{watching}",
+                            crate::duration::format(*pause)
+                        )
+                    });
+                }
                 Step::Retire {
                     subject,
                     reason,
@@ -656,6 +769,11 @@ impl Rollout {
             .iter()
             .filter(|s| matches!(s, Step::Create { .. }))
             .count()
+    }
+
+    /// Whether the apply walks a schedule with bakes or alarm checks.
+    pub(crate) fn bakes(&self) -> bool {
+        self.steps.iter().any(|s| matches!(s, Step::Bake { .. }))
     }
 
     /// Whether any step writes weights on the managed routers.

@@ -54,7 +54,17 @@ pub(crate) fn schema() -> Schema {
     let canary = Block::new("Present while a canary runs, on the idle target group. Remove it to roll back; set `stable.task_definition` to the canary's and remove it to promote.")
         .attr(Attribute::required("task_definition", Type::String, "Task definition ARN of the canary version; must differ from the stable one.").check(Validator::Arn("ecs", "task-definition/")))
         .attr(percent("traffic_percent", 0, "Share of traffic sent to the canary target group, in percent."))
-        .attr(percent("scale_percent", 100, "Share of the service's desired count the canary task set runs, in percent."));
+        .attr(percent("scale_percent", 100, "Share of the service's desired count the canary task set runs, in percent."))
+        .attr(Attribute::defaulted("attempt", Type::Number, Value::from(1i64), "Raise it to start this canary version again after an automatic rollback (`last_release`); a rolled-back version is otherwise not started again.").check(Validator::IntRange(1, 1_000_000)))
+        .block(NestedBlock::many(
+            "step",
+            Block::new("A traffic step of a scheduled release, in order; weights must rise from step to step. One apply walks every step after the current weight: it sets the weight, then bakes for `pause` while the `analysis` alarms are watched. Without steps, `traffic_percent` is the one step.")
+                .attr(Attribute::required("traffic_percent", Type::Number, "Share of traffic sent to the canary at this step, in percent.").check(Validator::IntRange(1, 100)))
+                .attr(Attribute::optional("pause", Type::String, "How long to bake at this step, watching the alarms, before the next one, e.g. `5m`.").check(Validator::Duration)),
+        ));
+    let analysis = Block::new("CloudWatch alarms that roll the release back. From the first canary traffic of an apply until it ends, any of them in ALARM moves all traffic back to the stable task set, deletes the canary and fails the apply, naming the alarm; `last_release` records it.")
+        .attr(Attribute::required("alarm_names", Type::list_of(Type::String), "Names of metric or composite alarms; each must exist (checked at plan).").check(Validator::Unique))
+        .attr(Attribute::defaulted("check_interval", Type::String, Value::from("30s"), "How often the alarms are read during a bake.").check(Validator::Duration));
     let traffic = Block::new("Where traffic is split. ecsx rewrites only the forward action of these listeners and rules.")
         .attr(Attribute::required("primary_target_group_arn", Type::String, "Target group of the first stable task set. With `promotion = \"swap\"` the two target groups trade roles at each promotion (`live_target_group_arn` says which one serves now); with `\"replace\"` the stable task set returns here.").check(Validator::Arn("elasticloadbalancing", "targetgroup/")))
         .attr(Attribute::required("canary_target_group_arn", Type::String, "The other target group: the first canary's, then whichever one is idle.").check(Validator::Arn("elasticloadbalancing", "targetgroup/")))
@@ -83,6 +93,16 @@ pub(crate) fn schema() -> Schema {
         .attr(Attribute::computed("canary_weight", Type::Number, "Weight of the other target group (the canary's); known at plan time."))
         .attr(Attribute::computed("rollout_steps", Type::list_of(Type::String), "At plan time, the steps this apply will take; afterwards, the steps last taken. Unchanged when nothing changes."))
         .attr(Attribute::computed("ecs_filled_in", Type::list_of(Type::String), "After an import: the `task_set` fields whose values ECS may have filled in (`security_groups`: the VPC default security group; `capacity_provider_strategy` or `launch_type`: the cluster's default; `platform_version`: the version `LATEST` resolved to). A configuration that leaves such a field unset matches the running task sets, so adopting rolls nothing; one that sets it is compared exactly. Empty after the first apply."))
+        .attr(Attribute::computed(
+            "schedule",
+            Type::list_of(Type::Object(vec![("traffic_percent", Type::Number), ("pause", Type::String), ("alarms", Type::list_of(Type::String))])),
+            "At plan time, the traffic steps this apply walks, in order: the canary's weight, how long it bakes there and the alarms watched meanwhile; empty when the weights do not change. For `plan -json` consumers; `rollout_steps` shows the same in words.",
+        ))
+        .attr(Attribute::computed(
+            "last_release",
+            Type::Object(vec![("result", Type::String), ("task_definition", Type::String), ("attempt", Type::Number), ("reason", Type::String), ("at", Type::String)]),
+            "The last scheduled release of a canary version: `result` is `completed` or `rolled_back` (then `reason` names the alarm, its state reason and the step). A rolled-back version is not started again until `canary.task_definition` changes or `canary.attempt` is raised.",
+        ).stable())
         .attr(Attribute::computed("orphaned_task_set_ids", Type::list_of(Type::String), "Task sets tagged as owned by this deployment but missing from its state (e.g. after a crash); the next apply deletes them."))
         .attr(Attribute::computed(
             "drift",
@@ -93,6 +113,7 @@ pub(crate) fn schema() -> Schema {
         .block(NestedBlock::required("stable", stable))
         .block(NestedBlock::single("canary", canary))
         .block(NestedBlock::required("traffic", traffic))
+        .block(NestedBlock::single("analysis", analysis))
         .block(Block::timeouts(&["create", "update", "delete"])),
     }
 }
@@ -155,6 +176,34 @@ pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
             AttrPath::attr("traffic").index(0).then("listener_rule_arns"),
             "Nothing to route",
             "Set traffic.listener_arns, traffic.listener_rule_arns, or both: ecsx needs at least one listener or rule whose weights it manages.",
+        );
+    }
+    let canary = config.block("canary");
+    let steps = canary.get("step").as_list();
+    let mut last = 0;
+    for (i, step) in steps.iter().enumerate() {
+        let Some(t) = step.get("traffic_percent").as_i64() else {
+            continue;
+        };
+        if t <= last {
+            diags.error_at(
+                AttrPath::attr("canary").index(0).then("step").index(i).then("traffic_percent"),
+                "Steps must raise the traffic",
+                format!("canary.step[{i}].traffic_percent is {t}, not more than the step before ({last}). List the steps in the order they run, each sending more traffic to the canary."),
+            );
+        }
+        last = t;
+    }
+    if !steps.is_empty()
+        && canary
+            .get("traffic_percent")
+            .as_i64()
+            .is_some_and(|t| t != 0)
+    {
+        diags.error_at(
+            AttrPath::attr("canary").index(0).then("traffic_percent"),
+            "Conflicting arguments",
+            "Set either canary.traffic_percent or canary.step blocks, not both: with steps, the last step's traffic_percent is where the release ends.",
         );
     }
     let stable_td = config.block("stable").get("task_definition");

@@ -436,10 +436,12 @@ fn observed_states_drive_the_writes() {
             primary: true,
             creates: 0,
         },
+        // Green still takes 10% with nothing behind it: it goes back to blue before the new
+        // canary comes up there.
         Case {
             name: "canary deleted out of band",
             seen: with(&|s| s.canary = None),
-            production: false,
+            production: true,
             tests: true,
             primary: false,
             creates: 1,
@@ -589,4 +591,98 @@ fn an_imported_state_without_template_adopts_the_configured_one() {
     imported.set("task_set", Value::List(vec![]));
     let seen = applied(&imported, None);
     assert!(steps(&seen, &cfg).is_empty());
+}
+
+/// `config` with the canary walking `steps` (traffic, pause) and an alarm watched.
+fn scheduled(stable: u32, canary: u32, steps: &[(i64, &str)]) -> Value {
+    let mut cfg = config(stable, Some((canary, 0)));
+    let mut c = cfg.block("canary").clone();
+    c.set(
+        "step",
+        Value::List(
+            steps
+                .iter()
+                .map(|(t, p)| {
+                    Value::object([
+                        ("traffic_percent", Value::from(*t)),
+                        ("pause", Value::from(*p)),
+                    ])
+                })
+                .collect(),
+        ),
+    );
+    cfg.set("canary", Value::List(vec![c]));
+    cfg.set(
+        "analysis",
+        Value::List(vec![Value::object([
+            ("alarm_names", Value::string_list(["web-5xx"])),
+            ("check_interval", Value::from("30s")),
+        ])]),
+    );
+    cfg
+}
+
+#[test]
+fn a_schedule_walks_each_step_with_its_bake() {
+    let seen = applied(&config(12, None), None);
+    let cfg = scheduled(12, 13, &[(5, "0s"), (10, "5m"), (50, "10m")]);
+    let r = Rollout::plan(&seen, &Desired::from(&cfg));
+    assert_eq!(
+        r.lines,
+        [
+            "create canary task set web:13 (scale 100%) on tg green",
+            "shift traffic 95/5 on 1 rule",
+            "step 1: check alarms web-5xx at 5%",
+            "shift traffic 90/10 on 1 rule",
+            "step 2: bake 5m at 10% watching alarms web-5xx",
+            "shift traffic 50/50 on 1 rule",
+            "step 3: bake 10m at 50% watching alarms web-5xx"
+        ]
+    );
+    assert!(r.bakes());
+    assert_eq!(
+        r.schedule.iter().map(|s| s.traffic).collect::<Vec<_>>(),
+        [5, 10, 50]
+    );
+    assert_eq!(Desired::from(&cfg).weights(), (50, 50));
+
+    // Applied: nothing more to do. Adding a step above the current weight walks only it.
+    let mut at_50 = applied(&cfg, Some("ecs-svc/2"));
+    at_50.weights = Some((50, 50));
+    assert!(Rollout::plan(&at_50, &Desired::from(&cfg)).is_idle());
+    let more = scheduled(12, 13, &[(5, "0s"), (10, "5m"), (50, "10m"), (100, "1m")]);
+    assert_eq!(
+        steps(&at_50, &more),
+        [
+            "shift traffic 0/100 on 1 rule",
+            "step 4: bake 1m at 100% watching alarms web-5xx"
+        ]
+    );
+}
+
+#[test]
+fn a_rolled_back_version_is_held_until_its_attempt_is_raised() {
+    let seen = applied(&config(12, None), None);
+    let mut cfg = scheduled(12, 13, &[(10, "5m")]);
+    cfg.set(
+        "last_release",
+        Value::object([
+            ("result", Value::from("rolled_back")),
+            ("task_definition", Value::from(format!("{TD}13"))),
+            ("attempt", Value::from(1i64)),
+            (
+                "reason",
+                Value::from("alarm web-5xx in ALARM at step 1 (10%)"),
+            ),
+            ("at", Value::from("2026-12-02T06:00:00Z")),
+        ]),
+    );
+    let d = Desired::from(&cfg);
+    assert!(d.canary.is_none() && d.held.is_some());
+    assert!(Rollout::plan(&seen, &d).is_idle());
+    let mut retry = cfg.clone();
+    let mut c = retry.block("canary").clone();
+    c.set("attempt", Value::from(2i64));
+    retry.set("canary", Value::List(vec![c]));
+    assert_eq!(Rollout::plan(&seen, &Desired::from(&retry)).creates(), 1);
 }
