@@ -107,8 +107,12 @@ pub(crate) fn resume_create(d: &Desired, sets: &[TaskSet]) -> Observed {
             ..Observed::default()
         };
     };
+    // Deployed as configured, except that nothing is known of the routers (the create may
+    // have died before, between or after its shifts): every one is written.
     let mut deployed = d.clone();
     deployed.canary = None;
+    deployed.routers.clear();
+    deployed.test_routers.clear();
     let stable = TaskSetRef::of(t);
     Observed {
         deployed: Some(deployed),

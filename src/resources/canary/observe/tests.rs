@@ -246,3 +246,37 @@ fn router_paths_point_at_the_list_entry() {
     );
     assert_eq!(router_path(&d, "arn:none").to_string(), "traffic[0]");
 }
+
+#[test]
+fn a_create_takes_over_the_stable_task_set_of_its_interrupted_predecessor() {
+    let d = Desired::from(&config(12, None));
+    let mut made = task_set("ecs-svc/5", "ACTIVE");
+    made.task_definition = d.stable_td.clone();
+    made.target_group_arns = vec![BLUE.into()];
+    made.container_name = Some("web".into());
+    made.container_port = Some(8080);
+    let mut other = task_set("ecs-svc/6", "ACTIVE");
+    other.task_definition = d.stable_td.clone();
+    other.target_group_arns = vec![GREEN.into()];
+    let seen = resume_create(&d, &[made.clone(), other]);
+    assert_eq!(
+        seen.stable.as_ref().map(|t| t.id.as_str()),
+        Some("ecs-svc/5")
+    );
+    assert_eq!(seen.orphans, ["ecs-svc/6"]);
+    let r = Rollout::plan(&seen, &d);
+    assert_eq!(r.creates(), 0, "{r:?}");
+    assert_eq!(
+        r.lines,
+        [
+            "make stable task set web:12 PRIMARY again",
+            "shift traffic 100/0 on 1 rule",
+            "delete orphaned task set ecs-svc/6"
+        ]
+    );
+    // Another version is not taken over.
+    made.task_definition = "arn:aws:ecs:us-east-1:1:task-definition/web:11".into();
+    let seen = resume_create(&d, &[made]);
+    assert!(seen.stable.is_none());
+    assert_eq!(seen.orphans, ["ecs-svc/5"]);
+}
