@@ -136,3 +136,47 @@ async fn an_alarm_that_does_not_exist_is_a_plan_error() {
     out.assert_contains(&["Alarm not found", "no-such-alarm"]);
     assert_eq!(s.live().await.len(), 1, "a failed plan changes nothing");
 }
+
+#[tokio::test]
+async fn a_gate_holds_the_release_until_the_step_is_approved() {
+    let s = Stack::short_periods("gate").await;
+    s.deploy(&CanaryConfig::new(&s.infra));
+    s.ws.apply(&[]);
+    let gated = |approved: u32| {
+        CanaryConfig::new(&s.infra)
+            .canary_steps(&s.td(1), &[(10, "1s"), (50, "approval")], 1)
+            .canary_extra(&format!("    approved_step = {approved}\n"))
+    };
+
+    s.deploy(&gated(0));
+    let plan = s.ws.plan_json();
+    let after = planned_after(&plan, ADDR);
+    assert_eq!(
+        rollout_steps(&after).last().map(String::as_str),
+        Some("step 2: hold at 10% until approved (canary.approved_step = 2), then 50%")
+    );
+    assert_eq!(after["canary_weight"], 10);
+    s.ws.apply(&[]);
+    assert_eq!(s.splits().await[0], (90, 10), "held before the gated step");
+    let st = s.state();
+    assert_eq!(st["last_release"]["result"], "held");
+    assert_eq!(
+        st["last_release"]["reason"],
+        "waiting for approval of step 2 (50%)"
+    );
+    let (code, plan) = s.ws.plan_detailed();
+    assert_eq!(code, 0, "a held release plans nothing:\n{plan}");
+    plan.assert_contains(&["Release waiting for approval", "canary.approved_step = 2"]);
+
+    // Approving the step continues from where the release waits.
+    s.deploy(&gated(2));
+    let plan = s.ws.plan_json();
+    assert_eq!(
+        rollout_steps(&planned_after(&plan, ADDR)),
+        ["shift traffic 50/50 on 2 rules"]
+    );
+    s.ws.apply(&[]);
+    assert_eq!(s.splits().await[0], (50, 50));
+    assert_eq!(s.state()["last_release"]["result"], "completed");
+    s.ws.assert_plan_empty();
+}

@@ -39,6 +39,8 @@ pub struct CanaryConfig {
     /// `canary.step` blocks: (traffic_percent, pause); with them no `traffic_percent`.
     pub canary_steps: Vec<(u32, String)>,
     pub canary_attempt: Option<u32>,
+    /// Lines inside the `canary` block, e.g. `approved_step = 2`.
+    pub canary_extra: String,
 }
 
 impl CanaryConfig {
@@ -63,6 +65,7 @@ impl CanaryConfig {
             extra: String::new(),
             canary_steps: vec![],
             canary_attempt: None,
+            canary_extra: String::new(),
         }
     }
 
@@ -91,6 +94,12 @@ impl CanaryConfig {
         self.canary = Some((task_definition.to_string(), 0, None));
         self.canary_steps = steps.iter().map(|(t, p)| (*t, p.to_string())).collect();
         self.canary_attempt = Some(attempt);
+        self
+    }
+
+    /// Extra lines inside the `canary` block.
+    pub fn canary_extra(mut self, lines: &str) -> Self {
+        self.canary_extra = lines.to_string();
         self
     }
 
@@ -154,9 +163,18 @@ impl CanaryConfig {
                 if let Some(a) = self.canary_attempt {
                     body += &format!("    attempt = {a}\n");
                 }
+                // A pause of "approval" makes the step a manual gate.
                 for (t, pause) in &self.canary_steps {
-                    body += &format!("    step {{\n      traffic_percent = {t}\n      pause = {pause:?}\n    }}\n");
+                    let what = if pause == "approval" {
+                        "approval = true".to_string()
+                    } else {
+                        format!("pause = {pause:?}")
+                    };
+                    body += &format!(
+                        "    step {{\n      traffic_percent = {t}\n      {what}\n    }}\n"
+                    );
                 }
+                body += &self.canary_extra;
                 format!("  canary {{\n{body}  }}\n")
             }
         };

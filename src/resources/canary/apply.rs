@@ -96,12 +96,23 @@ pub(crate) async fn converge(
                 state.set("rollout_steps", Value::string_list(&r.lines));
             }
             live.write(&mut state);
-            if let Some(c) = d.canary.as_ref().filter(|_| r.bakes()) {
+            if let Some(c) = d
+                .canary
+                .as_ref()
+                .filter(|_| d.scheduled() && !r.schedule.is_empty())
+            {
+                let (result, reason) = match c.gate {
+                    Some((n, w)) => (
+                        Release::HELD,
+                        format!("waiting for approval of step {n} ({w}%)"),
+                    ),
+                    None => (Release::COMPLETED, String::new()),
+                };
                 let done = Release {
-                    result: Release::COMPLETED.into(),
+                    result: result.into(),
                     task_definition: c.task_definition.clone(),
                     attempt: c.attempt,
-                    reason: String::new(),
+                    reason,
                     at: now(),
                 };
                 state.set("last_release", done.to_value());

@@ -122,8 +122,11 @@ pub(crate) struct CanarySpec {
     pub traffic: i64,
     pub scale: f64,
     /// The traffic steps of a scheduled release, in order; empty without `step` blocks.
+    /// Only the steps this apply may walk: up to the first gate not yet approved.
     pub steps: Vec<TrafficStep>,
     pub attempt: i64,
+    /// The first step (1-based) waiting for approval, with its weight, if any.
+    pub gate: Option<(usize, i64)>,
 }
 
 /// One `canary.step`.
@@ -131,6 +134,8 @@ pub(crate) struct CanarySpec {
 pub(crate) struct TrafficStep {
     pub traffic: i64,
     pub pause: std::time::Duration,
+    /// Needs approval (`canary.approved_step` at least this step's number) before its weight.
+    pub approval: bool,
 }
 
 /// The `analysis` block: alarms that roll the release back.
@@ -153,6 +158,7 @@ pub(crate) struct Release {
 impl Release {
     pub(crate) const COMPLETED: &'static str = "completed";
     pub(crate) const ROLLED_BACK: &'static str = "rolled_back";
+    pub(crate) const HELD: &'static str = "held";
 
     pub(crate) fn read(v: &Value) -> Option<Release> {
         let s = |k: &str| v.get(k).as_str().unwrap_or_default().to_string();
@@ -232,17 +238,32 @@ impl Desired {
                             .as_str()
                             .and_then(crate::duration::parse)
                             .unwrap_or_default(),
+                        approval: st.get("approval").as_bool().unwrap_or(false),
                     })
                     .collect();
+                let approved = canary.get("approved_step").as_i64().unwrap_or(0);
+                let mut steps = steps;
+                let gate = steps
+                    .iter()
+                    .enumerate()
+                    .find(|(i, st)| st.approval && (*i as i64) + 1 > approved)
+                    .map(|(i, st)| (i + 1, st.traffic));
+                let scheduled = !steps.is_empty();
+                if let Some((n, _)) = gate {
+                    steps.truncate(n - 1);
+                }
                 CanarySpec {
                     task_definition: s(canary.get("task_definition")),
-                    traffic: steps
-                        .last()
-                        .map(|st| st.traffic)
-                        .unwrap_or_else(|| canary.get("traffic_percent").as_i64().unwrap_or(0)),
+                    // Where this apply ends: the last step before a gate, or the last step.
+                    traffic: match steps.last() {
+                        Some(st) => st.traffic,
+                        None if scheduled => 0,
+                        None => canary.get("traffic_percent").as_i64().unwrap_or(0),
+                    },
                     scale: canary.get("scale_percent").as_f64().unwrap_or(100.0),
                     steps,
                     attempt: canary.get("attempt").as_i64().unwrap_or(1),
+                    gate,
                 }
             }),
             primary_tg: s(traffic.get("primary_target_group_arn")),
@@ -277,6 +298,13 @@ impl Desired {
             }
         }
         self
+    }
+
+    /// Whether the canary walks `step` blocks (a scheduled release).
+    pub(crate) fn scheduled(&self) -> bool {
+        self.canary
+            .as_ref()
+            .is_some_and(|c| !c.steps.is_empty() || c.gate.is_some())
     }
 
     /// (stable, canary) weights on the managed routers: the live target group's and the

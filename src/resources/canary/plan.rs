@@ -58,6 +58,16 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
             ),
         );
     }
+    if let Some((n, w)) = d.canary.as_ref().and_then(|c| c.gate) {
+        diags.warning(
+            "Release waiting for approval",
+            format!(
+                "Deployment {} holds its canary at {}% before step {n} ({w}%), which needs approval. To continue, set canary.approved_step = {n}.",
+                d.id(),
+                d.weights().1
+            ),
+        );
+    }
     let mut seen = Observed::from_state(&prior);
     if prior.is_null() {
         // Task sets an earlier, interrupted create left: its stable task set is taken over,
@@ -80,7 +90,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
     planned.set("canary_weight", Value::from(cw));
     planned.set("orphaned_task_set_ids", Value::List(vec![]));
     planned.set("schedule", schedule_value(&r));
-    if r.bakes() {
+    if d.scheduled() && !r.schedule.is_empty() {
         // The apply records how the release ended.
         planned.set("last_release", Value::Unknown);
     }

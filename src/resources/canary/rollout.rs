@@ -623,6 +623,12 @@ impl Rollout {
             schedule,
         };
         r.lines = r.describe(d);
+        if let (Some((n, w)), false) = (d.canary.as_ref().and_then(|c| c.gate), r.is_idle()) {
+            r.lines.push(format!(
+                "step {n}: hold at {}% until approved (canary.approved_step = {n}), then {w}%",
+                d.weights().1
+            ));
+        }
         r
     }
 

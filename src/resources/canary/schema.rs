@@ -55,12 +55,14 @@ pub(crate) fn schema() -> Schema {
         .attr(Attribute::required("task_definition", Type::String, "Task definition ARN of the canary version; must differ from the stable one.").check(Validator::Arn("ecs", "task-definition/")))
         .attr(percent("traffic_percent", 0, "Share of traffic sent to the canary target group, in percent."))
         .attr(percent("scale_percent", 100, "Share of the service's desired count the canary task set runs, in percent."))
+        .attr(Attribute::defaulted("approved_step", Type::Number, Value::from(0i64), "Approves the gated steps (`step.approval`) up to this step number, counting from 1: set it to the step a held release waits for to continue.").check(Validator::IntRange(0, 1000)))
         .attr(Attribute::defaulted("attempt", Type::Number, Value::from(1i64), "Raise it to start this canary version again after an automatic rollback (`last_release`); a rolled-back version is otherwise not started again.").check(Validator::IntRange(1, 1_000_000)))
         .block(NestedBlock::many(
             "step",
             Block::new("A traffic step of a scheduled release, in order; weights must rise from step to step. One apply walks every step after the current weight: it sets the weight, then bakes for `pause` while the `analysis` alarms are watched. Without steps, `traffic_percent` is the one step.")
                 .attr(Attribute::required("traffic_percent", Type::Number, "Share of traffic sent to the canary at this step, in percent.").check(Validator::IntRange(1, 100)))
-                .attr(Attribute::optional("pause", Type::String, "How long to bake at this step, watching the alarms, before the next one, e.g. `5m`.").check(Validator::Duration)),
+                .attr(Attribute::optional("pause", Type::String, "How long to bake at this step, watching the alarms, before the next one, e.g. `5m`.").check(Validator::Duration))
+                .attr(Attribute::defaulted("approval", Type::Bool, Value::from(false), "A manual gate: the apply stops before this step's weight, successfully, with the release held at the step before, until `canary.approved_step` reaches this step's number.")),
         ));
     let analysis = Block::new("CloudWatch alarms that roll the release back. From the first canary traffic of an apply until it ends, any of them in ALARM moves all traffic back to the stable task set, deletes the canary and fails the apply, naming the alarm; `last_release` records it.")
         .attr(Attribute::required("alarm_names", Type::list_of(Type::String), "Names of metric or composite alarms; each must exist (checked at plan).").check(Validator::Unique))
@@ -101,7 +103,7 @@ pub(crate) fn schema() -> Schema {
         .attr(Attribute::computed(
             "last_release",
             Type::Object(vec![("result", Type::String), ("task_definition", Type::String), ("attempt", Type::Number), ("reason", Type::String), ("at", Type::String)]),
-            "The last scheduled release of a canary version: `result` is `completed` or `rolled_back` (then `reason` names the alarm, its state reason and the step). A rolled-back version is not started again until `canary.task_definition` changes or `canary.attempt` is raised.",
+            "The last scheduled release of a canary version: `result` is `completed`, `held` (waiting at a gate; `reason` names the step) or `rolled_back` (then `reason` names the alarm, its state reason and the step). A rolled-back version is not started again until `canary.task_definition` changes or `canary.attempt` is raised.",
         ).stable())
         .attr(Attribute::computed("orphaned_task_set_ids", Type::list_of(Type::String), "Task sets tagged as owned by this deployment but missing from its state (e.g. after a crash); the next apply deletes them."))
         .attr(Attribute::computed(

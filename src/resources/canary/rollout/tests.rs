@@ -686,3 +686,29 @@ fn a_rolled_back_version_is_held_until_its_attempt_is_raised() {
     retry.set("canary", Value::List(vec![c]));
     assert_eq!(Rollout::plan(&seen, &Desired::from(&retry)).creates(), 1);
 }
+
+#[test]
+fn a_gate_ends_the_apply_before_its_step_until_approved() {
+    let seen = applied(&config(12, None), None);
+    let mut cfg = scheduled(12, 13, &[(10, "1m"), (50, "1m")]);
+    let mut c = cfg.block("canary").clone();
+    let mut steps = c.get("step").as_list().to_vec();
+    steps[1].set("approval", Value::from(true));
+    c.set("step", Value::List(steps));
+    cfg.set("canary", Value::List(vec![c.clone()]));
+    let d = Desired::from(&cfg);
+    assert_eq!(d.weights(), (90, 10));
+    assert_eq!(d.canary.as_ref().and_then(|c| c.gate), Some((2, 50)));
+    let r = Rollout::plan(&seen, &d);
+    assert_eq!(
+        r.lines.last().map(String::as_str),
+        Some("step 2: hold at 10% until approved (canary.approved_step = 2), then 50%")
+    );
+    c.set("approved_step", Value::from(2i64));
+    cfg.set("canary", Value::List(vec![c]));
+    let d = Desired::from(&cfg);
+    assert_eq!(
+        (d.weights(), d.canary.as_ref().and_then(|c| c.gate)),
+        ((50, 50), None)
+    );
+}
