@@ -228,31 +228,30 @@ impl Builder<'_> {
         self.route(Some(self.all_to(tg)), Some(tg), purpose, live);
     }
 
-    /// Before a task set is created on `tg`: list `tg` at weight 0 where nothing forwards to it.
-    fn associate(&mut self, tg: &str, live: &str) {
-        let listed = self
-            .forwarded
-            .as_ref()
-            .is_none_or(|f| f.iter().any(|x| x == tg));
-        if !listed && !self.d.routers.is_empty() {
-            let hold = self.all_to(live);
-            self.production = None;
-            self.route(Some(hold), None, RoutePurpose::Associate, live);
-        }
-    }
-
+    /// CreateTaskSet on `tg`. A new task set comes up where no traffic goes: a target group
+    /// other than the live one that may still take some (a crash between two shifts, a hand
+    /// edit) is cleared first, and one no router lists yet is added at weight 0, because
+    /// CreateTaskSet refuses a target group no listener or rule forwards to.
     fn create(&mut self, fresh: Fresh, task_definition: &str, scale: f64, tg: &str, live: &str) {
-        // A new task set comes up where no traffic goes: a target group other than the live
-        // one that may still take some (a crash between two shifts, a hand edit) is cleared.
         let busy = self
             .production
             .as_ref()
             .is_none_or(|p| p.iter().any(|(t, w)| t == tg && *w > 0))
             || self.tests.as_deref().is_none_or(|t| t == tg);
-        if tg != live && busy {
-            self.move_all(live, live);
+        let listed = self
+            .forwarded
+            .as_ref()
+            .is_none_or(|f| f.iter().any(|x| x == tg));
+        if tg != live && (busy || !listed) {
+            let purpose = if listed {
+                RoutePurpose::Split
+            } else {
+                // Written even where the weights look right: the target group is not listed.
+                self.production = None;
+                RoutePurpose::Associate
+            };
+            self.route(Some(self.all_to(live)), Some(live), purpose, live);
         }
-        self.associate(tg, live);
         self.steps.push(Step::Create {
             fresh,
             task_definition: task_definition.to_string(),
