@@ -13,6 +13,7 @@ mod model;
 mod observe;
 mod plan;
 mod rollout;
+mod schedule;
 mod schema;
 
 pub(crate) mod import;

@@ -8,6 +8,8 @@ use crate::resources::support::resource_id;
 use crate::value::Value;
 use std::collections::BTreeMap;
 
+pub(crate) use super::schedule::{Analysis, Release, TrafficStep};
+
 pub(crate) const TAG_DEPLOYMENT: &str = "ecsx:deployment";
 pub(crate) const TAG_ROLE: &str = "ecsx:role";
 /// ECS refuses a sixth task set on a service.
@@ -127,70 +129,6 @@ pub(crate) struct CanarySpec {
     pub attempt: i64,
     /// The first step (1-based) waiting for approval, with its weight, if any.
     pub gate: Option<(usize, i64)>,
-}
-
-/// One `canary.step`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct TrafficStep {
-    pub traffic: i64,
-    pub pause: std::time::Duration,
-    /// Needs approval (`canary.approved_step` at least this step's number) before its weight.
-    pub approval: bool,
-}
-
-/// The `analysis` block: alarms that roll the release back.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Analysis {
-    pub alarms: Vec<String>,
-    pub interval: std::time::Duration,
-}
-
-/// The `last_release` attribute.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Release {
-    pub result: String,
-    pub task_definition: String,
-    pub attempt: i64,
-    pub reason: String,
-    pub at: String,
-}
-
-impl Release {
-    pub(crate) const COMPLETED: &'static str = "completed";
-    pub(crate) const ROLLED_BACK: &'static str = "rolled_back";
-    pub(crate) const HELD: &'static str = "held";
-
-    pub(crate) fn read(v: &Value) -> Option<Release> {
-        let s = |k: &str| v.get(k).as_str().unwrap_or_default().to_string();
-        v.get("result").as_str()?;
-        Some(Release {
-            result: s("result"),
-            task_definition: s("task_definition"),
-            attempt: v.get("attempt").as_i64().unwrap_or(1),
-            reason: s("reason"),
-            at: s("at"),
-        })
-    }
-
-    pub(crate) fn to_value(&self) -> Value {
-        Value::object([
-            ("result", Value::from(self.result.as_str())),
-            (
-                "task_definition",
-                Value::from(self.task_definition.as_str()),
-            ),
-            ("attempt", Value::from(self.attempt)),
-            ("reason", Value::from(self.reason.as_str())),
-            ("at", Value::from(self.at.as_str())),
-        ])
-    }
-
-    /// Whether this record holds `c` back: its version was rolled back at this attempt.
-    pub(crate) fn holds_back(&self, c: &CanarySpec) -> bool {
-        self.result == Self::ROLLED_BACK
-            && self.task_definition == c.task_definition
-            && self.attempt == c.attempt
-    }
 }
 
 fn routers(traffic: &Value, listeners: &str, rules: &str) -> Vec<(elbv2::Kind, String)> {
