@@ -1,6 +1,7 @@
 //! Scheduled releases of `ecsx_canary_deployment` through real Terraform: one apply walks the
 //! steps and their bakes, CloudWatch alarms roll the release back and fail the apply, and a
-//! rolled-back version is held back until it is retried on purpose.
+//! rolled-back version is held back until it is retried on purpose, and `promote` ends the
+//! release with the canary as the stable task set.
 
 mod common;
 
@@ -38,6 +39,7 @@ async fn a_scheduled_release_walks_every_step_in_one_apply() {
             "step 1: bake 2s at 10% watching alarms sched-5xx",
             "shift traffic 50/50 on 2 rules",
             "step 2: bake 1s at 50% watching alarms sched-5xx",
+            "takes at least 3s (bakes), plus the waits for steady task sets",
         ]
     );
     assert_eq!(
@@ -179,4 +181,96 @@ async fn a_gate_holds_the_release_until_the_step_is_approved() {
     assert_eq!(s.splits().await[0], (50, 50));
     assert_eq!(s.state()["last_release"]["result"], "completed");
     s.ws.assert_plan_empty();
+}
+
+#[tokio::test]
+async fn a_three_step_release_with_promote_ends_promoted_in_one_apply() {
+    let s = Stack::short_periods("promo").await;
+    s.aws.put_alarm("promo-5xx").await;
+    s.deploy(&CanaryConfig::new(&s.infra));
+    s.ws.apply(&[]);
+    let old_stable = s.id_of("stable").expect("stable");
+    let release = |revision: usize| {
+        CanaryConfig::new(&s.infra)
+            .extra("  analysis {\n    alarm_names    = [\"promo-5xx\"]\n    check_interval = \"1s\"\n  }\n")
+            .canary_steps(&s.td(revision), &[(10, "1s"), (50, "1s"), (100, "1s")], 1)
+            .canary_extra("    promote = true\n")
+    };
+
+    s.deploy(&release(1));
+    let plan = s.ws.plan_json();
+    let after = planned_after(&plan, ADDR);
+    assert_eq!(
+        rollout_steps(&after),
+        [
+            "create canary task set promo:2 (scale 100%) on tg promo-green",
+            "shift traffic 90/10 on 2 rules",
+            "route test traffic 100% to promo-green on 1 test listener",
+            "step 1: bake 1s at 10% watching alarms promo-5xx",
+            "shift traffic 50/50 on 2 rules",
+            "step 2: bake 1s at 50% watching alarms promo-5xx",
+            "shift traffic 0/100 on 2 rules",
+            "step 3: bake 1s at 100% watching alarms promo-5xx",
+            "check alarms promo-5xx once more before the promotion",
+            "make canary task set promo:2 PRIMARY (tg promo-green is live now)",
+            format!("delete old stable task set promo:1 ({old_stable})").as_str(),
+            "takes at least 3s (bakes), plus the waits for steady task sets",
+        ]
+    );
+    assert_eq!(
+        (&after["primary_weight"], &after["canary_weight"]),
+        (&json!(100), &json!(0))
+    );
+    assert_eq!(after["live_target_group_arn"], s.green());
+    s.ws.apply(&[]);
+
+    let st = s.state();
+    let canary = st["stable_task_set_id"]
+        .as_str()
+        .expect("stable")
+        .to_string();
+    assert_ne!(canary, old_stable, "the canary is the stable task set now");
+    assert_eq!(st["canary_task_set_id"], serde_json::Value::Null);
+    assert_eq!(st["last_release"]["result"], "promoted");
+    assert_eq!(
+        st["last_release"]["stable_task_definition"],
+        s.td(0).as_str()
+    );
+    assert_eq!(st["live_target_group_arn"], s.green());
+    assert_eq!(s.splits().await, [(0, 100), (0, 100), (0, 100)]);
+    let live = s.live().await;
+    assert_eq!(live.len(), 1, "only the promoted task set runs: {live:#?}");
+    assert_eq!(live[0].task_definition(), Some(s.td(1).as_str()));
+    // The configuration still names revision 1 as stable and still has the canary block:
+    // nothing to do, and nothing rolls back to revision 1.
+    s.ws.assert_plan_empty();
+
+    // The next version with the same edit: only canary.task_definition changes. It starts
+    // from the promoted version, on the target group that is idle now.
+    s.deploy(&release(2));
+    let plan = s.ws.plan_json();
+    let steps = rollout_steps(&planned_after(&plan, ADDR));
+    assert_eq!(
+        steps[0],
+        "create canary task set promo:3 (scale 100%) on tg promo-blue"
+    );
+    assert!(steps.contains(&format!("delete old stable task set promo:2 ({canary})")));
+    s.ws.apply(&[]);
+    assert_eq!(s.state()["live_target_group_arn"], s.blue());
+    assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
+    s.ws.assert_plan_empty();
+
+    // Writing the promoted version into stable.task_definition and dropping the canary block
+    // changes nothing in AWS.
+    s.deploy(&CanaryConfig::new(&s.infra).stable(&s.td(2)).no_canary());
+    let before = s.state();
+    let plan = s.ws.plan_json();
+    let after = planned_after(&plan, ADDR);
+    // Nothing to do: rollout_steps keeps the last apply's steps, the task sets stay.
+    assert_eq!(after["rollout_steps"], before["rollout_steps"]);
+    assert_eq!(after["stable_task_set_id"], before["stable_task_set_id"]);
+    s.ws.apply(&[]);
+    s.ws.assert_plan_empty();
+    s.ws.destroy();
+    assert!(s.live().await.is_empty(), "destroy leaves no task set");
 }

@@ -2,7 +2,7 @@
 //! Where the world changed since the plan (PRIMARY moved), it re-plans with the same planner.
 
 use super::model::{
-    owned_by, ownership_tags, Desired, Observed, Release, Role, TaskSetRef, Template,
+    owned_by, ownership_tags, CanarySpec, Desired, Observed, Release, Role, TaskSetRef, Template,
 };
 use super::observe::{check_routers, find_routers, leftovers, note_forwarded};
 use super::rollout::{Fresh, Rollout, RoutePurpose, Step, Subject};
@@ -33,7 +33,13 @@ pub(crate) async fn converge(
     limit: Duration,
     diags: &mut Diagnostics,
 ) -> Value {
-    let d = Desired::from(planned);
+    // The release record the plan left unknown is the prior one until this apply writes it:
+    // approvals, holds and interrupted bakes come from it.
+    let mut basis = planned.clone();
+    if basis.get("last_release").is_unknown() {
+        basis.set("last_release", prior.get("last_release").clone());
+    }
+    let d = Desired::from(&basis);
     let Some(svc) = external_service_after_create(ctx, &d.cluster, &d.service, diags).await else {
         return prior.clone();
     };
@@ -83,6 +89,7 @@ pub(crate) async fn converge(
         canary: seen.canary.clone(),
         live_tg: seen.live_tg.clone(),
         created: Vec::new(),
+        deadline: std::time::Instant::now() + limit,
     };
     match run(ctx, &d, &r, limit, &mut live).await {
         Ok(()) => {
@@ -101,21 +108,14 @@ pub(crate) async fn converge(
                 .as_ref()
                 .filter(|_| d.scheduled() && !r.schedule.is_empty())
             {
-                let (result, reason) = match c.gate {
-                    Some((n, w)) => (
-                        Release::HELD,
-                        format!("waiting for approval of step {n} ({w}%)"),
-                    ),
-                    None => (Release::COMPLETED, String::new()),
-                };
-                let done = Release {
-                    result: result.into(),
-                    task_definition: c.task_definition.clone(),
-                    attempt: c.attempt,
-                    reason,
-                    at: now(),
-                };
-                state.set("last_release", done.to_value());
+                let configured_stable = planned.block("stable").get("task_definition");
+                state.set(
+                    "last_release",
+                    release_end(c, d.last_release.as_ref(), configured_stable).to_value(),
+                );
+            }
+            if state.get("last_release").is_unknown() {
+                state.set("last_release", prior.get("last_release").clone());
             }
             state.set("orphaned_task_set_ids", Value::List(vec![]));
             state.set("drift", Value::List(vec![]));
@@ -134,8 +134,9 @@ pub(crate) async fn converge(
             let mut partial = planned.clone();
             partial.set("id", Value::from(d.id()));
             live.write(&mut partial);
-            if let Some(release) = &failure.rolled_back {
-                // The canary block stays as configured: the next plan holds it back.
+            if let Some(release) = &failure.record {
+                // Rolled back: the canary block stays as configured and the next plan holds it
+                // back. Interrupted: the next apply bakes the rest first.
                 partial.set("last_release", release.to_value());
             } else if partial.get("last_release").is_unknown() {
                 partial.set("last_release", prior.get("last_release").clone());
@@ -164,15 +165,41 @@ struct Live {
     canary: Option<TaskSetRef>,
     live_tg: Option<String>,
     created: Vec<(Fresh, TaskSetRef, String)>,
+    /// When the apply's timeout (`timeouts.create` / `update`) runs out: a bake stops there.
+    deadline: std::time::Instant,
+}
+
+/// How a release that walked its steps ends: held at a gate, promoted, or completed. An
+/// approval an action recorded for this release is kept.
+fn release_end(c: &CanarySpec, prior: Option<&Release>, configured_stable: &Value) -> Release {
+    let mut end = match c.gate {
+        Some((n, w)) => Release {
+            step: n as i64,
+            ..Release::of(
+                c,
+                Release::HELD,
+                format!("waiting for approval of step {n} ({w}%)"),
+            )
+        },
+        None if c.promote => Release {
+            stable_task_definition: configured_stable.as_str().unwrap_or_default().to_string(),
+            ..Release::of(c, Release::PROMOTED, String::new())
+        },
+        None => Release::of(c, Release::COMPLETED, String::new()),
+    };
+    end.approved_step = prior.filter(|r| r.is_of(c)).map_or(0, |r| r.approved_step);
+    end
 }
 
 impl Live {
     fn resolve(&self, s: &Subject) -> Option<TaskSetRef> {
         match s {
             Subject::Known(t) => Some(t.clone()),
+            // The latest: a promotion with `replace` creates a second stable task set.
             Subject::New(f) => self
                 .created
                 .iter()
+                .rev()
                 .find(|(x, _, _)| x == f)
                 .map(|(_, t, _)| t.clone()),
         }
@@ -230,8 +257,8 @@ struct Failure {
     path: Option<AttrPath>,
     summary: String,
     error: AwsError,
-    /// Set when an alarm rolled the release back: what `last_release` records.
-    rolled_back: Option<Release>,
+    /// What `last_release` records: an alarm rolled the release back, or a bake was cut short.
+    record: Option<Release>,
 }
 
 impl Failure {
@@ -240,16 +267,9 @@ impl Failure {
             path: Some(AttrPath::attr(role.as_str())),
             summary: summary.to_string(),
             error,
-            rolled_back: None,
+            record: None,
         }
     }
-}
-
-/// Now, for `last_release.at`.
-fn now() -> String {
-    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap_or_default()
 }
 
 /// A bake: holds the canary at its step for `pause`, reading the alarms every check interval
@@ -259,7 +279,7 @@ async fn bake(
     ctx: &Ctx,
     d: &Desired,
     live: &mut Live,
-    (step, traffic, pause, alarms): (usize, i64, Duration, &[String]),
+    (step, traffic, full, alarms): (usize, i64, Duration, &[String]),
 ) -> Result<(), Failure> {
     let started = std::time::Instant::now();
     let interval = d
@@ -273,9 +293,11 @@ async fn bake(
             ("deployment", d.id().into()),
             ("step", (step as u64).into()),
             ("traffic_percent", (traffic as u64).into()),
-            ("pause_s", pause.as_secs().into()),
+            ("pause_s", full.as_secs().into()),
         ],
     );
+    // As much of the pause as the apply's timeout leaves.
+    let pause = full.min(live.deadline.saturating_duration_since(started));
     loop {
         if !alarms.is_empty() {
             let found = cloudwatch::describe(&ctx.aws.cloudwatch, alarms)
@@ -284,7 +306,7 @@ async fn bake(
                     path: Some(AttrPath::attr("analysis")),
                     summary: "Could not read the release's alarms".into(),
                     error: e,
-                    rolled_back: None,
+                    record: None,
                 })?;
             if let Some(a) = found.iter().find(|a| a.is_firing()) {
                 return Err(roll_back(ctx, d, live, a, step, traffic).await);
@@ -292,6 +314,15 @@ async fn bake(
         }
         let left = pause.saturating_sub(started.elapsed());
         if left.is_zero() {
+            if pause < full {
+                return Err(interrupted(
+                    d,
+                    (step, traffic),
+                    full,
+                    started,
+                    "the apply's timeout ran out",
+                ));
+            }
             return Ok(());
         }
         let nap = if alarms.is_empty() {
@@ -302,18 +333,51 @@ async fn bake(
         tokio::select! {
             _ = tokio::time::sleep(nap) => {}
             _ = ctx.stop.cancelled() => {
-                return Err(Failure {
-                    path: Some(AttrPath::attr("canary")),
-                    summary: format!("Stopped while baking at step {step} ({traffic}%); traffic stays there"),
-                    error: AwsError::Unexpected(format!(
-                        "stopped by Terraform {}s into a {}s bake",
-                        started.elapsed().as_secs(),
-                        pause.as_secs()
-                    )),
-                    rolled_back: None,
-                });
+                return Err(interrupted(d, (step, traffic), full, started, "stopped by Terraform"));
             }
         }
+    }
+}
+
+/// A bake cut short: traffic stays at the step, and `last_release` records how much of the
+/// pause is left, which the next apply bakes before it goes on.
+fn interrupted(
+    d: &Desired,
+    (step, traffic): (usize, i64),
+    pause: Duration,
+    started: std::time::Instant,
+    why: &str,
+) -> Failure {
+    let baked = started.elapsed().min(pause);
+    let remaining = pause - baked;
+    let record = d.canary.as_ref().map(|c| Release {
+        step: step as i64,
+        remaining,
+        approved_step: d
+            .last_release
+            .as_ref()
+            .filter(|r| r.is_of(c))
+            .map_or(0, |r| r.approved_step),
+        ..Release::of(
+            c,
+            Release::INTERRUPTED,
+            format!(
+                "{why} {} into the {} bake of step {step} ({traffic}%)",
+                crate::duration::format(Duration::from_secs(baked.as_secs())),
+                crate::duration::format(pause)
+            ),
+        )
+    });
+    Failure {
+        path: Some(AttrPath::attr("canary")),
+        summary: format!("Stopped while baking at step {step} ({traffic}%); traffic stays there"),
+        error: AwsError::Unexpected(format!(
+            "{why} {}s into a {}s bake; the next apply bakes the remaining {} at this step first",
+            baked.as_secs(),
+            pause.as_secs(),
+            crate::duration::format(Duration::from_secs(remaining.as_secs()))
+        )),
+        record,
     }
 }
 
@@ -338,17 +402,10 @@ async fn roll_back(
             ("reason", reason.clone().into()),
         ],
     );
-    let release = Release {
-        result: Release::ROLLED_BACK.into(),
-        task_definition: d
-            .canary
-            .as_ref()
-            .map(|c| c.task_definition.clone())
-            .unwrap_or_default(),
-        attempt: d.canary.as_ref().map_or(1, |c| c.attempt),
-        reason: reason.clone(),
-        at: now(),
-    };
+    let release = d.canary.as_ref().map(|c| Release {
+        step: step as i64,
+        ..Release::of(c, Release::ROLLED_BACK, reason.clone())
+    });
     let mut failure = Failure {
         path: Some(AttrPath::attr("analysis").index(0).then("alarm_names")),
         summary: format!(
@@ -358,7 +415,7 @@ async fn roll_back(
         error: AwsError::Unexpected(format!(
             "{reason}. All traffic is back on the stable task set and the canary was deleted; this canary version is not started again until canary.task_definition changes or canary.attempt is raised"
         )),
-        rolled_back: Some(release),
+        record: release,
     };
     let Some(tg) = live.live_tg.clone() else {
         return failure;
@@ -403,7 +460,7 @@ async fn run(
             "Internal error: the rollout refers to a {what} task set it did not create"
         ),
         error: AwsError::Unexpected(what.to_string()),
-        rolled_back: None,
+        record: None,
     };
     for step in &r.steps {
         match step {
@@ -483,7 +540,7 @@ async fn run(
                         path: Some(AttrPath::attr("traffic")),
                         summary: summary.into(),
                         error: e,
-                        rolled_back: None,
+                        record: None,
                     })?;
             }
             Step::MakePrimary {
@@ -510,6 +567,7 @@ async fn run(
                 traffic,
                 pause,
                 alarms,
+                ..
             } => bake(ctx, d, live, (*step, *traffic, *pause, alarms)).await?,
             Step::Retire { subject, .. } => {
                 let t = live.resolve(subject).ok_or_else(|| missing("retired"))?;

@@ -30,7 +30,8 @@ use std::time::Duration;
 
 pub struct CanaryDeployment;
 
-const CREATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// The default of `timeouts.create` and `timeouts.update`.
+pub(super) const APPLY_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const DELETE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
 #[async_trait]
@@ -56,7 +57,7 @@ impl Resource for CanaryDeployment {
     }
 
     async fn create(&self, ctx: &Ctx, planned: &Value, diags: &mut Diagnostics) -> Value {
-        let limit = timeout(planned, "create", CREATE_TIMEOUT);
+        let limit = timeout(planned, "create", APPLY_TIMEOUT);
         apply::converge(ctx, &Value::Null, planned, limit, diags).await
     }
 
@@ -71,7 +72,7 @@ impl Resource for CanaryDeployment {
         planned: &Value,
         diags: &mut Diagnostics,
     ) -> Value {
-        let limit = timeout(planned, "update", CREATE_TIMEOUT);
+        let limit = timeout(planned, "update", APPLY_TIMEOUT);
         apply::converge(ctx, prior, planned, limit, diags).await
     }
 

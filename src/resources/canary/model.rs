@@ -112,8 +112,9 @@ pub(crate) struct Desired {
     pub promotion: Promotion,
     pub analysis: Option<Analysis>,
     pub last_release: Option<Release>,
-    /// The configured canary when [`Release::holds_back`] keeps it from starting (then
-    /// `canary` is None): the rollout plans as if it were not configured.
+    /// The configured canary when the last release settled it (then `canary` is None): an
+    /// alarm or an abort rolled it back ([`Release::holds_back`]), or it was promoted
+    /// ([`Release::promoted`]). The rollout plans as if it were not configured.
     pub held: Option<CanarySpec>,
 }
 
@@ -129,6 +130,10 @@ pub(crate) struct CanarySpec {
     pub attempt: i64,
     /// The first step (1-based) waiting for approval, with its weight, if any.
     pub gate: Option<(usize, i64)>,
+    /// `promote`, and no gate before the end: the apply ends with the canary promoted.
+    pub promote: bool,
+    /// The step whose bake an earlier apply was stopped in, and how much of it was left.
+    pub resume: Option<(usize, std::time::Duration)>,
 }
 
 fn routers(traffic: &Value, listeners: &str, rules: &str) -> Vec<(elbv2::Kind, String)> {
@@ -179,7 +184,19 @@ impl Desired {
                         approval: st.get("approval").as_bool().unwrap_or(false),
                     })
                     .collect();
-                let approved = canary.get("approved_step").as_i64().unwrap_or(0);
+                let task_definition = s(canary.get("task_definition"));
+                let attempt = canary.get("attempt").as_i64().unwrap_or(1);
+                // Approved in the configuration, or by an ecsx_canary_continue action.
+                let record = Release::read(v.get("last_release"))
+                    .filter(|r| r.task_definition == task_definition && r.attempt == attempt);
+                let approved = canary
+                    .get("approved_step")
+                    .as_i64()
+                    .unwrap_or(0)
+                    .max(record.as_ref().map_or(0, |r| r.approved_step));
+                let resume = record
+                    .filter(|r| r.result == Release::INTERRUPTED && r.step > 0)
+                    .map(|r| (r.step as usize, r.remaining));
                 let mut steps = steps;
                 let gate = steps
                     .iter()
@@ -191,7 +208,7 @@ impl Desired {
                     steps.truncate(n - 1);
                 }
                 CanarySpec {
-                    task_definition: s(canary.get("task_definition")),
+                    task_definition,
                     // Where this apply ends: the last step before a gate, or the last step.
                     traffic: match steps.last() {
                         Some(st) => st.traffic,
@@ -200,7 +217,9 @@ impl Desired {
                     },
                     scale: canary.get("scale_percent").as_f64().unwrap_or(100.0),
                     steps,
-                    attempt: canary.get("attempt").as_i64().unwrap_or(1),
+                    attempt,
+                    promote: canary.get("promote").as_bool() == Some(true) && gate.is_none(),
+                    resume,
                     gate,
                 }
             }),
@@ -225,31 +244,44 @@ impl Desired {
             last_release: Release::read(v.get("last_release")),
             held: None,
         }
-        .hold_rolled_back()
+        .settle()
     }
 
-    /// A canary version an alarm rolled back is not started again on its own.
-    fn hold_rolled_back(mut self) -> Desired {
+    /// What the last release settled: a version it promoted stands in for the configured
+    /// stable one (until `stable.task_definition` changes), and a canary version it rolled
+    /// back or promoted is not started again on its own.
+    fn settle(mut self) -> Desired {
+        if let Some(td) = self
+            .last_release
+            .as_ref()
+            .and_then(|r| r.stands_in_for(&self.stable_td))
+        {
+            self.stable_td = td.to_string();
+        }
         if let (Some(c), Some(r)) = (&self.canary, &self.last_release) {
-            if r.holds_back(c) {
+            if r.holds_back(c) || r.promoted(c) {
                 self.held = self.canary.take();
             }
         }
         self
     }
 
-    /// Whether the canary walks `step` blocks (a scheduled release).
+    /// Whether the canary walks `step` blocks or is promoted at the end (a scheduled release).
     pub(crate) fn scheduled(&self) -> bool {
         self.canary
             .as_ref()
-            .is_some_and(|c| !c.steps.is_empty() || c.gate.is_some())
+            .is_some_and(|c| !c.steps.is_empty() || c.gate.is_some() || c.promote)
     }
 
-    /// (stable, canary) weights on the managed routers: the live target group's and the
-    /// idle one's.
+    /// (stable, canary) weights on the managed routers after the apply: the live target
+    /// group's and the idle one's. A promoting release ends with the canary serving alone on
+    /// the target group that is live then.
     pub(crate) fn weights(&self) -> (i64, i64) {
-        let p = self.canary.as_ref().map(|c| c.traffic).unwrap_or(0);
-        (100 - p, p)
+        match &self.canary {
+            Some(c) if c.promote => (100, 0),
+            Some(c) => (100 - c.traffic, c.traffic),
+            None => (100, 0),
+        }
     }
 
     /// The deployment's other target group than `tg`.

@@ -550,7 +550,15 @@ pub(crate) fn observe(
     match stable {
         Some(t) => {
             let mut block = state.block("stable").clone();
-            block.set("task_definition", Value::from(t.task_definition.as_str()));
+            // A version a promotion made stable stands in for the configured one.
+            let configured = block.get("task_definition").as_str().unwrap_or_default();
+            let stands_in = d
+                .last_release
+                .as_ref()
+                .and_then(|r| r.stands_in_for(configured));
+            if stands_in != Some(t.task_definition.as_str()) {
+                block.set("task_definition", Value::from(t.task_definition.as_str()));
+            }
             block.set("scale_percent", Value::from(t.scale_percent));
             next.set("stable", Value::List(vec![block]));
             if svc.primary().is_none_or(|p| p.id != t.id) {
@@ -579,7 +587,8 @@ pub(crate) fn observe(
             next.set("canary", Value::List(vec![block]));
         }
         None => {
-            // A canary version an alarm rolled back stays configured but held (`last_release`).
+            // A canary version an alarm rolled back, or one promoted, stays configured but
+            // held (`last_release`).
             if d.held.is_none() {
                 next.set("canary", Value::List(vec![]));
             }

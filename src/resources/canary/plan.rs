@@ -1,7 +1,7 @@
 //! PlanResourceChange for `ecsx_canary_deployment`: the planned values and `rollout_steps` from
 //! the planner, and the checks AWS can answer before anything changes.
 
-use super::model::{Desired, Observed, Role, TaskSetRef};
+use super::model::{Desired, Observed, Release, Role, TaskSetRef};
 use super::observe::{check_routers_at_plan, check_service, leftovers, note_forwarded};
 use super::rollout::{Rollout, Step, Subject};
 use crate::aws::cloudwatch;
@@ -42,27 +42,41 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
         Value::Null
     };
     // The release record is the state's until an apply that walks a schedule writes it.
+    let mut record = Release::read(prior.get("last_release"));
+    if let Some(r) = record.as_mut() {
+        // A promoted version stands in for stable.task_definition only until that changes.
+        let configured = plan.planned.block("stable").get("task_definition");
+        if r.result == Release::PROMOTED
+            && !r.stable_task_definition.is_empty()
+            && configured.as_str() != Some(r.stable_task_definition.as_str())
+        {
+            r.stable_task_definition.clear();
+        }
+    }
     plan.planned
-        .set("last_release", prior.get("last_release").clone());
+        .set("last_release", record.map_or(Value::Null, |r| r.to_value()));
     let d = Desired::from(&plan.planned);
     if let (Some(c), Some(r)) = (&d.held, &d.last_release) {
-        diags.warning(
-            "Canary held back after a rollback",
-            format!(
-                "Canary {} of deployment {} was rolled back at {}: {}. It is not started again on its own. To retry this version, raise canary.attempt (now {}); or set canary.task_definition to another version, or remove the canary block.",
-                crate::arn::task_definition_label(&c.task_definition),
-                d.id(),
-                r.at,
-                r.reason,
-                c.attempt
-            ),
-        );
+        // A promoted canary is the stable task set now: nothing to say.
+        if r.holds_back(c) {
+            diags.warning(
+                "Canary held back after a rollback",
+                format!(
+                    "Canary {} of deployment {} was rolled back at {}: {}. It is not started again on its own. To retry this version, raise canary.attempt (now {}); or set canary.task_definition to another version, or remove the canary block.",
+                    crate::arn::task_definition_label(&c.task_definition),
+                    d.id(),
+                    r.at,
+                    r.reason,
+                    c.attempt
+                ),
+            );
+        }
     }
     if let Some((n, w)) = d.canary.as_ref().and_then(|c| c.gate) {
         diags.warning(
             "Release waiting for approval",
             format!(
-                "Deployment {} holds its canary at {}% before step {n} ({w}%), which needs approval. To continue, set canary.approved_step = {n}.",
+                "Deployment {} holds its canary at {}% before step {n} ({w}%), which needs approval. To continue, invoke an ecsx_canary_continue action for it (Terraform 1.14+: terraform apply -invoke=action.ecsx_canary_continue.NAME), or set canary.approved_step = {n}.",
                 d.id(),
                 d.weights().1
             ),
@@ -132,6 +146,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
         if r.bakes() {
             check_alarms(ctx, &d, diags).await;
         }
+        check_bakes_fit(plan_timeout(&plan.planned, prior.is_null()), &r, diags);
         if r.steps.iter().any(|s| matches!(s, Step::Route { .. })) {
             if let Err(e) = check_routers_at_plan(ctx, &d, diags).await {
                 aws_error(
@@ -143,6 +158,28 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
                 );
             }
         }
+    }
+}
+
+/// The timeout this apply runs under: `timeouts.create` or `timeouts.update`.
+fn plan_timeout(planned: &Value, create: bool) -> std::time::Duration {
+    let op = if create { "create" } else { "update" };
+    crate::resources::timeout(planned, op, super::APPLY_TIMEOUT)
+}
+
+/// Bakes longer in all than the apply may run would stop it part way, every time.
+fn check_bakes_fit(limit: std::time::Duration, r: &Rollout, diags: &mut Diagnostics) {
+    let baking = r.baking();
+    if baking > limit {
+        diags.warning_at(
+            AttrPath::attr("canary").index(0).then("step"),
+            "Bakes longer than the apply's timeout",
+            format!(
+                "The steps of this apply bake for {} in all, but the apply stops after {} (timeouts). It will stop part way, with traffic at the step it reached, and the next apply bakes the rest; raise the timeout to walk the schedule in one apply.",
+                crate::duration::format(baking),
+                crate::duration::format(limit)
+            ),
+        );
     }
 }
 

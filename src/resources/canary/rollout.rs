@@ -129,6 +129,7 @@ pub(crate) enum Step {
         traffic: i64,
         pause: std::time::Duration,
         alarms: Vec<String>,
+        kind: BakeKind,
     },
     /// DeleteTaskSet of a task set no traffic reaches any more.
     Retire {
@@ -136,6 +137,17 @@ pub(crate) enum Step {
         reason: RetireReason,
         label: String,
     },
+}
+
+/// What a [`Step::Bake`] is for; only the rendered line differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BakeKind {
+    /// A step's pause.
+    Step,
+    /// The rest of a step's pause that an earlier apply did not finish.
+    Resumed,
+    /// The last alarm check, right before a promotion (`canary.promote`).
+    Promotion,
 }
 
 /// Everything one apply does, and what the state holds after it.
@@ -549,6 +561,25 @@ impl Rollout {
                     .map_or(0, |(_, w)| i64::from(*w)),
                 (None, _) => seen.weights.map_or(0, |(_, iw)| iw),
             };
+            // The rest of a bake an earlier apply was stopped in, while traffic is still there.
+            if let Some((n, left)) = c.resume.filter(|(n, _)| {
+                c.steps
+                    .get(n.wrapping_sub(1))
+                    .is_some_and(|st| st.traffic == current)
+            }) {
+                b.steps.push(Step::Bake {
+                    step: n,
+                    traffic: current,
+                    pause: left,
+                    alarms: alarms.clone(),
+                    kind: BakeKind::Resumed,
+                });
+                schedule.push(ScheduledStep {
+                    traffic: current,
+                    pause: left,
+                    alarms: alarms.clone(),
+                });
+            }
             for (i, st) in c
                 .steps
                 .iter()
@@ -567,6 +598,7 @@ impl Rollout {
                         traffic: st.traffic,
                         pause: st.pause,
                         alarms: alarms.clone(),
+                        kind: BakeKind::Step,
                     });
                 }
                 schedule.push(ScheduledStep {
@@ -577,7 +609,7 @@ impl Rollout {
             }
         }
         let before = b.steps.len();
-        let (_, iw) = d.weights();
+        let iw = d.canary.as_ref().map_or(0, |c| c.traffic);
         b.route(Some(split(iw)), Some(test_to), RoutePurpose::Split, &live);
         let moved = b.steps[before..].iter().any(|s| {
             matches!(
@@ -596,7 +628,73 @@ impl Rollout {
             });
         }
 
-        // 4. Clean-up: the task sets nothing routes to any more.
+        // 4. With `promote`, once the last step has baked: the canary takes over as the stable
+        // task set, the way `promotion` says, and the alarms are read once more first.
+        let mut live = live;
+        let promoting = d.canary.as_ref().filter(|c| c.promote);
+        if let (Some(c), Some(serving)) = (promoting, promoting.and_then(|_| canary_after.take())) {
+            if c.scale != d.stable_scale {
+                b.steps.push(Step::Scale {
+                    subject: serving.clone(),
+                    role: Role::Canary,
+                    label: td_label(&c.task_definition),
+                    scale: d.stable_scale,
+                });
+            }
+            if !alarms.is_empty() {
+                b.steps.push(Step::Bake {
+                    step: c.steps.len().max(1),
+                    traffic: iw,
+                    pause: std::time::Duration::ZERO,
+                    alarms: alarms.clone(),
+                    kind: BakeKind::Promotion,
+                });
+            }
+            b.move_all(&idle, &live);
+            schedule.push(ScheduledStep {
+                traffic: 100,
+                pause: std::time::Duration::ZERO,
+                alarms: Vec::new(),
+            });
+            b.primary(
+                serving.clone(),
+                "canary",
+                &c.task_definition,
+                &idle,
+                PrimaryWhy::Switch,
+            );
+            if let Some(old) = stable_after.take() {
+                b.retire(old, RetireReason::OldStable, &d.stable_td);
+            }
+            if d.promotion == Promotion::Replace && idle != d.primary_tg {
+                // replace: the stable task set comes back on the primary target group, which
+                // no traffic reaches now, and the promoted canary goes.
+                let home = d.primary_tg.clone();
+                b.create(
+                    Fresh::Stable,
+                    &c.task_definition,
+                    d.stable_scale,
+                    &home,
+                    &idle,
+                );
+                b.move_all(&home, &idle);
+                b.primary(
+                    Subject::New(Fresh::Stable),
+                    "stable",
+                    &c.task_definition,
+                    &home,
+                    PrimaryWhy::Switch,
+                );
+                b.retire(serving, RetireReason::Canary, &c.task_definition);
+                stable_after = Some(Subject::New(Fresh::Stable));
+                live = home;
+            } else {
+                stable_after = Some(serving);
+                live = idle.clone();
+            }
+        }
+
+        // 5. Clean-up: the task sets nothing routes to any more.
         if d.canary.is_none() {
             if let Some((t, td, _)) = canary.take() {
                 b.retire(Subject::Known(t), RetireReason::Canary, &td);
@@ -622,6 +720,13 @@ impl Rollout {
             schedule,
         };
         r.lines = r.describe(d);
+        let baking = r.baking();
+        if !baking.is_zero() {
+            r.lines.push(format!(
+                "takes at least {} (bakes), plus the waits for steady task sets",
+                crate::duration::format(baking)
+            ));
+        }
         if let (Some((n, w)), false) = (d.canary.as_ref().and_then(|c| c.gate), r.is_idle()) {
             r.lines.push(format!(
                 "step {n}: hold at {}% until approved (canary.approved_step = {n}), then {w}%",
@@ -720,16 +825,28 @@ impl Rollout {
                     ),
                 }),
                 Step::Bake {
+                    kind: BakeKind::Promotion,
+                    alarms,
+                    ..
+                } => lines.push(format!(
+                    "check alarms {} once more before the promotion",
+                    alarms.join(", ")
+                )),
+                Step::Bake {
                     step,
                     traffic,
                     pause,
                     alarms,
+                    kind,
                 } => {
-                    let watching = if alarms.is_empty() {
+                    let mut watching = if alarms.is_empty() {
                         String::new()
                     } else {
                         format!(" watching alarms {}", alarms.join(", "))
                     };
+                    if *kind == BakeKind::Resumed {
+                        watching += " (the rest of an interrupted bake)";
+                    }
                     lines.push(if pause.is_zero() {
                         format!(
                             "step {step}: check alarms {} at {traffic}%",
@@ -747,19 +864,17 @@ impl Rollout {
                     reason,
                     label,
                 } => {
-                    let id = match subject {
-                        Subject::Known(t) => t.id.clone(),
-                        Subject::New(_) => String::new(),
+                    // A task set this apply created has no id to show yet.
+                    let (id, known) = match subject {
+                        Subject::Known(t) => (t.id.clone(), format!(" ({})", t.id)),
+                        Subject::New(_) => (String::new(), String::new()),
                     };
                     lines.push(match reason {
-                        RetireReason::Canary => format!("delete canary task set {label} ({id})"),
+                        RetireReason::Canary => format!("delete canary task set {label}{known}"),
                         RetireReason::OldStable => {
-                            format!("delete old stable task set {label} ({id})")
+                            format!("delete old stable task set {label}{known}")
                         }
-                        RetireReason::Bridge if id.is_empty() => {
-                            format!("delete bridge task set {label}")
-                        }
-                        RetireReason::Bridge => format!("delete bridge task set {label} ({id})"),
+                        RetireReason::Bridge => format!("delete bridge task set {label}{known}"),
                         RetireReason::Orphan => format!("delete orphaned task set {id}"),
                     });
                 }
@@ -779,6 +894,17 @@ impl Rollout {
     /// Whether the apply walks a schedule with bakes or alarm checks.
     pub(crate) fn bakes(&self) -> bool {
         self.steps.iter().any(|s| matches!(s, Step::Bake { .. }))
+    }
+
+    /// How long the bakes take in all.
+    pub(crate) fn baking(&self) -> std::time::Duration {
+        self.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Bake { pause, .. } => Some(*pause),
+                _ => None,
+            })
+            .sum()
     }
 
     /// Whether any step writes weights on the managed routers.

@@ -2,6 +2,7 @@
 //! them, and the record of how the last scheduled release ended.
 
 use super::model::CanarySpec;
+use crate::schema::Type;
 use crate::value::Value;
 
 /// One `canary.step`.
@@ -21,19 +22,59 @@ pub(crate) struct Analysis {
 }
 
 /// The `last_release` attribute.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct Release {
     pub result: String,
     pub task_definition: String,
     pub attempt: i64,
     pub reason: String,
     pub at: String,
+    /// The step (1-based) the record is about: where a held release waits, where an
+    /// interrupted bake stopped; 0 otherwise.
+    pub step: i64,
+    /// Of an interrupted bake: how much of the step's pause was still to go.
+    pub remaining: std::time::Duration,
+    /// The highest gated step an `ecsx_canary_continue` action approved (read back from the
+    /// service's tag); 0 when none did.
+    pub approved_step: i64,
+    /// Of a promotion (`canary.promote`): `stable.task_definition` as configured then. While
+    /// the configuration still says so, the promoted version is the stable one.
+    pub stable_task_definition: String,
 }
 
 impl Release {
     pub(crate) const COMPLETED: &'static str = "completed";
-    pub(crate) const ROLLED_BACK: &'static str = "rolled_back";
     pub(crate) const HELD: &'static str = "held";
+    pub(crate) const PROMOTED: &'static str = "promoted";
+    pub(crate) const ROLLED_BACK: &'static str = "rolled_back";
+    pub(crate) const INTERRUPTED: &'static str = "interrupted";
+
+    /// The attribute's object type.
+    pub(crate) fn attribute_type() -> Type {
+        Type::Object(vec![
+            ("result", Type::String),
+            ("task_definition", Type::String),
+            ("attempt", Type::Number),
+            ("reason", Type::String),
+            ("at", Type::String),
+            ("step", Type::Number),
+            ("remaining", Type::String),
+            ("approved_step", Type::Number),
+            ("stable_task_definition", Type::String),
+        ])
+    }
+
+    /// A record of `c` (its version at its attempt).
+    pub(crate) fn of(c: &CanarySpec, result: &str, reason: String) -> Release {
+        Release {
+            result: result.into(),
+            task_definition: c.task_definition.clone(),
+            attempt: c.attempt,
+            reason,
+            at: now(),
+            ..Release::default()
+        }
+    }
 
     pub(crate) fn read(v: &Value) -> Option<Release> {
         let s = |k: &str| v.get(k).as_str().unwrap_or_default().to_string();
@@ -44,6 +85,14 @@ impl Release {
             attempt: v.get("attempt").as_i64().unwrap_or(1),
             reason: s("reason"),
             at: s("at"),
+            step: v.get("step").as_i64().unwrap_or(0),
+            remaining: v
+                .get("remaining")
+                .as_str()
+                .and_then(crate::duration::parse)
+                .unwrap_or_default(),
+            approved_step: v.get("approved_step").as_i64().unwrap_or(0),
+            stable_task_definition: s("stable_task_definition"),
         })
     }
 
@@ -57,13 +106,47 @@ impl Release {
             ("attempt", Value::from(self.attempt)),
             ("reason", Value::from(self.reason.as_str())),
             ("at", Value::from(self.at.as_str())),
+            ("step", Value::from(self.step)),
+            (
+                "remaining",
+                Value::from(crate::duration::format(self.remaining).as_str()),
+            ),
+            ("approved_step", Value::from(self.approved_step)),
+            (
+                "stable_task_definition",
+                Value::from(self.stable_task_definition.as_str()),
+            ),
         ])
+    }
+
+    /// Whether the record is about `c`'s version at its attempt.
+    pub(crate) fn is_of(&self, c: &CanarySpec) -> bool {
+        self.task_definition == c.task_definition && self.attempt == c.attempt
     }
 
     /// Whether this record holds `c` back: its version was rolled back at this attempt.
     pub(crate) fn holds_back(&self, c: &CanarySpec) -> bool {
-        self.result == Self::ROLLED_BACK
-            && self.task_definition == c.task_definition
-            && self.attempt == c.attempt
+        self.result == Self::ROLLED_BACK && self.is_of(c)
     }
+
+    /// Whether `c` was promoted already (`canary.promote`): it is the stable version now.
+    pub(crate) fn promoted(&self, c: &CanarySpec) -> bool {
+        self.result == Self::PROMOTED && self.is_of(c)
+    }
+
+    /// The version a promotion made stable, while `stable.task_definition` is still
+    /// configured as it was then.
+    pub(crate) fn stands_in_for(&self, configured_stable: &str) -> Option<&str> {
+        (self.result == Self::PROMOTED
+            && !self.stable_task_definition.is_empty()
+            && self.stable_task_definition == configured_stable)
+            .then_some(self.task_definition.as_str())
+    }
+}
+
+/// Now, for `last_release.at`.
+pub(crate) fn now() -> String {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
 }

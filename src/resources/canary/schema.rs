@@ -56,6 +56,7 @@ pub(crate) fn schema() -> Schema {
         .attr(percent("traffic_percent", 0, "Share of traffic sent to the canary target group, in percent."))
         .attr(percent("scale_percent", 100, "Share of the service's desired count the canary task set runs, in percent."))
         .attr(Attribute::defaulted("approved_step", Type::Number, Value::from(0i64), "Approves the gated steps (`step.approval`) up to this step number, counting from 1: set it to the step a held release waits for to continue.").check(Validator::IntRange(0, 1000)))
+        .attr(Attribute::defaulted("promote", Type::Bool, Value::from(false), "After the last step (or `traffic_percent` without steps), promote the canary in the same apply, as `promotion` says: it becomes the stable task set and the old one is deleted. `last_release` records it; until `stable.task_definition` is changed, the promoted version stands in for it."))
         .attr(Attribute::defaulted("attempt", Type::Number, Value::from(1i64), "Raise it to start this canary version again after an automatic rollback (`last_release`); a rolled-back version is otherwise not started again.").check(Validator::IntRange(1, 1_000_000)))
         .block(NestedBlock::many(
             "step",
@@ -102,8 +103,8 @@ pub(crate) fn schema() -> Schema {
         ))
         .attr(Attribute::computed(
             "last_release",
-            Type::Object(vec![("result", Type::String), ("task_definition", Type::String), ("attempt", Type::Number), ("reason", Type::String), ("at", Type::String)]),
-            "The last scheduled release of a canary version: `result` is `completed`, `held` (waiting at a gate; `reason` names the step) or `rolled_back` (then `reason` names the alarm, its state reason and the step). A rolled-back version is not started again until `canary.task_definition` changes or `canary.attempt` is raised.",
+            super::schedule::Release::attribute_type(),
+            "The last scheduled release of a canary version (`task_definition` at `attempt`), as of `at`. `result` is `completed`; `held` (waiting at the gate of step `step`); `promoted` (with `canary.promote`: the canary became the stable task set; `stable_task_definition` is `stable.task_definition` as configured then, and while it stays so the promoted version is the stable one); `rolled_back` (by an alarm or `ecsx_canary_abort`; `reason` says which, the step and the weight); or `interrupted` (stopped during the bake of step `step`, with `remaining` of its pause still to go, which the next apply bakes first). `approved_step` is the highest gate an `ecsx_canary_continue` action approved. A rolled-back version is not started again until `canary.task_definition` changes or `canary.attempt` is raised.",
         ).stable())
         .attr(Attribute::computed("orphaned_task_set_ids", Type::list_of(Type::String), "Task sets tagged as owned by this deployment but missing from its state (e.g. after a crash); the next apply deletes them."))
         .attr(Attribute::computed(

@@ -636,7 +636,8 @@ fn a_schedule_walks_each_step_with_its_bake() {
             "shift traffic 90/10 on 1 rule",
             "step 2: bake 5m at 10% watching alarms web-5xx",
             "shift traffic 50/50 on 1 rule",
-            "step 3: bake 10m at 50% watching alarms web-5xx"
+            "step 3: bake 10m at 50% watching alarms web-5xx",
+            "takes at least 15m (bakes), plus the waits for steady task sets"
         ]
     );
     assert!(r.bakes());
@@ -655,7 +656,8 @@ fn a_schedule_walks_each_step_with_its_bake() {
         steps(&at_50, &more),
         [
             "shift traffic 0/100 on 1 rule",
-            "step 4: bake 1m at 100% watching alarms web-5xx"
+            "step 4: bake 1m at 100% watching alarms web-5xx",
+            "takes at least 1m (bakes), plus the waits for steady task sets"
         ]
     );
 }
@@ -711,4 +713,190 @@ fn a_gate_ends_the_apply_before_its_step_until_approved() {
         (d.weights(), d.canary.as_ref().and_then(|c| c.gate)),
         ((50, 50), None)
     );
+}
+
+/// `cfg` with `last_release` set to `record` (result, canary version, extra fields).
+fn with_record(mut cfg: Value, result: &str, canary: u32, extra: &[(&str, Value)]) -> Value {
+    let mut r = Value::object([
+        ("result", Value::from(result)),
+        ("task_definition", Value::from(format!("{TD}{canary}"))),
+        ("attempt", Value::from(1i64)),
+        ("reason", Value::from("")),
+        ("at", Value::from("2026-12-02T06:00:00Z")),
+    ]);
+    for (k, v) in extra {
+        r.set(k, v.clone());
+    }
+    cfg.set("last_release", r);
+    cfg
+}
+
+fn set_canary(cfg: &mut Value, k: &str, v: Value) {
+    let mut c = cfg.block("canary").clone();
+    c.set(k, v);
+    cfg.set("canary", Value::List(vec![c]));
+}
+
+#[test]
+fn promote_walks_the_schedule_then_swaps_in_the_same_apply() {
+    let seen = applied(&config(12, None), None);
+    let mut cfg = scheduled(12, 13, &[(10, "1m"), (50, "1m")]);
+    set_canary(&mut cfg, "promote", Value::from(true));
+    set_canary(&mut cfg, "scale_percent", Value::from(50i64));
+    let d = Desired::from(&cfg);
+    assert_eq!(d.weights(), (100, 0));
+    let r = Rollout::plan(&seen, &d);
+    assert_eq!(
+        r.lines,
+        [
+            "create canary task set web:13 (scale 50%) on tg green",
+            "shift traffic 90/10 on 1 rule",
+            "step 1: bake 1m at 10% watching alarms web-5xx",
+            "shift traffic 50/50 on 1 rule",
+            "step 2: bake 1m at 50% watching alarms web-5xx",
+            "scale canary task set web:13 to 100%",
+            "check alarms web-5xx once more before the promotion",
+            "move all production traffic to tg green on 1 rule",
+            "make canary task set web:13 PRIMARY (tg green is live now)",
+            "delete old stable task set web:12 (ecs-svc/1)",
+            "takes at least 2m (bakes), plus the waits for steady task sets"
+        ]
+    );
+    assert_eq!(
+        (&r.stable_after, &r.canary_after, r.live_after.as_deref()),
+        (&Some(Subject::New(Fresh::Canary)), &None, Some(GREEN))
+    );
+    assert_eq!(
+        r.schedule.iter().map(|s| s.traffic).collect::<Vec<_>>(),
+        [10, 50, 100]
+    );
+
+    // Promoted: the record stands in for the configured stable version, and the canary
+    // block, still configured, starts nothing.
+    let done = with_record(
+        cfg.clone(),
+        "promoted",
+        13,
+        &[("stable_task_definition", Value::from(format!("{TD}12")))],
+    );
+    let d = Desired::from(&done);
+    assert_eq!(d.stable_td, format!("{TD}13"));
+    assert!(d.canary.is_none() && d.held.is_some());
+    let mut after = applied(&done, None);
+    after.stable = Some(TaskSetRef {
+        id: "ecs-svc/2".into(),
+        arn: "arn:2".into(),
+    });
+    after.live_tg = Some(GREEN.into());
+    after.weights = Some((100, 0));
+    assert!(Rollout::plan(&after, &d).is_idle());
+
+    // The next version, with stable.task_definition still as it was: released from 13.
+    let mut next = done.clone();
+    set_canary(&mut next, "task_definition", Value::from(format!("{TD}14")));
+    let d = Desired::from(&next);
+    assert_eq!(d.stable_td, format!("{TD}13"));
+    let lines = Rollout::plan(&after, &d).lines;
+    assert_eq!(
+        lines[0],
+        "create canary task set web:14 (scale 50%) on tg blue"
+    );
+    assert!(lines.contains(&"delete old stable task set web:13 (ecs-svc/2)".to_string()));
+
+    // stable.task_definition changed in the configuration: that is the stable version again.
+    let mut back = done.clone();
+    let mut st = back.block("stable").clone();
+    st.set("task_definition", Value::from(format!("{TD}11")));
+    back.set("stable", Value::List(vec![st]));
+    assert_eq!(Desired::from(&back).stable_td, format!("{TD}11"));
+}
+
+#[test]
+fn promote_with_replace_returns_the_stable_to_the_primary_target_group() {
+    let seen = applied(&config(12, None), None);
+    let mut cfg = with_promotion(scheduled(12, 13, &[(10, "0s")]), "replace");
+    set_canary(&mut cfg, "promote", Value::from(true));
+    cfg.set("analysis", Value::List(vec![]));
+    let r = Rollout::plan(&seen, &Desired::from(&cfg));
+    assert_eq!(
+        r.lines,
+        [
+            "create canary task set web:13 (scale 100%) on tg green",
+            "shift traffic 90/10 on 1 rule",
+            "move all production traffic to tg green on 1 rule",
+            "make canary task set web:13 PRIMARY (tg green is live now)",
+            "delete old stable task set web:12 (ecs-svc/1)",
+            "create stable task set web:13 (scale 100%) on tg blue",
+            "move all production traffic to tg blue on 1 rule",
+            "make stable task set web:13 PRIMARY (tg blue is live now)",
+            "delete canary task set web:13"
+        ]
+    );
+    assert_eq!(r.live_after.as_deref(), Some(BLUE));
+    assert_eq!(r.stable_after, Some(Subject::New(Fresh::Stable)));
+}
+
+#[test]
+fn a_gate_stops_promote_until_it_is_approved() {
+    let mut cfg = scheduled(12, 13, &[(10, "1m"), (50, "1m")]);
+    set_canary(&mut cfg, "promote", Value::from(true));
+    let mut steps = cfg.block("canary").get("step").as_list().to_vec();
+    steps[1].set("approval", Value::from(true));
+    set_canary(&mut cfg, "step", Value::List(steps));
+    let d = Desired::from(&cfg);
+    assert!(!d.canary.as_ref().unwrap().promote);
+    assert_eq!(d.weights(), (90, 10));
+    // An ecsx_canary_continue action approved step 2 (read back into last_release).
+    let approved = with_record(
+        cfg,
+        "held",
+        13,
+        &[
+            ("step", Value::from(2i64)),
+            ("approved_step", Value::from(2i64)),
+        ],
+    );
+    let d = Desired::from(&approved);
+    assert!(d.canary.as_ref().unwrap().promote);
+    assert_eq!(d.canary.as_ref().and_then(|c| c.gate), None);
+    // The approval belongs to that release: another version starts gated again.
+    let mut other = approved.clone();
+    set_canary(
+        &mut other,
+        "task_definition",
+        Value::from(format!("{TD}14")),
+    );
+    assert_eq!(
+        Desired::from(&other).canary.and_then(|c| c.gate),
+        Some((2, 50))
+    );
+}
+
+#[test]
+fn an_interrupted_bake_is_finished_before_the_next_step() {
+    let cfg = scheduled(12, 13, &[(10, "5m"), (50, "5m")]);
+    let stopped = with_record(
+        cfg.clone(),
+        "interrupted",
+        13,
+        &[
+            ("step", Value::from(1i64)),
+            ("remaining", Value::from("3m")),
+        ],
+    );
+    let mut at_10 = applied(&config(12, Some((13, 10))), Some("ecs-svc/2"));
+    at_10.weights = Some((90, 10));
+    at_10.deployed = Some(Desired::from(&stopped));
+    assert_eq!(
+        steps(&at_10, &stopped),
+        [
+            "step 1: bake 3m at 10% watching alarms web-5xx (the rest of an interrupted bake)",
+            "shift traffic 50/50 on 1 rule",
+            "step 2: bake 5m at 50% watching alarms web-5xx",
+            "takes at least 8m (bakes), plus the waits for steady task sets"
+        ]
+    );
+    // Traffic moved since (someone shifted it): the rest is not baked at another weight.
+    at_10.weights = Some((80, 20));
+    assert!(!steps(&at_10, &stopped)[0].contains("interrupted"));
 }
