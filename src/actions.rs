@@ -1,5 +1,5 @@
 //! Provider actions (Terraform 1.14+ `action` blocks, `terraform apply -invoke=action.TYPE.NAME`):
-//! the trait an action implements and the registry. ecsx registers none yet.
+//! the trait an action implements and the registry.
 
 use crate::diag::Diagnostics;
 use crate::resources::Ctx;
@@ -25,6 +25,11 @@ pub struct Progress {
 impl Progress {
     pub fn new(tx: mpsc::Sender<Invocation>) -> Self {
         Progress { tx }
+    }
+
+    /// Sends one progress line without waiting; dropped when the channel is full.
+    pub fn try_say(&self, message: impl Into<String>) {
+        let _ = self.tx.try_send(Invocation::Progress(message.into()));
     }
 
     /// Sends one progress line; false when Terraform stopped listening.
@@ -54,5 +59,6 @@ pub trait Action: Send + Sync {
 
 /// All actions the provider serves.
 pub fn actions() -> Vec<Arc<dyn Action>> {
-    vec![]
+    use crate::resources::canary::{Abort, Continue};
+    vec![Arc::new(Continue), Arc::new(Abort)]
 }

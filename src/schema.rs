@@ -421,6 +421,23 @@ impl Block {
     }
 
     /// A `timeouts` block with the given operations, as terraform-plugin-framework shapes it.
+    /// The type of this block's values, as Terraform sees them: an object of its
+    /// attributes and of its nested blocks (each a list of objects). An attribute of this
+    /// type takes a whole resource of this schema (`attr = TYPE.NAME`).
+    pub fn implied_type(&self) -> Type {
+        let mut fields: Vec<(&'static str, Type)> = self
+            .attributes
+            .iter()
+            .map(|a| (a.name, a.ty.clone()))
+            .collect();
+        fields.extend(
+            self.blocks
+                .iter()
+                .map(|b| (b.name, Type::list_of(b.block.implied_type()))),
+        );
+        Type::Object(fields)
+    }
+
     pub fn timeouts(ops: &[&'static str]) -> NestedBlock {
         let mut b = Block::new("How long each operation may take before it fails.");
         for op in ops {

@@ -274,3 +274,105 @@ async fn a_three_step_release_with_promote_ends_promoted_in_one_apply() {
     s.ws.destroy();
     assert!(s.live().await.is_empty(), "destroy leaves no task set");
 }
+
+/// The two actions, in a file of their own next to main.tf.
+const ACTIONS_TF: &str = r#"
+action "ecsx_canary_continue" "web" {
+  config {
+    deployment = ecsx_canary_deployment.web
+  }
+}
+
+action "ecsx_canary_abort" "web" {
+  config {
+    deployment = ecsx_canary_deployment.web
+  }
+}
+"#;
+
+#[tokio::test]
+async fn actions_continue_and_abort_a_held_release_and_the_next_plan_keeps_them() {
+    let s = Stack::short_periods("act").await;
+    s.deploy(&CanaryConfig::new(&s.infra));
+    s.ws.apply(&[]);
+    s.ws.write("actions.tf", ACTIONS_TF);
+    let gated = |revision: usize| {
+        CanaryConfig::new(&s.infra).canary_steps(
+            &s.td(revision),
+            &[(10, "1s"), (50, "approval"), (100, "1s")],
+            1,
+        )
+    };
+    let invoke = |action: &str| {
+        s.ws.ok(&[
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-no-color",
+            &format!("-invoke=action.{action}.web"),
+        ])
+    };
+
+    // Held at the gate before step 2; continuing walks steps 2 and 3 in the action.
+    s.deploy(&gated(1));
+    s.ws.apply(&[]);
+    assert_eq!(s.splits().await[0], (90, 10));
+    let out = invoke("ecsx_canary_continue");
+    out.assert_contains(&["approving step 2 (50%)", "shift traffic 0/100 on 2 rules"]);
+    assert_eq!(s.splits().await, [(0, 100), (0, 100), (0, 100)]);
+    // The state is the action's only after a refresh: the next plan reads the approval back
+    // from the service and plans nothing, neither back to 10% nor the steps again.
+    let (code, plan) = s.ws.plan_detailed();
+    assert_eq!(code, 0, "the next plan keeps what the action did:\n{plan}");
+    s.ws.ok(&[
+        "apply",
+        "-refresh-only",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+    ]);
+    let st = s.state();
+    assert_eq!(st["last_release"]["approved_step"], 2);
+    assert_eq!(st["last_release"]["result"], "completed");
+    assert_eq!(st["canary_weight"], 100);
+
+    // A gate with nothing waiting is refused at plan, before anything is written.
+    let out = s.ws.fails(&[
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-invoke=action.ecsx_canary_continue.web",
+    ]);
+    out.assert_contains(&["Nothing waits for approval"]);
+
+    // The next version, held at the gate again (the approval was for revision 2): aborted.
+    s.deploy(&gated(2));
+    s.ws.apply(&[]);
+    assert_eq!(s.splits().await[0], (90, 10));
+    let canary = s.id_of("canary").expect("canary");
+    invoke("ecsx_canary_abort");
+    assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
+    assert!(
+        s.live()
+            .await
+            .iter()
+            .all(|t| t.id() != Some(canary.as_str())),
+        "the canary is gone"
+    );
+    let (code, plan) = s.ws.plan_detailed();
+    assert_eq!(code, 0, "an aborted canary is not started again:\n{plan}");
+    plan.assert_contains(&[
+        "Canary held back after a rollback",
+        "aborted by the ecsx_canary_abort action",
+    ]);
+    s.ws.ok(&[
+        "apply",
+        "-refresh-only",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+    ]);
+    assert_eq!(s.state()["last_release"]["result"], "rolled_back");
+    s.ws.destroy();
+    assert!(s.live().await.is_empty());
+}

@@ -271,6 +271,7 @@ impl Describe for DescribeServices {
             .describe_services()
             .cluster(cluster)
             .set_services(Some(services.to_vec()))
+            .include(aws_sdk_ecs::types::ServiceField::Tags)
             .send()
             .await
             .map_err(|e| {

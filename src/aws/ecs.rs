@@ -32,6 +32,8 @@ pub struct Service {
     pub desired_count: i32,
     /// Task sets as DescribeServices lists them (without tags).
     pub task_sets: Vec<TaskSet>,
+    /// The service's own tags (DescribeServices with `include = TAGS`).
+    pub tags: BTreeMap<String, String>,
 }
 
 impl Service {
@@ -60,6 +62,11 @@ impl Service {
                 .unwrap_or_else(|| "ECS".to_string()),
             desired_count: s.desired_count(),
             task_sets: s.task_sets().iter().map(TaskSet::from_sdk).collect(),
+            tags: s
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                .collect(),
         }
     }
 }
@@ -302,6 +309,7 @@ pub async fn find_service(ecs: &Client, cluster: &str, service: &str) -> Result<
         .describe_services()
         .cluster(cluster)
         .services(service)
+        .include(ecs::ServiceField::Tags)
         .send()
         .await
         .map_err(|e| {
@@ -669,6 +677,22 @@ pub async fn tag_task_set(
         .await
         .map(|_| ())
         .map_err(|e| AwsError::from_sdk("TagResource", e, &[], "task set", task_set_arn))
+}
+
+/// TagResource on a service: how the actions record what they did, for Read to find.
+pub async fn tag_service(
+    ecs: &Client,
+    service_arn: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    let mut req = ecs.tag_resource().resource_arn(service_arn);
+    for (k, v) in tags {
+        req = req.tags(ecs::Tag::builder().key(k).value(v).build());
+    }
+    req.send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("TagResource", e, &[], "service", service_arn))
 }
 
 /// DeleteTaskSet. A task set that is already gone counts as deleted.

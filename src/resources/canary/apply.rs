@@ -6,6 +6,7 @@ use super::model::{
 };
 use super::observe::{check_routers, find_routers, leftovers, note_forwarded};
 use super::rollout::{Fresh, Rollout, RoutePurpose, Step, Subject};
+use crate::actions::Progress;
 use crate::aws::cloudwatch;
 use crate::aws::ecs::{self, TaskSet, TaskSetSpec};
 use crate::aws::elbv2::{self, Router};
@@ -31,6 +32,18 @@ pub(crate) async fn converge(
     prior: &Value,
     planned: &Value,
     limit: Duration,
+    diags: &mut Diagnostics,
+) -> Value {
+    converge_reporting(ctx, prior, planned, limit, None, diags).await
+}
+
+/// [`converge`], telling `progress` (an action's) each step as it starts.
+pub(crate) async fn converge_reporting(
+    ctx: &Ctx,
+    prior: &Value,
+    planned: &Value,
+    limit: Duration,
+    progress: Option<&Progress>,
     diags: &mut Diagnostics,
 ) -> Value {
     // The release record the plan left unknown is the prior one until this apply writes it:
@@ -91,7 +104,7 @@ pub(crate) async fn converge(
         created: Vec::new(),
         deadline: std::time::Instant::now() + limit,
     };
-    match run(ctx, &d, &r, limit, &mut live).await {
+    match run(ctx, &d, &r, limit, progress, &mut live).await {
         Ok(()) => {
             let mut state = planned.clone();
             state.set("id", Value::from(d.id()));
@@ -443,6 +456,7 @@ async fn run(
     d: &Desired,
     r: &Rollout,
     limit: Duration,
+    progress: Option<&Progress>,
     live: &mut Live,
 ) -> Result<(), Failure> {
     let wait = |arn: String| async move {
@@ -463,6 +477,11 @@ async fn run(
         record: None,
     };
     for step in &r.steps {
+        if let Some(p) = progress {
+            for line in Rollout::describe_step(d, step) {
+                p.try_say(line);
+            }
+        }
         match step {
             Step::Adopt { task_set, role } => {
                 ecs::tag_task_set(&ctx.aws.ecs, &task_set.arn, &ownership_tags(&d.id(), *role))

@@ -6,8 +6,9 @@
 //! One concept per module: `schema` (schema, validation), `model` (typed configuration and
 //! observations, drift), `rollout` (the pure planner), `plan` (PlanResourceChange), `observe`
 //! (Read and plan-time checks), `apply` (the executor and destroy), `import`, `list` (the list
-//! resource of `terraform query`).
+//! resource of `terraform query`), `actions` (`ecsx_canary_continue`, `ecsx_canary_abort`).
 
+mod actions;
 mod apply;
 mod model;
 mod observe;
@@ -19,6 +20,7 @@ mod schema;
 pub(crate) mod import;
 mod list;
 
+pub(crate) use actions::{Abort, Continue};
 pub(crate) use model::foreign_owner;
 
 use super::{adopt, timeout, Ctx, ListSink, Plan, Resource};

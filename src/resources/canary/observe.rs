@@ -2,10 +2,11 @@
 //! service and of the listeners and rules a deployment rewrites.
 
 use super::model::{
-    owned_by, owned_live, Desired, Drift, EcsDefault, Observed, Role, TaskSetRef, Template,
-    MAX_TASK_SETS, TAG_ROLE,
+    owned_by, owned_live, Desired, Drift, EcsDefault, Observed, Release, Role, TaskSetRef,
+    Template, MAX_TASK_SETS, TAG_ROLE,
 };
 use super::rollout::Rollout;
+use super::schedule::read_back;
 use crate::arn;
 use crate::aws::ecs::{self, TaskSet};
 use crate::aws::elbv2::{self, Router};
@@ -66,7 +67,13 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
     };
     let both: Vec<Router> = all_routers.iter().chain(&test_routers).cloned().collect();
     ctx.aws.reads.remember(&d.cluster, &svc, &both);
-    observe(state, &d, &svc, &sets, &all_routers, &test_routers)
+    // What an ecsx_canary_continue or ecsx_canary_abort action did since the last apply.
+    let mut state = state.clone();
+    if let Some(r) = read_back(&state, &svc.tags) {
+        state.set("last_release", r.to_value());
+    }
+    let d = Desired::from(&state);
+    observe(&state, &d, &svc, &sets, &all_routers, &test_routers)
 }
 
 /// What a create starts from: task sets already tagged for its deployment mean an earlier
@@ -510,6 +517,7 @@ pub(crate) fn observe(
     let mut stable = find(Role::Stable);
     let mut canary = find(Role::Canary);
     let mut live_tg = Observed::from_state(state).live_tg;
+    let mut release = d.last_release.clone();
     // A promotion the state never recorded (the provider or Terraform died after
     // UpdateServicePrimaryTaskSet): a task set of this deployment is PRIMARY, and either the
     // stable task set is gone, or the PRIMARY one is neither the recorded stable nor canary
@@ -526,6 +534,23 @@ pub(crate) fn observe(
         {
             if canary.is_some_and(|c| c.id == p.id) {
                 canary = None;
+                // The canary itself took over: with `promote`, that is its promotion (by an
+                // ecsx_canary_continue action, or an apply that died right after it).
+                if let Some(c) = d.canary.as_ref().filter(|c| c.promote) {
+                    release = Some(Release {
+                        stable_task_definition: state
+                            .block("stable")
+                            .get("task_definition")
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        ..Release::of(c, Release::PROMOTED, String::new())
+                    });
+                    next.set(
+                        "last_release",
+                        release.as_ref().map_or(Value::Null, Release::to_value),
+                    );
+                }
             }
             stable = Some(p);
             if let Some(tg) = p.target_group_arns.first() {
@@ -552,10 +577,7 @@ pub(crate) fn observe(
             let mut block = state.block("stable").clone();
             // A version a promotion made stable stands in for the configured one.
             let configured = block.get("task_definition").as_str().unwrap_or_default();
-            let stands_in = d
-                .last_release
-                .as_ref()
-                .and_then(|r| r.stands_in_for(configured));
+            let stands_in = release.as_ref().and_then(|r| r.stands_in_for(configured));
             if stands_in != Some(t.task_definition.as_str()) {
                 block.set("task_definition", Value::from(t.task_definition.as_str()));
             }
@@ -589,7 +611,10 @@ pub(crate) fn observe(
         None => {
             // A canary version an alarm rolled back, or one promoted, stays configured but
             // held (`last_release`).
-            if d.held.is_none() {
+            let promoted = release
+                .as_ref()
+                .is_some_and(|r| r.result == Release::PROMOTED);
+            if d.held.is_none() && !promoted {
                 next.set("canary", Value::List(vec![]));
             }
             TaskSetRef::write(&mut next, Role::Canary, None);
@@ -654,6 +679,9 @@ pub(crate) fn observe(
         .collect();
     next.set("orphaned_task_set_ids", Value::string_list(&orphans));
     next.set("drift", Drift::to_values(&drift));
+    if let Some(r) = release.filter(|r| r.result == Release::HELD && r.approved_step >= r.step) {
+        next.set("last_release", continued(r, &next).to_value());
+    }
     if !drift.is_empty() {
         next.set(
             "rollout_steps",
@@ -661,6 +689,40 @@ pub(crate) fn observe(
         );
     }
     next
+}
+
+/// A held release whose gate an ecsx_canary_continue action approved, as the action left it:
+/// held at the next gate, at its end, or somewhere on the way (the action failed or was
+/// stopped; the next apply walks on from the weight it reached).
+fn continued(held: Release, next: &Value) -> Release {
+    let d = Desired::from(next);
+    let by = format!(
+        "step {} approved by ecsx_canary_continue",
+        held.approved_step
+    );
+    let Some(c) = d.canary.as_ref() else {
+        return held;
+    };
+    let at = next.get("canary_weight").as_i64();
+    match c.gate {
+        Some((n, w)) if n as i64 > held.step => Release {
+            step: n as i64,
+            reason: format!("waiting for approval of step {n} ({w}%); {by}"),
+            ..held
+        },
+        _ if at == Some(c.traffic) => Release {
+            result: Release::COMPLETED.into(),
+            step: 0,
+            reason: by,
+            ..held
+        },
+        _ => Release {
+            result: Release::INTERRUPTED.into(),
+            step: 0,
+            reason: format!("{by}; it stopped at {}%", at.unwrap_or(0)),
+            ..held
+        },
+    }
 }
 
 #[cfg(test)]

@@ -736,6 +736,15 @@ impl Rollout {
         r
     }
 
+    /// One step's lines, as `rollout_steps` shows them (for an action's progress).
+    pub(crate) fn describe_step(d: &Desired, step: &Step) -> Vec<String> {
+        Rollout {
+            steps: vec![step.clone()],
+            ..Rollout::default()
+        }
+        .describe(d)
+    }
+
     /// The steps as `rollout_steps` shows them.
     fn describe(&self, d: &Desired) -> Vec<String> {
         let rules = |n: usize| if n == 1 { "rule" } else { "rules" };

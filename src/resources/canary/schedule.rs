@@ -4,6 +4,7 @@
 use super::model::CanarySpec;
 use crate::schema::Type;
 use crate::value::Value;
+use std::collections::BTreeMap;
 
 /// One `canary.step`.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,4 +150,76 @@ pub(crate) fn now() -> String {
     aws_smithy_types::DateTime::from(std::time::SystemTime::now())
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_default()
+}
+
+/// The service tag an `ecsx_canary_continue` action writes before it walks on:
+/// `STEP ATTEMPT family:revision`, the gated step it approved for that canary version.
+pub(crate) const TAG_APPROVED: &str = "ecsx:approved";
+/// The service tag an `ecsx_canary_abort` action writes before it rolls back:
+/// `ATTEMPT AT family:revision`.
+pub(crate) const TAG_ABORTED: &str = "ecsx:aborted";
+
+/// The reason `last_release` gives for an abort.
+pub(crate) const ABORTED_BY_ACTION: &str = "aborted by the ecsx_canary_abort action";
+
+/// The [`TAG_APPROVED`] value for step `step` of `c`.
+pub(crate) fn approval_tag(c: &CanarySpec, step: usize) -> String {
+    format!(
+        "{step} {} {}",
+        c.attempt,
+        crate::arn::task_definition_label(&c.task_definition)
+    )
+}
+
+/// The [`TAG_ABORTED`] value for `c`, aborted at `at`.
+pub(crate) fn abort_tag(c: &CanarySpec, at: &str) -> String {
+    format!(
+        "{} {at} {}",
+        c.attempt,
+        crate::arn::task_definition_label(&c.task_definition)
+    )
+}
+
+/// Splits a tag value into its three fields, the last being the version's label.
+fn fields(v: &str) -> Option<(&str, &str, &str)> {
+    let mut it = v.splitn(3, ' ');
+    Some((it.next()?, it.next()?, it.next()?))
+}
+
+/// What the actions recorded on the service for the canary of `state`, folded into its
+/// `last_release`: an abort rolls the version back, an approval raises `approved_step`.
+/// None when the tags say nothing new about this canary version.
+pub(crate) fn read_back(state: &Value, tags: &BTreeMap<String, String>) -> Option<Release> {
+    let canary = state.block("canary");
+    let td = canary.get("task_definition").as_str()?;
+    let attempt = canary.get("attempt").as_i64().unwrap_or(1);
+    let label = crate::arn::task_definition_label(td);
+    let prior = Release::read(state.get("last_release"))
+        .filter(|r| r.task_definition == td && r.attempt == attempt);
+    let base = || Release {
+        task_definition: td.to_string(),
+        attempt,
+        ..prior.clone().unwrap_or_default()
+    };
+    if let Some((a, at, l)) = tags.get(TAG_ABORTED).and_then(|v| fields(v)) {
+        let already = prior
+            .as_ref()
+            .is_some_and(|r| r.result == Release::ROLLED_BACK);
+        if l == label && a.parse() == Ok(attempt) && !already {
+            return Some(Release {
+                result: Release::ROLLED_BACK.into(),
+                reason: ABORTED_BY_ACTION.into(),
+                at: at.to_string(),
+                remaining: std::time::Duration::ZERO,
+                ..base()
+            });
+        }
+    }
+    let (step, a, l) = tags.get(TAG_APPROVED).and_then(|v| fields(v))?;
+    let step: i64 = step.parse().ok()?;
+    let seen = prior.as_ref().map_or(0, |r| r.approved_step);
+    (l == label && a.parse() == Ok(attempt) && step > seen).then(|| Release {
+        approved_step: step,
+        ..base()
+    })
 }
