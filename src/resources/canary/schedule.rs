@@ -218,8 +218,108 @@ pub(crate) fn read_back(state: &Value, tags: &BTreeMap<String, String>) -> Optio
     let (step, a, l) = tags.get(TAG_APPROVED).and_then(|v| fields(v))?;
     let step: i64 = step.parse().ok()?;
     let seen = prior.as_ref().map_or(0, |r| r.approved_step);
-    (l == label && a.parse() == Ok(attempt) && step > seen).then(|| Release {
+    let settled = prior.as_ref().is_some_and(|r| r.result == Release::ROLLED_BACK);
+    (l == label && a.parse() == Ok(attempt) && step > seen && !settled).then(|| Release {
         approved_step: step,
         ..base()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TD13: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:13";
+
+    fn state(record: Option<Release>) -> Value {
+        Value::object([
+            (
+                "canary",
+                Value::List(vec![Value::object([
+                    ("task_definition", Value::from(TD13)),
+                    ("attempt", Value::from(2i64)),
+                ])]),
+            ),
+            ("last_release", record.map_or(Value::Null, |r| r.to_value())),
+        ])
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn canary() -> CanarySpec {
+        CanarySpec {
+            task_definition: TD13.into(),
+            traffic: 10,
+            scale: 100.0,
+            steps: vec![],
+            attempt: 2,
+            gate: Some((2, 50)),
+            promote: false,
+            resume: None,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_through_the_attribute() {
+        let r = Release {
+            step: 3,
+            remaining: std::time::Duration::from_secs(90),
+            approved_step: 2,
+            stable_task_definition: "td/web:12".into(),
+            ..Release::of(&canary(), Release::INTERRUPTED, "stopped".into())
+        };
+        assert_eq!(Release::read(&r.to_value()), Some(r));
+    }
+
+    #[test]
+    fn an_approval_tag_of_this_version_raises_approved_step_once() {
+        let c = canary();
+        let approved = tags(&[(TAG_APPROVED, &approval_tag(&c, 2))]);
+        assert_eq!(approval_tag(&c, 2), "2 2 web:13");
+        let held = Release {
+            step: 2,
+            ..Release::of(&c, Release::HELD, "waiting".into())
+        };
+        let r = read_back(&state(Some(held)), &approved).expect("read back");
+        assert_eq!((r.result.as_str(), r.approved_step), ("held", 2));
+        // Read back already: nothing new.
+        assert_eq!(read_back(&state(Some(r)), &approved), None);
+        // Another version or attempt: not this release's approval.
+        let other = tags(&[(TAG_APPROVED, "2 1 web:13")]);
+        assert_eq!(read_back(&state(None), &other), None);
+        let other = tags(&[(TAG_APPROVED, "2 2 web:14")]);
+        assert_eq!(read_back(&state(None), &other), None);
+    }
+
+    #[test]
+    fn an_abort_tag_of_this_version_rolls_it_back() {
+        let c = canary();
+        let at = "2026-12-02T15:00:00Z";
+        let aborted = tags(&[
+            (TAG_ABORTED, &abort_tag(&c, at)),
+            (TAG_APPROVED, "2 2 web:13"),
+        ]);
+        let r = read_back(&state(None), &aborted).expect("read back");
+        assert_eq!(
+            (r.result.as_str(), r.reason.as_str(), r.at.as_str()),
+            (Release::ROLLED_BACK, ABORTED_BY_ACTION, at)
+        );
+        assert!(r.holds_back(&c));
+        assert_eq!(
+            read_back(&state(Some(r)), &aborted),
+            None,
+            "already recorded"
+        );
+        let older = tags(&[(TAG_ABORTED, &format!("1 {at} web:13"))]);
+        assert_eq!(
+            read_back(&state(None), &older),
+            None,
+            "an earlier attempt's abort"
+        );
+    }
 }

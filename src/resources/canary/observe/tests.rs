@@ -54,6 +54,7 @@ fn service(sets: &[TaskSet]) -> ecs::Service {
         controller: "EXTERNAL".into(),
         desired_count: 2,
         task_sets: sets.to_vec(),
+        tags: Default::default(),
     }
 }
 
