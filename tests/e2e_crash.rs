@@ -46,7 +46,16 @@ enum Phase {
     PromoteReplace,
     /// Revision 1 becomes the stable version without a canary: blue/green onto green.
     BlueGreen,
+    /// A scheduled canary on revision 1: 10 % baking 4 s, then 50 % for 1 s, alarm watched.
+    Scheduled,
+    /// A canary on revision 1 at 10 %, held at the gate of step 2 (50 %).
+    Gated,
+    /// The same with step 2 approved (`approved_step = 2`): on to 50 %.
+    GateApproved,
 }
+
+/// The alarm the scheduled phases watch; it stays OK.
+const ALARM: &str = "crash-5xx";
 
 impl Phase {
     fn config(self, infra: &Infra) -> CanaryConfig {
@@ -58,6 +67,15 @@ impl Phase {
             Phase::Canary50 => base.canary(&td1, 50),
             Phase::Promote | Phase::BlueGreen => base.stable(&td1),
             Phase::PromoteReplace => base.stable(&td1).extra("  promotion = \"replace\""),
+            Phase::Scheduled => base
+                .extra(&format!(
+                    "  analysis {{\n    alarm_names    = [{ALARM:?}]\n    check_interval = \"1s\"\n  }}\n"
+                ))
+                .canary_steps(&td1, &[(10, "4s"), (50, "1s")], 1),
+            Phase::Gated => base.canary_steps(&td1, &[(10, "1s"), (50, "approval")], 1),
+            Phase::GateApproved => base
+                .canary_steps(&td1, &[(10, "1s"), (50, "approval")], 1)
+                .canary_extra("    approved_step = 2\n"),
         }
     }
 }
@@ -295,6 +313,7 @@ async fn kill_and_recover(name: &str, k: KillPoint) {
         "next apply converges; no orphaned task set; state matches AWS; plan empty; traffic always on a steady task set",
     );
     let rig = stack(name).await;
+    rig.aws.put_alarm(ALARM).await;
     for phase in k.prior {
         rig.ws.config(&phase.config(&rig.infra).hcl());
         rig.ws.apply(&[]);
@@ -1000,4 +1019,54 @@ async fn sampler_control_sees_traffic_on_an_unsteady_canary() {
         sampled.violations.len(),
         sampled.samples
     ));
+}
+
+const AT_GATE: &[Phase] = &[Phase::Boot, Phase::Gated];
+
+#[tokio::test]
+#[ignore = "long: make reliability"]
+async fn provider_killed_mid_bake() {
+    kill_and_recover(
+        "kb1",
+        point(
+            "scheduled release, mid-bake at step 1 (10%)",
+            AFTER_BOOT,
+            Phase::Scheduled,
+            "cloudwatch.DescribeAlarms",
+            2,
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "long: make reliability"]
+async fn terraform_killed_mid_bake() {
+    kill_and_recover(
+        "kb2",
+        terraform(point(
+            "scheduled release, mid-bake at step 1 (10%)",
+            AFTER_BOOT,
+            Phase::Scheduled,
+            "cloudwatch.DescribeAlarms",
+            2,
+        )),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "long: make reliability"]
+async fn provider_killed_after_the_shift_past_an_approved_gate() {
+    kill_and_recover(
+        "kg1",
+        point(
+            "held at a gate, approved: after 50/50 on the rule",
+            AT_GATE,
+            Phase::GateApproved,
+            "elbv2.ModifyRule",
+            0,
+        ),
+    )
+    .await;
 }

@@ -376,3 +376,55 @@ async fn actions_continue_and_abort_a_held_release_and_the_next_plan_keeps_them(
     s.ws.destroy();
     assert!(s.live().await.is_empty());
 }
+
+#[tokio::test]
+async fn ctrl_c_mid_bake_keeps_the_step_and_the_next_apply_bakes_the_rest() {
+    let s = Stack::short_periods("stop").await;
+    s.aws.put_alarm("stop-5xx").await;
+    s.deploy(&CanaryConfig::new(&s.infra));
+    s.ws.apply(&[]);
+    s.deploy(&scheduled(&s, "12s", "stop-5xx", 1));
+    let mut run =
+        s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.splits().await[0] != (90, 10) {
+        assert!(run.is_running(), "apply ended before step 1");
+        assert!(Instant::now() < deadline, "step 1 never came");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    run.interrupt();
+    let out = run.wait();
+    assert!(!out.success(), "an interrupted apply fails:\n{out}");
+    out.assert_contains(&["Stopped while baking at step 1 (10%); traffic stays there"]);
+    assert_eq!(s.splits().await, [(90, 10), (90, 10), (0, 100)]);
+
+    // The state is the truth, with how much of the bake is left.
+    let st = s.state();
+    assert_eq!(st["last_release"]["result"], "interrupted");
+    assert_eq!(st["last_release"]["step"], 1);
+    let left = st["last_release"]["remaining"].as_str().expect("remaining");
+    let secs: u64 = left.trim_end_matches('s').parse().expect("seconds");
+    assert!(
+        (1..=10).contains(&secs),
+        "remaining {left} of 12s after ~3s"
+    );
+    assert!(st["canary_task_set_id"].is_string());
+
+    let plan = s.ws.plan_json();
+    assert_eq!(
+        rollout_steps(&planned_after(&plan, ADDR))[0],
+        format!(
+            "step 1: bake {left} at 10% watching alarms stop-5xx (the rest of an interrupted bake)"
+        )
+    );
+    let started = Instant::now();
+    s.ws.apply(&[]);
+    assert!(
+        started.elapsed() >= Duration::from_secs(secs),
+        "the rest of the bake was skipped"
+    );
+    assert_eq!(s.splits().await, [(50, 50), (50, 50), (0, 100)]);
+    assert_eq!(s.state()["last_release"]["result"], "completed");
+    s.ws.assert_plan_empty();
+}

@@ -637,7 +637,7 @@ impl Aws {
             (None, None) => {}
             (want, got) => panic!("canary in config {want:?} but state has {got:?}: {state:#}"),
         }
-        let traffic = cfg.canary.as_ref().map(|c| c.1 as i32).unwrap_or(0);
+        let traffic = cfg.end_weight() as i32;
         assert_eq!(state["primary_weight"], 100 - traffic, "{state:#}");
         assert_eq!(state["canary_weight"], traffic, "{state:#}");
         assert_eq!(

@@ -98,6 +98,31 @@ impl CanaryConfig {
     }
 
     /// Extra lines inside the `canary` block.
+    /// The canary's weight once an apply of this configuration is done: `traffic_percent`, or
+    /// the last step before the first gate not approved (`approved_step` in `canary_extra`).
+    pub fn end_weight(&self) -> u32 {
+        let Some((_, traffic, _)) = &self.canary else {
+            return 0;
+        };
+        if self.canary_steps.is_empty() {
+            return *traffic;
+        }
+        let approved: usize = self
+            .canary_extra
+            .split("approved_step =")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        let mut end = 0;
+        for (i, (t, pause)) in self.canary_steps.iter().enumerate() {
+            if pause == "approval" && i + 1 > approved {
+                break;
+            }
+            end = *t;
+        }
+        end
+    }
+
     pub fn canary_extra(mut self, lines: &str) -> Self {
         self.canary_extra = lines.to_string();
         self

@@ -362,7 +362,8 @@ fn interrupted(
     why: &str,
 ) -> Failure {
     let baked = started.elapsed().min(pause);
-    let remaining = pause - baked;
+    // Whole seconds, rounded up: the rest is never shorter than what was left.
+    let remaining = Duration::from_secs((pause - baked).as_secs_f64().ceil() as u64);
     let record = d.canary.as_ref().map(|c| Release {
         step: step as i64,
         remaining,

@@ -218,7 +218,9 @@ pub(crate) fn read_back(state: &Value, tags: &BTreeMap<String, String>) -> Optio
     let (step, a, l) = tags.get(TAG_APPROVED).and_then(|v| fields(v))?;
     let step: i64 = step.parse().ok()?;
     let seen = prior.as_ref().map_or(0, |r| r.approved_step);
-    let settled = prior.as_ref().is_some_and(|r| r.result == Release::ROLLED_BACK);
+    let settled = prior
+        .as_ref()
+        .is_some_and(|r| r.result == Release::ROLLED_BACK);
     (l == label && a.parse() == Ok(attempt) && step > seen && !settled).then(|| Release {
         approved_step: step,
         ..base()
