@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""`make demo`: a canary release and a rollback, planned and applied with real Terraform.
+"""`make demo`: canary releases, planned and applied with real Terraform.
 
 Starts the local AWS emulator, builds a cluster, an EXTERNAL-controller service, an ALB
 with a listener, a rule, a test listener and two target groups, then walks
 examples/demo/ through: bootstrap, canary at 10%, canary at 50%, promote, a second
-release at 10%, rollback, destroy. Each step prints the plan's traffic preview
+release at 10%, rollback; then a scheduled release that a CloudWatch alarm rolls back
+mid-bake, and a gated release continued by the `ecsx_canary_continue` action, which
+promotes it in the same run; then destroy. Each step prints the plan's traffic preview
 (`rollout_steps` and the weights) before applying it. Everything is torn down at the end.
 """
 
@@ -16,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,10 +74,14 @@ class Terraform:
             raise SystemExit(f"terraform {args[0]} failed")
         return out.stdout
 
-    def step(self, title: str, variables: dict) -> None:
+    def preview(self, title: str, variables: dict) -> None:
+        """Plans with `variables` into step.plan and prints what the apply will do."""
         say(f"\n=== {title}")
-        var_args = [f"-var={k}={v}" for k, v in variables.items()]
-        self.run("plan", "-out=step.plan", *var_args)
+        var_args = [f"-var={k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in variables.items()]
+        out = self.run("plan", "-out=step.plan", *var_args)
+        for summary, detail in diagnostics(out, "Warning"):
+            if summary != "Provider development overrides are in effect":
+                say(f"plan warning: {summary}: {detail}")
         plan = json.loads(self.run("show", "-json", "step.plan"))
         for change in plan.get("resource_changes", []):
             if change["type"] != "ecsx_canary_deployment":
@@ -88,11 +95,74 @@ class Terraform:
                 continue
             for s in steps:
                 say(f"  - {s}")
-        self.run("apply", "step.plan")
+
+    def show(self) -> None:
         outputs = json.loads(self.run("output", "-json"))
         say(f"applied: traffic {outputs['traffic']['value']}")
         for t in outputs["task_sets"]["value"]:
             say(f"  task set {t}")
+
+    def step(self, title: str, variables: dict) -> None:
+        self.preview(title, variables)
+        self.run("apply", "step.plan")
+        self.show()
+
+    def apply_until_alarm(self, endpoint: str, listener: str, alarm: str) -> None:
+        """Applies step.plan in the background; fires `alarm` once the canary has traffic."""
+        apply = subprocess.Popen(
+            [*self.cmd, "apply", "-no-color", "step.plan"], cwd=self.dir, env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        elbv2 = infra._clients(endpoint)["elbv2"]
+        deadline = time.monotonic() + 120
+        while apply.poll() is None and time.monotonic() < deadline:
+            action = elbv2.describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"][0]
+            weights = [g.get("Weight", 0) for g in action.get("ForwardConfig", {}).get("TargetGroups", [])]
+            if 0 < min(weights, default=0):
+                say(f"canary takes traffic ({'/'.join(map(str, weights))}); setting alarm {alarm} to ALARM")
+                cloudwatch(endpoint).set_alarm_state(
+                    AlarmName=alarm, StateValue="ALARM", StateReason="Threshold Crossed: 12 5xx responses in 1 minute"
+                )
+                break
+            time.sleep(0.2)
+        out, _ = apply.communicate(timeout=300)
+        if apply.returncode == 0:
+            say(out)
+            raise SystemExit("the apply should have failed: the alarm did not roll the release back")
+        say(f"apply failed (exit {apply.returncode}), as it should:")
+        for summary, detail in diagnostics(out, "Error"):
+            say(f"  Error: {summary}")
+            say(f"    {detail}")
+        self.show()
+
+    def invoke(self, action: str, variables: dict) -> None:
+        say(f"\n=== terraform apply -invoke=action.{action}.web")
+        var_args = [f"-var={k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in variables.items()]
+        out = self.run("apply", "-auto-approve", f"-invoke=action.{action}.web", *var_args)
+        for line in out.splitlines():
+            if "Action" in line:
+                say(f"  {line.strip()}")
+
+
+def diagnostics(out: str, kind: str) -> list[tuple[str, str]]:
+    """(summary, detail) of each `kind` ("Warning", "Error") diagnostic Terraform printed."""
+    found = []
+    for block in out.split(f"{kind}: ")[1:]:
+        paragraphs = [p.strip() for p in block.split("\n\n")]
+        summary = paragraphs[0].splitlines()[0]
+        # Skip the "with ADDRESS, on FILE line N" paragraph of the source range.
+        rest = [p for p in paragraphs[1:] if p and not p.startswith("with ")]
+        found.append((summary, " ".join(rest[0].split()) if rest else ""))
+    return found
+
+
+def cloudwatch(endpoint: str):
+    import boto3
+
+    return boto3.client(
+        "cloudwatch", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )
 
 
 def main() -> int:
@@ -128,8 +198,37 @@ def main() -> int:
         tf.step("5. second release: canary web:3 at 10%", {"stable_task_definition": v2, "canary_task_definition": v3, "canary_traffic_percent": 10})
         tf.step("6. roll back web:3 (canary block removed)", {"stable_task_definition": v2})
         tf.step("7. nothing changed: the plan is empty", {"stable_task_definition": v2})
-        say("\n=== 8. terraform destroy: every task set goes")
+
+        alarm = "demo-5xx"
+        cloudwatch(endpoint).put_metric_alarm(
+            AlarmName=alarm, Namespace="demo", MetricName="5xx", Statistic="Sum", Period=60,
+            EvaluationPeriods=1, Threshold=10, ComparisonOperator="GreaterThanThreshold",
+        )
+        scheduled = {
+            "stable_task_definition": v2, "canary_task_definition": v3,
+            "canary_steps": [{"traffic_percent": 10, "pause": "20s"}, {"traffic_percent": 50, "pause": "5s"}],
+            "alarm_names": [alarm], "check_interval": "1s",
+        }
+        tf.preview("8. scheduled release of web:3: 10% for 20s, then 50%, watching alarm demo-5xx", scheduled)
+        tf.apply_until_alarm(endpoint, made["listener_arn"], alarm)
+        cloudwatch(endpoint).set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="recovered")
+        tf.step("9. the same configuration again: the rolled-back version is held back", scheduled)
+
+        gated = {
+            "stable_task_definition": v2, "canary_task_definition": v3, "canary_attempt": 2,
+            "canary_steps": [
+                {"traffic_percent": 10, "pause": "2s"},
+                {"traffic_percent": 50, "approval": True},
+                {"traffic_percent": 100, "pause": "2s"},
+            ],
+            "canary_promote": True, "alarm_names": [alarm], "check_interval": "1s",
+        }
+        tf.step("10. retry web:3 (attempt 2) with a manual gate before 50%, promote at the end", gated)
+        tf.invoke("ecsx_canary_continue", gated)
+        tf.step("11. after the action: the plan is empty (the approval is read back from the service)", gated)
+        say("\n=== 12. terraform destroy: every task set goes")
         tf.run("destroy", "-auto-approve", f"-var=stable_task_definition={v2}")
+        cloudwatch(endpoint).delete_alarms(AlarmNames=[alarm])
         left = infra._clients(endpoint)["ecs"].describe_task_sets(cluster=made["cluster"], service=made["services"][0])["taskSets"]
         say(f"task sets left on the service: {len(left)}")
         infra.destroy(endpoint, "demo")

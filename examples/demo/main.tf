@@ -14,8 +14,9 @@ provider "ecsx" {
   dynamic "endpoints" {
     for_each = var.endpoint == "" ? [] : [var.endpoint]
     content {
-      ecs   = endpoints.value
-      elbv2 = endpoints.value
+      ecs        = endpoints.value
+      elbv2      = endpoints.value
+      cloudwatch = endpoints.value
     }
   }
 }
@@ -45,7 +46,27 @@ resource "ecsx_canary_deployment" "web" {
     for_each = var.canary_task_definition == "" ? [] : [var.canary_task_definition]
     content {
       task_definition = canary.value
-      traffic_percent = var.canary_traffic_percent
+      # With steps, the schedule says where the release goes.
+      traffic_percent = length(var.canary_steps) > 0 ? null : var.canary_traffic_percent
+      promote         = var.canary_promote
+      attempt         = var.canary_attempt
+
+      dynamic "step" {
+        for_each = var.canary_steps
+        content {
+          traffic_percent = step.value.traffic_percent
+          pause           = step.value.pause
+          approval        = step.value.approval
+        }
+      }
+    }
+  }
+
+  dynamic "analysis" {
+    for_each = length(var.alarm_names) > 0 ? [var.alarm_names] : []
+    content {
+      alarm_names    = analysis.value
+      check_interval = var.check_interval
     }
   }
 

@@ -31,3 +31,36 @@ variable "canary_traffic_percent" {
   type    = number
   default = 0
 }
+
+variable "canary_steps" {
+  description = "Traffic steps of a scheduled release; empty for one step at canary_traffic_percent."
+  type = list(object({
+    traffic_percent = number
+    pause           = optional(string)
+    approval        = optional(bool, false)
+  }))
+  default = []
+}
+
+variable "canary_promote" {
+  description = "Promote the canary once its last step has baked, in the same apply."
+  type        = bool
+  default     = false
+}
+
+variable "canary_attempt" {
+  description = "Raise to start a canary version again after a rollback."
+  type        = number
+  default     = 1
+}
+
+variable "alarm_names" {
+  description = "CloudWatch alarms that roll a scheduled release back."
+  type        = list(string)
+  default     = []
+}
+
+variable "check_interval" {
+  type    = string
+  default = "30s"
+}
