@@ -1,5 +1,6 @@
 //! In-process gRPC tests of provider actions (tfplugin6 ValidateActionConfig, PlanAction and
-//! streaming InvokeAction) with a test-only action; ecsx itself registers none yet.
+//! streaming InvokeAction) with a test-only action, and the schemas of ecsx's own actions
+//! (their behaviour is tested through Terraform in tests/e2e_progressive.rs).
 
 use async_trait::async_trait;
 use ecsx::actions::{Action, Progress};
@@ -143,20 +144,54 @@ async fn configure(client: &mut ProviderClient<Channel>, region: Value) {
 }
 
 #[tokio::test]
-async fn ecsx_registers_no_actions() {
+async fn ecsx_serves_the_continue_and_abort_actions_and_refuses_unknown_ones() {
     let (_server, mut client) = connected(Provider::new()).await;
     let schema = client
         .get_provider_schema(pb::get_provider_schema::Request {})
         .await
         .expect("GetProviderSchema")
         .into_inner();
-    assert!(schema.action_schemas.is_empty());
+    let mut names: Vec<&str> = schema.action_schemas.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["ecsx_canary_abort", "ecsx_canary_continue"]);
+    // Each takes the whole deployment resource as its `deployment` attribute.
+    let resource = &schema.resource_schemas["ecsx_canary_deployment"];
+    for name in names {
+        let block = schema.action_schemas[name]
+            .schema
+            .as_ref()
+            .and_then(|s| s.block.as_ref())
+            .expect("action block");
+        let deployment = block
+            .attributes
+            .iter()
+            .find(|a| a.name == "deployment")
+            .expect("deployment attribute");
+        assert!(deployment.required, "{name}.deployment is required");
+        let ty: serde_json::Value = serde_json::from_slice(&deployment.r#type).expect("type");
+        let fields = ty[1].as_object().expect("an object type");
+        let block = resource.block.as_ref().expect("resource block");
+        for a in &block.attributes {
+            assert!(
+                fields.contains_key(&a.name),
+                "{name}.deployment lacks {}",
+                a.name
+            );
+        }
+        for b in &block.block_types {
+            assert_eq!(
+                fields[&b.type_name][0], "list",
+                "{name}.deployment.{}",
+                b.type_name
+            );
+        }
+    }
     let meta = client
         .get_metadata(pb::get_metadata::Request {})
         .await
         .expect("GetMetadata")
         .into_inner();
-    assert!(meta.actions.is_empty());
+    assert_eq!(meta.actions.len(), 2);
     let r = client
         .validate_action_config(pb::validate_action_config::Request {
             type_name: "ecsx_test_count".into(),

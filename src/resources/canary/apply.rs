@@ -1,13 +1,13 @@
 //! The executor: carries out exactly the [`Rollout`] it is given, and the destroy sequence.
 //! Where the world changed since the plan (PRIMARY moved), it re-plans with the same planner.
 
+use super::bake::bake;
 use super::model::{
     owned_by, ownership_tags, CanarySpec, Desired, Observed, Release, Role, TaskSetRef, Template,
 };
 use super::observe::{check_routers, find_routers, leftovers, note_forwarded};
 use super::rollout::{Fresh, Rollout, RoutePurpose, Step, Subject};
 use crate::actions::Progress;
-use crate::aws::cloudwatch;
 use crate::aws::ecs::{self, TaskSet, TaskSetSpec};
 use crate::aws::elbv2::{self, Router};
 use crate::aws::wait::{self, Poll};
@@ -173,13 +173,13 @@ pub(crate) async fn converge_reporting(
 }
 
 /// Task sets as an apply goes: what the state will record, and what this apply created.
-struct Live {
+pub(super) struct Live {
     stable: Option<TaskSetRef>,
-    canary: Option<TaskSetRef>,
-    live_tg: Option<String>,
+    pub(super) canary: Option<TaskSetRef>,
+    pub(super) live_tg: Option<String>,
     created: Vec<(Fresh, TaskSetRef, String)>,
     /// When the apply's timeout (`timeouts.create` / `update`) runs out: a bake stops there.
-    deadline: std::time::Instant,
+    pub(super) deadline: std::time::Instant,
 }
 
 /// How a release that walked its steps ends: held at a gate, promoted, or completed. An
@@ -266,12 +266,12 @@ async fn undo_unserving(ctx: &Ctx, d: &Desired, live: &mut Live) {
     }
 }
 
-struct Failure {
-    path: Option<AttrPath>,
-    summary: String,
-    error: AwsError,
+pub(super) struct Failure {
+    pub(super) path: Option<AttrPath>,
+    pub(super) summary: String,
+    pub(super) error: AwsError,
     /// What `last_release` records: an alarm rolled the release back, or a bake was cut short.
-    record: Option<Release>,
+    pub(super) record: Option<Release>,
 }
 
 impl Failure {
@@ -283,173 +283,6 @@ impl Failure {
             record: None,
         }
     }
-}
-
-/// A bake: holds the canary at its step for `pause`, reading the alarms every check interval
-/// (and once at the start). An alarm in ALARM rolls the release back at once: all traffic to
-/// the live target group, test routes too, then the canary goes.
-async fn bake(
-    ctx: &Ctx,
-    d: &Desired,
-    live: &mut Live,
-    (step, traffic, full, alarms): (usize, i64, Duration, &[String]),
-) -> Result<(), Failure> {
-    let started = std::time::Instant::now();
-    let interval = d
-        .analysis
-        .as_ref()
-        .map(|a| a.interval)
-        .unwrap_or(Duration::from_secs(30));
-    crate::log::info(
-        "baking",
-        &[
-            ("deployment", d.id().into()),
-            ("step", (step as u64).into()),
-            ("traffic_percent", (traffic as u64).into()),
-            ("pause_s", full.as_secs().into()),
-        ],
-    );
-    // As much of the pause as the apply's timeout leaves.
-    let pause = full.min(live.deadline.saturating_duration_since(started));
-    loop {
-        if !alarms.is_empty() {
-            let found = cloudwatch::describe(&ctx.aws.cloudwatch, alarms)
-                .await
-                .map_err(|e| Failure {
-                    path: Some(AttrPath::attr("analysis")),
-                    summary: "Could not read the release's alarms".into(),
-                    error: e,
-                    record: None,
-                })?;
-            if let Some(a) = found.iter().find(|a| a.is_firing()) {
-                return Err(roll_back(ctx, d, live, a, step, traffic).await);
-            }
-        }
-        let left = pause.saturating_sub(started.elapsed());
-        if left.is_zero() {
-            if pause < full {
-                return Err(interrupted(
-                    d,
-                    (step, traffic),
-                    full,
-                    started,
-                    "the apply's timeout ran out",
-                ));
-            }
-            return Ok(());
-        }
-        let nap = if alarms.is_empty() {
-            left
-        } else {
-            left.min(interval)
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(nap) => {}
-            _ = ctx.stop.cancelled() => {
-                return Err(interrupted(d, (step, traffic), full, started, "stopped by Terraform"));
-            }
-        }
-    }
-}
-
-/// A bake cut short: traffic stays at the step, and `last_release` records how much of the
-/// pause is left, which the next apply bakes before it goes on.
-fn interrupted(
-    d: &Desired,
-    (step, traffic): (usize, i64),
-    pause: Duration,
-    started: std::time::Instant,
-    why: &str,
-) -> Failure {
-    let baked = started.elapsed().min(pause);
-    // Whole seconds, rounded up: the rest is never shorter than what was left.
-    let remaining = Duration::from_secs((pause - baked).as_secs_f64().ceil() as u64);
-    let record = d.canary.as_ref().map(|c| Release {
-        step: step as i64,
-        remaining,
-        approved_step: d
-            .last_release
-            .as_ref()
-            .filter(|r| r.is_of(c))
-            .map_or(0, |r| r.approved_step),
-        ..Release::of(
-            c,
-            Release::INTERRUPTED,
-            format!(
-                "{why} {} into the {} bake of step {step} ({traffic}%)",
-                crate::duration::format(Duration::from_secs(baked.as_secs())),
-                crate::duration::format(pause)
-            ),
-        )
-    });
-    Failure {
-        path: Some(AttrPath::attr("canary")),
-        summary: format!("Stopped while baking at step {step} ({traffic}%); traffic stays there"),
-        error: AwsError::Unexpected(format!(
-            "{why} {}s into a {}s bake; the next apply bakes the remaining {} at this step first",
-            baked.as_secs(),
-            pause.as_secs(),
-            crate::duration::format(Duration::from_secs(remaining.as_secs()))
-        )),
-        record,
-    }
-}
-
-/// Moves everything back to the stable task set and deletes the canary; returns the failure
-/// to report, whether or not the clean-up itself worked.
-async fn roll_back(
-    ctx: &Ctx,
-    d: &Desired,
-    live: &mut Live,
-    alarm: &cloudwatch::Alarm,
-    step: usize,
-    traffic: i64,
-) -> Failure {
-    let reason = format!(
-        "alarm {} in ALARM at step {step} ({traffic}%): {}",
-        alarm.name, alarm.reason
-    );
-    crate::log::warn(
-        "rolling back",
-        &[
-            ("deployment", d.id().into()),
-            ("reason", reason.clone().into()),
-        ],
-    );
-    let release = d.canary.as_ref().map(|c| Release {
-        step: step as i64,
-        ..Release::of(c, Release::ROLLED_BACK, reason.clone())
-    });
-    let mut failure = Failure {
-        path: Some(AttrPath::attr("analysis").index(0).then("alarm_names")),
-        summary: format!(
-            "Release rolled back: alarm {} went into ALARM at step {step} ({traffic}% to the canary)",
-            alarm.name
-        ),
-        error: AwsError::Unexpected(format!(
-            "{reason}. All traffic is back on the stable task set and the canary was deleted; this canary version is not started again until canary.task_definition changes or canary.attempt is raised"
-        )),
-        record: release,
-    };
-    let Some(tg) = live.live_tg.clone() else {
-        return failure;
-    };
-    let all = d.all_to(&tg);
-    if let Err(e) = shift(ctx, d, Some(&all), Some(&all)).await {
-        failure.summary = format!("{}; moving traffic back failed", failure.summary);
-        failure.error = e;
-        return failure;
-    }
-    if let Some(c) = live.canary.take() {
-        if let Err(e) =
-            ecs::delete_task_set(&ctx.aws.ecs, &d.cluster, &d.service, &c.arn, false).await
-        {
-            failure.summary = format!("{}; deleting the canary failed", failure.summary);
-            failure.error = e;
-            live.canary = Some(c);
-        }
-    }
-    failure
 }
 
 async fn run(
@@ -685,7 +518,7 @@ async fn discard(ctx: &Ctx, d: &Desired, t: &TaskSet) {
 
 /// Writes `production` on the managed routers and `tests` on the test routers (None: leave
 /// them), skipping routers already right, then waits until ELBv2 reads them back.
-async fn shift(
+pub(super) async fn shift(
     ctx: &Ctx,
     d: &Desired,
     production: Option<&Weights>,

@@ -4,12 +4,15 @@
 //! them fixed (`"replace"`, Method B), never sending traffic to a task set before it is steady.
 //!
 //! One concept per module: `schema` (schema, validation), `model` (typed configuration and
-//! observations, drift), `rollout` (the pure planner), `plan` (PlanResourceChange), `observe`
-//! (Read and plan-time checks), `apply` (the executor and destroy), `import`, `list` (the list
-//! resource of `terraform query`), `actions` (`ecsx_canary_continue`, `ecsx_canary_abort`).
+//! observations, drift), `schedule` (steps, alarms, the release record and the action tags),
+//! `rollout` (the pure planner), `plan` (PlanResourceChange), `observe` (Read and plan-time
+//! checks), `apply` (the executor and destroy), `bake` (bakes and alarm rollback), `import`,
+//! `list` (the list resource of `terraform query`), `actions` (`ecsx_canary_continue`,
+//! `ecsx_canary_abort`).
 
 mod actions;
 mod apply;
+mod bake;
 mod model;
 mod observe;
 mod plan;

@@ -8,7 +8,7 @@
 //! the stable task set) is state: with `promotion = "swap"` the two target groups trade roles
 //! at each promotion; with `"replace"` the stable task set returns to the primary one.
 
-use super::model::{td_label, tg_label, Desired, Drift, Observed, Promotion, Role, TaskSetRef};
+use super::model::{td_label, Desired, Drift, Observed, Promotion, Role, TaskSetRef};
 
 /// A task set a step acts on: one the state records, or one this apply creates.
 #[derive(Debug, Clone, PartialEq)]
@@ -736,162 +736,6 @@ impl Rollout {
         r
     }
 
-    /// One step's lines, as `rollout_steps` shows them (for an action's progress).
-    pub(crate) fn describe_step(d: &Desired, step: &Step) -> Vec<String> {
-        Rollout {
-            steps: vec![step.clone()],
-            ..Rollout::default()
-        }
-        .describe(d)
-    }
-
-    /// The steps as `rollout_steps` shows them.
-    fn describe(&self, d: &Desired) -> Vec<String> {
-        let rules = |n: usize| if n == 1 { "rule" } else { "rules" };
-        let mut lines = Vec::new();
-        for step in &self.steps {
-            match step {
-                Step::Adopt { task_set, role } => lines.push(format!(
-                    "tag {} {} as owned by deployment {}",
-                    role.as_str(),
-                    task_set.id,
-                    d.id()
-                )),
-                Step::Create {
-                    fresh,
-                    task_definition,
-                    scale,
-                    target_group,
-                } => lines.push(format!(
-                    "create {} task set {} (scale {scale}%) on tg {}",
-                    fresh.noun(),
-                    td_label(task_definition),
-                    tg_label(target_group)
-                )),
-                Step::Scale {
-                    role, label, scale, ..
-                } => lines.push(format!(
-                    "scale {} task set {label} to {scale}%",
-                    role.as_str()
-                )),
-                Step::Route {
-                    production,
-                    tests,
-                    purpose,
-                    live,
-                } => {
-                    let n = d.routers.len();
-                    match (purpose, production) {
-                        (RoutePurpose::Associate, _) => lines.push(format!(
-                            "add tg {} at weight 0 on {n} {} (a task set needs a target group the load balancer forwards to)",
-                            tg_label(d.other_tg(live)),
-                            rules(n)
-                        )),
-                        (RoutePurpose::MoveAll, Some(s)) => {
-                            let to = s.iter().find(|(_, w)| *w == 100).map(|(tg, _)| tg_label(tg));
-                            lines.push(format!(
-                                "move all production traffic to tg {} on {n} {}",
-                                to.unwrap_or_default(),
-                                rules(n)
-                            ))
-                        }
-                        (_, Some(s)) => {
-                            let w = |tg: &str| s.iter().find(|(x, _)| x == tg).map_or(0, |(_, w)| *w);
-                            lines.push(format!(
-                                "shift traffic {}/{} on {n} {}",
-                                w(live),
-                                w(d.other_tg(live)),
-                                rules(n)
-                            ))
-                        }
-                        (_, None) => {}
-                    }
-                    if let Some(t) = tests {
-                        let to = t
-                            .iter()
-                            .find(|(_, w)| *w == 100)
-                            .map(|(tg, _)| tg_label(tg));
-                        let n = d.test_routers.len();
-                        lines.push(format!(
-                            "route test traffic 100% to {} on {n} test {}",
-                            to.unwrap_or_default(),
-                            if n == 1 { "listener" } else { "listeners" }
-                        ));
-                    }
-                }
-                Step::MakePrimary {
-                    noun,
-                    label,
-                    live,
-                    why,
-                    ..
-                } => lines.push(match why {
-                    PrimaryWhy::Again => format!("make {noun} task set {label} PRIMARY again"),
-                    PrimaryWhy::First => format!("make {noun} task set {label} PRIMARY"),
-                    PrimaryWhy::Switch => format!(
-                        "make {noun} task set {label} PRIMARY (tg {} is live now)",
-                        tg_label(live)
-                    ),
-                }),
-                Step::Bake {
-                    kind: BakeKind::Promotion,
-                    alarms,
-                    ..
-                } => lines.push(format!(
-                    "check alarms {} once more before the promotion",
-                    alarms.join(", ")
-                )),
-                Step::Bake {
-                    step,
-                    traffic,
-                    pause,
-                    alarms,
-                    kind,
-                } => {
-                    let mut watching = if alarms.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" watching alarms {}", alarms.join(", "))
-                    };
-                    if *kind == BakeKind::Resumed {
-                        watching += " (the rest of an interrupted bake)";
-                    }
-                    lines.push(if pause.is_zero() {
-                        format!(
-                            "step {step}: check alarms {} at {traffic}%",
-                            alarms.join(", ")
-                        )
-                    } else {
-                        format!(
-                            "step {step}: bake {} at {traffic}%{watching}",
-                            crate::duration::format(*pause)
-                        )
-                    });
-                }
-                Step::Retire {
-                    subject,
-                    reason,
-                    label,
-                } => {
-                    // A task set this apply created has no id to show yet.
-                    let (id, known) = match subject {
-                        Subject::Known(t) => (t.id.clone(), format!(" ({})", t.id)),
-                        Subject::New(_) => (String::new(), String::new()),
-                    };
-                    lines.push(match reason {
-                        RetireReason::Canary => format!("delete canary task set {label}{known}"),
-                        RetireReason::OldStable => {
-                            format!("delete old stable task set {label}{known}")
-                        }
-                        RetireReason::Bridge => format!("delete bridge task set {label}{known}"),
-                        RetireReason::Orphan => format!("delete orphaned task set {id}"),
-                    });
-                }
-            }
-        }
-        lines
-    }
-
     /// Task sets the apply creates, for the five-task-set limit.
     pub(crate) fn creates(&self) -> usize {
         self.steps
@@ -933,6 +777,8 @@ impl Rollout {
         self.steps.is_empty()
     }
 }
+
+mod render;
 
 #[cfg(test)]
 pub(crate) mod tests;

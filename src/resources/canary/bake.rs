@@ -1,0 +1,179 @@
+//! Bakes: a scheduled release holds the canary at each step for its pause, reading the
+//! `analysis` alarms, and rolls the release back when one fires. A bake cut short (Ctrl-C, the
+//! apply's timeout) becomes the `last_release` record the next apply resumes from.
+
+use super::apply::{shift, Failure, Live};
+use super::model::{Desired, Release};
+use crate::aws::cloudwatch;
+use crate::aws::ecs;
+use crate::aws::AwsError;
+use crate::diag::AttrPath;
+use crate::resources::Ctx;
+use std::time::Duration;
+
+/// A bake: holds the canary at its step for `pause`, reading the alarms every check interval
+/// (and once at the start). An alarm in ALARM rolls the release back at once: all traffic to
+/// the live target group, test routes too, then the canary goes.
+pub(super) async fn bake(
+    ctx: &Ctx,
+    d: &Desired,
+    live: &mut Live,
+    (step, traffic, full, alarms): (usize, i64, Duration, &[String]),
+) -> Result<(), Failure> {
+    let started = std::time::Instant::now();
+    let interval = d
+        .analysis
+        .as_ref()
+        .map(|a| a.interval)
+        .unwrap_or(Duration::from_secs(30));
+    crate::log::info(
+        "baking",
+        &[
+            ("deployment", d.id().into()),
+            ("step", (step as u64).into()),
+            ("traffic_percent", (traffic as u64).into()),
+            ("pause_s", full.as_secs().into()),
+        ],
+    );
+    // As much of the pause as the apply's timeout leaves.
+    let pause = full.min(live.deadline.saturating_duration_since(started));
+    loop {
+        if !alarms.is_empty() {
+            let found = cloudwatch::describe(&ctx.aws.cloudwatch, alarms)
+                .await
+                .map_err(|e| Failure {
+                    path: Some(AttrPath::attr("analysis")),
+                    summary: "Could not read the release's alarms".into(),
+                    error: e,
+                    record: None,
+                })?;
+            if let Some(a) = found.iter().find(|a| a.is_firing()) {
+                return Err(roll_back(ctx, d, live, a, step, traffic).await);
+            }
+        }
+        let left = pause.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            if pause < full {
+                return Err(interrupted(
+                    d,
+                    (step, traffic),
+                    full,
+                    started,
+                    "the apply's timeout ran out",
+                ));
+            }
+            return Ok(());
+        }
+        let nap = if alarms.is_empty() {
+            left
+        } else {
+            left.min(interval)
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(nap) => {}
+            _ = ctx.stop.cancelled() => {
+                return Err(interrupted(d, (step, traffic), full, started, "stopped by Terraform"));
+            }
+        }
+    }
+}
+
+/// A bake cut short: traffic stays at the step, and `last_release` records how much of the
+/// pause is left, which the next apply bakes before it goes on.
+fn interrupted(
+    d: &Desired,
+    (step, traffic): (usize, i64),
+    pause: Duration,
+    started: std::time::Instant,
+    why: &str,
+) -> Failure {
+    let baked = started.elapsed().min(pause);
+    // Whole seconds, rounded up: the rest is never shorter than what was left.
+    let remaining = Duration::from_secs((pause - baked).as_secs_f64().ceil() as u64);
+    let record = d.canary.as_ref().map(|c| Release {
+        step: step as i64,
+        remaining,
+        approved_step: d
+            .last_release
+            .as_ref()
+            .filter(|r| r.is_of(c))
+            .map_or(0, |r| r.approved_step),
+        ..Release::of(
+            c,
+            Release::INTERRUPTED,
+            format!(
+                "{why} {} into the {} bake of step {step} ({traffic}%)",
+                crate::duration::format(Duration::from_secs(baked.as_secs())),
+                crate::duration::format(pause)
+            ),
+        )
+    });
+    Failure {
+        path: Some(AttrPath::attr("canary")),
+        summary: format!("Stopped while baking at step {step} ({traffic}%); traffic stays there"),
+        error: AwsError::Unexpected(format!(
+            "{why} {}s into a {}s bake; the next apply bakes the remaining {} at this step first",
+            baked.as_secs(),
+            pause.as_secs(),
+            crate::duration::format(Duration::from_secs(remaining.as_secs()))
+        )),
+        record,
+    }
+}
+
+/// Moves everything back to the stable task set and deletes the canary; returns the failure
+/// to report, whether or not the clean-up itself worked.
+async fn roll_back(
+    ctx: &Ctx,
+    d: &Desired,
+    live: &mut Live,
+    alarm: &cloudwatch::Alarm,
+    step: usize,
+    traffic: i64,
+) -> Failure {
+    let reason = format!(
+        "alarm {} in ALARM at step {step} ({traffic}%): {}",
+        alarm.name, alarm.reason
+    );
+    crate::log::warn(
+        "rolling back",
+        &[
+            ("deployment", d.id().into()),
+            ("reason", reason.clone().into()),
+        ],
+    );
+    let release = d.canary.as_ref().map(|c| Release {
+        step: step as i64,
+        ..Release::of(c, Release::ROLLED_BACK, reason.clone())
+    });
+    let mut failure = Failure {
+        path: Some(AttrPath::attr("analysis").index(0).then("alarm_names")),
+        summary: format!(
+            "Release rolled back: alarm {} went into ALARM at step {step} ({traffic}% to the canary)",
+            alarm.name
+        ),
+        error: AwsError::Unexpected(format!(
+            "{reason}. All traffic is back on the stable task set and the canary was deleted; this canary version is not started again until canary.task_definition changes or canary.attempt is raised"
+        )),
+        record: release,
+    };
+    let Some(tg) = live.live_tg.clone() else {
+        return failure;
+    };
+    let all = d.all_to(&tg);
+    if let Err(e) = shift(ctx, d, Some(&all), Some(&all)).await {
+        failure.summary = format!("{}; moving traffic back failed", failure.summary);
+        failure.error = e;
+        return failure;
+    }
+    if let Some(c) = live.canary.take() {
+        if let Err(e) =
+            ecs::delete_task_set(&ctx.aws.ecs, &d.cluster, &d.service, &c.arn, false).await
+        {
+            failure.summary = format!("{}; deleting the canary failed", failure.summary);
+            failure.error = e;
+            live.canary = Some(c);
+        }
+    }
+    failure
+}
