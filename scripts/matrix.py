@@ -43,7 +43,7 @@ SMOKE = {
     "e2e_canary_deployment": [
         "create_puts_the_stable_on_blue_as_primary_with_all_traffic",
         "canary_in_then_more_traffic_moves_only_weights",
-        "promote_makes_the_canary_version_the_primary_on_blue",
+        "promote_swaps_the_canary_in_as_primary_and_green_becomes_live",
         "rollback_moves_traffic_back_then_deletes_the_canary",
         "import_adopts_the_stable_and_the_canary",
         "destroy_moves_traffic_back_and_leaves_no_task_set",
