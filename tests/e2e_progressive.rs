@@ -20,6 +20,16 @@ fn scheduled(s: &Stack, pause: &str, alarm: &str, attempt: u32) -> CanaryConfig 
         .canary_steps(&s.td(1), &[(10, pause), (50, "1s")], attempt)
 }
 
+/// Returns once the running apply has set step 1's 10% on the managed rule.
+async fn at_step_1(s: &Stack, run: &mut common::Running) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.splits().await[0] != (90, 10) {
+        assert!(run.is_running(), "apply ended before step 1");
+        assert!(Instant::now() < deadline, "step 1 never came");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_scheduled_release_walks_every_step_in_one_apply() {
     let s = Stack::short_periods("sched").await;
@@ -75,12 +85,7 @@ async fn an_alarm_rolls_the_release_back_mid_bake_and_the_version_is_held() {
     let mut run =
         s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
     // Wait until the canary takes its 10%, then fire the alarm.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while s.splits().await[0] != (90, 10) {
-        assert!(run.is_running(), "apply ended before step 1");
-        assert!(Instant::now() < deadline, "step 1 never came");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    at_step_1(&s, &mut run).await;
     let fired = Instant::now();
     s.aws
         .set_alarm("alarm-5xx", "ALARM", "Threshold Crossed: 7 datapoints")
@@ -386,12 +391,7 @@ async fn ctrl_c_mid_bake_keeps_the_step_and_the_next_apply_bakes_the_rest() {
     s.deploy(&scheduled(&s, "12s", "stop-5xx", 1));
     let mut run =
         s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while s.splits().await[0] != (90, 10) {
-        assert!(run.is_running(), "apply ended before step 1");
-        assert!(Instant::now() < deadline, "step 1 never came");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    at_step_1(&s, &mut run).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     run.interrupt();
     let out = run.wait();

@@ -663,36 +663,22 @@ pub async fn set_primary_confirmed(
     }
 }
 
-/// TagResource on a task set.
-pub async fn tag_task_set(
+/// TagResource on a task set (ownership tags) or a service (what the actions did, for Read
+/// to find); `noun` names the resource in errors.
+pub async fn tag_resource(
     ecs: &Client,
-    task_set_arn: &str,
+    noun: &'static str,
+    arn: &str,
     tags: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
-    let mut req = ecs.tag_resource().resource_arn(task_set_arn);
+    let mut req = ecs.tag_resource().resource_arn(arn);
     for (k, v) in tags {
         req = req.tags(ecs::Tag::builder().key(k).value(v).build());
     }
     req.send()
         .await
         .map(|_| ())
-        .map_err(|e| AwsError::from_sdk("TagResource", e, &[], "task set", task_set_arn))
-}
-
-/// TagResource on a service: how the actions record what they did, for Read to find.
-pub async fn tag_service(
-    ecs: &Client,
-    service_arn: &str,
-    tags: &BTreeMap<String, String>,
-) -> Result<(), AwsError> {
-    let mut req = ecs.tag_resource().resource_arn(service_arn);
-    for (k, v) in tags {
-        req = req.tags(ecs::Tag::builder().key(k).value(v).build());
-    }
-    req.send()
-        .await
-        .map(|_| ())
-        .map_err(|e| AwsError::from_sdk("TagResource", e, &[], "service", service_arn))
+        .map_err(|e| AwsError::from_sdk("TagResource", e, &[], noun, arn))
 }
 
 /// DeleteTaskSet. A task set that is already gone counts as deleted.

@@ -100,7 +100,7 @@ async fn record(ctx: &Ctx, d: &Desired, key: &str, value: String, diags: &mut Di
         }
     };
     let tags = BTreeMap::from([(key.to_string(), value)]);
-    if let Err(e) = ecs::tag_service(&ctx.aws.ecs, &svc.arn, &tags).await {
+    if let Err(e) = ecs::tag_resource(&ctx.aws.ecs, "service", &svc.arn, &tags).await {
         aws_error(
             diags,
             None,

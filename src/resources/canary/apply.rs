@@ -318,9 +318,14 @@ async fn run(
         }
         match step {
             Step::Adopt { task_set, role } => {
-                ecs::tag_task_set(&ctx.aws.ecs, &task_set.arn, &ownership_tags(&d.id(), *role))
-                    .await
-                    .map_err(|e| Failure::at(*role, "Could not tag the imported task set", e))?;
+                ecs::tag_resource(
+                    &ctx.aws.ecs,
+                    "task set",
+                    &task_set.arn,
+                    &ownership_tags(&d.id(), *role),
+                )
+                .await
+                .map_err(|e| Failure::at(*role, "Could not tag the imported task set", e))?;
             }
             Step::Create {
                 fresh,
