@@ -32,6 +32,9 @@ pub const MAX_ROUTER_ARNS: usize = 20;
 const DEFAULT_WINDOW: Duration = Duration::from_millis(15);
 /// How long a refresh's reads may stand in for the plan-time checks of the same plan.
 pub const REUSE_TTL: Duration = Duration::from_secs(10);
+/// How long a listener or rule one refresh read serves the refreshes of other deployments in
+/// the same process (they name the same shared listeners and rules), while nothing was written.
+pub const REFRESH_SHARE: Duration = Duration::from_secs(2);
 
 /// One Describe operation the coalescer can merge: the fake in the tests, the SDK otherwise.
 pub(crate) trait Describe: Send + Sync + 'static {
@@ -354,6 +357,41 @@ struct Recent {
     routers: HashMap<String, (Instant, Router)>,
 }
 
+/// Listeners and rules refreshes read, with when and at which count of router writes
+/// ([`super::elbv2::router_writes`]): a refresh of another deployment takes them while they are
+/// younger than the share time and no write has begun since.
+#[derive(Debug, Default)]
+struct RouterShare {
+    read: HashMap<String, (Instant, u64, Router)>,
+}
+
+impl RouterShare {
+    fn get(
+        &self,
+        arns: &[String],
+        writes: u64,
+        now: Instant,
+        ttl: Duration,
+    ) -> Option<Vec<Router>> {
+        arns.iter()
+            .map(|a| {
+                self.read
+                    .get(a)
+                    .filter(|(at, w, _)| *w == writes && now.saturating_duration_since(*at) < ttl)
+                    .map(|(_, _, r)| r.clone())
+            })
+            .collect()
+    }
+
+    fn put(&mut self, routers: &[Router], writes: u64, now: Instant, ttl: Duration) {
+        self.read
+            .retain(|_, (at, w, _)| *w == writes && now.saturating_duration_since(*at) < ttl);
+        for r in routers {
+            self.read.insert(r.arn.clone(), (now, writes, r.clone()));
+        }
+    }
+}
+
 /// The coalesced reads of one provider process and what its refreshes saw.
 #[derive(Debug)]
 pub struct Reads {
@@ -362,6 +400,8 @@ pub struct Reads {
     rules: Coalescer<DescribeRouters>,
     recent: Mutex<Recent>,
     ttl: Duration,
+    /// None with coalescing off: every refresh reads its own routers, as before.
+    share: Option<Mutex<RouterShare>>,
 }
 
 impl Reads {
@@ -376,6 +416,7 @@ impl Reads {
             rules: Coalescer::new(DescribeRouters(elbv2, Kind::Rule), window),
             recent: Mutex::new(Recent::default()),
             ttl: REUSE_TTL,
+            share: window.map(|_| Mutex::new(RouterShare::default())),
         }
     }
 
@@ -414,6 +455,41 @@ impl Reads {
 
     pub async fn rules(&self, arns: &[String]) -> Result<Vec<Router>, AwsError> {
         self.rules.get((), arns.to_vec()).await
+    }
+
+    /// [`Reads::listeners`] for a refresh: what another refresh of this process read less than
+    /// [`REFRESH_SHARE`] ago, when no router write has begun since; else read (and share) now.
+    /// Only Read uses it: checks before a write and read-backs read afresh.
+    pub async fn refresh_listeners(&self, arns: &[String]) -> Result<Vec<Router>, AwsError> {
+        self.refresh_routers(&self.listeners, arns).await
+    }
+
+    pub async fn refresh_rules(&self, arns: &[String]) -> Result<Vec<Router>, AwsError> {
+        self.refresh_routers(&self.rules, arns).await
+    }
+
+    async fn refresh_routers(
+        &self,
+        kind: &Coalescer<DescribeRouters>,
+        arns: &[String],
+    ) -> Result<Vec<Router>, AwsError> {
+        let Some(share) = &self.share else {
+            return kind.get((), arns.to_vec()).await;
+        };
+        if arns.is_empty() {
+            return Ok(vec![]);
+        }
+        let writes = super::elbv2::router_writes();
+        let lock = || share.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(hit) = lock().get(arns, writes, Instant::now(), REFRESH_SHARE) {
+            return Ok(hit);
+        }
+        let found = kind.get((), arns.to_vec()).await?;
+        // A write that began while this read was out may or may not show in it: not shared.
+        if super::elbv2::router_writes() == writes {
+            lock().put(&found, writes, Instant::now(), REFRESH_SHARE);
+        }
+        Ok(found)
     }
 
     /// Keeps what a refresh read, for [`Reads::recent_service`] and [`Reads::recent_routers`].
@@ -712,5 +788,34 @@ mod tests {
             Some(Duration::from_millis(9))
         );
         assert_eq!(window_from(None, Some("soon")), Some(DEFAULT_WINDOW));
+    }
+
+    #[test]
+    fn a_shared_router_read_serves_while_young_and_no_write_began() {
+        use crate::aws::elbv2::tests_support::router;
+        let t0 = Instant::now();
+        let ttl = REFRESH_SHARE;
+        let (a, b) = (
+            router("arn:a", &[("tg1", 100)]),
+            router("arn:b", &[("tg1", 100)]),
+        );
+        let mut share = RouterShare::default();
+        share.put(&[a.clone(), b.clone()], 7, t0, ttl);
+        let both = vec!["arn:a".to_string(), "arn:b".to_string()];
+        let hit = share.get(&both, 7, t0 + ttl / 2, ttl).unwrap();
+        assert_eq!(
+            hit.iter().map(|r| r.arn.as_str()).collect::<Vec<_>>(),
+            ["arn:a", "arn:b"]
+        );
+        // Too old, a write since, or one ARN not read: read again.
+        assert!(share.get(&both, 7, t0 + ttl, ttl).is_none());
+        assert!(share.get(&both, 8, t0, ttl).is_none());
+        assert!(share
+            .get(&["arn:a".to_string(), "arn:c".to_string()], 7, t0, ttl)
+            .is_none());
+        // A read after a write replaces what came before it.
+        share.put(&[a], 8, t0, ttl);
+        assert!(share.get(&["arn:b".to_string()], 8, t0, ttl).is_none());
+        assert!(share.get(&["arn:a".to_string()], 8, t0, ttl).is_some());
     }
 }
