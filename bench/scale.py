@@ -5,7 +5,8 @@ coalesced reads, with and without AWS-like rate limits at the proxy, and one app
 For each size N (one deployment per service of one cluster, bench/scale/main.tf), four
 `terraform plan -detailed-exitcode` runs side by side, in an order that alternates between
 sizes: coalescing on / off (`ECSX_COALESCE=off`) x no limits / AWS limits (the proxy's
-`AWS_LIMITS` token buckets). Each records wall time, AWS calls, throttled calls (answered
+`AWS_LIMITS` token buckets), plus coalesced under the limits with the provider's own pacing off
+(`ECSX_RATE_LIMIT=off`). Each records wall time, AWS calls, throttled calls (answered
 with a throttling error by the proxy's buckets), the SDK's retries (attempt > 1) and whether
 the plan failed. The largest size also records the provider's peak RSS.
 """
@@ -24,6 +25,8 @@ MODES = (
     ("uncoalesced", {"ECSX_COALESCE": "off"}, False),
     ("coalesced, AWS limits", {}, True),
     ("uncoalesced, AWS limits", {"ECSX_COALESCE": "off"}, True),
+    # The provider's own pacing (src/aws/pace.rs) off: what the limits do without it.
+    ("coalesced, AWS limits, unpaced", {"ECSX_RATE_LIMIT": "off"}, True),
 )
 APPLY_CANARIES = 50
 
