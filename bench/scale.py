@@ -4,7 +4,7 @@ coalesced reads, with and without AWS-like rate limits at the proxy, and one app
 
 For each size N (one deployment per service of one cluster, bench/scale/main.tf), four
 `terraform plan -detailed-exitcode` runs side by side, in an order that alternates between
-sizes: coalescing on / off (`ECSX_COALESCE=off`) x no limits / AWS limits (the proxy's
+sizes: coalescing and pacing on / off (`ECSX_COALESCE=off ECSX_RATE_LIMIT=off`) x no limits / AWS limits (the proxy's
 `AWS_LIMITS` token buckets), plus coalesced under the limits with the provider's own pacing off
 (`ECSX_RATE_LIMIT=off`). Each records wall time, AWS calls, throttled calls (answered
 with a throttling error by the proxy's buckets), the SDK's retries (attempt > 1) and whether
@@ -20,11 +20,13 @@ import subprocess
 import time
 from pathlib import Path
 
+# "uncoalesced" is the provider as it was before issue 14: no merged reads and no pacing.
+BEFORE = {"ECSX_COALESCE": "off", "ECSX_RATE_LIMIT": "off"}
 MODES = (
     ("coalesced", {}, False),
-    ("uncoalesced", {"ECSX_COALESCE": "off"}, False),
+    ("uncoalesced", BEFORE, False),
     ("coalesced, AWS limits", {}, True),
-    ("uncoalesced, AWS limits", {"ECSX_COALESCE": "off"}, True),
+    ("uncoalesced, AWS limits", BEFORE, True),
     # The provider's own pacing (src/aws/pace.rs) off: what the limits do without it.
     ("coalesced, AWS limits, unpaced", {"ECSX_RATE_LIMIT": "off"}, True),
 )

@@ -31,7 +31,8 @@ def section(results: dict) -> list[str]:
     w("")
     w("`terraform plan -detailed-exitcode` with nothing to change, N deployments (one per service of one "
       "cluster, [bench/scale](../bench/scale/main.tf)), five ways side by side, alternating the order between "
-      f"runs ({runs} run(s) per size and way): coalesced reads on (the default) or off (`ECSX_COALESCE=off`), "
+      f"runs ({runs} run(s) per size and way): coalesced reads and pacing on (the default) or both off, as before issue 14 "
+      "(`ECSX_COALESCE=off ECSX_RATE_LIMIT=off`; *uncoalesced* below), "
       "and without limits or with AWS-like rate limits enforced by the counting proxy; the fifth way is "
       "coalesced under the limits with the provider's own pacing (src/aws/pace.rs) off (`ECSX_RATE_LIMIT=off`). "
       "*Calls* are the requests the proxy received, SDK retries included; *throttled* are those the proxy's "
