@@ -3,8 +3,9 @@
 //!
 //! Terraform sends up to ten ReadResource / PlanResourceChange calls at once to one provider
 //! process. DescribeServices takes up to ten services of one cluster, DescribeListeners and
-//! DescribeRules many ARNs, so requests that arrive within a short window (15 ms by default,
-//! `ECSX_COALESCE_WINDOW`; `ECSX_COALESCE=off` turns merging off) share one call. Each caller
+//! DescribeRules many ARNs, so requests that arrive within a short window of each other (15 ms
+//! by default, `ECSX_COALESCE_WINDOW`, and at most four windows in all; `ECSX_COALESCE=off`
+//! turns merging off) share one call. Each caller
 //! gets exactly its own answer: a service reported MISSING, or an ARN not in the answer, fails
 //! only the caller that asked for it. ELBv2 refuses a whole call for one unknown ARN, so a
 //! merged call that fails with not-found is asked again once per caller, with that caller's
@@ -30,8 +31,13 @@ pub const MAX_SERVICES: usize = 10;
 /// documented per-call maximum for the same API, and keeps every answer on one page.
 pub const MAX_ROUTER_ARNS: usize = 20;
 const DEFAULT_WINDOW: Duration = Duration::from_millis(15);
+/// A batch that keeps being joined is sent at the latest this many windows after it opened.
+const MAX_WINDOWS: u32 = 4;
 /// How long a refresh's reads may stand in for the plan-time checks of the same plan.
 pub const REUSE_TTL: Duration = Duration::from_secs(10);
+/// How long a listener or rule one refresh read serves the refreshes of other deployments in
+/// the same process (they name the same shared listeners and rules), while nothing was written.
+pub const REFRESH_SHARE: Duration = Duration::from_secs(2);
 
 /// One Describe operation the coalescer can merge: the fake in the tests, the SDK otherwise.
 pub(crate) trait Describe: Send + Sync + 'static {
@@ -70,6 +76,8 @@ struct Open<B: Describe> {
     id: u64,
     distinct: HashSet<B::Item>,
     waiters: Vec<Waiter<B>>,
+    opened: tokio::time::Instant,
+    last: tokio::time::Instant,
 }
 
 /// Merges concurrent requests for one operation into calls of up to `B::MAX_ITEMS` items.
@@ -130,6 +138,7 @@ impl<B: Describe> Coalescer<B> {
             if !fits {
                 send.extend(open.remove(&group));
             }
+            let now = tokio::time::Instant::now();
             let batch = open.entry(group.clone()).or_insert_with(|| {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                 started = Some(id);
@@ -137,8 +146,11 @@ impl<B: Describe> Coalescer<B> {
                     id,
                     distinct: HashSet::new(),
                     waiters: Vec::new(),
+                    opened: now,
+                    last: now,
                 }
             });
+            batch.last = now;
             batch.distinct.extend(wanted.iter().cloned());
             batch.waiters.push(Waiter {
                 items: items.clone(),
@@ -153,20 +165,33 @@ impl<B: Describe> Coalescer<B> {
             tokio::spawn(run(self.backend.clone(), group.clone(), b.waiters));
         }
         if let Some(id) = started {
-            // The first request of a batch sends it off when the window closes, unless it
-            // filled up (and was sent) before.
+            // The first request of a batch sends it off once no request has joined it for a
+            // window (requests of a refresh arrive a few milliseconds apart, as Terraform's
+            // workers free up), and at the latest MAX_WINDOWS windows after it opened, unless
+            // it filled up (and was sent) before.
             let (open, backend, group) = (self.open.clone(), self.backend.clone(), group.clone());
             tokio::spawn(async move {
-                tokio::time::sleep(window).await;
-                let due = {
-                    let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
-                    match open.get(&group) {
-                        Some(b) if b.id == id => open.remove(&group),
-                        _ => None,
+                let mut nap = window;
+                loop {
+                    tokio::time::sleep(nap).await;
+                    let due = {
+                        let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+                        let Some(b) = open.get(&group).filter(|b| b.id == id) else {
+                            return;
+                        };
+                        let close = (b.last + window).min(b.opened + window * MAX_WINDOWS);
+                        let now = tokio::time::Instant::now();
+                        if now < close {
+                            nap = close - now;
+                            None
+                        } else {
+                            open.remove(&group)
+                        }
+                    };
+                    if let Some(b) = due {
+                        run(backend, group, b.waiters).await;
+                        return;
                     }
-                };
-                if let Some(b) = due {
-                    run(backend, group, b.waiters).await;
                 }
             });
         }
@@ -355,6 +380,41 @@ struct Recent {
     routers: HashMap<String, (Instant, Router)>,
 }
 
+/// Listeners and rules refreshes read, with when and at which count of router writes
+/// ([`super::elbv2::router_writes`]): a refresh of another deployment takes them while they are
+/// younger than the share time and no write has begun since.
+#[derive(Debug, Default)]
+struct RouterShare {
+    read: HashMap<String, (Instant, u64, Router)>,
+}
+
+impl RouterShare {
+    fn get(
+        &self,
+        arns: &[String],
+        writes: u64,
+        now: Instant,
+        ttl: Duration,
+    ) -> Option<Vec<Router>> {
+        arns.iter()
+            .map(|a| {
+                self.read
+                    .get(a)
+                    .filter(|(at, w, _)| *w == writes && now.saturating_duration_since(*at) < ttl)
+                    .map(|(_, _, r)| r.clone())
+            })
+            .collect()
+    }
+
+    fn put(&mut self, routers: &[Router], writes: u64, now: Instant, ttl: Duration) {
+        self.read
+            .retain(|_, (at, w, _)| *w == writes && now.saturating_duration_since(*at) < ttl);
+        for r in routers {
+            self.read.insert(r.arn.clone(), (now, writes, r.clone()));
+        }
+    }
+}
+
 /// The coalesced reads of one provider process and what its refreshes saw.
 #[derive(Debug)]
 pub struct Reads {
@@ -363,6 +423,8 @@ pub struct Reads {
     rules: Coalescer<DescribeRouters>,
     recent: Mutex<Recent>,
     ttl: Duration,
+    /// None with coalescing off: every refresh reads its own routers, as before.
+    share: Option<Mutex<RouterShare>>,
 }
 
 impl Reads {
@@ -377,6 +439,7 @@ impl Reads {
             rules: Coalescer::new(DescribeRouters(elbv2, Kind::Rule), window),
             recent: Mutex::new(Recent::default()),
             ttl: REUSE_TTL,
+            share: window.map(|_| Mutex::new(RouterShare::default())),
         }
     }
 
@@ -415,6 +478,41 @@ impl Reads {
 
     pub async fn rules(&self, arns: &[String]) -> Result<Vec<Router>, AwsError> {
         self.rules.get((), arns.to_vec()).await
+    }
+
+    /// [`Reads::listeners`] for a refresh: what another refresh of this process read less than
+    /// [`REFRESH_SHARE`] ago, when no router write has begun since; else read (and share) now.
+    /// Only Read uses it: checks before a write and read-backs read afresh.
+    pub async fn refresh_listeners(&self, arns: &[String]) -> Result<Vec<Router>, AwsError> {
+        self.refresh_routers(&self.listeners, arns).await
+    }
+
+    pub async fn refresh_rules(&self, arns: &[String]) -> Result<Vec<Router>, AwsError> {
+        self.refresh_routers(&self.rules, arns).await
+    }
+
+    async fn refresh_routers(
+        &self,
+        kind: &Coalescer<DescribeRouters>,
+        arns: &[String],
+    ) -> Result<Vec<Router>, AwsError> {
+        let Some(share) = &self.share else {
+            return kind.get((), arns.to_vec()).await;
+        };
+        if arns.is_empty() {
+            return Ok(vec![]);
+        }
+        let writes = super::elbv2::router_writes();
+        let lock = || share.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(hit) = lock().get(arns, writes, Instant::now(), REFRESH_SHARE) {
+            return Ok(hit);
+        }
+        let found = kind.get((), arns.to_vec()).await?;
+        // A write that began while this read was out may or may not show in it: not shared.
+        if super::elbv2::router_writes() == writes {
+            lock().put(&found, writes, Instant::now(), REFRESH_SHARE);
+        }
+        Ok(found)
     }
 
     /// Keeps what a refresh read, for [`Reads::recent_service`] and [`Reads::recent_routers`].
@@ -591,6 +689,66 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 
+    /// Requests a few milliseconds apart keep a batch open; a quiet window or four windows in
+    /// all send it. The clock is paused, so only the order of events matters.
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_of_requests_joins_one_batch_until_quiet_or_four_windows() {
+        let items: Vec<String> = (0..8).map(|i| format!("i{i}")).collect();
+        let f = Arc::new(Fake {
+            known: items.clone(),
+            ..Fake::default()
+        });
+        let c = Arc::new(Coalescer::new(
+            FakeOp(f.clone()),
+            Some(Duration::from_millis(15)),
+        ));
+        let mut asks = Vec::new();
+        // Three requests 10 ms apart (one batch); after 40 ms of quiet, two more 10 ms apart.
+        for (i, at) in [0u64, 10, 20, 60, 70].into_iter().enumerate() {
+            let (c, item) = (c.clone(), items[i].clone());
+            asks.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(at)).await;
+                c.get("prod".into(), vec![item]).await
+            }));
+        }
+        for a in asks {
+            assert!(a.await.unwrap().is_ok());
+        }
+        let calls = f.calls.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            [strings(&["i0", "i1", "i2"]), strings(&["i3", "i4"])],
+            "{calls:?}"
+        );
+        // A stream that never goes quiet is cut after four windows (60 ms): the requests up
+        // to 56 ms share the first call, the one at 70 ms starts the next.
+        f.calls.lock().unwrap().clear();
+        let mut asks = Vec::new();
+        for (at, item) in [
+            (0u64, "i4"),
+            (14, "i4"),
+            (28, "i5"),
+            (42, "i5"),
+            (56, "i6"),
+            (70, "i6"),
+        ] {
+            let (c, item) = (c.clone(), item.to_string());
+            asks.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(at)).await;
+                c.get("prod".into(), vec![item]).await
+            }));
+        }
+        for a in asks {
+            assert!(a.await.unwrap().is_ok());
+        }
+        let calls = f.calls.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            [strings(&["i4", "i5", "i6"]), strings(&["i6"])],
+            "{calls:?}"
+        );
+    }
+
     #[tokio::test]
     async fn groups_are_separate_calls() {
         let f = fake(&["a"], false);
@@ -713,5 +871,34 @@ mod tests {
             Some(Duration::from_millis(9))
         );
         assert_eq!(window_from(None, Some("soon")), Some(DEFAULT_WINDOW));
+    }
+
+    #[test]
+    fn a_shared_router_read_serves_while_young_and_no_write_began() {
+        use crate::aws::elbv2::tests_support::router;
+        let t0 = Instant::now();
+        let ttl = REFRESH_SHARE;
+        let (a, b) = (
+            router("arn:a", &[("tg1", 100)]),
+            router("arn:b", &[("tg1", 100)]),
+        );
+        let mut share = RouterShare::default();
+        share.put(&[a.clone(), b.clone()], 7, t0, ttl);
+        let both = vec!["arn:a".to_string(), "arn:b".to_string()];
+        let hit = share.get(&both, 7, t0 + ttl / 2, ttl).unwrap();
+        assert_eq!(
+            hit.iter().map(|r| r.arn.as_str()).collect::<Vec<_>>(),
+            ["arn:a", "arn:b"]
+        );
+        // Too old, a write since, or one ARN not read: read again.
+        assert!(share.get(&both, 7, t0 + ttl, ttl).is_none());
+        assert!(share.get(&both, 8, t0, ttl).is_none());
+        assert!(share
+            .get(&["arn:a".to_string(), "arn:c".to_string()], 7, t0, ttl)
+            .is_none());
+        // A read after a write replaces what came before it.
+        share.put(&[a], 8, t0, ttl);
+        assert!(share.get(&["arn:b".to_string()], 8, t0, ttl).is_none());
+        assert!(share.get(&["arn:a".to_string()], 8, t0, ttl).is_some());
     }
 }

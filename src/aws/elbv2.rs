@@ -624,8 +624,30 @@ pub async fn discover(
     Ok((found, other))
 }
 
+/// Router writes this process has started or finished; a shared refresh read of routers
+/// (src/aws/batch.rs) counts only while this has not moved since the read began.
+static ROUTER_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub(crate) fn router_writes() -> u64 {
+    ROUTER_WRITES.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Sends `split` on the router, touching nothing but its forward action.
 pub async fn set_split(
+    elbv2: &Client,
+    router: &Router,
+    split: &[(String, i32)],
+) -> Result<(), AwsError> {
+    use std::sync::atomic::Ordering::SeqCst;
+    // Before (a read in flight now may see either weights) and after (one made during the
+    // write may hold the old ones).
+    ROUTER_WRITES.fetch_add(1, SeqCst);
+    let sent = send_split(elbv2, router, split).await;
+    ROUTER_WRITES.fetch_add(1, SeqCst);
+    sent
+}
+
+async fn send_split(
     elbv2: &Client,
     router: &Router,
     split: &[(String, i32)],

@@ -113,15 +113,17 @@ impl Intercept for CallLog {
 
 fn operation(cfg: &ConfigBag) -> String {
     cfg.load::<Metadata>()
-        .map(|m| {
-            // Short service names, as in `ecs.CreateTaskSet` / `elbv2.ModifyRule`.
-            let service = match m.service() {
-                "Elastic Load Balancing v2" => "elbv2".to_string(),
-                other => other.to_ascii_lowercase(),
-            };
-            format!("{service}.{}", m.name())
-        })
+        .map(short_operation)
         .unwrap_or_default()
+}
+
+/// Short service names, as in `ecs.CreateTaskSet` / `elbv2.ModifyRule`.
+pub(crate) fn short_operation(m: &Metadata) -> String {
+    let service = match m.service() {
+        "Elastic Load Balancing v2" => "elbv2".to_string(),
+        other => other.to_ascii_lowercase(),
+    };
+    format!("{service}.{}", m.name())
 }
 
 /// The ids a request names: cluster/service/task set for ECS (JSON body),

@@ -6,6 +6,7 @@ pub mod ecs;
 pub mod elbv2;
 pub mod error;
 mod logging;
+pub mod pace;
 pub mod wait;
 
 pub use error::AwsError;
@@ -122,11 +123,17 @@ impl Aws {
                 )
                 .build();
         }
+        // Every request of the three clients is paced per API family (src/aws/pace.rs).
+        let paced = pace::Limiter::from_env()
+            .map(|l| pace::PacedClient::new(pace::default_https_client(), l));
         let mut ecs = aws_sdk_ecs::config::Builder::from(&base)
             .interceptor(logging::CallLog)
             .retry_classifier(error::QuotaIsNotThrottling);
         if let Some(url) = &s.endpoint_ecs {
             ecs = ecs.endpoint_url(url);
+        }
+        if let Some(p) = &paced {
+            ecs = ecs.interceptor(pace::TagOperation).http_client(p.clone());
         }
         let mut elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(&base)
             .interceptor(logging::CallLog)
@@ -134,11 +141,19 @@ impl Aws {
         if let Some(url) = &s.endpoint_elbv2 {
             elbv2 = elbv2.endpoint_url(url);
         }
+        if let Some(p) = &paced {
+            elbv2 = elbv2.interceptor(pace::TagOperation).http_client(p.clone());
+        }
         let mut cloudwatch = aws_sdk_cloudwatch::config::Builder::from(&base)
             .interceptor(logging::CallLog)
             .retry_classifier(error::QuotaIsNotThrottling);
         if let Some(url) = &s.endpoint_cloudwatch {
             cloudwatch = cloudwatch.endpoint_url(url);
+        }
+        if let Some(p) = &paced {
+            cloudwatch = cloudwatch
+                .interceptor(pace::TagOperation)
+                .http_client(p.clone());
         }
         let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build());
         let ecs = aws_sdk_ecs::Client::from_conf(ecs.build());

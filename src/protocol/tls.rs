@@ -150,3 +150,24 @@ impl ClientCertVerifier for PinnedClientCert {
         self.algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `.cargo/config.toml` builds AWS-LC without its CPU jitter entropy collector, whose first
+    /// seeding cost tens of milliseconds before the handshake line. The variable reaches rustc
+    /// too, so a build without that file fails here instead of silently starting slowly.
+    #[test]
+    fn aws_lc_is_built_to_seed_from_the_os() {
+        assert_eq!(option_env!("AWS_LC_SYS_NO_JITTER_ENTROPY"), Some("1"));
+    }
+
+    #[test]
+    fn server_identity_is_fresh_per_process_and_encodes_without_padding() {
+        let a = ServerIdentity::generate().unwrap();
+        let b = ServerIdentity::generate().unwrap();
+        assert_ne!(a.cert_der.as_ref(), b.cert_der.as_ref());
+        assert!(!a.handshake_cert().contains('='));
+    }
+}

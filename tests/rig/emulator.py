@@ -66,6 +66,7 @@ moto's own ``POST /moto-api/reset`` keeps working (settings survive it).
 from __future__ import annotations
 
 import argparse
+import datetime
 import inspect
 import io
 import json
@@ -302,7 +303,18 @@ def _refresh_task_set(service: Service, ts: TaskSet, now: float) -> None:
     ts.pendingCount = max(target - running, 0)
     if status != ts.stabilityStatus:
         ts.stabilityStatus = status
-        ts.stabilityStatusAt = utcnow()
+        ts.stabilityStatusAt = _after_last_write(ts)
+
+
+def _after_last_write(ts: TaskSet):
+    """Now, but never at or before the task set's last write: ECS recomputes stability after
+    a write, and answers in whole milliseconds, so with `stabilize_seconds` 0 a STEADY_STATE
+    computed in the same millisecond as CreateTaskSet must still read as later than it."""
+    now = utcnow()
+    last = getattr(ts, "updatedAt", None) or getattr(ts, "createdAt", None)
+    if last is not None and now <= last + datetime.timedelta(milliseconds=1):
+        return last + datetime.timedelta(milliseconds=1)
+    return now
 
 
 STALE_FIELDS = ("stabilityStatus", "stabilityStatusAt", "computedDesiredCount",

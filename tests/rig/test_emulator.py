@@ -739,6 +739,18 @@ def test_stale_stability_after_create_and_update(emulator, ecs, svc):
     assert seen["stabilityStatusAt"] > updated["updatedAt"]
 
 
+def test_steady_at_once_is_still_dated_after_the_write(emulator, ecs, svc):
+    # ECS recomputes stability after a write; with no stabilizing time the emulator may do it
+    # in the write's own millisecond, which a reader could not tell from a stale answer.
+    configure(emulator, stabilize_seconds=0)
+    for _ in range(5):
+        ts = new_task_set(ecs, svc)
+        seen = describe(ecs, svc, ts["id"])["taskSets"][0]
+        assert seen["stabilityStatus"] == "STEADY_STATE"
+        assert seen["stabilityStatusAt"] > seen["updatedAt"]
+        ecs.delete_task_set(cluster="c", service="s", taskSet=ts["id"], force=True)
+
+
 def test_empty_service_task_sets_are_steady_at_once(ecs, svc):
     ecs.update_service(cluster="c", service="s", desiredCount=0)
     ts = new_task_set(ecs, svc)

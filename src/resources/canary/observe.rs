@@ -29,7 +29,7 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
     let (svc, listed, routers) = tokio::join!(
         ctx.aws.reads.service(&d.cluster, &d.service),
         ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]),
-        find_routers(ctx, &d)
+        find_routers_for_refresh(ctx, &d)
     );
     let svc = match svc {
         Ok(s) if s.is_active() => s,
@@ -144,6 +144,32 @@ pub(crate) async fn find_routers(
     ctx: &Ctx,
     d: &Desired,
 ) -> Result<(Vec<Router>, Vec<Router>), AwsError> {
+    let (listeners, rules) = router_arns(d);
+    let (listeners, rules) = tokio::join!(
+        ctx.aws.reads.listeners(&listeners),
+        ctx.aws.reads.rules(&rules)
+    );
+    let all: Vec<Router> = listeners?.into_iter().chain(rules?).collect();
+    Ok(split_test_routers(d, all))
+}
+
+/// [`find_routers`] for Read: deployments sharing listeners and rules share one read of them
+/// within a refresh (src/aws/batch.rs `REFRESH_SHARE`).
+async fn find_routers_for_refresh(
+    ctx: &Ctx,
+    d: &Desired,
+) -> Result<(Vec<Router>, Vec<Router>), AwsError> {
+    let (listeners, rules) = router_arns(d);
+    let (listeners, rules) = tokio::join!(
+        ctx.aws.reads.refresh_listeners(&listeners),
+        ctx.aws.reads.refresh_rules(&rules)
+    );
+    let all: Vec<Router> = listeners?.into_iter().chain(rules?).collect();
+    Ok(split_test_routers(d, all))
+}
+
+/// The listener ARNs and the rule ARNs of a deployment, test routers included.
+fn router_arns(d: &Desired) -> (Vec<String>, Vec<String>) {
     let pick = |kind| -> Vec<String> {
         d.routers
             .iter()
@@ -152,13 +178,7 @@ pub(crate) async fn find_routers(
             .map(|(_, a)| a.clone())
             .collect()
     };
-    let (listeners, rules) = (pick(elbv2::Kind::Listener), pick(elbv2::Kind::Rule));
-    let (listeners, rules) = tokio::join!(
-        ctx.aws.reads.listeners(&listeners),
-        ctx.aws.reads.rules(&rules)
-    );
-    let all: Vec<Router> = listeners?.into_iter().chain(rules?).collect();
-    Ok(split_test_routers(d, all))
+    (pick(elbv2::Kind::Listener), pick(elbv2::Kind::Rule))
 }
 
 fn split_test_routers(d: &Desired, all: Vec<Router>) -> (Vec<Router>, Vec<Router>) {
