@@ -631,9 +631,10 @@ pub(crate) fn observe(
         None => {
             // A canary version an alarm rolled back, or one promoted, stays configured but
             // held (`last_release`).
-            let promoted = release
-                .as_ref()
-                .is_some_and(|r| r.result == Release::PROMOTED);
+            let configured = state.block("canary").get("task_definition").as_str();
+            let promoted = release.as_ref().is_some_and(|r| {
+                r.result == Release::PROMOTED && configured == Some(r.task_definition.as_str())
+            });
             if d.held.is_none() && !promoted {
                 next.set("canary", Value::List(vec![]));
             }

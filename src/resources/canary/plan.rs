@@ -42,8 +42,8 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
         Value::Null
     };
     // The release record is the state's until an apply that walks a schedule writes it.
-    let mut record = Release::read(prior.get("last_release"));
-    if let Some(r) = record.as_mut() {
+    let mut record = prior.get("last_release").clone();
+    if let Some(mut r) = Release::read(&record) {
         // A promoted version stands in for stable.task_definition only until that changes.
         let configured = plan.planned.block("stable").get("task_definition");
         if r.result == Release::PROMOTED
@@ -51,10 +51,10 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
             && configured.as_str() != Some(r.stable_task_definition.as_str())
         {
             r.stable_task_definition.clear();
+            record = r.to_value();
         }
     }
-    plan.planned
-        .set("last_release", record.map_or(Value::Null, |r| r.to_value()));
+    plan.planned.set("last_release", record);
     let d = Desired::from(&plan.planned);
     if let (Some(c), Some(r)) = (&d.held, &d.last_release) {
         // A promoted canary is the stable task set now: nothing to say.
