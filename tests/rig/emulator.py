@@ -58,7 +58,7 @@ Switches for real-AWS behaviours (RigConfig.SWITCHES; default = real behaviour u
 Always on: CreateTaskSet fills what AWS fills (the VPC default security group, the cluster's
 default capacity provider strategy, the resolved Fargate platform version) and Describe*
 report it; NLBs get loadbalancer/net and listener/net ARNs, TCP/UDP target groups, no rules
-and no stickiness; a service with desiredCount 0 has every task set STEADY_STATE at once;
+and no stickiness; DescribeServices lists task sets without their tags; a service with desiredCount 0 has every task set STEADY_STATE at once;
 a deleted task set drains for drain_seconds x (its target group's deregistration delay / 300 s).
 moto's own ``POST /moto-api/reset`` keeps working (settings survive it).
 """
@@ -652,6 +652,22 @@ def describe_task_sets_response(self):
     return result
 
 
+_original_describe_services_response = EC2ContainerServiceResponse.describe_services
+
+# The key path of the task sets' tags inside a DescribeServices answer.
+DESCRIBE_SERVICES_TASK_SET_TAGS = "DescribeServicesResponse.services.Service.taskSets.TaskSet.tags"
+
+
+def describe_services_response(self):
+    """DescribeServices lists a service's task sets without their tags, with or without
+    include=TAGS (which covers the service's own tags): the API reference documents task set
+    tags only through DescribeTaskSets with include=TAGS, so nothing may rely on them here.
+    moto returns them."""
+    result = _original_describe_services_response(self)
+    self._exclude_from_response(DESCRIBE_SERVICES_TASK_SET_TAGS)
+    return result
+
+
 def ecs_dispatch(self, request, full_url=None, headers=None):
     """Every ECS request: advance the emulated scheduler first, and turn any
     unhandled exception into AWS's JSON ServerException (HTTP 500) instead
@@ -975,6 +991,7 @@ def install_patches() -> None:
     ecs_response = EC2ContainerServiceResponse
     ecs_response.delete_task_set = delete_task_set_response
     ecs_response.describe_task_sets = describe_task_sets_response
+    ecs_response.describe_services = describe_services_response
     ecs_response._dispatch = ecs_dispatch
 
     elb = ELBv2Backend

@@ -396,6 +396,20 @@ def test_describe_reports_the_vpc_default_security_group(emulator, ecs, svc):
     assert made["networkConfiguration"]["awsvpcConfiguration"]["securityGroups"] == [default]
 
 
+def test_describe_services_lists_task_sets_without_their_tags(ecs, svc):
+    # AWS documents task set tags only through DescribeTaskSets include=TAGS; moto also puts
+    # them into DescribeServices' taskSets, where a provider could come to rely on them
+    made = bare_task_set(ecs, svc, tags=[{"key": "ecsx:deployment", "value": "c/s"}])
+    for include in ([], ["TAGS"]):
+        described = ecs.describe_services(
+            cluster=svc["cluster"], services=[svc["service"]], include=include)["services"][0]
+        listed = [t for t in described["taskSets"] if t["id"] == made["id"]]
+        assert len(listed) == 1 and "tags" not in listed[0], listed
+    tagged = ecs.describe_task_sets(cluster=svc["cluster"], service=svc["service"],
+                                    taskSets=[made["id"]], include=["TAGS"])["taskSets"][0]
+    assert tagged["tags"] == [{"key": "ecsx:deployment", "value": "c/s"}]
+
+
 def test_cluster_default_capacity_provider_strategy_applies(ecs, svc):
     # AWS: neither launchType nor capacityProviderStrategy -> the cluster's default strategy
     # (EC2 without one); a task set on a strategy has no launch type (moto: EC2 always)

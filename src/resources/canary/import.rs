@@ -1,7 +1,7 @@
 //! Import: rebuild a deployment from a running service (task set template from ECS, target
 //! groups, the listeners and rules that split between them), then adopt its task sets.
 
-use super::model::{foreign_owner, EcsDefault, Template};
+use super::model::{foreign_owner, owned_by, Drift, EcsDefault, Role, Template};
 use crate::aws::ecs::{self, TaskSet};
 use crate::aws::elbv2::{self, Router};
 use crate::diag::Diagnostics;
@@ -153,6 +153,14 @@ pub(crate) async fn adopt(
                 .map(|r| r.arn.as_str()),
         )
     };
+    let untagged: Vec<Drift> = std::iter::once((*stable, Role::Stable))
+        .chain(canary.map(|c| (**c, Role::Canary)))
+        .filter(|(t, _)| !owned_by(t, &deployment))
+        .map(|(t, role)| Drift::NotOwned {
+            task_set: t.id.clone(),
+            role,
+        })
+        .collect();
     let none_if_empty = |v: Value| {
         if v.as_list().is_empty() {
             Value::Null
@@ -181,7 +189,9 @@ pub(crate) async fn adopt(
         ("promotion", Value::from("swap")),
         ("rollout_steps", Value::List(vec![])),
         ("orphaned_task_set_ids", Value::List(vec![])),
-        ("drift", Value::List(vec![])),
+        // Which of them lack the ownership tag: the refresh reads tags only while this says
+        // some do (observe::tags_needed), and the first apply tags them.
+        ("drift", Drift::to_values(&untagged)),
         ("task_set", Value::List(vec![Template::block_of(stable)])),
         (
             "stable",

@@ -3,7 +3,7 @@
 
 use super::model::{
     owned_by, owned_live, Desired, Drift, EcsDefault, Observed, Release, Role, TaskSetRef,
-    Template, MAX_TASK_SETS, TAG_ROLE,
+    Template, MAX_TASK_SETS, TAG_DEPLOYMENT, TAG_ROLE,
 };
 use super::rollout::Rollout;
 use super::schedule::read_back;
@@ -18,17 +18,14 @@ use crate::value::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Refreshes the state: one DescribeServices, one DescribeTaskSets (tags), one DescribeListeners
-/// and one DescribeRules, all at once, so that concurrent
-/// refreshes meet in the same coalesced calls (src/aws/batch.rs); the plan right after may
-/// reuse what was read here for its checks.
+/// Refreshes the state: one DescribeServices (its task sets included), one DescribeListeners
+/// and one DescribeRules, at once, so that concurrent refreshes meet in the same coalesced
+/// calls (src/aws/batch.rs); a DescribeTaskSets only when tags must be read (see
+/// [`tags_needed`]). The plan right after may reuse what was read here for its checks.
 pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> Value {
     let d = Desired::from(state);
-    // All three at once: concurrent refreshes then meet in the same coalesced calls, and the
-    // coalescing window overlaps DescribeTaskSets. The service is judged first, as before.
-    let (svc, listed, routers) = tokio::join!(
+    let (svc, routers) = tokio::join!(
         ctx.aws.reads.service(&d.cluster, &d.service),
-        ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]),
         find_routers_for_refresh(ctx, &d)
     );
     let svc = match svc {
@@ -51,10 +48,15 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
             return state.clone();
         }
     };
-    let subject = format!("service {:?} in cluster {:?}", d.service, d.cluster);
-    let Some((sets, _)) = reported(listed, diags, None, "Could not list task sets", &subject)
-    else {
-        return state.clone();
+    let sets = if tags_needed(state, &svc) {
+        let listed = ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]).await;
+        let subject = format!("service {:?} in cluster {:?}", d.service, d.cluster);
+        match reported(listed, diags, None, "Could not list task sets", &subject) {
+            Some((sets, _)) => sets,
+            None => return state.clone(),
+        }
+    } else {
+        owned_as_recorded(state, &d, &svc)
     };
     let Some((all_routers, test_routers)) = reported(
         routers,
@@ -74,6 +76,52 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
     }
     let d = Desired::from(&state);
     observe(&state, &d, &svc, &sets, &all_routers, &test_routers)
+}
+
+/// Whether a refresh must read the task sets' tags (DescribeTaskSets): DescribeServices lists
+/// every task set but not its tags, and tags tell whose a task set is. They are needed when
+/// the service has a live task set the state does not record (an orphan of this deployment,
+/// a PRIMARY that a promotion the state missed made, or somebody else's), or when the state's
+/// drift says a recorded task set does not carry the ownership tag yet (just imported).
+/// DRAINING task sets need none: ECS removes them, and nothing ecsx decides depends on whose
+/// they were.
+pub(crate) fn tags_needed(state: &Value, svc: &ecs::Service) -> bool {
+    let recorded = recorded_ids(state);
+    let unknown = svc
+        .task_sets
+        .iter()
+        .any(|t| !t.is_draining() && !recorded.contains(&t.id));
+    let untagged = Drift::from_values(state.get("drift"))
+        .iter()
+        .any(|d| matches!(d, Drift::NotOwned { .. }));
+    unknown || untagged
+}
+
+/// The ids of the stable and canary task sets the state records.
+fn recorded_ids(state: &Value) -> Vec<String> {
+    [Role::Stable, Role::Canary]
+        .into_iter()
+        .filter_map(|r| TaskSetRef::read(state, r).map(|t| t.id))
+        .collect()
+}
+
+/// The service's task sets when [`tags_needed`] says no tags must be read: the ones the state
+/// records are this deployment's (the apply that recorded them tagged them so, and an import
+/// that found them untagged left drift that makes the refresh read the tags instead); the
+/// others are DRAINING and carry no tags here.
+fn owned_as_recorded(state: &Value, d: &Desired, svc: &ecs::Service) -> Vec<TaskSet> {
+    let recorded = recorded_ids(state);
+    svc.task_sets
+        .iter()
+        .map(|t| {
+            let mut t = t.clone();
+            t.tags.clear();
+            if recorded.contains(&t.id) {
+                t.tags.insert(TAG_DEPLOYMENT.to_string(), d.id());
+            }
+            t
+        })
+        .collect()
 }
 
 /// What a create starts from: task sets already tagged for its deployment mean an earlier

@@ -281,3 +281,59 @@ fn a_create_takes_over_the_stable_task_set_of_its_interrupted_predecessor() {
     assert!(seen.stable.is_none());
     assert_eq!(seen.orphans, ["ecs-svc/5"]);
 }
+
+#[test]
+fn tags_are_read_only_for_task_sets_the_state_does_not_record() {
+    let state = applied(&config(12, Some((13, 10))));
+    let untagged = |id: &str, status: &str| TaskSet {
+        tags: Default::default(),
+        ..task_set(id, status)
+    };
+    let recorded = [
+        untagged("ecs-svc/1", "PRIMARY"),
+        untagged("ecs-svc/2", "ACTIVE"),
+    ];
+    assert!(!tags_needed(&state, &service(&recorded)));
+    // An old stable draining after a promotion needs no tags either.
+    let draining = [recorded.to_vec(), vec![untagged("ecs-svc/0", "DRAINING")]].concat();
+    assert!(!tags_needed(&state, &service(&draining)));
+    // An orphan, a PRIMARY the state missed, a foreign task set: whose it is decides.
+    let unknown = [recorded.to_vec(), vec![untagged("ecs-svc/3", "ACTIVE")]].concat();
+    assert!(tags_needed(&state, &service(&unknown)));
+    // Just imported: the state's drift says the stable does not carry the tag yet.
+    let mut imported = state.clone();
+    imported.set(
+        "drift",
+        Drift::to_values(&[Drift::NotOwned {
+            task_set: "ecs-svc/1".into(),
+            role: Role::Stable,
+        }]),
+    );
+    assert!(tags_needed(&imported, &service(&recorded)));
+}
+
+#[test]
+fn without_tags_the_recorded_task_sets_read_as_owned_and_nothing_drifts() {
+    let state = applied(&config(12, Some((13, 10))));
+    let d = Desired::from(&state);
+    let untagged = |id: &str, status: &str| TaskSet {
+        tags: Default::default(),
+        ..task_set(id, status)
+    };
+    let svc = service(&[
+        untagged("ecs-svc/1", "PRIMARY"),
+        untagged("ecs-svc/2", "ACTIVE"),
+        untagged("ecs-svc/0", "DRAINING"),
+    ]);
+    let sets = owned_as_recorded(&state, &d, &svc);
+    let owned: Vec<&str> = sets
+        .iter()
+        .filter(|t| owned_by(t, &d.id()))
+        .map(|t| t.id.as_str())
+        .collect();
+    assert_eq!(owned, ["ecs-svc/1", "ecs-svc/2"]);
+    let managed = [router(RULE, &[(BLUE, 90), (GREEN, 10)])];
+    let seen = observe(&state, &d, &svc, &sets, &managed, &[]);
+    assert_eq!(seen.get("drift"), &Value::List(vec![]), "{seen:?}");
+    assert_eq!(seen.get("orphaned_task_set_ids"), &Value::List(vec![]));
+}
