@@ -19,23 +19,25 @@ STEPS = ("bootstrap", "canary 10%", "canary 50%", "promote")
 # Why ecsx reads more than the script, per operation; used where ecsx makes more calls.
 WHY_MORE = {
     "ecs.DescribeServices": (
-        "every plan refreshes the deployment (the service: its task sets and which one is "
-        "PRIMARY); a plan that changes something reads the service again to check that it takes "
-        "task sets and has room for the new ones (ECS allows five), Terraform's re-plan at the "
-        "start of apply repeats that check, and the apply reads the service once more before it starts"
+        "every plan refreshes the deployment (the service with its task sets: which one is "
+        "PRIMARY, their scale and stability); the plan's own check that the service takes task "
+        "sets and has room for new ones (ECS allows five) reuses that read; Terraform's re-plan "
+        "at the start of apply, a process of its own, reads the service once, and the apply "
+        "starts from that read"
     ),
     "ecs.DescribeTaskSets": (
-        "the refresh at every plan lists the task sets with their tags, to see drift and "
-        "orphaned task sets; a first apply looks for orphans (left by a crash) before creating "
-        "anything; the waits poll the same way the script's loop does"
+        "a plan or apply that creates the deployment looks for task sets an interrupted create "
+        "left (with their tags); the waits poll the same way the script's loop does. A refresh "
+        "reads the task sets' tags only when the service has a task set the state does not "
+        "record, which a normal release never has"
     ),
     "elbv2.DescribeListeners": (
-        "read at every refresh, so weights changed by hand show in the plan; a plan that moves "
-        "traffic reads them again to refuse a listener that forwards to a target group the "
-        "deployment does not own, and Terraform's re-plan at the start of apply repeats that; the "
-        "apply reads them before it starts, right before writing (in case of an edit since the "
-        "plan), and after writing until they read back the new weights (ELBv2 may show the old "
-        "ones for a moment)"
+        "read at every refresh, so weights changed by hand show in the plan (the plan's check "
+        "that the routers forward only to the deployment's target groups reuses that read); "
+        "Terraform's re-plan at the start of apply reads them once, and the apply starts from "
+        "that read; a shift reads them right before writing unless the last read is under a "
+        "second old with no write since, and after writing until they read back the new "
+        "weights (ELBv2 may show the old ones for a moment)"
     ),
     "elbv2.DescribeRules": "rules are read at the same points as listeners, for the same reasons",
 }
@@ -333,8 +335,9 @@ def markdown(results: dict, png_name: str) -> str:
         w(f"- **Plan is slower with ecsx** ({', '.join(slower_plan)}): the script's `terraform_data` "
           "reads nothing from AWS, so its plan is free but blind (a weight changed by hand, a deleted "
           "canary or a lost PRIMARY never shows), while ecsx starts its provider, refreshes the "
-          "deployment (four reads) and, when something is to change, checks the service and the "
-          f"routers the apply will touch (up to {max(max(step_series(e, i, 'plan_calls')) for i in range(len(STEPS))):g} calls "
+          "deployment (three reads: the service, its listeners, its rules) and, when something is "
+          "to change, checks the service and the routers the apply will touch on those reads "
+          f"(up to {max(max(step_series(e, i, 'plan_calls')) for i in range(len(STEPS))):g} calls "
           "per plan here), to show the real traffic split and the rollout steps before apply. "
           "Terraform also starts the provider process three times per plan (schema, validation, "
           "the plan itself), each start paying the handshake below.")
@@ -351,9 +354,13 @@ def markdown(results: dict, png_name: str) -> str:
             for op in sorted(fewer)) + ".")
     per_dep = s["calls_per_deployment"]
     worst = max(per_dep.values())
-    w(f"- **Refresh**: {worst:g} AWS calls per deployment per refresh at most (target: at most 4"
-      f"{'; met' if worst <= 4 else '; NOT met'}): DescribeServices, DescribeTaskSets, DescribeListeners "
-      "and DescribeRules, one each, however many listeners and rules a deployment manages.")
+    w(f"- **Refresh**: {worst:g} AWS calls per deployment per refresh at most, each deployment "
+      "with listeners and rules of its own (target: at most 4"
+      f"{'; met' if worst <= 4 else '; NOT met'}): DescribeServices, DescribeListeners "
+      "and DescribeRules, one each, however many listeners and rules a deployment manages, and "
+      "DescribeTaskSets only for a service with a task set the state does not record. Where "
+      "deployments share listeners and rules, or services share a cluster, one call serves "
+      "several (the scale section).")
     def grows(linear: bool) -> str:
         return "grows no faster than linearly" if linear else "grows faster than linearly"
 

@@ -415,6 +415,18 @@ impl RouterShare {
     }
 }
 
+/// Within an apply, how old a read of listeners and rules (with no router write begun since)
+/// or of a service may be to stand in for a new one: the re-plan Terraform runs right before
+/// each apply, and the read-back that ends one shift before the next, are that recent.
+pub const JUST_READ: Duration = Duration::from_secs(1);
+
+/// What this process read last, for [`Reads::routers_just_read`] and [`Reads::service_just_read`].
+#[derive(Debug, Default)]
+struct JustRead {
+    routers: RouterShare,
+    services: HashMap<(String, String), (Instant, Service)>,
+}
+
 /// The coalesced reads of one provider process and what its refreshes saw.
 #[derive(Debug)]
 pub struct Reads {
@@ -425,6 +437,8 @@ pub struct Reads {
     ttl: Duration,
     /// None with coalescing off: every refresh reads its own routers, as before.
     share: Option<Mutex<RouterShare>>,
+    /// None with coalescing off: every check reads afresh, as before.
+    just_read: Option<Mutex<JustRead>>,
 }
 
 impl Reads {
@@ -440,6 +454,7 @@ impl Reads {
             recent: Mutex::new(Recent::default()),
             ttl: REUSE_TTL,
             share: window.map(|_| Mutex::new(RouterShare::default())),
+            just_read: window.map(|_| Mutex::new(JustRead::default())),
         }
     }
 
@@ -529,6 +544,48 @@ impl Reads {
         for x in routers {
             r.routers.insert(x.arn.clone(), (now, x.clone()));
         }
+    }
+
+    /// Records a read of listeners and rules that began when [`super::elbv2::router_writes`]
+    /// was `writes`.
+    pub fn note_routers(&self, routers: &[Router], writes: u64) {
+        if let Some(j) = &self.just_read {
+            let mut j = j.lock().unwrap_or_else(|p| p.into_inner());
+            j.routers.put(routers, writes, Instant::now(), JUST_READ);
+        }
+    }
+
+    /// Every one of `arns` as this process read it less than [`JUST_READ`] ago, if no router
+    /// write has begun since; None otherwise. Not taken out: within an apply, the read-back
+    /// of one shift serves as the check before the next.
+    pub fn routers_just_read(&self, arns: &[String]) -> Option<Vec<Router>> {
+        let j = self.just_read.as_ref()?;
+        let j = j.lock().unwrap_or_else(|p| p.into_inner());
+        let writes = super::elbv2::router_writes();
+        j.routers.get(arns, writes, Instant::now(), JUST_READ)
+    }
+
+    /// Records a read of a service (the plan-time check of Terraform's re-plan before apply).
+    pub fn note_service(&self, cluster: &str, service: &Service) {
+        if let Some(j) = &self.just_read {
+            let mut j = j.lock().unwrap_or_else(|p| p.into_inner());
+            j.services.retain(|_, (at, _)| at.elapsed() < JUST_READ);
+            j.services.insert(
+                (cluster.to_string(), service.name.clone()),
+                (Instant::now(), service.clone()),
+            );
+        }
+    }
+
+    /// The service as this process read it less than [`JUST_READ`] ago, taken out: for the
+    /// start of an apply, before it writes anything.
+    pub fn service_just_read(&self, cluster: &str, service: &str) -> Option<Service> {
+        let j = self.just_read.as_ref()?;
+        let mut j = j.lock().unwrap_or_else(|p| p.into_inner());
+        let (at, svc) = j
+            .services
+            .remove(&(cluster.to_string(), service.to_string()))?;
+        (at.elapsed() < JUST_READ).then_some(svc)
     }
 
     /// The service as a refresh of this process read it less than the TTL ago, taken out so

@@ -5,7 +5,9 @@ use super::bake::bake;
 use super::model::{
     owned_by, ownership_tags, CanarySpec, Desired, Observed, Release, Role, TaskSetRef, Template,
 };
-use super::observe::{check_routers, find_routers, leftovers, note_forwarded};
+use super::observe::{
+    check_routers, creates_task_sets, find_routers, find_routers_fresh, leftovers, note_forwarded,
+};
 use super::rollout::{Fresh, Rollout, RoutePurpose, Step, Subject};
 use crate::actions::Progress;
 use crate::aws::ecs::{self, TaskSet, TaskSetSpec};
@@ -53,8 +55,19 @@ pub(crate) async fn converge_reporting(
         basis.set("last_release", prior.get("last_release").clone());
     }
     let d = Desired::from(&basis);
-    let Some(svc) = external_service_after_create(ctx, &d.cluster, &d.service, diags).await else {
-        return prior.clone();
+    // Terraform's re-plan read the service moments ago in this process: nothing was written
+    // since, so the apply starts from that read.
+    let just_read = ctx
+        .aws
+        .reads
+        .service_just_read(&d.cluster, &d.service)
+        .filter(|s| s.is_active() && s.is_external());
+    let svc = match just_read {
+        Some(s) => s,
+        None => match external_service_after_create(ctx, &d.cluster, &d.service, diags).await {
+            Some(s) => s,
+            None => return prior.clone(),
+        },
     };
     let mut seen = if prior.is_null() {
         match leftovers(ctx, &d).await {
@@ -73,18 +86,16 @@ pub(crate) async fn converge_reporting(
     } else {
         Observed::from_state(prior).with_live_primary(svc.primary())
     };
-    if let Err(e) = note_forwarded(ctx, &d, &mut seen).await {
-        aws_error(
-            diags,
-            Some(AttrPath::attr("traffic")),
-            "Could not read listeners and rules",
-            &format!("deployment {}", d.id()),
-            &e,
-        );
-        return prior.clone();
+    // One read of the routers for both: the target groups a create needs forwarded, and the
+    // safety check (every shift checks again right before it writes).
+    let routers = find_routers_fresh(ctx, &d).await;
+    if let Ok(found) = &routers {
+        if creates_task_sets(&seen, &d) {
+            note_forwarded(&mut seen, found);
+        }
     }
     let r = Rollout::plan(&seen, &d);
-    if let Err(e) = check_routers(ctx, &d, diags).await {
+    if let Err(e) = check_routers(ctx, &d, routers, diags).await {
         aws_error(
             diags,
             Some(AttrPath::attr("traffic")),
@@ -529,7 +540,7 @@ pub(super) async fn shift(
     production: Option<&Weights>,
     tests: Option<&Weights>,
 ) -> Result<(), AwsError> {
-    let (managed, test) = find_routers(ctx, d).await?;
+    let (managed, test) = find_routers_fresh(ctx, d).await?;
     // Checked again right before writing: someone may have edited a rule since the plan.
     for r in managed.iter().chain(&test) {
         if let Some(tg) = r

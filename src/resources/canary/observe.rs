@@ -186,19 +186,37 @@ pub(crate) fn resume_create(d: &Desired, sets: &[TaskSet]) -> Observed {
     }
 }
 
+/// Managed and test routers, as read.
+pub(crate) type Routers = (Vec<Router>, Vec<Router>);
+
 /// One DescribeListeners and one DescribeRules call for every managed and test router, each
 /// coalesced with concurrent requests of other deployments.
-pub(crate) async fn find_routers(
-    ctx: &Ctx,
-    d: &Desired,
-) -> Result<(Vec<Router>, Vec<Router>), AwsError> {
+pub(crate) async fn find_routers(ctx: &Ctx, d: &Desired) -> Result<Routers, AwsError> {
+    let writes = elbv2::router_writes();
     let (listeners, rules) = router_arns(d);
     let (listeners, rules) = tokio::join!(
         ctx.aws.reads.listeners(&listeners),
         ctx.aws.reads.rules(&rules)
     );
     let all: Vec<Router> = listeners?.into_iter().chain(rules?).collect();
+    ctx.aws.reads.note_routers(&all, writes);
     Ok(split_test_routers(d, all))
+}
+
+/// [`find_routers`] for an apply: what this process read less than a second ago with no
+/// router write begun since (Terraform's re-plan right before the apply, the read-back that
+/// ended the shift before) is as good as a read now; anything older is read again.
+pub(crate) async fn find_routers_fresh(ctx: &Ctx, d: &Desired) -> Result<Routers, AwsError> {
+    let arns: Vec<String> = d
+        .routers
+        .iter()
+        .chain(&d.test_routers)
+        .map(|(_, a)| a.clone())
+        .collect();
+    match ctx.aws.reads.routers_just_read(&arns) {
+        Some(all) => Ok(split_test_routers(d, all)),
+        None => find_routers(ctx, d).await,
+    }
 }
 
 /// [`find_routers`] for Read: deployments sharing listeners and rules share one read of them
@@ -236,10 +254,7 @@ fn split_test_routers(d: &Desired, all: Vec<Router>) -> (Vec<Router>, Vec<Router
 }
 
 /// The routers as the refresh of this plan read them moments ago, else read now.
-async fn find_routers_at_plan(
-    ctx: &Ctx,
-    d: &Desired,
-) -> Result<(Vec<Router>, Vec<Router>), AwsError> {
+pub(crate) async fn find_routers_at_plan(ctx: &Ctx, d: &Desired) -> Result<Routers, AwsError> {
     let arns: Vec<String> = d
         .routers
         .iter()
@@ -274,53 +289,33 @@ pub(crate) fn router_path(d: &Desired, arn: &str) -> AttrPath {
     traffic
 }
 
-/// Fills in [`Observed::forwarded`] from a live read of the routers, when the rollout would
-/// create a task set (the only time it matters: CreateTaskSet refuses a target group that no
-/// listener or rule forwards to).
-pub(crate) async fn note_forwarded(
-    ctx: &Ctx,
-    d: &Desired,
-    seen: &mut Observed,
-) -> Result<(), AwsError> {
-    if Rollout::plan(seen, d).creates() == 0 {
-        return Ok(());
-    }
-    let (managed, test) = find_routers(ctx, d).await?;
+/// Whether the rollout would create a task set, so that [`note_forwarded`] matters:
+/// CreateTaskSet refuses a target group that no listener or rule forwards to.
+pub(crate) fn creates_task_sets(seen: &Observed, d: &Desired) -> bool {
+    Rollout::plan(seen, d).creates() > 0
+}
+
+/// Fills in [`Observed::forwarded`]: the target groups the routers, as just read, forward to.
+pub(crate) fn note_forwarded(seen: &mut Observed, (managed, test): &Routers) {
     let mut forwarded: Vec<String> = managed
         .iter()
-        .chain(&test)
+        .chain(test)
         .flat_map(|r| r.weights().unwrap_or_default())
         .map(|(tg, _)| tg)
         .collect();
     forwarded.sort();
     forwarded.dedup();
     seen.forwarded = Some(forwarded);
-    Ok(())
 }
 
 /// Safety rule: a managed router must forward only to the deployment's two target groups.
-/// Reads the routers now (apply, right before writing).
+/// Checked on `found`, the routers as the plan or the start of an apply read them (every
+/// shift checks again on its own read right before writing); a read that failed because a
+/// listener or rule does not exist is reported at its place in the configuration.
 pub(crate) async fn check_routers(
     ctx: &Ctx,
     d: &Desired,
-    diags: &mut Diagnostics,
-) -> Result<(), AwsError> {
-    check_routers_read(ctx, d, find_routers(ctx, d).await, diags).await
-}
-
-/// [`check_routers`] at plan time: on what the refresh of the same plan read, when it did.
-pub(crate) async fn check_routers_at_plan(
-    ctx: &Ctx,
-    d: &Desired,
-    diags: &mut Diagnostics,
-) -> Result<(), AwsError> {
-    check_routers_read(ctx, d, find_routers_at_plan(ctx, d).await, diags).await
-}
-
-async fn check_routers_read(
-    ctx: &Ctx,
-    d: &Desired,
-    found: Result<(Vec<Router>, Vec<Router>), AwsError>,
+    found: Result<Routers, AwsError>,
     diags: &mut Diagnostics,
 ) -> Result<(), AwsError> {
     let (managed, test) = match found {
@@ -417,6 +412,8 @@ pub(crate) async fn check_service(ctx: &Ctx, d: &Desired, r: &Rollout, diags: &m
             None => return,
         },
     };
+    // Terraform's re-plan right before an apply: the apply starts from this read.
+    ctx.aws.reads.note_service(&d.cluster, &svc);
     let delays = if over_limit(&svc, r) {
         draining_delays(ctx, &svc).await
     } else {

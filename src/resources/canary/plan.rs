@@ -2,7 +2,10 @@
 //! the planner, and the checks AWS can answer before anything changes.
 
 use super::model::{Desired, Observed, Release, Role, TaskSetRef};
-use super::observe::{check_routers_at_plan, check_service, leftovers, note_forwarded};
+use super::observe::{
+    check_routers, check_service, creates_task_sets, find_routers_at_plan, leftovers,
+    note_forwarded,
+};
 use super::rollout::{Rollout, Step, Subject};
 use crate::aws::cloudwatch;
 use crate::diag::{AttrPath, Diagnostics};
@@ -92,9 +95,16 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
             }
         }
     }
-    if let Some(ctx) = ctx {
+    // One read of the routers per plan (or the refresh's, moments ago): for the target groups
+    // a create needs forwarded, and for the safety check below.
+    let mut routers = None;
+    if let Some(ctx) = ctx.filter(|_| creates_task_sets(&seen, &d)) {
+        let found = find_routers_at_plan(ctx, &d).await;
         // Unreadable routers are reported by check_routers below.
-        let _ = note_forwarded(ctx, &d, &mut seen).await;
+        if let Ok(found) = &found {
+            note_forwarded(&mut seen, found);
+        }
+        routers = Some(found);
     }
     let r = Rollout::plan(&seen, &d);
     let planned = &mut plan.planned;
@@ -148,7 +158,11 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
         }
         check_bakes_fit(plan_timeout(&plan.planned, prior.is_null()), &r, diags);
         if r.steps.iter().any(|s| matches!(s, Step::Route { .. })) {
-            if let Err(e) = check_routers_at_plan(ctx, &d, diags).await {
+            let found = match routers {
+                Some(found) => found,
+                None => find_routers_at_plan(ctx, &d).await,
+            };
+            if let Err(e) = check_routers(ctx, &d, found, diags).await {
                 aws_error(
                     diags,
                     Some(AttrPath::attr("traffic")),
