@@ -354,13 +354,13 @@ def markdown(results: dict, png_name: str) -> str:
             for op in sorted(fewer)) + ".")
     per_dep = s["calls_per_deployment"]
     worst = max(per_dep.values())
-    w(f"- **Refresh**: {worst:g} AWS calls per deployment per refresh at most, each deployment "
-      "with listeners and rules of its own (target: at most 4"
+    w(f"- **Refresh**: {worst:g} AWS calls per deployment per refresh at most (target: at most 4"
       f"{'; met' if worst <= 4 else '; NOT met'}): DescribeServices, DescribeListeners "
       "and DescribeRules, one each, however many listeners and rules a deployment manages, and "
-      "DescribeTaskSets only for a service with a task set the state does not record. Where "
-      "deployments share listeners and rules, or services share a cluster, one call serves "
-      "several (the scale section).")
+      "DescribeTaskSets only for a service with a task set the state does not record. The "
+      "deployments here share one listener, one rule and one test listener and one cluster, so "
+      "one coalesced call serves several of them and the count per deployment falls as they "
+      "grow (the scale section compares it with coalescing off).")
     def grows(linear: bool) -> str:
         return "grows no faster than linearly" if linear else "grows faster than linearly"
 
@@ -370,7 +370,7 @@ def markdown(results: dict, png_name: str) -> str:
 
     w(f"- **Plan time {grows(s['linear'])}** with the number of deployments: one more deployment "
       f"adds {last_two(s['marginal'])}. The refresh share (plan minus the same plan with "
-      f"`-refresh=false`: the four AWS reads per deployment through the proxy and the emulator) "
+      f"`-refresh=false`: each deployment's AWS reads, three at most, through the proxy and the emulator) "
       f"{grows(s['refresh_linear'])}: {last_two(s['refresh_marginal'])}; the rest (Terraform core, "
       f"the plugin transport and the provider's planning, no AWS call) {grows(s['local_linear'])}: "
       f"{last_two(s['local_marginal'])}. Terraform works on ten resources at a time "

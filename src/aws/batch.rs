@@ -565,6 +565,14 @@ impl Reads {
         j.routers.get(arns, writes, Instant::now(), JUST_READ)
     }
 
+    /// Whether reads are saved beyond merging: with coalescing off, a refresh also reads every
+    /// task set's tags (DescribeTaskSets) as it did before tag-less refreshes, and every check
+    /// reads afresh, so that `ECSX_COALESCE=off` reads the way the provider did before any of
+    /// it (the scale bench's comparison, and a way back should a saving ever be in doubt).
+    pub fn saves_reads(&self) -> bool {
+        self.just_read.is_some()
+    }
+
     /// Records a read of a service (the plan-time check of Terraform's re-plan before apply).
     pub fn note_service(&self, cluster: &str, service: &Service) {
         if let Some(j) = &self.just_read {

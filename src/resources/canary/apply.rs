@@ -70,7 +70,7 @@ pub(crate) async fn converge_reporting(
         },
     };
     let mut seen = if prior.is_null() {
-        match leftovers(ctx, &d).await {
+        match leftovers(ctx, &d, Some(&svc)).await {
             Ok(seen) => seen,
             Err(e) => {
                 aws_error(

@@ -21,7 +21,7 @@ use std::time::Duration;
 /// Refreshes the state: one DescribeServices (its task sets included), one DescribeListeners
 /// and one DescribeRules, at once, so that concurrent refreshes meet in the same coalesced
 /// calls (src/aws/batch.rs); a DescribeTaskSets only when tags must be read (see
-/// [`tags_needed`]). The plan right after may reuse what was read here for its checks.
+/// [`tags_needed`]), or always with coalescing off. The plan right after may reuse what was read here for its checks.
 pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> Value {
     let d = Desired::from(state);
     let (svc, routers) = tokio::join!(
@@ -48,7 +48,7 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
             return state.clone();
         }
     };
-    let sets = if tags_needed(state, &svc) {
+    let sets = if !ctx.aws.reads.saves_reads() || tags_needed(state, &svc) {
         let listed = ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]).await;
         let subject = format!("service {:?} in cluster {:?}", d.service, d.cluster);
         match reported(listed, diags, None, "Could not list task sets", &subject) {
@@ -130,7 +130,17 @@ fn owned_as_recorded(state: &Value, d: &Desired, svc: &ecs::Service) -> Vec<Task
 /// The stable task set that create made (its version, on the primary target group, from the
 /// same template) is taken over, so that no second one comes up next to it on a target group
 /// that may already serve traffic; the others are deleted at the end.
-pub(crate) async fn leftovers(ctx: &Ctx, d: &Desired) -> Result<Observed, AwsError> {
+///
+/// With the service at hand (`svc`, read moments ago): no live task set there means nothing
+/// was left, and the tags need not be read (DescribeTaskSets).
+pub(crate) async fn leftovers(
+    ctx: &Ctx,
+    d: &Desired,
+    svc: Option<&ecs::Service>,
+) -> Result<Observed, AwsError> {
+    if svc.is_some_and(|s| s.task_sets.iter().all(|t| t.is_draining())) {
+        return Ok(resume_create(d, &[]));
+    }
     let (sets, _) = ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]).await?;
     Ok(resume_create(d, &sets))
 }

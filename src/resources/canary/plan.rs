@@ -90,7 +90,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
         // Task sets an earlier, interrupted create left: its stable task set is taken over,
         // the others are deleted once the stable one is PRIMARY.
         if let Some(ctx) = ctx {
-            if let Ok(found) = leftovers(ctx, &d).await {
+            if let Ok(found) = leftovers(ctx, &d, None).await {
                 seen = found;
             }
         }
