@@ -10,22 +10,19 @@
 //!                     (empty: run it directly; why LD_LIBRARY_PATH: GNUmakefile, QEMU_AARCH64)
 //!   ECSX_SMOKE_TIMEOUT=300   (seconds for each step; emulation is slow)
 
+#[path = "support/mtls.rs"]
+mod mtls;
+
 use base64::Engine;
 use ecsx::protocol::tfplugin6 as pb;
 use ecsx::protocol::tfplugin6::provider_client::ProviderClient;
-use hyper_util::rt::TokioIo;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use mtls::ClientIdentity;
+use rustls::pki_types::CertificateDer;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tonic::transport::{Endpoint, Uri};
 
 struct Target {
     binary: String,
@@ -97,90 +94,6 @@ impl Target {
         } else {
             format!("{} {}", self.runner.join(" "), self.binary)
         }
-    }
-}
-
-/// A client certificate like go-plugin's: ECDSA P-521, self-signed, CA:true.
-struct ClientIdentity {
-    cert: CertificateDer<'static>,
-    key_pkcs8: Vec<u8>,
-    pem: String,
-}
-
-impl ClientIdentity {
-    fn terraform_like() -> Self {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).expect("P-521 key");
-        let mut params =
-            rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("cert params");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "localhost");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.extended_key_usages = vec![
-            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-        ];
-        let cert = params.self_signed(&key).expect("self-signed client cert");
-        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.der());
-        let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-        for chunk in b64.as_bytes().chunks(64) {
-            pem.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
-            pem.push('\n');
-        }
-        pem.push_str("-----END CERTIFICATE-----\n");
-        ClientIdentity {
-            cert: cert.der().clone(),
-            key_pkcs8: key.serialize_der(),
-            pem,
-        }
-    }
-}
-
-/// Trusts exactly the server certificate announced in the handshake line.
-#[derive(Debug)]
-struct PinnedServerCert {
-    expected: CertificateDer<'static>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for PinnedServerCert {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.expected.as_ref() {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
     }
 }
 
@@ -296,37 +209,13 @@ async fn handshake_then_get_provider_schema_over_automtls() {
             .expect("the certificate is base64 without padding"),
     );
 
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = Arc::new(PinnedServerCert {
-        expected: server_cert,
-        algorithms: provider.signature_verification_algorithms,
-    });
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_client_auth_cert(
-            vec![client.cert.clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(client.key_pkcs8.clone())),
-        )
-        .expect("client auth cert");
-    cfg.alpn_protocols = vec![b"h2".to_vec()];
-    let connector = TlsConnector::from(Arc::new(cfg));
-    let connect = tower::service_fn(move |_: Uri| {
-        let connector = connector.clone();
-        async move {
-            let tcp = TcpStream::connect(addr).await?;
-            let name = ServerName::try_from("localhost").map_err(std::io::Error::other)?;
-            let tls = connector.connect(name, tcp).await?;
-            Ok::<_, std::io::Error>(TokioIo::new(tls))
-        }
-    });
+    let cfg = mtls::client_tls(
+        &server_cert,
+        mtls::Presents::Cert(&client),
+        rustls::DEFAULT_VERSIONS,
+    );
     let call = async {
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
-            .expect("endpoint")
-            .connect_timeout(t.step)
-            .connect_with_connector(connect)
+        let channel = mtls::tls_channel(addr, cfg, t.step)
             .await
             .map_err(|e| format!("TLS connect: {e:?}"))?;
         ProviderClient::new(channel)

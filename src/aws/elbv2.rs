@@ -341,13 +341,11 @@ pub async fn find_rules(elbv2: &Client, arns: &[String]) -> Result<Vec<Router>, 
     if arns.is_empty() {
         return Ok(vec![]);
     }
-    let mut found = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
+    let found = all_pages(|marker| async move {
         let out = elbv2
             .describe_rules()
             .set_rule_arns(Some(arns.to_vec()))
-            .set_marker(marker.take())
+            .set_marker(marker)
             .send()
             .await
             .map_err(|e| {
@@ -359,16 +357,9 @@ pub async fn find_rules(elbv2: &Client, arns: &[String]) -> Result<Vec<Router>, 
                     &arns.join(", "),
                 )
             })?;
-        found.extend(
-            out.rules().iter().map(|r| {
-                Router::from_sdk(Kind::Rule, r.rule_arn().unwrap_or_default(), r.actions())
-            }),
-        );
-        match next_marker(out.next_marker(), found.len()) {
-            Some(m) => marker = Some(m),
-            None => break,
-        }
-    }
+        Ok(rule_page(out.rules(), out.next_marker(), |_| true))
+    })
+    .await?;
     complete("listener rule", arns, found)
 }
 
@@ -377,13 +368,11 @@ pub async fn find_listeners(elbv2: &Client, arns: &[String]) -> Result<Vec<Route
     if arns.is_empty() {
         return Ok(vec![]);
     }
-    let mut found = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
+    let found = all_pages(|marker| async move {
         let out = elbv2
             .describe_listeners()
             .set_listener_arns(Some(arns.to_vec()))
-            .set_marker(marker.take())
+            .set_marker(marker)
             .send()
             .await
             .map_err(|e| {
@@ -395,39 +384,86 @@ pub async fn find_listeners(elbv2: &Client, arns: &[String]) -> Result<Vec<Route
                     &arns.join(", "),
                 )
             })?;
-        found.extend(out.listeners().iter().map(|l| {
-            Router::from_sdk(
-                Kind::Listener,
-                l.listener_arn().unwrap_or_default(),
-                l.default_actions(),
-            )
-        }));
-        match next_marker(out.next_marker(), found.len()) {
-            Some(m) => marker = Some(m),
-            None => break,
-        }
-    }
+        Ok(listener_page(out.listeners(), out.next_marker()))
+    })
+    .await?;
     complete("listener", arns, found)
 }
 
-/// The marker to ask with next: None at the end (no marker, or an empty one). `pages` bounds
-/// the loop against an endpoint that hands back the same marker forever.
-fn next_marker(marker: Option<&str>, pages: usize) -> Option<String> {
+/// One page of a Describe call: the routers it holds, how many items it had (filtered out
+/// ones included), and the marker it ended with.
+struct Page {
+    routers: Vec<Router>,
+    items: usize,
+    next: Option<String>,
+}
+
+fn listener_page(listeners: &[elb::Listener], next: Option<&str>) -> Page {
+    Page {
+        routers: listeners
+            .iter()
+            .map(|l| {
+                Router::from_sdk(
+                    Kind::Listener,
+                    l.listener_arn().unwrap_or_default(),
+                    l.default_actions(),
+                )
+            })
+            .collect(),
+        items: listeners.len(),
+        next: next.map(str::to_string),
+    }
+}
+
+fn rule_page(rules: &[elb::Rule], next: Option<&str>, keep: impl Fn(&elb::Rule) -> bool) -> Page {
+    Page {
+        routers: rules
+            .iter()
+            .filter(|r| keep(r))
+            .map(|r| Router::from_sdk(Kind::Rule, r.rule_arn().unwrap_or_default(), r.actions()))
+            .collect(),
+        items: rules.len(),
+        next: next.map(str::to_string),
+    }
+}
+
+/// Asks `page` for the first page, then with each marker it hands back, until one comes back
+/// without (see [`next_marker`]), and returns the routers of every page.
+async fn all_pages<F, Fut>(mut page: F) -> Result<Vec<Router>, AwsError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page, AwsError>>,
+{
+    let mut found = Vec::new();
+    let mut items = 0;
+    let mut marker = None;
+    loop {
+        let p = page(marker.take()).await?;
+        items += p.items;
+        found.extend(p.routers);
+        match next_marker(p.next.as_deref(), items) {
+            Some(m) => marker = Some(m),
+            None => return Ok(found),
+        }
+    }
+}
+
+/// The marker to ask with next: None at the end (no marker, or an empty one). `items` (so far)
+/// bounds the loop against an endpoint that hands back the same marker forever.
+fn next_marker(marker: Option<&str>, items: usize) -> Option<String> {
     const MAX_ITEMS: usize = 10_000;
     marker
-        .filter(|m| !m.is_empty() && pages < MAX_ITEMS)
+        .filter(|m| !m.is_empty() && items < MAX_ITEMS)
         .map(str::to_string)
 }
 
 /// Every listener of a load balancer, following `NextMarker`.
 async fn listeners_of(elbv2: &Client, lb: &str) -> Result<Vec<Router>, AwsError> {
-    let mut found = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
+    all_pages(|marker| async move {
         let out = elbv2
             .describe_listeners()
             .load_balancer_arn(lb)
-            .set_marker(marker.take())
+            .set_marker(marker)
             .send()
             .await
             .map_err(|e| {
@@ -439,18 +475,9 @@ async fn listeners_of(elbv2: &Client, lb: &str) -> Result<Vec<Router>, AwsError>
                     lb,
                 )
             })?;
-        found.extend(out.listeners().iter().map(|l| {
-            Router::from_sdk(
-                Kind::Listener,
-                l.listener_arn().unwrap_or_default(),
-                l.default_actions(),
-            )
-        }));
-        match next_marker(out.next_marker(), found.len()) {
-            Some(m) => marker = Some(m),
-            None => return Ok(found),
-        }
-    }
+        Ok(listener_page(out.listeners(), out.next_marker()))
+    })
+    .await
 }
 
 /// The non-default rules of a listener, following `NextMarker`. NLB listeners have none (and
@@ -459,14 +486,11 @@ async fn rules_of(elbv2: &Client, listener: &str) -> Result<Vec<Router>, AwsErro
     if Balancer::of_arn(listener) == Balancer::Network {
         return Ok(vec![]);
     }
-    let mut found = Vec::new();
-    let mut marker: Option<String> = None;
-    let mut seen = 0;
-    loop {
+    all_pages(|marker| async move {
         let out = elbv2
             .describe_rules()
             .listener_arn(listener)
-            .set_marker(marker.take())
+            .set_marker(marker)
             .send()
             .await
             .map_err(|e| {
@@ -478,20 +502,11 @@ async fn rules_of(elbv2: &Client, listener: &str) -> Result<Vec<Router>, AwsErro
                     listener,
                 )
             })?;
-        seen += out.rules().len();
-        found.extend(
-            out.rules()
-                .iter()
-                .filter(|r| r.is_default() != Some(true))
-                .map(|r| {
-                    Router::from_sdk(Kind::Rule, r.rule_arn().unwrap_or_default(), r.actions())
-                }),
-        );
-        match next_marker(out.next_marker(), seen) {
-            Some(m) => marker = Some(m),
-            None => return Ok(found),
-        }
-    }
+        Ok(rule_page(out.rules(), out.next_marker(), |r| {
+            r.is_default() != Some(true)
+        }))
+    })
+    .await
 }
 
 /// A target group as ecsx needs it: which load balancers use it, and how long ELBv2 keeps

@@ -6,6 +6,8 @@
 //! modules hold the tests, one concern each.
 
 mod client;
+#[path = "../support/mtls.rs"]
+mod mtls;
 mod strategies;
 mod wire;
 

@@ -21,7 +21,8 @@ use std::time::Duration;
 /// Refreshes the state: one DescribeServices (its task sets included), one DescribeListeners
 /// and one DescribeRules, at once, so that concurrent refreshes meet in the same coalesced
 /// calls (src/aws/batch.rs); a DescribeTaskSets only when tags must be read (see
-/// [`tags_needed`]), or always with coalescing off. The plan right after may reuse what was read here for its checks.
+/// [`tags_needed`]), or always with coalescing off. The plan right after may reuse what was
+/// read here for its checks.
 pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> Value {
     let d = Desired::from(state);
     let (svc, routers) = tokio::join!(
@@ -217,13 +218,7 @@ pub(crate) async fn find_routers(ctx: &Ctx, d: &Desired) -> Result<Routers, AwsE
 /// router write begun since (Terraform's re-plan right before the apply, the read-back that
 /// ended the shift before) is as good as a read now; anything older is read again.
 pub(crate) async fn find_routers_fresh(ctx: &Ctx, d: &Desired) -> Result<Routers, AwsError> {
-    let arns: Vec<String> = d
-        .routers
-        .iter()
-        .chain(&d.test_routers)
-        .map(|(_, a)| a.clone())
-        .collect();
-    match ctx.aws.reads.routers_just_read(&arns) {
+    match ctx.aws.reads.routers_just_read(&all_router_arns(d)) {
         Some(all) => Ok(split_test_routers(d, all)),
         None => find_routers(ctx, d).await,
     }
@@ -242,6 +237,15 @@ async fn find_routers_for_refresh(
     );
     let all: Vec<Router> = listeners?.into_iter().chain(rules?).collect();
     Ok(split_test_routers(d, all))
+}
+
+/// Every listener and rule ARN of a deployment, test routers included, in configuration order.
+fn all_router_arns(d: &Desired) -> Vec<String> {
+    d.routers
+        .iter()
+        .chain(&d.test_routers)
+        .map(|(_, a)| a.clone())
+        .collect()
 }
 
 /// The listener ARNs and the rule ARNs of a deployment, test routers included.
@@ -265,13 +269,7 @@ fn split_test_routers(d: &Desired, all: Vec<Router>) -> (Vec<Router>, Vec<Router
 
 /// The routers as the refresh of this plan read them moments ago, else read now.
 pub(crate) async fn find_routers_at_plan(ctx: &Ctx, d: &Desired) -> Result<Routers, AwsError> {
-    let arns: Vec<String> = d
-        .routers
-        .iter()
-        .chain(&d.test_routers)
-        .map(|(_, a)| a.clone())
-        .collect();
-    match ctx.aws.reads.recent_routers(&arns) {
+    match ctx.aws.reads.recent_routers(&all_router_arns(d)) {
         Some(all) => Ok(split_test_routers(d, all)),
         None => find_routers(ctx, d).await,
     }
