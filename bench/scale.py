@@ -1,4 +1,4 @@
-"""The scale bench of `make bench` (issue 14): refresh of many deployments with and without
+"""The scale bench of `make bench`: refresh of many deployments with and without
 coalesced reads, with and without AWS-like rate limits at the proxy, and one apply that moves
 50 canaries one step under those limits.
 
@@ -20,7 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
-# "uncoalesced" is the provider as it was before issue 14: no merged reads and no pacing.
+# "uncoalesced" is the provider as it was before reads were coalesced (0.1.0): no merged reads and no pacing.
 BEFORE = {"ECSX_COALESCE": "off", "ECSX_RATE_LIMIT": "off"}
 MODES = (
     ("coalesced", {}, False),

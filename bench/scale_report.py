@@ -31,7 +31,7 @@ def section(results: dict) -> list[str]:
     w("")
     w("`terraform plan -detailed-exitcode` with nothing to change, N deployments (one per service of one "
       "cluster, [bench/scale](../bench/scale/main.tf)), five ways side by side, alternating the order between "
-      f"runs ({runs} run(s) per size and way): coalesced reads and pacing on (the default) or both off, as before issue 14 "
+      f"runs ({runs} run(s) per size and way): coalesced reads and pacing on (the default) or both off, the way 0.1.0 read "
       "(`ECSX_COALESCE=off ECSX_RATE_LIMIT=off`; *uncoalesced* below), "
       "and without limits or with AWS-like rate limits enforced by the counting proxy; the fifth way is "
       "coalesced under the limits with the provider's own pacing (src/aws/pace.rs) off (`ECSX_RATE_LIMIT=off`). "
@@ -134,10 +134,10 @@ def startup(results: dict) -> list[str]:
 
 
 def goals(results: dict, s: dict) -> list[str]:
-    """The goals of issue 14, each met or not, with the figure it was judged on."""
+    """The scale goals, each met or not, with the figure it was judged on."""
     out: list[str] = []
     w = out.append
-    w("## Goals (issue 14)")
+    w("## Goals")
     w("")
     w("| goal | figure | met |")
     w("|---|---|---|")
@@ -216,7 +216,7 @@ def goals(results: dict, s: dict) -> list[str]:
     mb = results["binary_bytes"] / 1e6
     row("stripped binary within ~15 MB", f"{mb:.2f} MB", mb <= 15.5)
     if 500 in per:
-        # The provider as it ships (coalesced, paced); "uncoalesced" is the one before issue 14.
+        # The provider as it ships (coalesced, paced); "uncoalesced" is the one of 0.1.0.
         failed = sum(1 for x in per[500]["coalesced, AWS limits"] if x["failed"])
         thr_u = fig(per, 500, "uncoalesced, AWS limits", "throttled")
         thr_c = fig(per, 500, "coalesced, AWS limits", "throttled")
