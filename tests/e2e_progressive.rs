@@ -134,14 +134,20 @@ async fn an_alarm_rolls_the_release_back_mid_bake_and_the_version_is_held() {
 }
 
 #[tokio::test]
-async fn an_alarm_that_does_not_exist_is_a_plan_error() {
+async fn an_alarm_that_does_not_exist_warns_at_plan_and_the_apply_moves_nothing() {
     let s = Stack::short_periods("noalarm").await;
     s.deploy(&CanaryConfig::new(&s.infra));
     s.ws.apply(&[]);
     s.deploy(&scheduled(&s, "1s", "no-such-alarm", 1));
-    let out = s.ws.fails(&["plan", "-input=false", "-no-color"]);
-    out.assert_contains(&["Alarm not found", "no-such-alarm"]);
-    assert_eq!(s.live().await.len(), 1, "a failed plan changes nothing");
+    // The same apply may create the alarm: a warning at plan.
+    let (code, plan) = s.ws.plan_detailed();
+    assert_eq!(code, 2, "{plan}");
+    plan.assert_contains(&["Warning: Alarm not found", "no-such-alarm"]);
+    // Still missing when the apply starts: refused before anything moves.
+    s.ws.apply_fails(&[])
+        .assert_contains(&["Error: Alarm not found", "Nothing was changed"]);
+    assert_eq!(s.live().await.len(), 1, "no canary was created");
+    assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
 }
 
 #[tokio::test]

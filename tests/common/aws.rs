@@ -115,6 +115,43 @@ impl Aws {
             .expect("SetAlarmState");
     }
 
+    /// DeleteAlarms of one alarm.
+    pub async fn delete_alarm(&self, name: &str) {
+        self.cloudwatch
+            .delete_alarms()
+            .alarm_names(name)
+            .send()
+            .await
+            .expect("DeleteAlarms");
+    }
+
+    /// The tags of an ECS service, via DescribeServices with TAGS.
+    pub async fn service_tags(&self, cluster: &str, service: &str) -> Vec<(String, String)> {
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .include(aws_sdk_ecs::types::ServiceField::Tags)
+            .send()
+            .await
+            .expect("DescribeServices");
+        out.services()
+            .first()
+            .map(|s| {
+                s.tags()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key().unwrap_or_default().to_string(),
+                            t.value().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// CreateTaskSet on `service`: Fargate, awsvpc in the infra's subnets and security
     /// group, registered with the blue target group at 100 %.
     pub async fn create_task_set(

@@ -1370,6 +1370,8 @@ def cloudwatch_cbor(environ, start_response):
                 description=body.get("AlarmDescription", ""), dimensions=body.get("Dimensions", []),
                 alarm_actions=body.get("AlarmActions", []),
             )
+        elif operation == "DeleteAlarms":
+            backend.delete_alarms(body.get("AlarmNames", []))
         elif operation == "SetAlarmState":
             backend.set_alarm_state(body["AlarmName"], body.get("StateReason", ""),
                                     body.get("StateReasonData"), body["StateValue"])

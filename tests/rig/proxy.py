@@ -76,6 +76,8 @@ Request kinds (the first matching rule wins):
     limit_exceeded    400 LimitExceededException: a service quota, which the AWS SDKs
                       class as throttling by its code although retrying cannot help
     service_not_active 400 ServiceNotActiveException (ECS): the service is being deleted
+    access_denied     AccessDeniedException (ECS, 400) / AccessDenied (query and CloudWatch's
+                      CBOR, 403): a policy or expired credentials; no SDK retries it
     reset             the connection is reset (RST), request not forwarded
     slow              forwards (the call takes effect), then answers only after
                       ``seconds`` (default 5): longer than the SDK's attempt timeout,
@@ -131,6 +133,7 @@ REQUEST_KINDS = {
     "hold_after_commit",
     "limit_exceeded",
     "service_not_active",
+    "access_denied",
 }
 WRITE_PREFIXES = ("Create", "Update", "Delete", "Modify", "Tag", "Untag", "Register",
                   "Deregister")
@@ -507,6 +510,7 @@ ECS_ERRORS = {
     "limit_exceeded": (400, "LimitExceededException",
                        "The limit for the resource was exceeded. Raise the service quota."),
     "service_not_active": (400, "ServiceNotActiveException", "Service was not ACTIVE."),
+    "access_denied": (400, "AccessDeniedException", "User is not authorized to perform this action"),
 }
 QUERY_ERRORS = {
     "throttle": (400, "Throttling", "Rate exceeded", "Sender"),
@@ -516,6 +520,7 @@ QUERY_ERRORS = {
     "http503": (503, "ServiceUnavailable", "Service unavailable", "Receiver"),
     "limit_exceeded": (400, "LimitExceededException", "The limit was exceeded.", "Sender"),
     "service_not_active": (400, "ValidationError", "Service was not ACTIVE.", "Sender"),
+    "access_denied": (403, "AccessDenied", "User is not authorized to perform this action", "Sender"),
 }
 
 
@@ -526,6 +531,12 @@ def error_response(kind: str, operation: str) -> tuple[int, dict[str, str], byte
         body = json.dumps({"__type": code, "message": message}).encode()
         return status, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": request_id}, body
     status, code, message, side = QUERY_ERRORS[kind]
+    if operation.startswith("cloudwatch."):
+        # CloudWatch answers the current SDKs in Smithy RPC v2 CBOR.
+        import cbor2
+        body = cbor2.dumps({"__type": code, "message": message})
+        return status, {"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor",
+                        "x-amzn-RequestId": request_id}, body
     body = (
         f'<ErrorResponse xmlns="{ELB_NAMESPACE}"><Error><Type>{side}</Type>'
         f"<Code>{code}</Code><Message>{message}</Message></Error>"
@@ -744,7 +755,7 @@ class Handler(BaseHTTPRequestHandler):
             self._reset_connection()
             return
         if kind in ("throttle", "too_many_requests", "http500", "http503", "limit_exceeded",
-                    "service_not_active"):
+                    "service_not_active", "access_denied"):
             status, headers, data = error_response(kind, operation)
             return self._reply(status, headers.items(), data)
 

@@ -1086,3 +1086,7 @@ def test_cloudwatch_alarms_over_rpc_v2_cbor(emulator):
         "AlarmName": "web-5xx", "StateValue": "OK", "StateReason": "recovered"})
     assert status == 200, body
     assert cw.describe_alarms(AlarmNames=["web-5xx"])["MetricAlarms"][0]["StateValue"] == "OK"
+
+    status, _, body = cbor_call(emulator, "DeleteAlarms", {"AlarmNames": ["web-5xx"]})
+    assert status == 200, body
+    assert cw.describe_alarms(AlarmNames=["web-5xx"])["MetricAlarms"] == []

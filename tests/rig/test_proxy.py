@@ -432,6 +432,24 @@ def test_limit_exceeded_is_a_quota_error_with_a_throttling_code(endpoint, stack)
     assert stats(endpoint)["faults"] == {"limit_exceeded": 1}
 
 
+def test_access_denied_is_not_retried_and_speaks_each_protocol(endpoint, stack):
+    faults(endpoint, [{"operation": "ecs.DescribeServices", "kind": "access_denied"},
+                      {"operation": "elbv2.DescribeRules", "kind": "access_denied"}])
+    with pytest.raises(ClientError) as excinfo:
+        client(endpoint, "ecs").describe_services(cluster=stack["cluster"],
+                                                  services=stack["services"][:1])
+    assert excinfo.value.response["Error"]["Code"] == "AccessDeniedException"
+    with pytest.raises(ClientError) as excinfo:
+        client(endpoint, "elbv2").describe_rules(RuleArns=[stack["rule_arn"]])
+    err = excinfo.value.response
+    assert (err["Error"]["Code"], err["ResponseMetadata"]["HTTPStatusCode"]) == ("AccessDenied", 403)
+    assert stats(endpoint)["faults"] == {"access_denied": 2}, "one attempt each: no retries"
+    import cbor2
+    status, headers, body = proxy.error_response("access_denied", "cloudwatch.DescribeAlarms")
+    assert (status, headers["smithy-protocol"]) == (403, "rpc-v2-cbor")
+    assert cbor2.loads(body)["__type"] == "AccessDenied"
+
+
 def test_service_not_active_fault(endpoint, stack):
     faults(endpoint, [{"operation": "ecs.DeleteTaskSet", "kind": "service_not_active"}])
     ecs = client(endpoint, "ecs")

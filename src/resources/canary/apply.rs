@@ -117,6 +117,10 @@ pub(crate) async fn converge_reporting(
         );
         return prior.clone();
     }
+    if r.bakes() {
+        // Before any traffic moves: a release that would watch a missing alarm never starts.
+        super::plan::check_alarms(ctx, &d, true, diags).await;
+    }
     if diags.has_errors() {
         return prior.clone();
     }

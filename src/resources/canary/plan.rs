@@ -172,7 +172,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
         // room for the new ones, and the routers to rewrite forward only to our target groups.
         check_service(ctx, &d, &r, diags).await;
         if r.bakes() {
-            check_alarms(ctx, &d, diags).await;
+            check_alarms(ctx, &d, false, diags).await;
         }
         check_bakes_fit(plan_timeout(&plan.planned, prior.is_null()), &r, diags);
         if r.steps.iter().any(|s| matches!(s, Step::Route { .. })) {
@@ -234,23 +234,34 @@ fn schedule_value(r: &Rollout) -> Value {
     )
 }
 
-/// Every alarm of `analysis` must exist: a misspelt name would watch nothing.
-async fn check_alarms(ctx: &Ctx, d: &Desired, diags: &mut Diagnostics) {
+/// Every alarm of `analysis` must exist: a misspelt name would watch nothing. At plan a
+/// missing one is a warning, since the same apply may create it (an
+/// `aws_cloudwatch_metric_alarm` next to the deployment); when the apply starts, before any
+/// traffic moves, it is an error.
+pub(super) async fn check_alarms(ctx: &Ctx, d: &Desired, at_apply: bool, diags: &mut Diagnostics) {
     let Some(a) = d.analysis.as_ref().filter(|a| !a.alarms.is_empty()) else {
         return;
     };
     match cloudwatch::describe(&ctx.aws.cloudwatch, &a.alarms).await {
         Ok(found) => {
             let missing = cloudwatch::missing(&a.alarms, &found);
-            if !missing.is_empty() {
+            if missing.is_empty() {
+                return;
+            }
+            let path = AttrPath::attr("analysis").index(0).then("alarm_names");
+            let names = missing.join(", ");
+            let region = &ctx.aws.region;
+            if at_apply {
                 diags.error_at(
-                    AttrPath::attr("analysis").index(0).then("alarm_names"),
+                    path,
                     "Alarm not found",
-                    format!(
-                        "CloudWatch in {} has no alarm named {}. The release would watch nothing there; fix the name or create the alarm first.",
-                        ctx.aws.region,
-                        missing.join(", ")
-                    ),
+                    format!("CloudWatch in {region} has no alarm named {names}, so the release would watch nothing there. Nothing was changed: fix the name, or create the alarm first (reference it, e.g. aws_cloudwatch_metric_alarm.NAME.alarm_name, so Terraform creates it before the release starts)."),
+                );
+            } else {
+                diags.warning_at(
+                    path,
+                    "Alarm not found",
+                    format!("CloudWatch in {region} has no alarm named {names} yet. If this apply creates it, reference it (aws_cloudwatch_metric_alarm.NAME.alarm_name) so it exists before the release starts; the apply refuses to move traffic while an alarm is missing, and a bake stops if one disappears."),
                 );
             }
         }

@@ -1,0 +1,277 @@
+//! The ways a release stops early, through real Terraform: each leaves production on a steady
+//! task set and a record that makes the next apply continue safely, never one that skips a
+//! check or replaces what serves. A failed first apply leaves no tainted state (whose
+//! replacement would delete the PRIMARY); a rollback inside an action is kept; alarms that
+//! cannot be read, or no longer exist, stop a bake instead of passing it.
+
+mod common;
+
+use common::{planned_actions, planned_after, rollout_steps, state_values, CanaryConfig, Stack};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const ADDR: &str = common::CANARY_ADDR;
+
+/// A canary of revision 1 walking 10% (baking `pause`) then 50% (1 s), watching `alarm`.
+fn scheduled(s: &Stack, pause: &str, alarm: &str) -> CanaryConfig {
+    CanaryConfig::new(&s.infra)
+        .extra(&format!(
+            "  analysis {{\n    alarm_names    = [{alarm:?}]\n    check_interval = \"1s\"\n  }}\n"
+        ))
+        .canary_steps(&s.td(1), &[(10, pause), (50, "1s")], 1)
+}
+
+/// Returns once the running apply has set step 1's 10% on the managed rule.
+async fn at_step_1(s: &Stack, run: &mut common::Running) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.splits().await[0] != (90, 10) {
+        assert!(run.is_running(), "apply ended before step 1");
+        assert!(Instant::now() < deadline, "step 1 never came");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The id (`ecs-svc/...`) of the PRIMARY task set, from ECS.
+async fn primary_id(s: &Stack) -> String {
+    let arn = s.primary_arn().await.expect("a PRIMARY task set");
+    let (_, id) = arn.rsplit_once("/ecs-svc/").expect("a task set ARN");
+    format!("ecs-svc/{id}")
+}
+
+/// A first apply whose canary never stabilises, after the stable task set became PRIMARY,
+/// fails without a state: Terraform has nothing to taint, the next plan is a create (not a
+/// replacement whose destroy deletes the PRIMARY), and that create takes the stable over.
+#[tokio::test]
+async fn a_failed_first_apply_is_not_tainted_and_the_next_create_keeps_the_primary() {
+    let s = Stack::short_periods("firstfail").await;
+    s.emu
+        .configure(json!({"never_stable_task_definitions": [s.td(1)]}));
+    let cfg = CanaryConfig::new(&s.infra)
+        .extra("  timeouts {\n    create = \"6s\"\n  }")
+        .canary(&s.td(1), 10);
+    s.deploy(&cfg);
+    s.ws.apply_fails(&[]).assert_contains(&[
+        "Canary task set did not reach a steady state",
+        "First apply failed: nothing recorded in the state",
+    ]);
+    let stable = primary_id(&s).await;
+    assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
+    assert!(
+        state_values(&s.ws.show_json(), ADDR).is_none(),
+        "nothing in the state, so nothing tainted"
+    );
+
+    let plan = s.ws.plan_json();
+    assert_eq!(
+        planned_actions(&plan, ADDR),
+        ["create"],
+        "not a replacement"
+    );
+    let steps = rollout_steps(&planned_after(&plan, ADDR));
+    assert!(
+        steps
+            .iter()
+            .all(|l| !l.contains("stable task set web") || !l.starts_with("create")),
+        "no second stable task set: {steps:?}"
+    );
+
+    // The canary's version stabilises now: the create resumes around the same stable.
+    s.emu
+        .configure(json!({"never_stable_task_definitions": []}));
+    s.ws.apply(&[])
+        .assert_contains(&["Resuming an earlier create", &stable]);
+    assert_eq!(s.id_of("stable").as_deref(), Some(stable.as_str()));
+    assert_eq!(primary_id(&s).await, stable);
+    assert_eq!(s.splits().await, [(90, 10), (90, 10), (0, 100)]);
+    s.ws.assert_plan_empty();
+}
+
+/// An alarm that rolls a first apply back: no state, but the rollback is recorded on the
+/// stable task set, so the next create takes the stable over and holds the canary back.
+#[tokio::test]
+async fn a_first_apply_rolled_back_by_an_alarm_keeps_its_record_without_a_state() {
+    let s = Stack::short_periods("firstroll").await;
+    s.aws.put_alarm("firstroll-5xx").await;
+    s.aws
+        .set_alarm("firstroll-5xx", "ALARM", "Threshold Crossed: 9 datapoints")
+        .await;
+    s.deploy(&scheduled(&s, "30s", "firstroll-5xx"));
+    s.ws.apply_fails(&[]).assert_contains(&[
+        "Release rolled back: alarm firstroll-5xx went into ALARM at step 1",
+        "First apply failed: nothing recorded in the state",
+    ]);
+    let stable = primary_id(&s).await;
+    assert_eq!(s.live().await.len(), 1, "the canary is gone");
+    assert!(state_values(&s.ws.show_json(), ADDR).is_none());
+
+    s.aws.set_alarm("firstroll-5xx", "OK", "recovered").await;
+    let (code, plan) = s.ws.plan_detailed();
+    assert_eq!(code, 2, "a create that takes the stable over:\n{plan}");
+    plan.assert_contains(&[
+        "Resuming an earlier create",
+        "rolled_back",
+        "Canary held back after a rollback",
+    ]);
+    plan.assert_not_contains(&["create canary task set"]);
+    s.ws.apply(&[]);
+    assert_eq!(s.id_of("stable").as_deref(), Some(stable.as_str()));
+    assert_eq!(
+        s.live().await.len(),
+        1,
+        "the rolled-back canary is not started"
+    );
+    let st = s.state();
+    assert_eq!(st["last_release"]["result"], "rolled_back");
+    assert_eq!(st["last_release"]["step"], 1);
+    s.ws.assert_plan_empty();
+}
+
+const CONTINUE_TF: &str = r#"
+action "ecsx_canary_continue" "web" {
+  config {
+    deployment = ecsx_canary_deployment.web
+  }
+}
+"#;
+
+/// An alarm that fires while `ecsx_canary_continue` walks the release rolls it back, and the
+/// rollback outlives the action: the next plan holds the version back instead of starting it
+/// again. The record lives on the task set, not on the service another tool may own.
+#[tokio::test]
+async fn a_rollback_inside_the_continue_action_holds_the_version_back() {
+    let s = Stack::short_periods("actroll").await;
+    s.aws.put_alarm("actroll-5xx").await;
+    s.deploy(&CanaryConfig::new(&s.infra));
+    s.ws.apply(&[]);
+    let stable = s.id_of("stable").expect("stable");
+    s.ws.write("actions.tf", CONTINUE_TF);
+    let gated = CanaryConfig::new(&s.infra)
+        .extra("  analysis {\n    alarm_names    = [\"actroll-5xx\"]\n    check_interval = \"1s\"\n  }\n")
+        .canary_steps(&s.td(1), &[(10, "1s"), (50, "approval"), (100, "30s")], 1);
+    s.deploy(&gated);
+    s.ws.apply(&[]);
+    assert_eq!(s.splits().await[0], (90, 10));
+
+    let mut run = s.ws.spawn(&[
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+        "-invoke=action.ecsx_canary_continue.web",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.splits().await[0] != (0, 100) {
+        assert!(run.is_running(), "the action ended before step 3");
+        assert!(Instant::now() < deadline, "step 3 never came");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.aws
+        .set_alarm("actroll-5xx", "ALARM", "Threshold Crossed: 3 datapoints")
+        .await;
+    let out = run.wait();
+    assert!(
+        !out.success(),
+        "a rolled-back release fails the action:\n{out}"
+    );
+    out.assert_contains(&["Release rolled back: alarm actroll-5xx went into ALARM at step 3"]);
+    assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
+    assert_eq!(s.live().await.len(), 1, "the canary is gone");
+    let service_tags = s
+        .aws
+        .service_tags(&s.infra.cluster, s.infra.service())
+        .await;
+    assert!(
+        service_tags.iter().all(|(k, _)| !k.starts_with("ecsx:")),
+        "nothing written on the service: {service_tags:?}"
+    );
+    assert!(
+        s.tags(&stable)
+            .await
+            .iter()
+            .any(|(k, v)| k == "ecsx:release" && v.starts_with("v1 rolled_back 3 ")),
+        "the record is on the stable task set"
+    );
+
+    s.aws.set_alarm("actroll-5xx", "OK", "recovered").await;
+    let (code, plan) = s.ws.plan_detailed();
+    assert_eq!(
+        code, 0,
+        "the rolled-back canary is not started again:\n{plan}"
+    );
+    plan.assert_contains(&["Canary held back after a rollback"]);
+    s.ws.ok(&[
+        "apply",
+        "-refresh-only",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+    ]);
+    let st = s.state();
+    assert_eq!(st["last_release"]["result"], "rolled_back");
+    assert_eq!(st["last_release"]["step"], 3);
+    s.ws.assert_plan_empty();
+}
+
+/// Alarms that cannot be read mid-bake (DescribeAlarms refused: a policy, expired session
+/// credentials) stop the bake with an `interrupted` record: the next apply bakes the rest of
+/// the step, watching again, rather than counting the unobserved time as passed.
+#[tokio::test]
+async fn an_unreadable_alarm_stops_the_bake_and_the_next_apply_bakes_the_rest() {
+    let s = Stack::with_proxy("unread", 1, &[]).await;
+    s.emu
+        .configure(json!({"stabilize_seconds": 1, "drain_seconds": 1}));
+    s.aws.put_alarm("unread-5xx").await;
+    s.deploy(&CanaryConfig::new(&s.infra));
+    s.ws.apply(&[]);
+    s.deploy(&scheduled(&s, "8s", "unread-5xx"));
+    let mut run =
+        s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    at_step_1(&s, &mut run).await;
+    s.proxy()
+        .faults(json!([{"operation": "cloudwatch.DescribeAlarms", "kind": "access_denied"}]));
+    let out = run.wait();
+    assert!(!out.success(), "an unwatched bake fails the apply:\n{out}");
+    out.assert_contains(&[
+        "Stopped at step 1 (10%): the release's alarms are not watched",
+        "AccessDenied",
+    ]);
+    assert_eq!(s.splits().await[0], (90, 10), "traffic stays at the step");
+    let st = s.state();
+    assert_eq!(st["last_release"]["result"], "interrupted");
+    assert_eq!(st["last_release"]["step"], 1);
+
+    s.proxy().clear_faults();
+    let plan = s.ws.plan_json();
+    let first = rollout_steps(&planned_after(&plan, ADDR))[0].clone();
+    assert!(
+        first.starts_with("step 1: bake ") && first.ends_with("(the rest of an interrupted bake)"),
+        "{first}"
+    );
+    s.ws.apply(&[]);
+    assert_eq!(s.state()["last_release"]["result"], "completed");
+    s.ws.assert_plan_empty();
+}
+
+/// An alarm deleted while a release bakes: the bake stops (it would watch nothing), and an
+/// alarm that does not exist yet at plan time is a warning, since the same apply may create it.
+#[tokio::test]
+async fn a_missing_alarm_warns_at_plan_and_stops_a_bake() {
+    let s = Stack::short_periods("gone").await;
+    s.deploy(&CanaryConfig::new(&s.infra));
+    s.ws.apply(&[]);
+    s.deploy(&scheduled(&s, "20s", "gone-5xx"));
+    let (code, plan) = s.ws.plan_detailed();
+    assert_eq!(code, 2, "{plan}");
+    plan.assert_contains(&["Warning: Alarm not found", "gone-5xx"]);
+
+    s.aws.put_alarm("gone-5xx").await;
+    let mut run =
+        s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    at_step_1(&s, &mut run).await;
+    s.aws.delete_alarm("gone-5xx").await;
+    let out = run.wait();
+    assert!(!out.success(), "{out}");
+    out.assert_contains(&["alarm gone-5xx no longer exists"]);
+    assert_eq!(s.splits().await[0], (90, 10));
+    assert_eq!(s.state()["last_release"]["result"], "interrupted");
+}
