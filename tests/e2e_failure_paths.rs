@@ -275,3 +275,25 @@ async fn a_missing_alarm_warns_at_plan_and_stops_a_bake() {
     assert_eq!(s.splits().await[0], (90, 10));
     assert_eq!(s.state()["last_release"]["result"], "interrupted");
 }
+
+/// A scale that leaves the task count as it was (60% instead of 100% of two tasks is still two)
+/// may never get a new STEADY_STATE date from ECS, which documents none: the wait settles on
+/// the counts once the settle window has passed, instead of sitting until its timeout.
+#[tokio::test]
+async fn a_scale_that_keeps_the_task_count_does_not_wait_for_a_new_steady_state() {
+    let mut s = Stack::short_periods("samecount").await;
+    s.ws.set_env("ECSX_SETTLE_WINDOW", "2s");
+    s.emu
+        .configure(json!({"restabilize_unchanged_count": false}));
+    let cfg = CanaryConfig::new(&s.infra).extra("  timeouts {\n    update = \"20s\"\n  }");
+    s.deploy(&cfg.clone().canary_scaled(&s.td(1), 10, 100));
+    s.ws.apply(&[]);
+    s.deploy(&cfg.canary_scaled(&s.td(1), 10, 60));
+    let started = Instant::now();
+    s.ws.apply(&[]);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the wait ran into its timeout"
+    );
+    s.ws.assert_plan_empty();
+}

@@ -139,11 +139,13 @@ impl TaskSet {
         self.status == status::DRAINING
     }
 
-    /// Whether the task set has really settled after a write made at `written` (ECS's clock):
-    /// STEADY_STATE, every computed task running and none pending, and a stability computed
-    /// after the write. ECS computes stability asynchronously, so right after UpdateTaskSet it
-    /// can still report the STEADY_STATE and counts from before. Err says what is awaited.
-    pub fn settled_since(&self, written: Option<SystemTime>) -> Result<(), String> {
+    /// Whether the task set has really settled after ecsx's last write to it: STEADY_STATE,
+    /// every computed task running and none pending, and a stability computed after the
+    /// write, or, once [`settle_window`] has passed since the write with nothing recomputed,
+    /// the counts alone (a write that changed no task count may never be re-dated). ECS
+    /// computes stability asynchronously, so right after UpdateTaskSet it can still report the
+    /// STEADY_STATE and counts from before. Err says what is awaited.
+    pub fn settled_since(&self, written: Option<Write>) -> Result<(), String> {
         let counts = format!(
             "running {}/{} pending {}",
             self.running_count, self.computed_desired_count, self.pending_count
@@ -157,12 +159,18 @@ impl TaskSet {
         if self.running_count != self.computed_desired_count || self.pending_count != 0 {
             return Err(format!("STEADY_STATE but {counts}"));
         }
-        match (written, self.stability_status_at) {
-            (Some(w), Some(at)) if at <= w => Err(format!(
-                "STEADY_STATE from before the last write ({counts}); waiting for ECS to recompute it"
+        let Some(w) = written else { return Ok(()) };
+        let window = settle_window();
+        if w.local.elapsed() >= window {
+            return Ok(());
+        }
+        match self.stability_status_at {
+            Some(at) if at <= w.at => Err(format!(
+                "STEADY_STATE from before the last write ({counts}); waiting up to {} after it for ECS to recompute it",
+                crate::duration::format(window)
             )),
-            (Some(_), None) => Err(format!("STEADY_STATE without stabilityStatusAt ({counts})")),
-            _ => Ok(()),
+            None => Err(format!("STEADY_STATE without stabilityStatusAt ({counts})")),
+            Some(_) => Ok(()),
         }
     }
 
@@ -262,20 +270,42 @@ const FAILURE_MISSING: &str = "MISSING";
 /// The last write ecsx made to each task set, by ECS's clock (the `updatedAt` or `createdAt`
 /// the write answered with). A wait is satisfied only by a stability ECS computed after it,
 /// whoever calls the wait; kept per process, which is one Terraform operation.
-static LAST_WRITE: Mutex<BTreeMap<String, SystemTime>> = Mutex::new(BTreeMap::new());
+static LAST_WRITE: Mutex<BTreeMap<String, Write>> = Mutex::new(BTreeMap::new());
+
+/// ecsx's last write to a task set: when, by ECS's clock (`updatedAt`), and when by this
+/// process's clock, for how long ago it was.
+#[derive(Debug, Clone, Copy)]
+pub struct Write {
+    pub at: SystemTime,
+    pub local: std::time::Instant,
+}
 
 fn remember_write(t: &TaskSet, at: Option<SystemTime>) {
     if let (Some(at), Ok(mut writes)) = (at, LAST_WRITE.lock()) {
-        writes.insert(t.arn.clone(), at);
+        let local = std::time::Instant::now();
+        writes.insert(t.arn.clone(), Write { at, local });
     }
 }
 
-/// When ecsx last created or scaled this task set, by ECS's clock; None if it did not.
-pub fn last_write(task_set_arn: &str) -> Option<SystemTime> {
+/// ecsx's last create or scale of this task set; None if it made none.
+pub fn last_write(task_set_arn: &str) -> Option<Write> {
     LAST_WRITE
         .lock()
         .ok()
         .and_then(|w| w.get(task_set_arn).copied())
+}
+
+/// How long after a write a STEADY_STATE dated before it, with every computed task running,
+/// is taken as the task set's settled state: ECS documents no recomputation of
+/// `stabilityStatusAt` after an UpdateTaskSet that leaves the task count as it was (50% to
+/// 60% of one task), so a wait must not depend on one. ECS recomputes the counts within
+/// seconds of a write that changes them, and that transition re-dates the status.
+/// `ECSX_SETTLE_WINDOW` (a duration) overrides the 30 s default.
+pub fn settle_window() -> std::time::Duration {
+    std::env::var("ECSX_SETTLE_WINDOW")
+        .ok()
+        .and_then(|s| crate::duration::parse(&s))
+        .unwrap_or(std::time::Duration::from_secs(30))
 }
 
 /// Errors CreateTaskSet answers while a just-made cluster, service or listener/rule

@@ -37,7 +37,8 @@ where
             Poll::Done(v) => return Ok(v),
             Poll::Pending(why) => {
                 if why != last {
-                    crate::log::debug(
+                    // INFO: a long wait shows what it waits for with TF_LOG_PROVIDER=INFO.
+                    crate::log::info(
                         "waiting",
                         &[("for", what.into()), ("state", why.clone().into())],
                     );

@@ -126,6 +126,10 @@ class RigConfig:
         "stale_stability_seconds": 1.0,
         # CreateTaskSet refuses a target group no listener or rule forwards to.
         "require_associated_target_group": True,
+        # An UpdateTaskSet that leaves computedDesiredCount as it was (50% to 60% of one task)
+        # starts a new STABILIZING period, re-dating stabilityStatusAt.  ECS does not document
+        # that it does; false models the ECS that keeps the STEADY_STATE and its date.
+        "restabilize_unchanged_count": True,
         # For this long after CreateCluster / CreateService / a target group's first
         # association, CreateTaskSet answers ClusterNotFound / ServiceNotFound / the
         # association error (propagation).  0: off.
@@ -171,7 +175,7 @@ class RigConfig:
             raise ValueError("never_stable_task_definitions must be a list of strings")
         switches = {name: values.get(name, getattr(self, name)) for name in self.SWITCHES}
         for name in ("hide_oidc_client_secret", "require_associated_target_group",
-                     "traffic_model"):
+                     "traffic_model", "restabilize_unchanged_count"):
             if not isinstance(switches[name], bool):
                 raise ValueError(f"{name} must be true or false")
         page = switches["elb_page_size"]
@@ -581,8 +585,10 @@ def update_task_set(self, cluster, service, task_set, scale):
         _remember_stale(ts)
         ts.scale = scale
         ts.updatedAt = utcnow()
-        ts.rig_target = _computed_desired_count(svc, ts)
-        _start_stabilizing(ts, getattr(ts, "runningCount", 0))
+        target = _computed_desired_count(svc, ts)
+        if target != getattr(ts, "rig_target", None) or CONFIG.restabilize_unchanged_count:
+            ts.rig_target = target
+            _start_stabilizing(ts, getattr(ts, "runningCount", 0))
     _refresh_task_set(svc, ts, time.monotonic())
     return ts
 

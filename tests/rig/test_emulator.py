@@ -753,6 +753,31 @@ def test_stale_stability_after_create_and_update(emulator, ecs, svc):
     assert seen["stabilityStatusAt"] > updated["updatedAt"]
 
 
+def test_a_scale_that_keeps_the_task_count_may_keep_the_old_steady_state(emulator, ecs, svc):
+    # ECS does not document a new stability computation after an UpdateTaskSet that leaves
+    # computedDesiredCount as it was; with the switch off the rig keeps the old STEADY_STATE.
+    configure(emulator, stale_stability_seconds=0, stabilize_seconds=0.3,
+              restabilize_unchanged_count=False)
+    ts = new_task_set(ecs, svc)  # desiredCount 2 at 100% -> 2 tasks
+    time.sleep(0.5)
+    before = describe(ecs, svc, ts["id"])["taskSets"][0]
+    assert before["stabilityStatus"] == "STEADY_STATE"
+    updated = ecs.update_task_set(cluster="c", service="s", taskSet=ts["id"],
+                                  scale={"value": 60, "unit": "PERCENT"})["taskSet"]
+    time.sleep(0.5)
+    seen = describe(ecs, svc, ts["id"])["taskSets"][0]
+    assert (seen["stabilityStatus"], seen["computedDesiredCount"], seen["runningCount"]) \
+        == ("STEADY_STATE", 2, 2)  # ceil(2 * 0.6) = 2: nothing to start or stop
+    assert seen["stabilityStatusAt"] == before["stabilityStatusAt"] < updated["updatedAt"]
+    # A scale that changes the count still stabilizes anew.
+    ecs.update_task_set(cluster="c", service="s", taskSet=ts["id"],
+                        scale={"value": 40, "unit": "PERCENT"})
+    time.sleep(0.5)
+    seen = describe(ecs, svc, ts["id"])["taskSets"][0]
+    assert seen["computedDesiredCount"] == 1
+    assert seen["stabilityStatusAt"] > updated["updatedAt"]
+
+
 def test_steady_at_once_is_still_dated_after_the_write(emulator, ecs, svc):
     # ECS recomputes stability after a write; with no stabilizing time the emulator may do it
     # in the write's own millisecond, which a reader could not tell from a stale answer.
