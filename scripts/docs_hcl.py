@@ -202,7 +202,7 @@ def collect(root: Path, files: list[Path]) -> list[Snippet]:
     for f in files:
         rel = os.path.relpath(f, root)
         for s in snippets_of(f, rel):
-            key = f"{s.query}\0{s.fmt_only}\0{s.text.strip()}"
+            key = f"{s.fmt_only}\0{s.text.strip()}"
             if key in seen:
                 seen[key].also.append(s.where)
                 continue
