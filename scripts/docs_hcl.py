@@ -18,8 +18,9 @@ What counts as HCL
   json, unlabelled output) are not HCL.
 
 fmt
-  Every snippet, as written (an indented block inside a list item is taken without the
-  indentation of its fence). A snippet that Terraform cannot parse fails with Terraform's
+  Every snippet, as written, less the indentation all its lines share: a block inside a list
+  item, or blocks shown as they sit inside a resource (`  canary { ... }`), are formatted as
+  if they stood at the top level. A snippet that Terraform cannot parse fails with Terraform's
   message and line; one that parses but is not formatted fails with the first line that
   differs and a short diff.
 
@@ -27,8 +28,8 @@ validate
   A snippet is validated when it is a configuration: at least one top-level block of
   resource, data, provider, action, list, import, removed, moved, module, terraform,
   variable, output, locals or check. Everything else is fmt-only and the run says why:
-  blocks shown in part (`canary { ... }`), Terraform's CLI configuration
-  (`provider_installation`), a diff.
+  blocks shown in part (`canary { ... }`), arguments alone (a .tfvars file), Terraform's CLI
+  configuration (`provider_installation`), a diff.
 
   What the snippet does not declare is supplied, so an example can stay short and readable:
   - `var.NAME` that no `variable "NAME"` declares: a stub `variable "NAME" {}`; validate
@@ -158,8 +159,8 @@ def snippets_of(path: Path, rel: str) -> list[Snippet]:
         i += 1
         marker = MARKER.match(lines[start - 1]) if start > 0 else None
         if lang in HCL_LANGS:
-            s = Snippet(rel, start + 1, lang, "\n".join(b for _, b in body) + "\n", start + 2,
-                        line_map=[n for n, _ in body])
+            s = Snippet(rel, start + 1, lang, textwrap.dedent("\n".join(b for _, b in body)) + "\n",
+                        start + 2, line_map=[n for n, _ in body])
         elif lang == "diff":
             new = [(n, b[1:]) for n, b in body if b[:1] in (" ", "+", "") and not b.startswith("+++")]
             dedented = textwrap.dedent("\n".join(b for _, b in new)).split("\n")
@@ -188,12 +189,12 @@ def classify(s: Snippet) -> None:
     kinds = {k for k, _ in top_blocks(s.text)}
     s.query = s.query or "list" in kinds
     if not kinds:
-        s.fmt_only = "blocks shown in part (no top-level block of a configuration)"
+        s.fmt_only = "arguments only (a .tfvars file or the body of a block)"
     elif not kinds & CONFIG_BLOCKS and kinds & CLI_BLOCKS:
         s.cli = True
         s.fmt_only = "Terraform's CLI configuration (HCL 1: loaded by `terraform version`, not fmt-checked)"
     elif not kinds & CONFIG_BLOCKS:
-        s.fmt_only = f"not a Terraform configuration ({', '.join(sorted(kinds))})"
+        s.fmt_only = f"blocks shown in part ({', '.join(sorted(kinds))})"
 
 
 def collect(root: Path, files: list[Path]) -> list[Snippet]:
@@ -304,7 +305,7 @@ def blank_out_aws(text: str) -> tuple[str, bool]:
         touched = True
         i = end + 1
     out = "\n".join(lines)
-    refs = AWS_REF.sub(lambda m: f"var.aws_stub_{'data_' if m.group(1) else ''}{m.group(2)}_{m.group(3)}", out)
+    refs = AWS_REF.sub(lambda m: f"var.stub_{'data_' if m.group(1) else ''}{m.group(2)}_{m.group(3)}", out)
     return refs, touched or refs != out
 
 
