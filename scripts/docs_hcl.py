@@ -57,7 +57,7 @@ validate
 
 Snippets repeated verbatim (a template and the page generated from it, an example and the
 page that inlines it) are checked once, under the first path, with the others named.
-Validation runs two Terraform processes at a time.
+Validation runs two Terraform processes at a time; the whole tree takes about 5 s.
 """
 from __future__ import annotations
 
@@ -68,7 +68,6 @@ import difflib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -103,6 +102,7 @@ class Snippet:
     text: str  # the HCL (for a diff: its new side), without the fence's indentation
     body_line: int  # the source line of the snippet's first line
     query: bool = False  # a .tfquery.hcl file (list blocks)
+    group: str = ""  # for a file under examples/: its folder, validated as one configuration
     fmt_only: str = ""  # why it is not validated, when it is not
     cli: bool = False  # Terraform's CLI configuration, HCL 1: loaded by Terraform, not fmt-checked
     also: list[str] = dataclasses.field(default_factory=list)
@@ -125,7 +125,7 @@ class Snippet:
 
 def default_files(root: Path) -> list[Path]:
     files: list[Path] = []
-    for pattern in ("examples/**/*.tf", "examples/**/*.tfquery.hcl", "templates/**/*.tmpl"):
+    for pattern in ("examples/**/*.tf", "examples/**/*.tfquery.hcl", "templates/**/*.tmpl", "templates/**/*.md"):
         files += sorted(root.glob(pattern))
     files.append(root / "README.md")
     files += sorted((root / "examples").rglob("*.md")) + sorted((root / "docs").rglob("*.md"))
@@ -137,7 +137,7 @@ def snippets_of(path: Path, rel: str) -> list[Snippet]:
     if path.suffix == ".tf" or path.name.endswith(".tfquery.hcl"):
         n = text.count("\n") + 1
         return [Snippet(rel, 1, "tf", text, 1, query=path.name.endswith(".tfquery.hcl"),
-                        line_map=list(range(1, n + 1)))]
+                        group=os.path.dirname(rel), line_map=list(range(1, n + 1)))]
     out = []
     lines = text.split("\n")
     i = 0
@@ -204,10 +204,11 @@ def collect(root: Path, files: list[Path]) -> list[Snippet]:
         rel = os.path.relpath(f, root)
         for s in snippets_of(f, rel):
             key = f"{s.fmt_only}\0{s.text.strip()}"
-            if key in seen:
+            # A file under examples/ is always kept: its folder is validated as a whole.
+            if key in seen and not s.group:
                 seen[key].also.append(s.where)
                 continue
-            seen[key] = s
+            seen.setdefault(key, s)
             classify(s)
             out.append(s)
     return out
@@ -327,13 +328,20 @@ def declared_locals(text: str) -> set[str]:
     return names
 
 
-def prepare(s: Snippet, d: Path, root: Path) -> list[str]:
-    """Writes the snippet and what it needs into d; returns notes on what was supplied."""
-    notes = []
-    text, aws = blank_out_aws(s.text)
-    if aws:
-        notes.append("hashicorp/aws parts fmt-only")
-    files = {("main.tfquery.hcl" if s.query else "main.tf"): text}
+def prepare(unit: list[Snippet], d: Path, root: Path) -> tuple[dict[str, Snippet], list[str]]:
+    """Writes a configuration and what it needs into d: one snippet (as main.tf, or
+    main.tfquery.hcl), or the files of one examples/ folder under their own names. Returns
+    which snippet each file holds, and notes on what was supplied."""
+    notes: list[str] = []
+    files: dict[str, str] = {}
+    owner: dict[str, Snippet] = {}
+    for s in unit:
+        name = os.path.basename(s.path) if s.group else ("main.tfquery.hcl" if s.query else "main.tf")
+        files[name], aws = blank_out_aws(s.text)
+        owner[name] = s
+        if aws and "hashicorp/aws parts fmt-only" not in notes:
+            notes.append("hashicorp/aws parts fmt-only")
+    text = "\n".join(files.values())
     resources = {f"{labels[0]}.{labels[1]}" for k, labels in top_blocks(text) if k == "resource" and len(labels) == 2}
     wanted = {f"{t}.{n}" for t, n in ECSX_REF.findall(text)} - resources
     for address in sorted(wanted):
@@ -355,36 +363,40 @@ def prepare(s: Snippet, d: Path, root: Path) -> list[str]:
     files["docs_check_stubs.tf"] = "\n\n".join(stubs) + "\n"
     for name, content in files.items():
         (d / name).write_text(content)
-    return notes
+    return owner, notes
 
 
-def validate_one(i: int, s: Snippet, work: Path, rc_file: Path, root: Path) -> tuple[int, list[str], list[str]]:
-    d = work / f"v{i}"
+def validate_unit(n: int, unit: list[Snippet], work: Path, rc_file: Path, root: Path) -> tuple[list[str], dict[str, list[str]]]:
+    """`terraform validate` of one configuration: its notes, and problems by snippet location."""
+    d = work / f"v{n}"
     d.mkdir()
-    notes = prepare(s, d, root)
-    out = run_terraform(["validate", "-json", "-no-color"] + (["-query"] if s.query else []), d, rc_file)
+    owner, notes = prepare(unit, d, root)
+    query = any(s.query for s in unit)
+    out = run_terraform(["validate", "-json", "-no-color"] + (["-query"] if query else []), d, rc_file)
+    problems: dict[str, list[str]] = {}
+    first = unit[0].where
     try:
         result = json.loads(out.stdout)
     except json.JSONDecodeError:
-        return i, notes, [f"validate: terraform printed no JSON ({out.returncode}):\n{out.stdout}{out.stderr}"]
-    problems = []
+        return notes, {first: [f"validate: terraform printed no JSON ({out.returncode}):\n{out.stdout}{out.stderr}"]}
     for diag in result.get("diagnostics", []):
         if diag.get("severity") == "warning" and "development overrides" in diag.get("summary", ""):
             continue
         rng = diag.get("range") or {}
         filename, line = rng.get("filename", ""), rng.get("start", {}).get("line")
-        if filename.startswith("main.") and line:
-            at = f"{s.path}:{s.source_line(line)}"
+        s = owner.get(filename)
+        if s and line:
+            where, at = s.where, f"{s.path}:{s.source_line(line)}"
         elif filename and line:
-            at = f"{filename} line {line} (supplied by docs_hcl.py: {', '.join(notes) or 'stubs'})"
+            where, at = first, f"{filename} line {line} (supplied by docs_hcl.py: {', '.join(notes) or 'stubs'})"
         else:
-            at = "the configuration"
+            where, at = first, "the configuration"
         detail = " ".join((diag.get("detail") or "").split())
-        problems.append(f"validate: {diag.get('severity')}: {diag.get('summary')} at {at}"
-                        + (f"\n    {detail}" if detail else ""))
+        problems.setdefault(where, []).append(
+            f"validate: {diag.get('severity')}: {diag.get('summary')} at {at}" + (f"\n    {detail}" if detail else ""))
     if out.returncode != 0 and not problems:
-        problems.append(f"validate: terraform failed ({out.returncode}):\n{out.stderr}")
-    return i, notes, problems
+        problems[first] = [f"validate: terraform failed ({out.returncode}):\n{out.stderr}"]
+    return notes, problems
 
 
 def check(root: Path, files: list[Path], provider_dir: Path) -> int:
@@ -405,14 +417,23 @@ def check(root: Path, files: list[Path], provider_dir: Path) -> int:
             if s.cli:
                 p = check_cli_config(s, work, i)
                 if p:
-                    problems[i] = [p] if isinstance(p, str) else p
-        notes: dict[int, list[str]] = {}
-        todo = [i for i, s in enumerate(snippets) if not s.fmt_only and i not in problems]
+                    problems[i] = [p]
+        # One configuration per snippet, or per examples/ folder; one that fmt could not
+        # parse is not validated (its fmt problem says enough).
+        units: dict[str, list[int]] = {}
+        for i, s in enumerate(snippets):
+            if not s.fmt_only:
+                units.setdefault(s.group or s.where, []).append(i)
+        todo = [u for u in units.values() if not any(i in problems for i in u)]
+        index = {s.where: i for i, s in enumerate(snippets)}
+        aws: list[str] = []
         with concurrent.futures.ThreadPoolExecutor(JOBS) as pool:
-            for i, n, p in pool.map(lambda i: validate_one(i, snippets[i], work, rc_file, root), todo):
-                notes[i] = n
-                if p:
-                    problems[i] = [p] if isinstance(p, str) else p
+            results = pool.map(lambda nu: validate_unit(nu[0], [snippets[i] for i in nu[1]], work, rc_file, root),
+                               enumerate(todo))
+            for unit, (notes, found) in zip(todo, results):
+                aws += [snippets[i].where for i in unit if blank_out_aws(snippets[i].text)[1]]
+                for where, p in found.items():
+                    problems.setdefault(index[where], []).extend(p)
     for i, s in enumerate(snippets):
         also = f" (also {', '.join(s.also)})" if s.also else ""
         if i in problems:
@@ -420,7 +441,6 @@ def check(root: Path, files: list[Path], provider_dir: Path) -> int:
                 print(f"{s.where}: {problem}{also}")
     skipped = [s for s in snippets if s.fmt_only]
     validated = [i for i in range(len(snippets)) if not snippets[i].fmt_only]
-    aws = [snippets[i].where for i in validated if "hashicorp/aws parts fmt-only" in notes.get(i, [])]
     cli = sum(s.cli for s in snippets)
     print(f"docs_hcl: {len(snippets)} HCL snippets: {len(snippets) - cli} fmt-checked, "
           f"{len(validated)} of them validated, {cli} loaded as CLI configuration; "

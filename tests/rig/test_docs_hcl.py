@@ -121,3 +121,32 @@ def test_cli_configuration_is_loaded_by_terraform(tmp_path):
     out = run(tmp_path, page(fence("hcl", good.replace("direct {}", "directly {}"))))
     assert out.returncode == 1, out.stdout
     assert 'page.md:3: CLI configuration: Error: Invalid provider_installation method block' in out.stdout, out.stdout
+
+
+def run_files(tmp_path: Path, files: dict[str, str], check: list[str]) -> subprocess.CompletedProcess:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--root", str(tmp_path), "--provider-dir", str(PROVIDER_DIR),
+         *(str(tmp_path / name) for name in check)],
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_the_files_of_one_examples_folder_are_validated_as_one_configuration(tmp_path):
+    # Each file is fine alone; together they declare the variable twice.
+    files = {"examples/demo/a.tf": 'variable "v" {}\n', "examples/demo/b.tf": 'variable "v" {}\n'}
+    out = run_files(tmp_path, files, list(files))
+    assert out.returncode == 1, out.stdout
+    assert "validate: error: Duplicate variable declaration at examples/demo/b.tf:1" in out.stdout, out.stdout
+
+
+def test_an_action_is_validated_with_the_registry_example_of_the_resource_it_names(tmp_path):
+    example = {"examples/resources/ecsx_canary_deployment/resource.tf": GOOD}
+    action = 'action "ecsx_canary_abort" "web" {\n  config {\n    deployment = ecsx_canary_deployment.NAME\n  }\n}\n'
+    ok = run_files(tmp_path, {**example, "page.md": page(fence("hcl", action.replace("NAME", "web")))}, ["page.md"])
+    assert ok.returncode == 0, ok.stdout
+    bad = run_files(tmp_path, {**example, "page.md": page(fence("hcl", action.replace("NAME", "shop")))}, ["page.md"])
+    assert bad.returncode == 1, bad.stdout
+    assert "page.md:3: validate: error: Reference to undeclared resource at page.md:6" in bad.stdout, bad.stdout
