@@ -31,6 +31,9 @@ validate
   blocks shown in part (`canary { ... }`), arguments alone (a .tfvars file), Terraform's CLI
   configuration (`provider_installation`), a diff.
 
+  The .tf and .tfquery.hcl files of one folder under examples/ are one configuration and are
+  validated together; every other snippet is validated alone.
+
   What the snippet does not declare is supplied, so an example can stay short and readable:
   - `var.NAME` that no `variable "NAME"` declares: a stub `variable "NAME" {}`; validate
     treats every variable as unknown, so values never matter.
