@@ -7,7 +7,7 @@ schema of the debug build (a dev override, as scripts/docs.py uses). `make docs-
     python scripts/docs_hcl.py                  # the whole tree
     python scripts/docs_hcl.py FILE...          # only these files (Markdown, .tmpl, .tf, .hcl)
 
-Each problem is printed as `FILE:LINE: fmt|validate: ...`, where LINE is the snippet's opening
+Each problem is printed as `FILE:LINE: fmt|validate|CLI configuration: ...`, where LINE is the snippet's opening
 fence (or 1 for a .tf file), followed by Terraform's own message and the line it names in the
 file; the exit status is 1 when there is any.
 
@@ -290,10 +290,15 @@ def blank_out_aws(text: str) -> tuple[str, bool]:
     """hashicorp/aws blocks and required_providers entries become empty lines."""
     lines = text.split("\n")
     touched = False
+    providers_end = None  # the closing line of the required_providers block we are in
     i = 0
     while i < len(lines):
+        opens = re.match(r"^(\s*)required_providers\s*\{\s*$", lines[i])
+        if opens:
+            providers_end = next((j for j in range(i + 1, len(lines)) if lines[j] == opens.group(1) + "}"), None)
+        inside = providers_end is not None and i < providers_end
         m = TOP_BLOCK.match(lines[i])
-        entry = re.match(r"^(\s*)aws\s*=\s*\{", lines[i])
+        entry = inside and re.match(r"^(\s*)aws\s*=\s*\{", lines[i])
         if m and m.group(1) in ("resource", "data", "provider") and (re.findall(r'"([^"]*)"', m.group(2)) or [""])[0].startswith("aws"):
             end = i if lines[i].rstrip().endswith("}") and lines[i].count("{") == lines[i].count("}") else \
                 next(j for j in range(i + 1, len(lines)) if lines[j].startswith("}"))
