@@ -90,6 +90,10 @@ pub fn warn(message: &str, fields: &[(&str, Json)]) {
     log(Level::Warn, message, fields)
 }
 
+pub fn error(message: &str, fields: &[(&str, Json)]) {
+    log(Level::Error, message, fields)
+}
+
 pub fn trace(message: &str, fields: &[(&str, Json)]) {
     log(Level::Trace, message, fields)
 }

@@ -162,7 +162,7 @@ impl Provider {
                 Type::String,
                 "Session length, e.g. `1h` (15m to 12h).",
             )
-            .check(Validator::Duration),
+            .check(Validator::Duration(ROLE_SESSION.0, ROLE_SESSION.1)),
         );
         let endpoints = Block::new("Custom service endpoints, e.g. for a local emulator. `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` work too.")
             .attr(Attribute::optional("ecs", Type::String, "Endpoint URL for Amazon ECS."))
@@ -691,19 +691,6 @@ const ROLE_SESSION: (u64, u64) = (15 * 60, 12 * 3600);
 /// Rules beyond the per-attribute validators: what STS and the SDK would refuse only later,
 /// with less helpful errors.
 fn check_settings(config: &Value, d: &mut Diagnostics) {
-    let role = AttrPath::attr("assume_role").index(0);
-    if let Some(s) = config.block("assume_role").get("duration").as_str() {
-        let secs = crate::duration::parse(s).map(|t| t.as_secs());
-        if secs.is_some_and(|n| n < ROLE_SESSION.0 || n > ROLE_SESSION.1) {
-            d.error_at(
-                role.then("duration"),
-                "Value out of range",
-                format!(
-                    "assume_role[0].duration must be from 15m to 12h (what STS AssumeRole accepts), got {s:?}."
-                ),
-            );
-        }
-    }
     let ep = AttrPath::attr("endpoints").index(0);
     for service in ["ecs", "elbv2", "sts", "cloudwatch"] {
         let Some(url) = config.block("endpoints").get(service).as_str() else {

@@ -72,6 +72,9 @@ pub enum Mode {
 }
 
 /// A check on a known, non-null configuration value.
+/// The longest `timeouts` value: a week. Longer would outlive the credentials of any apply.
+pub const TIMEOUT_MAX_SECS: u64 = 7 * 24 * 3600;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Validator {
     /// An integer within the inclusive range.
@@ -86,8 +89,9 @@ pub enum Validator {
     EachArn(&'static str, &'static str),
     /// A name, or an ARN of the given service and resource type.
     NameOrArn(&'static str, &'static str),
-    /// A Go-style duration such as `30m` or `1h30m`.
-    Duration,
+    /// A Go-style duration such as `30m` or `1h30m`, from the first to the second number of
+    /// seconds (inclusive).
+    Duration(u64, u64),
     /// A list or set with no element twice.
     Unique,
     /// A task set id (`ecs-svc/...`) or task set ARN.
@@ -109,7 +113,11 @@ impl Validator {
                 "Must be a name (letters, digits, `-` and `_`, up to 255) or an ARN of the form `{}`.",
                 arn_pattern(svc, res)
             ),
-            Validator::Duration => "Must be a duration such as `90s`, `20m` or `1h30m`.".into(),
+            Validator::Duration(lo, hi) => format!(
+                "Must be a duration such as `90s`, `20m` or `1h30m`, from `{}` to `{}`.",
+                crate::duration::format(std::time::Duration::from_secs(*lo)),
+                crate::duration::format(std::time::Duration::from_secs(*hi))
+            ),
             Validator::Unique => "Elements must be unique.".into(),
             Validator::TaskSetRef => format!(
                 "Must be a task set ID (`ecs-svc/...`) or an ARN of the form `{}CLUSTER/SERVICE/ID`.",
@@ -177,17 +185,30 @@ impl Validator {
                     }
                 }
             }
-            Validator::Duration => {
-                if let Some(s) = v.as_str() {
-                    if crate::duration::parse(s).is_none() {
-                        diags.error_at(
-                            path.clone(),
-                            "Invalid duration",
-                            format!(
-                                "{path} must be a duration such as \"30s\", \"20m\" or \"1h30m\", got {s:?}."
-                            ),
-                        );
-                    }
+            Validator::Duration(lo, hi) => {
+                let Some(s) = v.as_str() else { return };
+                let (lo, hi) = (
+                    std::time::Duration::from_secs(*lo),
+                    std::time::Duration::from_secs(*hi),
+                );
+                match crate::duration::parse(s) {
+                    None => diags.error_at(
+                        path.clone(),
+                        "Invalid duration",
+                        format!(
+                            "{path} must be a duration such as \"30s\", \"20m\" or \"1h30m\", got {s:?}."
+                        ),
+                    ),
+                    Some(d) if d < lo || d > hi => diags.error_at(
+                        path.clone(),
+                        "Value out of range",
+                        format!(
+                            "{path} must be from {} to {}, got {s:?}.",
+                            crate::duration::format(lo),
+                            crate::duration::format(hi)
+                        ),
+                    ),
+                    Some(_) => {}
                 }
             }
             Validator::TaskSetRef => {
@@ -420,7 +441,6 @@ impl Block {
         self
     }
 
-    /// A `timeouts` block with the given operations, as terraform-plugin-framework shapes it.
     /// The type of this block's values, as Terraform sees them: an object of its
     /// attributes and of its nested blocks (each a list of objects). An attribute of this
     /// type takes a whole resource of this schema (`attr = TYPE.NAME`).
@@ -438,6 +458,7 @@ impl Block {
         Type::Object(fields)
     }
 
+    /// A `timeouts` block with the given operations, as terraform-plugin-framework shapes it.
     pub fn timeouts(ops: &[&'static str]) -> NestedBlock {
         let mut b = Block::new("How long each operation may take before it fails.");
         for op in ops {
@@ -447,7 +468,10 @@ impl Block {
                 "delete" => "How long delete may take.",
                 _ => "How long the operation may take.",
             };
-            b = b.attr(Attribute::optional(op, Type::String, desc).check(Validator::Duration));
+            b = b.attr(
+                Attribute::optional(op, Type::String, desc)
+                    .check(Validator::Duration(1, TIMEOUT_MAX_SECS)),
+            );
         }
         NestedBlock::single("timeouts", b)
     }

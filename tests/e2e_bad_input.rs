@@ -670,6 +670,65 @@ fn canary_cases(r: &Refs) -> Vec<Case> {
             &["timeouts[0].delete must be a duration", "got \"-5m\"."],
         ),
         Case::new(
+            "cd_timeout_zero",
+            "timeouts.create = \"0s\" (no time at all)",
+            timeouts("cd_timeout_zero", "create", "0s"),
+            "Value out of range",
+            &["timeouts[0].create must be from 1s to 168h, got \"0s\"."],
+        ),
+        Case::new(
+            "cd_step_pause_overflow",
+            "step.pause = \"99999999999999999999s\" (beyond any duration)",
+            edit(
+                &c("cd_step_pause_overflow"),
+                &[(
+                    traffic,
+                    &format!("    step {{\n      traffic_percent = 10\n      pause           = \"99999999999999999999s\" {MARK}\n    }}\n"),
+                )],
+            ),
+            "Invalid duration",
+            &["canary[0].step[0].pause must be a duration", "got \"99999999999999999999s\"."],
+        ),
+        Case::new(
+            "cd_step_pause_too_long",
+            "step.pause = \"200h\" (longer than any apply may run)",
+            edit(
+                &c("cd_step_pause_too_long"),
+                &[(
+                    traffic,
+                    &format!("    step {{\n      traffic_percent = 10\n      pause           = \"200h\" {MARK}\n    }}\n"),
+                )],
+            ),
+            "Value out of range",
+            &["canary[0].step[0].pause must be from 0s to 168h, got \"200h\"."],
+        ),
+        Case::new(
+            "cd_check_interval_zero",
+            "analysis.check_interval = \"0s\" (a busy loop)",
+            edit(
+                &c("cd_check_interval_zero"),
+                &[(
+                    close_traffic,
+                    &format!("  }}\n  analysis {{\n    alarm_names    = [\"x\"]\n    check_interval = \"0s\" {MARK}\n  }}\n}}\n"),
+                )],
+            ),
+            "Value out of range",
+            &["analysis[0].check_interval must be from 1s to 1h, got \"0s\"."],
+        ),
+        Case::new(
+            "cd_alarm_names_empty",
+            "analysis.alarm_names = [] (watches nothing)",
+            edit(
+                &c("cd_alarm_names_empty"),
+                &[(
+                    close_traffic,
+                    &format!("  }}\n  analysis {{\n    alarm_names = [] {MARK}\n  }}\n}}\n"),
+                )],
+            ),
+            "No alarms to watch",
+            &["analysis.alarm_names is empty"],
+        ),
+        Case::new(
             "cd_timeout_days",
             "timeouts.update = \"2d\" (no day unit)",
             timeouts("cd_timeout_days", "update", "2d"),

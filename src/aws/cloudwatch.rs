@@ -1,7 +1,7 @@
 //! CloudWatch alarms that gate a release. ecsx only reads them: DescribeAlarms, by name.
 
 use super::AwsError;
-use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
+use aws_sdk_cloudwatch::types::{AlarmType, EvaluationState, StateValue};
 use aws_sdk_cloudwatch::Client;
 
 /// DescribeAlarms takes at most 100 names per call.
@@ -16,11 +16,23 @@ pub struct Alarm {
     pub reason: String,
     /// When the alarm last changed state, as CloudWatch reports it.
     pub since: Option<String>,
+    /// A metric alarm's `EvaluationState` (`PARTIAL_DATA`, `EVALUATION_FAILURE`,
+    /// `EVALUATION_ERROR`), when CloudWatch reports one; None while it evaluates normally.
+    pub evaluation: Option<String>,
 }
 
 impl Alarm {
     pub fn is_firing(&self) -> bool {
         self.state == StateValue::Alarm.as_str()
+    }
+
+    /// Whether CloudWatch cannot evaluate the alarm at all (a metric query that fails, a
+    /// misconfigured expression): its state then says nothing about the release.
+    pub fn cannot_evaluate(&self) -> bool {
+        self.evaluation.as_deref().is_some_and(|e| {
+            e == EvaluationState::EvaluationFailure.as_str()
+                || e == EvaluationState::EvaluationError.as_str()
+        })
     }
 }
 
@@ -48,6 +60,7 @@ pub async fn describe(cw: &Client, names: &[String]) -> Result<Vec<Alarm>, AwsEr
                     a.state_value(),
                     a.state_reason(),
                     a.state_updated_timestamp(),
+                    a.evaluation_state(),
                 )
             });
             let composite = resp.composite_alarms().iter().map(|a| {
@@ -56,14 +69,16 @@ pub async fn describe(cw: &Client, names: &[String]) -> Result<Vec<Alarm>, AwsEr
                     a.state_value(),
                     a.state_reason(),
                     a.state_updated_timestamp(),
+                    None,
                 )
             });
-            for (name, state, reason, since) in metric.chain(composite) {
+            for (name, state, reason, since, evaluation) in metric.chain(composite) {
                 out.push(Alarm {
                     name: name.unwrap_or_default().to_string(),
                     state: state.map(|s| s.as_str().to_string()).unwrap_or_default(),
                     reason: reason.unwrap_or_default().to_string(),
                     since: since.map(|t| t.to_string()),
+                    evaluation: evaluation.map(|e| e.as_str().to_string()),
                 });
             }
             match resp.next_token() {
@@ -94,6 +109,7 @@ mod tests {
             state: state.into(),
             reason: String::new(),
             since: None,
+            evaluation: None,
         }
     }
 
@@ -105,5 +121,15 @@ mod tests {
         assert!(found[0].is_firing());
         assert!(!found[1].is_firing());
         assert!(!alarm("x", "INSUFFICIENT_DATA").is_firing());
+        let broken = Alarm {
+            evaluation: Some("EVALUATION_ERROR".into()),
+            ..alarm("x", "OK")
+        };
+        assert!(broken.cannot_evaluate());
+        let partial = Alarm {
+            evaluation: Some("PARTIAL_DATA".into()),
+            ..alarm("x", "OK")
+        };
+        assert!(!partial.cannot_evaluate());
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod codec;
 mod convert;
+mod guard;
 pub mod server;
 pub mod tls;
 

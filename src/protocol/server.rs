@@ -3,6 +3,7 @@
 use super::convert::{
     decode, decode_identity, diagnostics, encode, identity, identity_schema, path, schema,
 };
+use super::guard::{guarded, guarded_sync};
 use super::plugin as gp;
 use super::tfplugin6 as pb;
 use crate::actions::Invocation;
@@ -72,10 +73,15 @@ fn list_event(item: Listed) -> pb::list_resource::Event {
     }
 }
 
-/// Runs an RPC body and logs it with its duration under TF_LOG=trace.
-async fn traced<T, F: std::future::Future<Output = T>>(rpc: &str, type_name: &str, f: F) -> T {
+/// Runs an RPC body and logs it with its duration under TF_LOG=trace; a panic in it is an
+/// error diagnostic (see [`guarded`]).
+async fn traced<T, F: std::future::Future<Output = T>>(
+    rpc: &str,
+    type_name: &str,
+    f: F,
+) -> Result<T, Diagnostics> {
     let start = std::time::Instant::now();
-    let out = f.await;
+    let out = guarded(rpc, f).await;
     crate::log::trace(
         "rpc",
         &[
@@ -212,7 +218,10 @@ impl pb::provider_server::Provider for ProviderService {
         req: Request<pb::validate_provider_config::Request>,
     ) -> Rpc<pb::validate_provider_config::Response> {
         let d = match decode(req.get_ref().config.as_ref(), "provider configuration") {
-            Ok(cfg) => self.core.validate_provider_config(&cfg),
+            Ok(cfg) => guarded_sync("ValidateProviderConfig", || {
+                self.core.validate_provider_config(&cfg)
+            })
+            .unwrap_or_else(|d| d),
             Err(d) => d,
         };
         Ok(Response::new(pb::validate_provider_config::Response {
@@ -226,7 +235,10 @@ impl pb::provider_server::Provider for ProviderService {
     ) -> Rpc<pb::validate_resource_config::Response> {
         let r = req.get_ref();
         let d = match decode(r.config.as_ref(), "resource configuration") {
-            Ok(cfg) => self.core.validate_resource_config(&r.type_name, &cfg),
+            Ok(cfg) => guarded_sync("ValidateResourceConfig", || {
+                self.core.validate_resource_config(&r.type_name, &cfg)
+            })
+            .unwrap_or_else(|d| d),
             Err(d) => d,
         };
         Ok(Response::new(pb::validate_resource_config::Response {
@@ -240,7 +252,10 @@ impl pb::provider_server::Provider for ProviderService {
     ) -> Rpc<pb::validate_data_resource_config::Response> {
         let r = req.get_ref();
         let d = match decode(r.config.as_ref(), "data source configuration") {
-            Ok(cfg) => self.core.validate_data_source_config(&r.type_name, &cfg),
+            Ok(cfg) => guarded_sync("ValidateDataResourceConfig", || {
+                self.core.validate_data_source_config(&r.type_name, &cfg)
+            })
+            .unwrap_or_else(|d| d),
             Err(d) => d,
         };
         Ok(Response::new(pb::validate_data_resource_config::Response {
@@ -314,13 +329,24 @@ impl pb::provider_server::Provider for ProviderService {
                 }))
             }
         };
-        let out = traced(
+        let out = match traced(
             "ReadResource",
             &r.type_name,
             self.core
                 .read_resource(&r.type_name, &state, &current_identity),
         )
-        .await;
+        .await
+        {
+            Ok(out) => out,
+            Err(d) => {
+                return Ok(Response::new(pb::read_resource::Response {
+                    new_state: r.current_state,
+                    diagnostics: diagnostics(&d),
+                    private: r.private,
+                    new_identity: r.current_identity,
+                }))
+            }
+        };
         Ok(Response::new(pb::read_resource::Response {
             new_state: Some(encode(&out.state)),
             diagnostics: diagnostics(&out.diagnostics),
@@ -354,13 +380,25 @@ impl pb::provider_server::Provider for ProviderService {
                 }))
             }
         };
-        let out = traced(
+        let out = match traced(
             "PlanResourceChange",
             &r.type_name,
             self.core
                 .plan_resource(&r.type_name, &prior, &proposed, &config, &prior_identity),
         )
-        .await;
+        .await
+        {
+            Ok(out) => out,
+            Err(d) => {
+                return Ok(Response::new(pb::plan_resource_change::Response {
+                    planned_state: r.proposed_new_state,
+                    requires_replace: vec![],
+                    planned_private: r.prior_private,
+                    diagnostics: diagnostics(&d),
+                    planned_identity: r.prior_identity,
+                }))
+            }
+        };
         Ok(Response::new(pb::plan_resource_change::Response {
             planned_state: Some(encode(&out.planned)),
             requires_replace: out.requires_replace.iter().map(path).collect(),
@@ -393,13 +431,26 @@ impl pb::provider_server::Provider for ProviderService {
                 }))
             }
         };
-        let out = traced(
+        let out = match traced(
             "ApplyResourceChange",
             &r.type_name,
             self.core
                 .apply_resource(&r.type_name, &prior, &planned, &planned_identity),
         )
-        .await;
+        .await
+        {
+            Ok(out) => out,
+            // The prior state stays (none for a create, so nothing is tainted); the next
+            // refresh reads what the apply did before it stopped.
+            Err(d) => {
+                return Ok(Response::new(pb::apply_resource_change::Response {
+                    new_state: r.prior_state,
+                    private: vec![],
+                    diagnostics: diagnostics(&d),
+                    new_identity: r.planned_identity,
+                }))
+            }
+        };
         Ok(Response::new(pb::apply_resource_change::Response {
             new_state: Some(encode(&out.state)),
             private: vec![],
@@ -422,7 +473,20 @@ impl pb::provider_server::Provider for ProviderService {
                 }))
             }
         };
-        let out = self.core.import_resource(&r.type_name, &r.id, &given).await;
+        let out = match guarded(
+            "ImportResourceState",
+            self.core.import_resource(&r.type_name, &r.id, &given),
+        )
+        .await
+        {
+            Ok(out) => out,
+            Err(d) => {
+                return Ok(Response::new(pb::import_resource_state::Response {
+                    imported_resources: vec![],
+                    diagnostics: diagnostics(&d),
+                }))
+            }
+        };
         let imported = if out.state.is_null() || out.diagnostics.has_errors() {
             vec![]
         } else {
@@ -445,7 +509,12 @@ impl pb::provider_server::Provider for ProviderService {
     ) -> Rpc<pb::read_data_source::Response> {
         let r = req.into_inner();
         let (state, d) = match decode(r.config.as_ref(), "data source configuration") {
-            Ok(cfg) => self.core.read_data_source(&r.type_name, &cfg).await,
+            Ok(cfg) => guarded(
+                "ReadDataSource",
+                self.core.read_data_source(&r.type_name, &cfg),
+            )
+            .await
+            .unwrap_or_else(|d| (crate::value::Value::Null, d)),
             Err(d) => (crate::value::Value::Null, d),
         };
         Ok(Response::new(pb::read_data_source::Response {
@@ -481,18 +550,21 @@ impl pb::provider_server::Provider for ProviderService {
             Ok(config) => {
                 let core = self.core.clone();
                 tokio::spawn(async move {
-                    traced(
-                        "ListResource",
+                    let listing = core.list_resource(
                         &r.type_name,
-                        core.list_resource(
-                            &r.type_name,
-                            &config,
-                            r.include_resource_object,
-                            r.limit,
-                            tx,
-                        ),
-                    )
-                    .await
+                        &config,
+                        r.include_resource_object,
+                        r.limit,
+                        tx.clone(),
+                    );
+                    if let Err(d) = traced("ListResource", &r.type_name, listing).await {
+                        let _ = tx
+                            .send(Listed {
+                                diagnostics: d,
+                                ..Default::default()
+                            })
+                            .await;
+                    }
                 });
             }
             Err(d) => {
@@ -515,7 +587,10 @@ impl pb::provider_server::Provider for ProviderService {
     ) -> Rpc<pb::validate_list_resource_config::Response> {
         let r = req.get_ref();
         let d = match decode(r.config.as_ref(), "list configuration") {
-            Ok(cfg) => self.core.validate_list_config(&r.type_name, &cfg),
+            Ok(cfg) => guarded_sync("ValidateListResourceConfig", || {
+                self.core.validate_list_config(&r.type_name, &cfg)
+            })
+            .unwrap_or_else(|d| d),
             Err(d) => d,
         };
         Ok(Response::new(pb::validate_list_resource_config::Response {
@@ -529,7 +604,10 @@ impl pb::provider_server::Provider for ProviderService {
     ) -> Rpc<pb::validate_action_config::Response> {
         let r = req.get_ref();
         let d = match decode(r.config.as_ref(), "action configuration") {
-            Ok(cfg) => self.core.validate_action_config(&r.type_name, &cfg),
+            Ok(cfg) => guarded_sync("ValidateActionConfig", || {
+                self.core.validate_action_config(&r.type_name, &cfg)
+            })
+            .unwrap_or_else(|d| d),
             Err(d) => d,
         };
         Ok(Response::new(pb::validate_action_config::Response {
@@ -543,14 +621,13 @@ impl pb::provider_server::Provider for ProviderService {
     ) -> Rpc<pb::plan_action::Response> {
         let r = req.into_inner();
         let d = match decode(r.config.as_ref(), "action configuration") {
-            Ok(cfg) => {
-                traced(
-                    "PlanAction",
-                    &r.action_type,
-                    self.core.plan_action(&r.action_type, &cfg),
-                )
-                .await
-            }
+            Ok(cfg) => traced(
+                "PlanAction",
+                &r.action_type,
+                self.core.plan_action(&r.action_type, &cfg),
+            )
+            .await
+            .unwrap_or_else(|d| d),
             Err(d) => d,
         };
         Ok(Response::new(pb::plan_action::Response {
@@ -570,12 +647,11 @@ impl pb::provider_server::Provider for ProviderService {
             Ok(config) => {
                 let core = self.core.clone();
                 tokio::spawn(async move {
-                    traced(
-                        "InvokeAction",
-                        &r.action_type,
-                        core.invoke_action(&r.action_type, &config, tx),
-                    )
-                    .await
+                    let invocation = core.invoke_action(&r.action_type, &config, tx.clone());
+                    // Terraform reads a stream that ends without Completed as a success.
+                    if let Err(d) = traced("InvokeAction", &r.action_type, invocation).await {
+                        let _ = tx.send(Invocation::Completed(d)).await;
+                    }
                 });
             }
             Err(d) => {

@@ -2,14 +2,19 @@
 //! `terraform apply -invoke=action.TYPE.NAME`): continue a release held at a gate, or roll a
 //! canary back, without editing the configuration.
 //!
-//! An action cannot write Terraform state, so each first records what it does on the ECS
-//! service, as a tag (`ecsx:approved`, `ecsx:aborted`), and then does it with the same
-//! executor an apply uses. The next refresh reads the tag back into `last_release`
-//! (`schedule::read_back`), so the next plan neither undoes an abort nor repeats a continue.
+//! An action cannot write Terraform state, so each first records what it does as a release
+//! record on the deployment's stable task set (tag `ecsx:release`), then does it with the same
+//! executor an apply uses, and records how the release ended (a rollback or an interrupted
+//! bake inside the action included) on the task set that is stable then. The next refresh
+//! reads the newest record back into `last_release` (`schedule::read_back`), so the next plan
+//! neither undoes an abort nor repeats a continue nor starts a rolled-back canary again. Task
+//! sets are the deployment's own: no other tool manages their tags, and every task set ARN has
+//! the long format that tagging needs.
 
 use super::apply::converge_reporting;
 use super::model::{CanarySpec, Desired, Release};
-use super::schedule::{abort_tag, approval_tag, now, ABORTED_BY_ACTION, TAG_ABORTED, TAG_APPROVED};
+use super::model::{Role, TaskSetRef};
+use super::schedule::{now, Writer, ABORTED_BY_ACTION, TAG_RELEASE};
 use crate::actions::{Action, Progress};
 use crate::aws::ecs;
 use crate::diag::{AttrPath, Diagnostics};
@@ -88,23 +93,31 @@ fn abortable(state: &Value, diags: &mut Diagnostics) -> Option<CanarySpec> {
     None
 }
 
-/// Records `key = value` on the deployment's service: the action's effect, durable before it
-/// is carried out.
-async fn record(ctx: &Ctx, d: &Desired, key: &str, value: String, diags: &mut Diagnostics) -> bool {
+/// Records `release` on the stable task set of `state` (tag `ecsx:release`): what the action
+/// does, durable before it is carried out, or how the release ended after it.
+async fn record(
+    ctx: &Ctx,
+    state: &Value,
+    release: &Release,
+    by: Writer,
+    diags: &mut Diagnostics,
+) -> bool {
+    let d = Desired::from(state);
     let subject = format!("deployment {}", d.id());
-    let svc = match ecs::find_service(&ctx.aws.ecs, &d.cluster, &d.service).await {
-        Ok(s) => s,
-        Err(e) => {
-            aws_error(diags, None, "Could not read the ECS service", &subject, &e);
-            return false;
-        }
+    let Some(stable) = TaskSetRef::read(state, Role::Stable) else {
+        diags.error_at(
+            AttrPath::attr("deployment"),
+            "No stable task set to record on",
+            format!("Deployment {} records no stable task set, so the action has nowhere to record what it does. Apply the deployment first.", d.id()),
+        );
+        return false;
     };
-    let tags = BTreeMap::from([(key.to_string(), value)]);
-    if let Err(e) = ecs::tag_resource(&ctx.aws.ecs, "service", &svc.arn, &tags).await {
+    let tags = BTreeMap::from([(TAG_RELEASE.to_string(), release.to_tag(by))]);
+    if let Err(e) = ecs::tag_resource(&ctx.aws.ecs, "task set", &stable.arn, &tags).await {
         aws_error(
             diags,
-            None,
-            "Could not record the action on the service",
+            Some(AttrPath::attr("deployment")),
+            "Could not record the action on the stable task set",
             &subject,
             &e,
         );
@@ -134,7 +147,7 @@ impl Action for Continue {
     fn schema(&self) -> Schema {
         Schema {
             version: 0,
-            block: Block::new("Approves the gate a scheduled release of an `ecsx_canary_deployment` waits at (`step.approval`) and walks on at once, as an apply would: each step's weight and bake with the alarms watched, up to the next gate or to the end, promoting with `canary.promote`. The approval is recorded on the ECS service (tag `ecsx:approved`) and read back by the next refresh into `last_release.approved_step`, so the next plan neither repeats nor undoes it. Without actions (Terraform before 1.14, OpenTofu), set `canary.approved_step` instead.")
+            block: Block::new("Approves the gate a scheduled release of an `ecsx_canary_deployment` waits at (`step.approval`) and walks on at once, as an apply would: each step's weight and bake with the alarms watched, up to the next gate or to the end, promoting with `canary.promote`. The approval, and how the walk ended (a rollback by an alarm included), are recorded on the deployment's stable task set (tag `ecsx:release`) and read back by the next refresh into `last_release`, so the next plan neither repeats nor undoes them. Without actions (Terraform before 1.14, OpenTofu), set `canary.approved_step` instead.")
                 .attr(deployment_attribute())
                 .attr(
                     Attribute::optional("step", Type::Number, "The gated step to approve, counting from 1. Checked against the step the release waits at, so an action prepared for one gate cannot pass another; unset approves whichever gate it waits at.")
@@ -176,17 +189,26 @@ impl Action for Continue {
                 d.id()
             ))
             .await;
-        if !record(ctx, &d, TAG_APPROVED, approval_tag(&c, n), diags).await {
-            return;
-        }
-        let mut planned = state.clone();
         let prior = Release::read(state.get("last_release")).filter(|r| r.is_of(&c));
         let approved = Release {
             approved_step: n as i64,
+            step: n as i64,
+            at: now(),
             ..prior.unwrap_or_else(|| Release::of(&c, Release::HELD, String::new()))
         };
+        if !record(ctx, state, &approved, Writer::Continue, diags).await {
+            return;
+        }
+        let mut planned = state.clone();
         planned.set("last_release", approved.to_value());
         let after = carry_out(ctx, state, &planned, progress, diags).await;
+        // How the walk ended (held again, completed, promoted, rolled back, interrupted), on
+        // the task set that is stable now: the state this action cannot write.
+        if let Some(end) =
+            Release::read(after.get("last_release")).filter(|r| r.is_of(&c) && *r != approved)
+        {
+            record(ctx, &after, &end, Writer::Continue, diags).await;
+        }
         if !diags.has_errors() {
             let end = Release::read(after.get("last_release"));
             progress
@@ -226,7 +248,7 @@ impl Action for Abort {
     fn schema(&self) -> Schema {
         Schema {
             version: 0,
-            block: Block::new("Rolls the canary of an `ecsx_canary_deployment` back at once: all production and test traffic to the stable task set, then the canary task set is deleted, as an alarm rollback does. The abort is recorded on the ECS service (tag `ecsx:aborted`) and read back by the next refresh into `last_release` (`rolled_back`), so the canary version is held back: the next plan does not start it again until `canary.task_definition` changes or `canary.attempt` is raised.")
+            block: Block::new("Rolls the canary of an `ecsx_canary_deployment` back at once: all production and test traffic to the stable task set, then the canary task set is deleted, as an alarm rollback does. The abort is recorded on the deployment's stable task set (tag `ecsx:release`) before anything moves, and read back by the next refresh into `last_release` (`rolled_back`), so the canary version is held back: the next plan does not start it again until `canary.task_definition` changes or `canary.attempt` is raised.")
                 .attr(deployment_attribute()),
         }
     }
@@ -257,14 +279,14 @@ impl Action for Abort {
         progress
             .say(format!("aborting the canary of deployment {}", d.id()))
             .await;
-        if !record(ctx, &d, TAG_ABORTED, abort_tag(&c, &at), diags).await {
-            return;
-        }
-        let mut planned = state.clone();
         let rolled_back = Release {
             at,
             ..Release::of(&c, Release::ROLLED_BACK, ABORTED_BY_ACTION.to_string())
         };
+        if !record(ctx, state, &rolled_back, Writer::Abort, diags).await {
+            return;
+        }
+        let mut planned = state.clone();
         planned.set("last_release", rolled_back.to_value());
         carry_out(ctx, state, &planned, progress, diags).await;
         if !diags.has_errors() {

@@ -1,14 +1,15 @@
 //! The executor: carries out exactly the [`Rollout`] it is given, and the destroy sequence.
 //! Where the world changed since the plan (PRIMARY moved), it re-plans with the same planner.
 
-use super::bake::bake;
+use super::bake::{bake, interrupted_record};
 use super::model::{
     owned_by, ownership_tags, CanarySpec, Desired, Observed, Release, Role, TaskSetRef, Template,
 };
 use super::observe::{
     check_routers, creates_task_sets, find_routers, find_routers_fresh, leftovers, note_forwarded,
 };
-use super::rollout::{Fresh, Rollout, RoutePurpose, Step, Subject};
+use super::rollout::{BakeKind, Fresh, Rollout, RoutePurpose, Step, Subject};
+use super::schedule::{Writer, TAG_RELEASE};
 use crate::actions::Progress;
 use crate::aws::ecs::{self, TaskSet, TaskSetSpec};
 use crate::aws::elbv2::{self, Router};
@@ -18,6 +19,7 @@ use crate::diag::{AttrPath, Diagnostics};
 use crate::resources::support::{aws_error, external_service_after_create, reported};
 use crate::resources::Ctx;
 use crate::value::Value;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Target groups and their weights, as one kind of router (managed or test) should forward.
@@ -69,9 +71,19 @@ pub(crate) async fn converge_reporting(
             None => return prior.clone(),
         },
     };
+    let mut d = d;
     let mut seen = if prior.is_null() {
         match leftovers(ctx, &d, Some(&svc)).await {
-            Ok(seen) => seen,
+            Ok(seen) => {
+                // A failed first apply's record: what the plan continued from.
+                if let Some(r) = &seen.record {
+                    if basis.get("last_release").is_null() {
+                        basis.set("last_release", r.to_value());
+                        d = Desired::from(&basis);
+                    }
+                }
+                seen
+            }
             Err(e) => {
                 aws_error(
                     diags,
@@ -154,6 +166,9 @@ pub(crate) async fn converge_reporting(
                 &failure.error,
             );
             undo_unserving(ctx, &d, &mut live).await;
+            if prior.is_null() {
+                return failed_create(ctx, &d, &live, failure.record.as_ref(), diags).await;
+            }
             // What AWS holds now, read back through Read so the next plan sees it.
             let mut partial = planned.clone();
             partial.set("id", Value::from(d.id()));
@@ -181,6 +196,46 @@ pub(crate) async fn converge_reporting(
             }
         }
     }
+}
+
+/// A first apply that failed returns no state. Terraform keeps the state of a failed create
+/// only as tainted, and plans its replacement, whose destroy would delete every task set of
+/// the deployment, the PRIMARY one serving production included. With none, the next plan is
+/// a create that takes over what this one left (`observe::resume_create`): the stable task set
+/// keeps serving. How the release stopped (rolled back, interrupted) goes on the stable task
+/// set as a release record, which that create reads back.
+async fn failed_create(
+    ctx: &Ctx,
+    d: &Desired,
+    live: &Live,
+    record: Option<&Release>,
+    diags: &mut Diagnostics,
+) -> Value {
+    let Some(stable) = &live.stable else {
+        return Value::Null;
+    };
+    if let Some(r) = record {
+        let tags = BTreeMap::from([(TAG_RELEASE.to_string(), r.to_tag(Writer::FirstApply))]);
+        if let Err(e) = ecs::tag_resource(&ctx.aws.ecs, "task set", &stable.arn, &tags).await {
+            aws_error(
+                diags,
+                None,
+                "Could not record how the release stopped",
+                &format!("task set {} of deployment {}", stable.id, d.id()),
+                &e,
+            );
+        }
+    }
+    diags.warning(
+        "First apply failed: nothing recorded in the state",
+        format!(
+            "Deployment {}'s first apply stopped after stable task set {} became PRIMARY. So that Terraform does not plan to replace it (which would delete that task set), the state records nothing; the next apply takes the task sets it left over and continues from there{}.",
+            d.id(),
+            stable.id,
+            if record.is_some() { ", as recorded on the stable task set" } else { "" }
+        ),
+    );
+    Value::Null
 }
 
 /// Task sets as an apply goes: what the state will record, and what this apply created.
@@ -321,7 +376,7 @@ async fn run(
         error: AwsError::Unexpected(what.to_string()),
         record: None,
     };
-    for step in &r.steps {
+    for (i, step) in r.steps.iter().enumerate() {
         if let Some(p) = progress {
             for line in Rollout::describe_step(d, step) {
                 p.try_say(line);
@@ -408,8 +463,8 @@ async fn run(
                     .map_err(|e| Failure {
                         path: Some(AttrPath::attr("traffic")),
                         summary: summary.into(),
+                        record: unbaked(d, r.steps.get(i + 1), &e),
                         error: e,
-                        record: None,
                     })?;
             }
             Step::MakePrimary {
@@ -455,6 +510,29 @@ async fn run(
         live.canary = None;
     }
     Ok(())
+}
+
+/// A schedule step's weight that may have been written without its bake: the step's whole
+/// bake is recorded as still to go, so the next apply bakes it at that weight instead of
+/// counting it as passed. None when no bake of a schedule step follows.
+fn unbaked(d: &Desired, next: Option<&Step>, e: &AwsError) -> Option<Release> {
+    match next {
+        Some(Step::Bake {
+            step,
+            traffic,
+            pause,
+            kind: BakeKind::Step,
+            ..
+        }) => interrupted_record(
+            d,
+            *step,
+            *pause,
+            format!(
+                "stopped while setting step {step}'s weight ({traffic}%), before its bake: {e}"
+            ),
+        ),
+        _ => None,
+    }
 }
 
 /// CreateTaskSet from the deployment's template, tagged as owned.

@@ -1,6 +1,7 @@
 //! Bakes: a scheduled release holds the canary at each step for its pause, reading the
 //! `analysis` alarms, and rolls the release back when one fires. A bake cut short (Ctrl-C, the
-//! apply's timeout) becomes the `last_release` record the next apply resumes from.
+//! apply's timeout, alarms that cannot be read or no longer exist) becomes the `last_release`
+//! record the next apply resumes from: an unwatched bake never counts as passed.
 
 use super::apply::{shift, Failure, Live};
 use super::model::{Desired, Release};
@@ -37,18 +38,36 @@ pub(super) async fn bake(
     );
     // As much of the pause as the apply's timeout leaves.
     let pause = full.min(live.deadline.saturating_duration_since(started));
+    let at = (step, traffic);
     loop {
         if !alarms.is_empty() {
-            let found = cloudwatch::describe(&ctx.aws.cloudwatch, alarms)
-                .await
-                .map_err(|e| Failure {
-                    path: Some(AttrPath::attr("analysis")),
-                    summary: "Could not read the release's alarms".into(),
-                    error: e,
-                    record: None,
-                })?;
+            // Fails closed: a bake whose alarms cannot be read, or read nothing, stops here,
+            // and the record makes the next apply bake the rest of this step, watching again.
+            let found = match cloudwatch::describe(&ctx.aws.cloudwatch, alarms).await {
+                Ok(found) => found,
+                Err(e) => {
+                    let why = format!("the alarms could not be read ({e})");
+                    return Err(unwatched(d, at, full, started, &why));
+                }
+            };
             if let Some(a) = found.iter().find(|a| a.is_firing()) {
                 return Err(roll_back(ctx, d, live, a, step, traffic).await);
+            }
+            let missing = cloudwatch::missing(alarms, &found);
+            if !missing.is_empty() {
+                let why = format!(
+                    "alarm {} no longer exists, so the bake would watch nothing there",
+                    missing.join(", ")
+                );
+                return Err(unwatched(d, at, full, started, &why));
+            }
+            if let Some(a) = found.iter().find(|a| a.cannot_evaluate()) {
+                let why = format!(
+                    "CloudWatch cannot evaluate alarm {} ({})",
+                    a.name,
+                    a.evaluation.as_deref().unwrap_or_default()
+                );
+                return Err(unwatched(d, at, full, started, &why));
             }
         }
         let left = pause.saturating_sub(started.elapsed());
@@ -78,6 +97,41 @@ pub(super) async fn bake(
     }
 }
 
+/// The `interrupted` record of a bake at `step` that still has `remaining` of its pause to go:
+/// the next apply bakes that first, at the same weight, before it goes on.
+pub(super) fn interrupted_record(
+    d: &Desired,
+    step: usize,
+    remaining: Duration,
+    reason: String,
+) -> Option<Release> {
+    d.canary.as_ref().map(|c| Release {
+        step: step as i64,
+        remaining,
+        approved_step: d
+            .last_release
+            .as_ref()
+            .filter(|r| r.is_of(c))
+            .map_or(0, |r| r.approved_step),
+        ..Release::of(c, Release::INTERRUPTED, reason)
+    })
+}
+
+/// A bake that cannot watch its alarms stops as an interrupted one does: traffic stays at the
+/// step, and the rest of the bake is recorded for the next apply, never counted as passed.
+fn unwatched(
+    d: &Desired,
+    (step, traffic): (usize, i64),
+    pause: Duration,
+    started: std::time::Instant,
+    why: &str,
+) -> Failure {
+    let mut f = interrupted(d, (step, traffic), pause, started, why);
+    f.path = Some(AttrPath::attr("analysis").index(0).then("alarm_names"));
+    f.summary = format!("Stopped at step {step} ({traffic}%): the release's alarms are not watched; traffic stays there");
+    f
+}
+
 /// A bake cut short: traffic stays at the step, and `last_release` records how much of the
 /// pause is left, which the next apply bakes before it goes on.
 fn interrupted(
@@ -90,24 +144,16 @@ fn interrupted(
     let baked = started.elapsed().min(pause);
     // Whole seconds, rounded up: the rest is never shorter than what was left.
     let remaining = Duration::from_secs((pause - baked).as_secs_f64().ceil() as u64);
-    let record = d.canary.as_ref().map(|c| Release {
-        step: step as i64,
+    let record = interrupted_record(
+        d,
+        step,
         remaining,
-        approved_step: d
-            .last_release
-            .as_ref()
-            .filter(|r| r.is_of(c))
-            .map_or(0, |r| r.approved_step),
-        ..Release::of(
-            c,
-            Release::INTERRUPTED,
-            format!(
-                "{why} {} into the {} bake of step {step} ({traffic}%)",
-                crate::duration::format(Duration::from_secs(baked.as_secs())),
-                crate::duration::format(pause)
-            ),
-        )
-    });
+        format!(
+            "{why} {} into the {} bake of step {step} ({traffic}%)",
+            crate::duration::format(Duration::from_secs(baked.as_secs())),
+            crate::duration::format(pause)
+        ),
+    );
     Failure {
         path: Some(AttrPath::attr("canary")),
         summary: format!("Stopped while baking at step {step} ({traffic}%); traffic stays there"),

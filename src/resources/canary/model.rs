@@ -136,6 +136,23 @@ pub(crate) struct CanarySpec {
     pub resume: Option<(usize, std::time::Duration)>,
 }
 
+impl CanarySpec {
+    /// A canary as it runs in ECS, for a task set found without a configuration to match:
+    /// its version at its scale, no steps.
+    pub(crate) fn running(t: &TaskSet) -> CanarySpec {
+        CanarySpec {
+            task_definition: t.task_definition.clone(),
+            traffic: 0,
+            scale: t.scale_percent,
+            steps: Vec::new(),
+            attempt: 1,
+            gate: None,
+            promote: false,
+            resume: None,
+        }
+    }
+}
+
 fn routers(traffic: &Value, listeners: &str, rules: &str) -> Vec<(elbv2::Kind, String)> {
     let mut out: Vec<_> = traffic
         .get(listeners)
@@ -475,6 +492,9 @@ pub(crate) struct Observed {
     /// CreateTaskSet requires of a target group; read live, only when a task set is to be
     /// created. None when not read.
     pub forwarded: Option<Vec<String>>,
+    /// How an earlier, failed first apply left the release (`ecsx:release` on the task sets
+    /// it left), which a create that takes them over continues from. None otherwise.
+    pub record: Option<Release>,
 }
 
 impl Observed {
@@ -505,6 +525,7 @@ impl Observed {
             orphans: prior.get("orphaned_task_set_ids").strings(),
             live_tg,
             forwarded: None,
+            record: None,
         }
     }
 

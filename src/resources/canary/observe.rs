@@ -2,11 +2,11 @@
 //! service and of the listeners and rules a deployment rewrites.
 
 use super::model::{
-    owned_by, owned_live, Desired, Drift, EcsDefault, Observed, Release, Role, TaskSetRef,
-    Template, MAX_TASK_SETS, TAG_DEPLOYMENT, TAG_ROLE,
+    owned_by, owned_live, CanarySpec, Desired, Drift, EcsDefault, Observed, Release, Role,
+    TaskSetRef, Template, MAX_TASK_SETS, TAG_DEPLOYMENT, TAG_ROLE,
 };
 use super::rollout::Rollout;
-use super::schedule::read_back;
+use super::schedule::{read_back, TAG_RELEASE};
 use crate::arn;
 use crate::aws::ecs::{self, TaskSet};
 use crate::aws::elbv2::{self, Router};
@@ -70,9 +70,16 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
     };
     let both: Vec<Router> = all_routers.iter().chain(&test_routers).cloned().collect();
     ctx.aws.reads.remember(&d.cluster, &svc, &both);
-    // What an ecsx_canary_continue or ecsx_canary_abort action did since the last apply.
+    // What an ecsx_canary_continue or ecsx_canary_abort action did since the last apply:
+    // records on the deployment's task sets (0.1.x's actions left them on the service).
     let mut state = state.clone();
-    if let Some(r) = read_back(&state, &svc.tags) {
+    let id = d.id();
+    let records: Vec<&BTreeMap<String, String>> = sets
+        .iter()
+        .filter(|t| owned_by(t, &id))
+        .map(|t| &t.tags)
+        .collect();
+    if let Some(r) = read_back(&state, &svc.tags, &records) {
         state.set("last_release", r.to_value());
     }
     let d = Desired::from(&state);
@@ -83,9 +90,10 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
 /// every task set but not its tags, and tags tell whose a task set is. They are needed when
 /// the service has a live task set the state does not record (an orphan of this deployment,
 /// a PRIMARY that a promotion the state missed made, or somebody else's), or when the state's
-/// drift says a recorded task set does not carry the ownership tag yet (just imported).
-/// DRAINING task sets need none: ECS removes them, and nothing ecsx decides depends on whose
-/// they were.
+/// drift says a recorded task set does not carry the ownership tag yet (just imported), or
+/// while the state records a canary task set: a release is under way, and an action may have
+/// recorded what it did on the task sets (`ecsx:release`). DRAINING task sets need none: ECS
+/// removes them, and nothing ecsx decides depends on whose they were.
 pub(crate) fn tags_needed(state: &Value, svc: &ecs::Service) -> bool {
     let recorded = recorded_ids(state);
     let unknown = svc
@@ -95,7 +103,8 @@ pub(crate) fn tags_needed(state: &Value, svc: &ecs::Service) -> bool {
     let untagged = Drift::from_values(state.get("drift"))
         .iter()
         .any(|d| matches!(d, Drift::NotOwned { .. }));
-    unknown || untagged
+    let releasing = TaskSetRef::read(state, Role::Canary).is_some();
+    unknown || untagged || releasing
 }
 
 /// The ids of the stable and canary task sets the state records.
@@ -155,28 +164,57 @@ pub(crate) fn resume_create(d: &Desired, sets: &[TaskSet]) -> Observed {
         };
         read.creates_same_as(&d.template)
     };
-    let resumed = sets.iter().find(|t| {
-        owned_by(t, &id)
-            && !t.is_draining()
-            && t.tags.get(TAG_ROLE).map(String::as_str) == Some(Role::Stable.as_str())
+    let live: Vec<&TaskSet> = sets
+        .iter()
+        .filter(|t| owned_by(t, &id) && !t.is_draining())
+        .collect();
+    let resumed = live.iter().copied().find(|t| {
+        t.tags.get(TAG_ROLE).map(String::as_str) == Some(Role::Stable.as_str())
             && t.task_definition == d.stable_td
             && t.target_group_arns.first() == Some(&d.primary_tg)
             && same_template(t)
     });
-    let orphans: Vec<String> = owned_live(sets, &id)
-        .into_iter()
-        .filter(|o| resumed.is_none_or(|t| t.id != *o))
-        .collect();
     let Some(t) = resumed else {
         return Observed {
-            orphans,
+            orphans: owned_live(sets, &id),
             ..Observed::default()
         };
     };
+    // A canary the earlier create left on the other target group, which traffic may reach:
+    // taken over as the recorded canary, so the planner keeps it when it runs the configured
+    // version, and otherwise moves all traffic off it and deletes it before a new canary
+    // comes up there.
+    let canary = live
+        .iter()
+        .copied()
+        .find(|c| c.id != t.id && c.target_group_arns.first() == Some(&d.canary_tg));
+    // How that create left the release, if it got far enough to say.
+    let record = d.canary.as_ref().and_then(|c| {
+        live.iter()
+            .filter_map(|t| t.tags.get(TAG_RELEASE))
+            .filter_map(|v| Release::from_tag(v, &c.task_definition, c.attempt, &d.stable_td))
+            .max_by_key(Release::made_at)
+    });
+    let orphans: Vec<String> = owned_live(sets, &id)
+        .into_iter()
+        .filter(|o| *o != t.id && canary.is_none_or(|c| c.id != *o))
+        .collect();
     // Deployed as configured, except that nothing is known of the routers (the create may
     // have died before, between or after its shifts): every one is written.
     let mut deployed = d.clone();
-    deployed.canary = None;
+    deployed.canary = canary.map(|c| {
+        let configured = d
+            .canary
+            .as_ref()
+            .filter(|k| k.task_definition == c.task_definition && same_template(c));
+        CanarySpec {
+            task_definition: c.task_definition.clone(),
+            scale: c.scale_percent,
+            ..configured
+                .cloned()
+                .unwrap_or_else(|| CanarySpec::running(c))
+        }
+    });
     deployed.routers.clear();
     deployed.test_routers.clear();
     let stable = TaskSetRef::of(t);
@@ -191,8 +229,10 @@ pub(crate) fn resume_create(d: &Desired, sets: &[TaskSet]) -> Observed {
             }]
         },
         stable: Some(stable),
+        canary: canary.map(TaskSetRef::of),
         live_tg: Some(d.primary_tg.clone()),
         orphans,
+        record,
         ..Observed::default()
     }
 }

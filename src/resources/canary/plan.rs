@@ -58,7 +58,35 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
         }
     }
     plan.planned.set("last_release", record);
-    let d = Desired::from(&plan.planned);
+    let mut d = Desired::from(&plan.planned);
+    let mut seen = Observed::from_state(&prior);
+    if prior.is_null() {
+        // Task sets an earlier create left (it crashed, or failed and returned no state): its
+        // stable task set is taken over and keeps serving, and so is a canary beside it; the
+        // others are deleted once the stable one is PRIMARY.
+        if let Some(ctx) = ctx {
+            if let Ok(found) = leftovers(ctx, &d, None).await {
+                seen = found;
+            }
+        }
+        if let Some(r) = &seen.record {
+            // How that create left the release: a rolled-back canary stays held back, an
+            // interrupted bake is finished first.
+            plan.planned.set("last_release", r.to_value());
+            d = Desired::from(&plan.planned);
+        }
+        if let Some(stable) = &seen.stable {
+            diags.warning(
+                "Resuming an earlier create",
+                format!(
+                    "Task set {} of deployment {} is left from an earlier create of this resource that did not finish; this apply takes it over as the stable task set, without replacing it{}.",
+                    stable.id,
+                    d.id(),
+                    seen.record.as_ref().map(|r| format!(", and continues from its record: {} ({})", r.result, r.reason)).unwrap_or_default()
+                ),
+            );
+        }
+    }
     if let (Some(c), Some(r)) = (&d.held, &d.last_release) {
         // A promoted canary is the stable task set now: nothing to say.
         if r.holds_back(c) {
@@ -84,16 +112,6 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
                 d.weights().1
             ),
         );
-    }
-    let mut seen = Observed::from_state(&prior);
-    if prior.is_null() {
-        // Task sets an earlier, interrupted create left: its stable task set is taken over,
-        // the others are deleted once the stable one is PRIMARY.
-        if let Some(ctx) = ctx {
-            if let Ok(found) = leftovers(ctx, &d, None).await {
-                seen = found;
-            }
-        }
     }
     // One read of the routers per plan (or the refresh's, moments ago): for the target groups
     // a create needs forwarded, and for the safety check below.

@@ -152,33 +152,159 @@ pub(crate) fn now() -> String {
         .unwrap_or_default()
 }
 
-/// The service tag an `ecsx_canary_continue` action writes before it walks on:
-/// `STEP ATTEMPT family:revision`, the gated step it approved for that canary version.
+/// The task set tag that carries a release record where Terraform's state cannot: the actions
+/// cannot write state, and a first apply that fails returns none (a failed create with a
+/// state is tainted, and its replacement would delete the task set serving production). It
+/// lives on the task sets the deployment owns, which no other tool manages or strips, and
+/// Read folds the newest one into `last_release` (see [`read_back`]).
+pub(crate) const TAG_RELEASE: &str = "ecsx:release";
+/// ECS's limit on a tag value.
+const TAG_VALUE_MAX: usize = 256;
+
+/// The service tag ecsx 0.1.x's `ecsx_canary_continue` wrote: `STEP ATTEMPT family:revision`,
+/// the gated step it approved for that canary version. Still read, never written.
 pub(crate) const TAG_APPROVED: &str = "ecsx:approved";
-/// The service tag an `ecsx_canary_abort` action writes before it rolls back:
-/// `ATTEMPT AT family:revision`.
+/// The service tag ecsx 0.1.x's `ecsx_canary_abort` wrote: `ATTEMPT AT family:revision`.
+/// Still read, never written.
 pub(crate) const TAG_ABORTED: &str = "ecsx:aborted";
+
+/// Who wrote a [`TAG_RELEASE`] record; it decides the `reason` read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writer {
+    /// The first apply of the deployment, which failed after a task set served.
+    FirstApply,
+    /// An `ecsx_canary_continue` action.
+    Continue,
+    /// An `ecsx_canary_abort` action.
+    Abort,
+}
+
+impl Writer {
+    fn as_str(self) -> &'static str {
+        match self {
+            Writer::FirstApply => "apply",
+            Writer::Continue => "continue",
+            Writer::Abort => "abort",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Writer> {
+        [Writer::FirstApply, Writer::Continue, Writer::Abort]
+            .into_iter()
+            .find(|w| w.as_str() == s)
+    }
+
+    fn during(self) -> &'static str {
+        match self {
+            Writer::FirstApply => "the deployment's first apply",
+            Writer::Continue => "an ecsx_canary_continue action",
+            Writer::Abort => "an ecsx_canary_abort action",
+        }
+    }
+}
+
+/// A short, stable key of a task definition ARN for tag values, which cannot hold two ARNs:
+/// FNV-1a, 64 bits, in hex. Records are matched against the configured ARNs by this key.
+fn td_key(td: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in td.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+impl Release {
+    /// The [`TAG_RELEASE`] value: `v1 RESULT STEP ATTEMPT APPROVED REMAINING_S AT TD STABLE BY
+    /// LABEL`, TD and STABLE being [`td_key`]s (`-` for none) and LABEL the canary's
+    /// `family:revision` for people, cut to fit ECS's 256 characters.
+    pub(crate) fn to_tag(&self, by: Writer) -> String {
+        let stable = if self.stable_task_definition.is_empty() {
+            "-".to_string()
+        } else {
+            td_key(&self.stable_task_definition)
+        };
+        let head = format!(
+            "v1 {} {} {} {} {} {} {} {stable} {} ",
+            self.result,
+            self.step,
+            self.attempt,
+            self.approved_step,
+            self.remaining.as_secs(),
+            self.at,
+            td_key(&self.task_definition),
+            by.as_str()
+        );
+        let label = crate::arn::task_definition_label(&self.task_definition);
+        let room = TAG_VALUE_MAX.saturating_sub(head.len());
+        let cut: String = label.chars().take(room).collect();
+        head + &cut
+    }
+
+    /// A [`TAG_RELEASE`] value read back as the record of `canary_td` at `attempt`; None when
+    /// it is about another version or attempt, or is not such a value. `stable_td` is the
+    /// configured stable version, which a promotion's record names by key.
+    pub(crate) fn from_tag(
+        v: &str,
+        canary_td: &str,
+        attempt: i64,
+        stable_td: &str,
+    ) -> Option<Release> {
+        let f: Vec<&str> = v.splitn(11, ' ').collect();
+        let [ver, result, step, att, approved, remaining, at, td, stable, by, ..] = f[..] else {
+            return None;
+        };
+        let by = Writer::parse(by)?;
+        if ver != "v1" || td != td_key(canary_td) || att.parse::<i64>().ok()? != attempt {
+            return None;
+        }
+        let step: i64 = step.parse().ok()?;
+        let remaining = std::time::Duration::from_secs(remaining.parse().ok()?);
+        let reason = match (result, by) {
+            (Self::ROLLED_BACK, Writer::Abort) => ABORTED_BY_ACTION.to_string(),
+            (Self::ROLLED_BACK, _) => {
+                format!(
+                    "an alarm rolled the release back at step {step} during {}",
+                    by.during()
+                )
+            }
+            (Self::INTERRUPTED, _) => format!(
+                "stopped at step {step} during {}, with {} of its bake still to go",
+                by.during(),
+                crate::duration::format(remaining)
+            ),
+            (Self::HELD, _) => format!("waiting for approval of step {step}"),
+            _ => String::new(),
+        };
+        Some(Release {
+            result: [
+                Self::COMPLETED,
+                Self::HELD,
+                Self::PROMOTED,
+                Self::ROLLED_BACK,
+                Self::INTERRUPTED,
+            ]
+            .into_iter()
+            .find(|r| *r == result)?
+            .to_string(),
+            task_definition: canary_td.to_string(),
+            attempt,
+            reason,
+            at: at.to_string(),
+            step,
+            remaining,
+            approved_step: approved.parse().ok()?,
+            stable_task_definition: if stable != "-" && stable == td_key(stable_td) {
+                stable_td.to_string()
+            } else {
+                String::new()
+            },
+        })
+    }
+}
 
 /// The reason `last_release` gives for an abort.
 pub(crate) const ABORTED_BY_ACTION: &str = "aborted by the ecsx_canary_abort action";
-
-/// The [`TAG_APPROVED`] value for step `step` of `c`.
-pub(crate) fn approval_tag(c: &CanarySpec, step: usize) -> String {
-    format!(
-        "{step} {} {}",
-        c.attempt,
-        crate::arn::task_definition_label(&c.task_definition)
-    )
-}
-
-/// The [`TAG_ABORTED`] value for `c`, aborted at `at`.
-pub(crate) fn abort_tag(c: &CanarySpec, at: &str) -> String {
-    format!(
-        "{} {at} {}",
-        c.attempt,
-        crate::arn::task_definition_label(&c.task_definition)
-    )
-}
 
 /// Splits a tag value into its three fields, the last being the version's label.
 fn fields(v: &str) -> Option<(&str, &str, &str)> {
@@ -186,16 +312,60 @@ fn fields(v: &str) -> Option<(&str, &str, &str)> {
     Some((it.next()?, it.next()?, it.next()?))
 }
 
-/// What the actions recorded on the service for the canary of `state`, folded into its
-/// `last_release`: an abort rolls the version back, an approval raises `approved_step`.
-/// None when the tags say nothing new about this canary version.
-pub(crate) fn read_back(state: &Value, tags: &BTreeMap<String, String>) -> Option<Release> {
+impl Release {
+    /// When the record was made, for ordering records; None when `at` is not a timestamp.
+    pub(crate) fn made_at(&self) -> Option<aws_smithy_types::DateTime> {
+        aws_smithy_types::DateTime::from_str(
+            &self.at,
+            aws_smithy_types::date_time::Format::DateTime,
+        )
+        .ok()
+    }
+}
+
+/// What was recorded where the state cannot hold it, since the state's own record, folded
+/// into its `last_release`: the newest [`TAG_RELEASE`] record about the state's canary version
+/// on the deployment's task sets (`task_set_tags`) that is newer than the state's; failing
+/// that, what ecsx 0.1.x's actions left on the service (`service_tags`: an abort rolls the
+/// version back, an approval raises `approved_step`). None when nothing says anything new.
+pub(crate) fn read_back(
+    state: &Value,
+    service_tags: &BTreeMap<String, String>,
+    task_set_tags: &[&BTreeMap<String, String>],
+) -> Option<Release> {
     let canary = state.block("canary");
     let td = canary.get("task_definition").as_str()?;
     let attempt = canary.get("attempt").as_i64().unwrap_or(1);
-    let label = crate::arn::task_definition_label(td);
+    let stable_td = state
+        .block("stable")
+        .get("task_definition")
+        .as_str()
+        .unwrap_or_default();
     let prior = Release::read(state.get("last_release"))
         .filter(|r| r.task_definition == td && r.attempt == attempt);
+    let since = prior.as_ref().and_then(Release::made_at);
+    let newest = task_set_tags
+        .iter()
+        .filter_map(|tags| tags.get(TAG_RELEASE))
+        .filter_map(|v| Release::from_tag(v, td, attempt, stable_td))
+        .filter_map(|r| r.made_at().map(|at| (at, r)))
+        .filter(|(at, _)| since.is_none_or(|s| *at > s))
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, r)| r);
+    if newest.is_some() {
+        return newest;
+    }
+    legacy_read_back(td, attempt, prior, service_tags)
+}
+
+/// The service tags of ecsx 0.1.x's actions ([`TAG_ABORTED`], [`TAG_APPROVED`]).
+fn legacy_read_back(
+    td: &str,
+    attempt: i64,
+    prior: Option<Release>,
+    tags: &BTreeMap<String, String>,
+) -> Option<Release> {
+    let label = crate::arn::task_definition_label(td);
     let base = || Release {
         task_definition: td.to_string(),
         attempt,
@@ -253,6 +423,16 @@ mod tests {
             .collect()
     }
 
+    /// What ecsx 0.1.x's continue wrote on the service.
+    fn approval_tag(c: &CanarySpec, step: usize) -> String {
+        format!("{step} {} web:13", c.attempt)
+    }
+
+    /// What ecsx 0.1.x's abort wrote on the service.
+    fn abort_tag(c: &CanarySpec, at: &str) -> String {
+        format!("{} {at} web:13", c.attempt)
+    }
+
     fn canary() -> CanarySpec {
         CanarySpec {
             task_definition: TD13.into(),
@@ -287,15 +467,15 @@ mod tests {
             step: 2,
             ..Release::of(&c, Release::HELD, "waiting".into())
         };
-        let r = read_back(&state(Some(held)), &approved).expect("read back");
+        let r = read_back(&state(Some(held)), &approved, &[]).expect("read back");
         assert_eq!((r.result.as_str(), r.approved_step), ("held", 2));
         // Read back already: nothing new.
-        assert_eq!(read_back(&state(Some(r)), &approved), None);
+        assert_eq!(read_back(&state(Some(r)), &approved, &[]), None);
         // Another version or attempt: not this release's approval.
         let other = tags(&[(TAG_APPROVED, "2 1 web:13")]);
-        assert_eq!(read_back(&state(None), &other), None);
+        assert_eq!(read_back(&state(None), &other, &[]), None);
         let other = tags(&[(TAG_APPROVED, "2 2 web:14")]);
-        assert_eq!(read_back(&state(None), &other), None);
+        assert_eq!(read_back(&state(None), &other, &[]), None);
     }
 
     #[test]
@@ -306,22 +486,116 @@ mod tests {
             (TAG_ABORTED, &abort_tag(&c, at)),
             (TAG_APPROVED, "2 2 web:13"),
         ]);
-        let r = read_back(&state(None), &aborted).expect("read back");
+        let r = read_back(&state(None), &aborted, &[]).expect("read back");
         assert_eq!(
             (r.result.as_str(), r.reason.as_str(), r.at.as_str()),
             (Release::ROLLED_BACK, ABORTED_BY_ACTION, at)
         );
         assert!(r.holds_back(&c));
         assert_eq!(
-            read_back(&state(Some(r)), &aborted),
+            read_back(&state(Some(r)), &aborted, &[]),
             None,
             "already recorded"
         );
         let older = tags(&[(TAG_ABORTED, &format!("1 {at} web:13"))]);
         assert_eq!(
-            read_back(&state(None), &older),
+            read_back(&state(None), &older, &[]),
             None,
             "an earlier attempt's abort"
         );
+    }
+
+    #[test]
+    fn a_record_tag_round_trips_and_fits_ecs_limit() {
+        let c = canary();
+        let r = Release {
+            step: 2,
+            remaining: std::time::Duration::from_secs(75),
+            approved_step: 1,
+            at: "2026-12-07T10:00:00.250Z".into(),
+            ..Release::of(&c, Release::INTERRUPTED, "stopped".into())
+        };
+        let v = r.to_tag(Writer::FirstApply);
+        assert!(
+            v.starts_with("v1 interrupted 2 2 1 75 2026-12-07T10:00:00.250Z "),
+            "{v}"
+        );
+        assert!(v.ends_with(" apply web:13"), "{v}");
+        let back = Release::from_tag(&v, TD13, 2, "td/web:12").expect("read");
+        assert_eq!(
+            (
+                back.result.as_str(),
+                back.step,
+                back.remaining,
+                back.approved_step
+            ),
+            (
+                Release::INTERRUPTED,
+                2,
+                std::time::Duration::from_secs(75),
+                1
+            )
+        );
+        assert_eq!(back.task_definition, TD13);
+        assert!(
+            back.reason.contains("the deployment's first apply"),
+            "{}",
+            back.reason
+        );
+        // Another version or attempt: not this release's record.
+        assert_eq!(Release::from_tag(&v, TD13, 1, ""), None);
+        assert_eq!(Release::from_tag(&v, "td/web:14", 2, ""), None);
+        assert_eq!(Release::from_tag("2 2 web:13", TD13, 2, ""), None);
+
+        // A family name at ECS's 255 characters still fits a tag value.
+        let long = format!(
+            "arn:aws:ecs:us-east-1:1:task-definition/{}:7",
+            "f".repeat(255)
+        );
+        let promoted = Release {
+            task_definition: long.clone(),
+            stable_task_definition: TD13.into(),
+            ..Release::of(&c, Release::PROMOTED, String::new())
+        };
+        let v = promoted.to_tag(Writer::Continue);
+        assert!(v.len() <= 256, "{} characters", v.len());
+        let back = Release::from_tag(&v, &long, 2, TD13).expect("read");
+        assert_eq!(back.stable_task_definition, TD13);
+        assert_eq!(
+            Release::from_tag(&v, &long, 2, "td/web:99").map(|r| r.stable_task_definition),
+            Some(String::new()),
+            "a promotion's stable version is kept only while it is still configured"
+        );
+    }
+
+    #[test]
+    fn the_newest_record_on_the_task_sets_wins_over_the_state_and_the_service() {
+        let c = canary();
+        let at = |s: &str| Release {
+            at: s.into(),
+            step: 2,
+            ..Release::of(&c, Release::HELD, "waiting".into())
+        };
+        let held = at("2026-12-07T10:00:00Z");
+        let rolled = Release {
+            result: Release::ROLLED_BACK.into(),
+            ..at("2026-12-07T10:05:00Z")
+        };
+        let approved = Release {
+            approved_step: 2,
+            ..at("2026-12-07T10:01:00Z")
+        };
+        let a = tags(&[(TAG_RELEASE, &approved.to_tag(Writer::Continue))]);
+        let b = tags(&[(TAG_RELEASE, &rolled.to_tag(Writer::Abort))]);
+        let legacy = tags(&[(TAG_APPROVED, "2 2 web:13")]);
+        let r = read_back(&state(Some(held.clone())), &legacy, &[&a, &b]).expect("newer");
+        assert_eq!(r.result, Release::ROLLED_BACK);
+        assert_eq!(r.reason, ABORTED_BY_ACTION);
+        // Records older than the state's own are history.
+        let later = at("2026-12-07T11:00:00Z");
+        assert_eq!(read_back(&state(Some(later)), &tags(&[]), &[&a, &b]), None);
+        // With no record on the task sets, the service tags of 0.1.x still count.
+        let r = read_back(&state(Some(held)), &legacy, &[]).expect("legacy");
+        assert_eq!(r.approved_step, 2);
     }
 }

@@ -62,12 +62,12 @@ pub(crate) fn schema() -> Schema {
             "step",
             Block::new("A traffic step of a scheduled release, in order; weights must rise from step to step. One apply walks every step after the current weight: it sets the weight, then bakes for `pause` while the `analysis` alarms are watched. Without steps, `traffic_percent` is the one step.")
                 .attr(Attribute::required("traffic_percent", Type::Number, "Share of traffic sent to the canary at this step, in percent.").check(Validator::IntRange(1, 100)))
-                .attr(Attribute::optional("pause", Type::String, "How long to bake at this step, watching the alarms, before the next one, e.g. `5m`.").check(Validator::Duration))
+                .attr(Attribute::optional("pause", Type::String, "How long to bake at this step, watching the alarms, before the next one, e.g. `5m`; `0s` (or unset) reads the alarms once and goes on.").check(Validator::Duration(0, crate::schema::TIMEOUT_MAX_SECS)))
                 .attr(Attribute::defaulted("approval", Type::Bool, Value::from(false), "A manual gate: the apply stops before this step's weight, successfully, with the release held at the step before, until `canary.approved_step` reaches this step's number.")),
         ));
     let analysis = Block::new("CloudWatch alarms that roll the release back. From the first canary traffic of an apply until it ends, any of them in ALARM moves all traffic back to the stable task set, deletes the canary and fails the apply, naming the alarm; `last_release` records it.")
         .attr(Attribute::required("alarm_names", Type::list_of(Type::String), "Names of metric or composite alarms; each must exist (checked at plan).").check(Validator::Unique))
-        .attr(Attribute::defaulted("check_interval", Type::String, Value::from("30s"), "How often the alarms are read during a bake.").check(Validator::Duration));
+        .attr(Attribute::defaulted("check_interval", Type::String, Value::from("30s"), "How often the alarms are read during a bake. At least `1s`, so a bake never reads CloudWatch in a busy loop; at most `1h`, so an alarm is never left unread for longer.").check(Validator::Duration(1, 3600)));
     let traffic = Block::new("Where traffic is split. ecsx rewrites only the forward action of these listeners and rules.")
         .attr(Attribute::required("primary_target_group_arn", Type::String, "Target group of the first stable task set. With `promotion = \"swap\"` the two target groups trade roles at each promotion (`live_target_group_arn` says which one serves now); with `\"replace\"` the stable task set returns here.").check(Validator::Arn("elasticloadbalancing", "targetgroup/")))
         .attr(Attribute::required("canary_target_group_arn", Type::String, "The other target group: the first canary's, then whichever one is idle.").check(Validator::Arn("elasticloadbalancing", "targetgroup/")))
@@ -209,6 +209,14 @@ pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
             "Set either canary.traffic_percent or canary.step blocks, not both: with steps, the last step's traffic_percent is where the release ends.",
         );
     }
+    let alarms = config.block("analysis").get("alarm_names");
+    if alarms.is_wholly_known() && matches!(alarms, Value::List(l) if l.is_empty()) {
+        diags.error_at(
+            AttrPath::attr("analysis").index(0).then("alarm_names"),
+            "No alarms to watch",
+            "analysis.alarm_names is empty, so the release would bake watching nothing. Name at least one alarm, or remove the analysis block.",
+        );
+    }
     let stable_td = config.block("stable").get("task_definition");
     let canary_td = config.block("canary").get("task_definition");
     if stable_td.as_str().is_some() && stable_td == canary_td {
@@ -247,6 +255,50 @@ mod tests {
         schema().block.validate(&cfg, &AttrPath::root(), &mut d);
         validate(&cfg, &mut d);
         assert!(d.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn durations_out_of_bounds_are_errors_at_their_path() {
+        let mut cfg = config(12, Some((13, 10)));
+        let mut canary = cfg.block("canary").clone();
+        let step = |pause: &str| {
+            Value::object([
+                ("traffic_percent", Value::from(10i64)),
+                ("pause", Value::from(pause)),
+                ("approval", Value::from(false)),
+            ])
+        };
+        canary.set("traffic_percent", Value::from(0i64));
+        canary.set(
+            "step",
+            Value::List(vec![step("99999999999999999999s"), step("9999h")]),
+        );
+        cfg.set("canary", Value::List(vec![canary]));
+        cfg.set(
+            "analysis",
+            Value::List(vec![Value::object([
+                ("alarm_names", Value::List(vec![])),
+                ("check_interval", Value::from("0s")),
+            ])]),
+        );
+        let mut d = Diagnostics::new();
+        schema().block.validate(&cfg, &AttrPath::root(), &mut d);
+        validate(&cfg, &mut d);
+        let found: Vec<(String, String)> = d
+            .iter()
+            .map(|x| (x.path.clone().unwrap().to_string(), x.summary.clone()))
+            .collect();
+        for want in [
+            ("canary[0].step[0].pause", "Invalid duration"),
+            ("canary[0].step[1].pause", "Value out of range"),
+            ("analysis[0].check_interval", "Value out of range"),
+            ("analysis[0].alarm_names", "No alarms to watch"),
+        ] {
+            assert!(
+                found.iter().any(|(p, s)| (p.as_str(), s.as_str()) == want),
+                "{want:?} missing from {found:?}"
+            );
+        }
     }
 
     #[test]

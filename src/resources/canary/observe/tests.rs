@@ -259,12 +259,20 @@ fn a_create_takes_over_the_stable_task_set_of_its_interrupted_predecessor() {
     let mut other = task_set("ecs-svc/6", "ACTIVE");
     other.task_definition = d.stable_td.clone();
     other.target_group_arns = vec![GREEN.into()];
-    let seen = resume_create(&d, &[made.clone(), other]);
+    let mut stray = task_set("ecs-svc/7", "ACTIVE");
+    stray.target_group_arns = vec![BLUE.into()];
+    let seen = resume_create(&d, &[made.clone(), other.clone(), stray]);
     assert_eq!(
         seen.stable.as_ref().map(|t| t.id.as_str()),
         Some("ecs-svc/5")
     );
-    assert_eq!(seen.orphans, ["ecs-svc/6"]);
+    // The one on the other target group, which traffic may reach, is the recorded canary:
+    // the planner moves traffic off it before it goes.
+    assert_eq!(
+        seen.canary.as_ref().map(|t| t.id.as_str()),
+        Some("ecs-svc/6")
+    );
+    assert_eq!(seen.orphans, ["ecs-svc/7"]);
     let r = Rollout::plan(&seen, &d);
     assert_eq!(r.creates(), 0, "{r:?}");
     assert_eq!(
@@ -272,8 +280,43 @@ fn a_create_takes_over_the_stable_task_set_of_its_interrupted_predecessor() {
         [
             "make stable task set web:12 PRIMARY again",
             "shift traffic 100/0 on 1 rule",
-            "delete orphaned task set ecs-svc/6"
+            "delete canary task set web:12 (ecs-svc/6)",
+            "delete orphaned task set ecs-svc/7"
         ]
+    );
+
+    // With a canary configured: one of its version is kept, and the record the failed
+    // create left on its stable task set is read back.
+    let cfg = config(12, Some((13, 10)));
+    let d = Desired::from(&cfg);
+    let c = d.canary.clone().expect("canary");
+    other.task_definition = c.task_definition.clone();
+    other.container_name = Some("web".into());
+    other.container_port = Some(8080);
+    let record = Release {
+        step: 1,
+        at: "2026-12-07T10:00:00Z".into(),
+        ..Release::of(&c, Release::ROLLED_BACK, String::new())
+    };
+    let mut recorded = made.clone();
+    recorded.tags.insert(
+        super::TAG_RELEASE.into(),
+        record.to_tag(super::super::schedule::Writer::FirstApply),
+    );
+    let seen = resume_create(&d, &[recorded, other.clone()]);
+    assert_eq!(
+        seen.canary.as_ref().map(|t| t.id.as_str()),
+        Some("ecs-svc/6")
+    );
+    assert_eq!(
+        seen.record.as_ref().map(|r| (r.result.as_str(), r.step)),
+        Some((Release::ROLLED_BACK, 1))
+    );
+    let r = Rollout::plan(&seen, &d);
+    assert_eq!(
+        r.creates(),
+        0,
+        "the canary of the configured version is kept: {r:?}"
     );
     // Another version is not taken over.
     made.task_definition = "arn:aws:ecs:us-east-1:1:task-definition/web:11".into();
@@ -283,8 +326,8 @@ fn a_create_takes_over_the_stable_task_set_of_its_interrupted_predecessor() {
 }
 
 #[test]
-fn tags_are_read_only_for_task_sets_the_state_does_not_record() {
-    let state = applied(&config(12, Some((13, 10))));
+fn tags_are_read_only_for_task_sets_the_state_does_not_record_or_a_release_in_flight() {
+    let releasing = applied(&config(12, Some((13, 10))));
     let untagged = |id: &str, status: &str| TaskSet {
         tags: Default::default(),
         ..task_set(id, status)
@@ -293,7 +336,12 @@ fn tags_are_read_only_for_task_sets_the_state_does_not_record() {
         untagged("ecs-svc/1", "PRIMARY"),
         untagged("ecs-svc/2", "ACTIVE"),
     ];
-    assert!(!tags_needed(&state, &service(&recorded)));
+    // A canary in flight: an action may have left its record on the task sets.
+    assert!(tags_needed(&releasing, &service(&recorded)));
+    let mut state = releasing.clone();
+    TaskSetRef::write(&mut state, Role::Canary, None);
+    let recorded = &recorded[..1];
+    assert!(!tags_needed(&state, &service(recorded)));
     // An old stable draining after a promotion needs no tags either.
     let draining = [recorded.to_vec(), vec![untagged("ecs-svc/0", "DRAINING")]].concat();
     assert!(!tags_needed(&state, &service(&draining)));
@@ -309,7 +357,7 @@ fn tags_are_read_only_for_task_sets_the_state_does_not_record() {
             role: Role::Stable,
         }]),
     );
-    assert!(tags_needed(&imported, &service(&recorded)));
+    assert!(tags_needed(&imported, &service(recorded)));
 }
 
 #[test]
