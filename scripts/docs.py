@@ -20,6 +20,17 @@ fields {{ .Name }}, {{ .Type }}, {{ .ProviderName }}, {{ .ProviderShortName }},
 {{ .Description }}, {{ .SchemaMarkdown }}, {{ .ExampleFile }}, {{ .ImportFile }}; functions
 tffile, codefile, trimspace, plainmarkdown, prefixlines, lower, upper; pipes; and the
 `{{-`/`-}}` whitespace trim markers.
+
+Text that README.md and a page both show lives once, in templates/partials/NAME.md: a
+template includes it with {{ partial "NAME" }}, and README.md holds a copy between
+`<!-- partial NAME ... -->` and `<!-- end partial NAME -->`, which this script rewrites
+(--readme names where the README goes; `make docs-check` diffs it, so a hand edit of the
+copy fails the check). A partial has no relative links, since README.md and docs/ sit in
+different folders. The provider settings partial must name every provider argument and every
+argument of its nested blocks (in the table row of the block), so a new setting cannot be
+left out of it.
+
+The HCL in all of this is checked by scripts/docs_hcl.py (also part of `make docs-check`).
 """
 from __future__ import annotations
 
@@ -265,7 +276,67 @@ def plain_markdown(s: str) -> str:
     return re.sub(r"[`*]", "", s)
 
 
+PARTIALS = ROOT / "templates/partials"
+# The partials README.md must hold, and the one that must name every provider setting.
+README_PARTIALS = ("provider-settings", "safety-rules")
+SETTINGS_PARTIAL = "provider-settings"
+
+
+def partial(name: str) -> str:
+    path = PARTIALS / f"{name}.md"
+    if not path.exists():
+        raise SystemExit(f"docs: no partial {path.relative_to(ROOT)}")
+    text = path.read_text().strip()
+    for link in re.findall(r"\]\(([^)]*)\)", text):
+        if not link.startswith(("http://", "https://", "#")):
+            raise SystemExit(f"docs: {path.relative_to(ROOT)} links to {link}: a partial cannot have relative links")
+    return text
+
+
+def check_settings(provider: dict) -> None:
+    """Every provider argument is named in the settings partial, and every argument of a
+    nested block in that block's row."""
+    text = partial(SETTINGS_PARTIAL)
+    block = provider["block"]
+    missing = [n for n in block.get("attributes", {}) if f"`{n}`" not in text and f"`{n} {{" not in text]
+    for name, nested in block.get("block_types", {}).items():
+        row = next((line for line in text.split("\n") if line.startswith(f"| `{name} {{")), None)
+        if row is None:
+            missing.append(name)
+            continue
+        cell = row.split("|")[1]
+        missing += [f"{name}.{a}" for a in nested["block"].get("attributes", {}) if not re.search(rf"\b{a}\b", cell)]
+    if missing:
+        raise SystemExit(
+            f"docs: templates/partials/{SETTINGS_PARTIAL}.md does not name the provider setting(s) "
+            + ", ".join(f"`{m}`" for m in missing) + " (a block's arguments go in its row: `| `block { a, b }` |`)"
+        )
+
+
+README_PARTIAL = re.compile(r"(<!-- partial ([a-z0-9-]+)\b[^\n]*-->\n)(.*?)(<!-- end partial \2 -->)", re.S)
+
+
+def splice_readme(text: str) -> str:
+    """README.md with each partial's copy replaced by the partial."""
+    found = []
+
+    def body(m: re.Match) -> str:
+        found.append(m.group(2))
+        return m.group(1) + partial(m.group(2)) + "\n" + m.group(4)
+
+    out = README_PARTIAL.sub(body, text)
+    missing = [n for n in README_PARTIALS if n not in found]
+    if missing:
+        raise SystemExit(
+            "docs: README.md has no copy of " + ", ".join(f"templates/partials/{n}.md" for n in missing)
+            + ": put `<!-- partial NAME (templates/partials/NAME.md; make docs writes it) -->` and "
+            "`<!-- end partial NAME -->` where it goes"
+        )
+    return out
+
+
 FUNCS = {
+    "partial": partial,
     "tffile": lambda file: code_file("terraform", file),
     "codefile": code_file,
     "trimspace": lambda s: s.strip(),
@@ -488,14 +559,18 @@ def main() -> int:
     ap.add_argument("--provider-dir", type=Path, default=ROOT / "target/debug")
     ap.add_argument("--schema", type=Path, help="use this `providers schema -json` output instead of running Terraform")
     ap.add_argument("--out", type=Path, default=ROOT / "docs", help="where to write (default docs/)")
+    ap.add_argument("--readme", type=Path, default=ROOT / "README.md",
+                    help="where README.md with its partials spliced in goes (default README.md)")
     args = ap.parse_args()
     if args.schema:
         schemas = json.loads(args.schema.read_text())["provider_schemas"][PROVIDER_SOURCE]
     else:
         schemas = provider_schema(args.provider_dir)
+    check_settings(schemas["provider"])
     files = generate(schemas)
     write(files, args.out)
-    print(f"wrote {len(files)} files under {args.out}")
+    args.readme.write_text(splice_readme((ROOT / "README.md").read_text()))
+    print(f"wrote {len(files)} files under {args.out}, and {args.readme}")
     return 0
 
 

@@ -3,8 +3,10 @@
 list "ecsx_canary_deployment" "prod" {
   provider = ecsx
   config {
-    cluster             = "prod"
-    service_name_prefix = "web" # optional
-    tags                = { team = "payments" } # optional: services with all these tags
+    cluster = "prod"
+    # Optional: only services whose name starts with this.
+    service_name_prefix = "web"
+    # Optional: only services that have all these tags.
+    tags = { team = "payments" }
   }
 }
