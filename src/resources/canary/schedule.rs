@@ -35,8 +35,8 @@ pub(crate) struct Release {
     pub step: i64,
     /// Of an interrupted bake: how much of the step's pause was still to go.
     pub remaining: std::time::Duration,
-    /// The highest gated step an `ecsx_canary_continue` action approved (read back from the
-    /// service's tag); 0 when none did.
+    /// The highest gated step an `ecsx_canary_continue` action approved (read back from its
+    /// record on a task set); 0 when none did.
     pub approved_step: i64,
     /// Of a promotion (`canary.promote`): `stable.task_definition` as configured then. While
     /// the configuration still says so, the promoted version is the stable one.
