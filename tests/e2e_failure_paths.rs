@@ -297,3 +297,87 @@ async fn a_scale_that_keeps_the_task_count_does_not_wait_for_a_new_steady_state(
     );
     s.ws.assert_plan_empty();
 }
+
+/// A release changed under a running apply (here: its weights set back by hand while step 1
+/// bakes; the same for another apply or an abort from elsewhere) stops that apply at the next
+/// check, naming the change, and the state records what AWS holds, not what the plan expected.
+#[tokio::test]
+async fn a_release_changed_under_a_baking_apply_stops_it_and_the_state_is_what_aws_holds() {
+    let s = Stack::short_periods("underfoot").await;
+    s.aws.put_alarm("underfoot-5xx").await;
+    s.deploy(&CanaryConfig::new(&s.infra));
+    s.ws.apply(&[]);
+    s.deploy(&scheduled(&s, "60s", "underfoot-5xx"));
+    let mut run =
+        s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    at_step_1(&s, &mut run).await;
+    let edited = Instant::now();
+    s.aws
+        .set_forward(&s.infra.rule_arn, &[(s.blue(), 100), (s.green(), 0)])
+        .await;
+    let out = run.wait();
+    assert!(!out.success(), "{out}");
+    assert!(
+        edited.elapsed() < Duration::from_secs(20),
+        "the bake did not notice the change"
+    );
+    out.assert_contains(&[
+        "The release changed under this apply at step 1 (10%)",
+        &s.infra.rule_arn,
+    ]);
+    let st = s.state();
+    assert_ne!(st["last_release"]["result"], "completed");
+    assert!(
+        st["drift"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|x| x["kind"] == "split_disagrees")),
+        "the state records the rule as AWS holds it: {st:#}"
+    );
+    let (code, plan) = s.ws.plan_detailed();
+    assert_eq!(code, 2, "the next plan shows what it would do:\n{plan}");
+}
+
+/// Ctrl-C after a step's weight reached ELBv2 but before its bake began: the state records the
+/// step's whole bake as still to go, so the next apply bakes it at that weight instead of
+/// counting the step as passed.
+#[tokio::test]
+async fn a_stop_between_a_step_weight_and_its_bake_leaves_the_whole_bake_to_do() {
+    let s = Stack::with_proxy("unbaked", 1, &[]).await;
+    s.emu
+        .configure(json!({"stabilize_seconds": 1, "drain_seconds": 1}));
+    s.aws.put_alarm("unbaked-5xx").await;
+    s.deploy(&CanaryConfig::new(&s.infra));
+    s.ws.apply(&[]);
+    s.deploy(&scheduled(&s, "5s", "unbaked-5xx"));
+    // Step 1's ModifyRule takes effect, and its answer comes 3 s later.
+    s.proxy().faults(json!([{
+        "operation": "elbv2.ModifyRule", "kind": "hold_after_commit", "times": 1, "seconds": 3
+    }]));
+    let run =
+        s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert!(
+        s.proxy().wait_held(Duration::from_secs(60)),
+        "step 1's weight was never written"
+    );
+    run.interrupt();
+    let out = run.wait();
+    assert!(!out.success(), "{out}");
+    assert_eq!(s.splits().await[0], (90, 10), "the write took effect");
+    let st = s.state();
+    assert_eq!(st["last_release"]["result"], "interrupted", "{st:#}");
+    assert_eq!(st["last_release"]["step"], 1);
+    assert_eq!(
+        st["last_release"]["remaining"], "5s",
+        "the whole bake is still to go"
+    );
+
+    s.proxy().clear_faults();
+    let plan = s.ws.plan_json();
+    assert_eq!(
+        rollout_steps(&planned_after(&plan, ADDR))[0],
+        "step 1: bake 5s at 10% watching alarms unbaked-5xx (the rest of an interrupted bake)"
+    );
+    s.ws.apply(&[]);
+    assert_eq!(s.state()["last_release"]["result"], "completed");
+    s.ws.assert_plan_empty();
+}

@@ -159,7 +159,7 @@ pub(crate) async fn converge_reporting(
             }
             state.set("orphaned_task_set_ids", Value::List(vec![]));
             state.set("drift", Value::List(vec![]));
-            state
+            read_back(ctx, &d, state, diags).await
         }
         Err(failure) => {
             aws_error(
@@ -199,6 +199,71 @@ pub(crate) async fn converge_reporting(
                 seen
             }
         }
+    }
+}
+
+/// The attributes an apply's end is checked on: which task sets serve, where, at what weights.
+const CHECKED_AT_END: [&str; 5] = [
+    "stable_task_set_id",
+    "canary_task_set_id",
+    "live_target_group_arn",
+    "primary_weight",
+    "canary_weight",
+];
+
+/// The state an apply ends with, checked against what AWS holds now (one refresh): what the
+/// rollout expected is written only where AWS agrees. Where something outside this apply
+/// changed the release meanwhile, the apply fails, naming it, with the state read back.
+async fn read_back(ctx: &Ctx, d: &Desired, state: Value, diags: &mut Diagnostics) -> Value {
+    let mut read_diags = Diagnostics::new();
+    let seen = super::observe::read(ctx, &state, &mut read_diags).await;
+    if read_diags.has_errors() {
+        // Could not read: the apply itself went as planned, and the next refresh reads again.
+        crate::log::warn(
+            "could not read the deployment back after the apply",
+            &[("deployment", d.id().into())],
+        );
+        return state;
+    }
+    let differs: Vec<String> = CHECKED_AT_END
+        .iter()
+        .filter(|k| seen.is_null() || seen.get(k) != state.get(k))
+        .map(|k| {
+            format!(
+                "{k}: expected {}, AWS has {}",
+                show(state.get(k)),
+                show(seen.get(k))
+            )
+        })
+        .collect();
+    if differs.is_empty() {
+        return state;
+    }
+    diags.extend(read_diags);
+    diags.error_at(
+        AttrPath::attr("canary"),
+        "The release changed under this apply",
+        format!(
+            "When deployment {}'s apply ended, AWS did not hold what it had done: {}. Something outside this apply (another apply, a console edit, an abort) changed the release; the state records what AWS holds now. Plan again to see what the next apply would do.",
+            d.id(),
+            differs.join("; ")
+        ),
+    );
+    if seen.is_null() {
+        state
+    } else {
+        seen
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::Null => "none".into(),
+        v => v
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| v.as_i64().map(|n| n.to_string()))
+            .unwrap_or_else(|| format!("{v:?}")),
     }
 }
 

@@ -5,6 +5,7 @@
 
 use super::apply::{shift, Failure, Live};
 use super::model::{Desired, Release};
+use super::observe::find_routers;
 use crate::aws::cloudwatch;
 use crate::aws::ecs;
 use crate::aws::AwsError;
@@ -40,6 +41,17 @@ pub(super) async fn bake(
     let pause = full.min(live.deadline.saturating_duration_since(started));
     let at = (step, traffic);
     loop {
+        // The release itself, re-read at each check: another apply, a console edit or an abort
+        // from elsewhere may have changed it, and a bake that went on would record a release
+        // that no longer exists.
+        match changed_under(ctx, d, live, traffic).await {
+            Ok(None) => {}
+            Ok(Some(what)) => return Err(changed(step, traffic, what)),
+            Err(e) => {
+                let why = format!("the release could not be read back ({e})");
+                return Err(unwatched(d, at, full, started, &why));
+            }
+        }
         if !alarms.is_empty() {
             // Fails closed: a bake whose alarms cannot be read, or read nothing, stops here,
             // and the record makes the next apply bake the rest of this step, watching again.
@@ -83,17 +95,74 @@ pub(super) async fn bake(
             }
             return Ok(());
         }
-        let nap = if alarms.is_empty() {
-            left
-        } else {
-            left.min(interval)
-        };
+        let nap = left.min(interval);
         tokio::select! {
             _ = tokio::time::sleep(nap) => {}
             _ = ctx.stop.cancelled() => {
                 return Err(interrupted(d, (step, traffic), full, started, "stopped by Terraform"));
             }
         }
+    }
+}
+
+/// What changed in the release a bake walks since its step began, if anything: the canary
+/// task set gone or draining, or a managed listener or rule no longer at the step's weights.
+async fn changed_under(
+    ctx: &Ctx,
+    d: &Desired,
+    live: &Live,
+    traffic: i64,
+) -> Result<Option<String>, AwsError> {
+    if let Some(c) = &live.canary {
+        let (sets, _) =
+            ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[c.arn.clone()]).await?;
+        match sets.first() {
+            None => return Ok(Some(format!("canary task set {} is gone", c.id))),
+            Some(t) if t.is_draining() => {
+                return Ok(Some(format!("canary task set {} is being deleted", c.id)))
+            }
+            Some(_) => {}
+        }
+    }
+    let Some(live_tg) = &live.live_tg else {
+        return Ok(None);
+    };
+    let want = [
+        (live_tg.clone(), (100 - traffic) as i32),
+        (d.other_tg(live_tg).to_string(), traffic as i32),
+    ];
+    let (managed, _) = find_routers(ctx, d).await?;
+    Ok(managed
+        .iter()
+        .find(|r| !r.forwards_exactly(&want))
+        .map(|r| {
+            let seen = r
+                .weights()
+                .unwrap_or_default()
+                .iter()
+                .map(|(tg, w)| format!("{w} to {}", crate::arn::target_group_label(tg)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "the {} {} forwards {seen}, not {}/{} as this step set it",
+                r.kind.noun(),
+                r.arn,
+                100 - traffic,
+                traffic
+            )
+        }))
+}
+
+/// A bake that found its release changed under it: it stops without moving anything, and the
+/// state it returns is what AWS holds, read back.
+fn changed(step: usize, traffic: i64, what: String) -> Failure {
+    Failure {
+        path: Some(AttrPath::attr("canary")),
+        summary: format!("The release changed under this apply at step {step} ({traffic}%)"),
+        error: AwsError::Unexpected(format!(
+            "{what}. Something outside this apply (another apply, a console edit, an abort) changed the release while it baked; ecsx stopped without moving traffic, and the state records what AWS holds now. Plan again to see what the next apply would do."
+        )),
+        record: None,
     }
 }
 
