@@ -114,8 +114,13 @@ async fn changed_under(
     traffic: i64,
 ) -> Result<Option<String>, AwsError> {
     if let Some(c) = &live.canary {
-        let (sets, _) =
-            ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[c.arn.clone()]).await?;
+        let (sets, _) = ecs::find_task_sets(
+            &ctx.aws.ecs,
+            &d.cluster,
+            &d.service,
+            std::slice::from_ref(&c.arn),
+        )
+        .await?;
         match sets.first() {
             None => return Ok(Some(format!("canary task set {} is gone", c.id))),
             Some(t) if t.is_draining() => {
