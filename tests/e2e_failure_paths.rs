@@ -381,3 +381,35 @@ async fn a_stop_between_a_step_weight_and_its_bake_leaves_the_whole_bake_to_do()
     assert_eq!(s.state()["last_release"]["result"], "completed");
     s.ws.assert_plan_empty();
 }
+
+/// A scheduled release whose apply fails on an error (here a canary that never turns steady) is
+/// on record as `failed` with the reason, and the next plan says so before it starts again.
+#[tokio::test]
+async fn a_failed_release_is_on_record_and_the_next_plan_says_so() {
+    let s = Stack::short_periods("failrec").await;
+    s.deploy(&CanaryConfig::new(&s.infra));
+    s.ws.apply(&[]);
+    s.emu
+        .configure(json!({"never_stable_task_definitions": [s.td(1)]}));
+    let cfg = CanaryConfig::new(&s.infra)
+        .extra("  timeouts {\n    update = \"5s\"\n  }")
+        .canary_steps(&s.td(1), &[(10, "1s"), (50, "1s")], 1);
+    s.deploy(&cfg);
+    s.ws.apply_fails(&[])
+        .assert_contains(&["Canary task set did not reach a steady state"]);
+    let st = s.state();
+    assert_eq!(st["last_release"]["result"], "failed", "{st:#}");
+    assert!(st["last_release"]["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("did not reach a steady state")));
+    assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
+
+    s.emu
+        .configure(json!({"never_stable_task_definitions": []}));
+    let (code, plan) = s.ws.plan_detailed();
+    assert_eq!(code, 2, "{plan}");
+    plan.assert_contains(&["The last release failed", "did not reach a steady state"]);
+    s.ws.apply(&[]);
+    assert_eq!(s.state()["last_release"]["result"], "completed");
+    s.ws.assert_plan_empty();
+}

@@ -181,6 +181,21 @@ pub(crate) async fn converge_reporting(
                 // Rolled back: the canary block stays as configured and the next plan holds it
                 // back. Interrupted: the next apply bakes the rest first.
                 partial.set("last_release", release.to_value());
+            } else if let Some(c) = d
+                .canary
+                .as_ref()
+                .filter(|_| d.scheduled() && !r.schedule.is_empty())
+            {
+                // Every way a scheduled release stops is on record, this one too.
+                let failed = Release {
+                    approved_step: d
+                        .last_release
+                        .as_ref()
+                        .filter(|p| p.is_of(c))
+                        .map_or(0, |p| p.approved_step),
+                    ..Release::of(c, Release::FAILED, failure.summary.clone())
+                };
+                partial.set("last_release", failed.to_value());
             } else if partial.get("last_release").is_unknown() {
                 partial.set("last_release", prior.get("last_release").clone());
             }

@@ -49,16 +49,6 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
             return state.clone();
         }
     };
-    let sets = if !ctx.aws.reads.saves_reads() || tags_needed(state, &svc) {
-        let listed = ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]).await;
-        let subject = format!("service {:?} in cluster {:?}", d.service, d.cluster);
-        match reported(listed, diags, None, "Could not list task sets", &subject) {
-            Some((sets, _)) => sets,
-            None => return state.clone(),
-        }
-    } else {
-        owned_as_recorded(state, &d, &svc)
-    };
     let Some((all_routers, test_routers)) = reported(
         routers,
         diags,
@@ -67,6 +57,17 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
         &format!("deployment {}", d.id()),
     ) else {
         return state.clone();
+    };
+    let tags = tags_needed(state, &svc) || acted_since(state, &svc, &all_routers);
+    let sets = if !ctx.aws.reads.saves_reads() || tags {
+        let listed = ecs::find_task_sets(&ctx.aws.ecs, &d.cluster, &d.service, &[]).await;
+        let subject = format!("service {:?} in cluster {:?}", d.service, d.cluster);
+        match reported(listed, diags, None, "Could not list task sets", &subject) {
+            Some((sets, _)) => sets,
+            None => return state.clone(),
+        }
+    } else {
+        owned_as_recorded(state, &d, &svc)
     };
     let both: Vec<Router> = all_routers.iter().chain(&test_routers).cloned().collect();
     ctx.aws.reads.remember(&d.cluster, &svc, &both);
@@ -90,10 +91,9 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
 /// every task set but not its tags, and tags tell whose a task set is. They are needed when
 /// the service has a live task set the state does not record (an orphan of this deployment,
 /// a PRIMARY that a promotion the state missed made, or somebody else's), or when the state's
-/// drift says a recorded task set does not carry the ownership tag yet (just imported), or
-/// while the state records a canary task set: a release is under way, and an action may have
-/// recorded what it did on the task sets (`ecsx:release`). DRAINING task sets need none: ECS
-/// removes them, and nothing ecsx decides depends on whose they were.
+/// drift says a recorded task set does not carry the ownership tag yet (just imported).
+/// DRAINING task sets need none: ECS removes them, and nothing ecsx decides depends on whose
+/// they were. See also [`acted_since`].
 pub(crate) fn tags_needed(state: &Value, svc: &ecs::Service) -> bool {
     let recorded = recorded_ids(state);
     let unknown = svc
@@ -103,8 +103,46 @@ pub(crate) fn tags_needed(state: &Value, svc: &ecs::Service) -> bool {
     let untagged = Drift::from_values(state.get("drift"))
         .iter()
         .any(|d| matches!(d, Drift::NotOwned { .. }));
-    let releasing = TaskSetRef::read(state, Role::Canary).is_some();
-    unknown || untagged || releasing
+    unknown || untagged
+}
+
+/// Whether the service or the managed routers show what an `ecsx_canary_continue` or
+/// `ecsx_canary_abort` action leaves behind while the state records a canary: the canary gone
+/// or draining, another PRIMARY, or weights other than the state's. Only then can a release
+/// record on the task sets (`ecsx:release`) be newer than the state, and only then does a
+/// refresh read their tags for it. An approval whose action did nothing else is missed, so
+/// the gate holds again: the safe way round.
+pub(crate) fn acted_since(state: &Value, svc: &ecs::Service, managed: &[Router]) -> bool {
+    let Some(canary) = TaskSetRef::read(state, Role::Canary) else {
+        return false;
+    };
+    let canary_live = svc
+        .task_sets
+        .iter()
+        .any(|t| t.id == canary.id && !t.is_draining());
+    let stable = TaskSetRef::read(state, Role::Stable).map(|t| t.id);
+    let primary_moved = svc.primary().map(|p| p.id.clone()) != stable;
+    let d = Desired::from(state);
+    // States from before `live_target_group_arn` kept the stable on the primary one.
+    let live = state
+        .get("live_target_group_arn")
+        .as_str()
+        .unwrap_or(&d.primary_tg);
+    let weights = (
+        state.get("primary_weight").as_i64(),
+        state.get("canary_weight").as_i64(),
+    );
+    let weights_moved = match weights {
+        (Some(pw), Some(cw)) => {
+            let want = [
+                (live.to_string(), pw as i32),
+                (d.other_tg(live).to_string(), cw as i32),
+            ];
+            managed.iter().any(|r| !r.forwards_exactly(&want))
+        }
+        _ => true,
+    };
+    !canary_live || primary_moved || weights_moved
 }
 
 /// The ids of the stable and canary task sets the state records.

@@ -103,6 +103,31 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
             );
         }
     }
+    if let (Some(c), Some(r)) = (&d.canary, &d.last_release) {
+        let label = crate::arn::task_definition_label(&c.task_definition);
+        if r.is_of(c) && r.result == Release::INTERRUPTED {
+            diags.warning(
+                "Resuming an interrupted release",
+                format!(
+                    "Canary {label} of deployment {} stopped at step {} with {} of its bake still to go ({}). While traffic is still at that step, this apply bakes the rest first, watching the alarms, before it goes on.",
+                    d.id(),
+                    r.step,
+                    crate::duration::format(r.remaining),
+                    r.reason
+                ),
+            );
+        } else if r.is_of(c) && r.result == Release::FAILED {
+            diags.warning(
+                "The last release failed",
+                format!(
+                    "The last apply of canary {label} of deployment {} failed at {}: {}. This apply starts the release again from where traffic is.",
+                    d.id(),
+                    r.at,
+                    r.reason
+                ),
+            );
+        }
+    }
     if let Some((n, w)) = d.canary.as_ref().and_then(|c| c.gate) {
         diags.warning(
             "Release waiting for approval",

@@ -49,6 +49,9 @@ impl Release {
     pub(crate) const PROMOTED: &'static str = "promoted";
     pub(crate) const ROLLED_BACK: &'static str = "rolled_back";
     pub(crate) const INTERRUPTED: &'static str = "interrupted";
+    /// The apply walking the release failed (a canary that never turned steady, an AWS
+    /// error): the next apply starts it again from where traffic is.
+    pub(crate) const FAILED: &'static str = "failed";
 
     /// The attribute's object type.
     pub(crate) fn attribute_type() -> Type {
@@ -285,6 +288,7 @@ impl Release {
                 Self::INTERRUPTED,
             ]
             .into_iter()
+            .chain([Self::FAILED])
             .find(|r| *r == result)?
             .to_string(),
             task_definition: canary_td.to_string(),

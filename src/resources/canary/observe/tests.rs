@@ -326,21 +326,16 @@ fn a_create_takes_over_the_stable_task_set_of_its_interrupted_predecessor() {
 }
 
 #[test]
-fn tags_are_read_only_for_task_sets_the_state_does_not_record_or_a_release_in_flight() {
-    let releasing = applied(&config(12, Some((13, 10))));
+fn tags_are_read_only_for_task_sets_the_state_does_not_record() {
+    let state = applied(&config(12, Some((13, 10))));
     let untagged = |id: &str, status: &str| TaskSet {
         tags: Default::default(),
         ..task_set(id, status)
     };
-    let recorded = [
+    let recorded = &[
         untagged("ecs-svc/1", "PRIMARY"),
         untagged("ecs-svc/2", "ACTIVE"),
-    ];
-    // A canary in flight: an action may have left its record on the task sets.
-    assert!(tags_needed(&releasing, &service(&recorded)));
-    let mut state = releasing.clone();
-    TaskSetRef::write(&mut state, Role::Canary, None);
-    let recorded = &recorded[..1];
+    ][..];
     assert!(!tags_needed(&state, &service(recorded)));
     // An old stable draining after a promotion needs no tags either.
     let draining = [recorded.to_vec(), vec![untagged("ecs-svc/0", "DRAINING")]].concat();
@@ -358,6 +353,38 @@ fn tags_are_read_only_for_task_sets_the_state_does_not_record_or_a_release_in_fl
         }]),
     );
     assert!(tags_needed(&imported, &service(recorded)));
+}
+
+#[test]
+fn an_action_s_traces_make_a_refresh_read_the_release_records() {
+    let state = applied(&config(12, Some((13, 10))));
+    let untagged = |id: &str, status: &str| TaskSet {
+        tags: Default::default(),
+        ..task_set(id, status)
+    };
+    let both = [
+        untagged("ecs-svc/1", "PRIMARY"),
+        untagged("ecs-svc/2", "ACTIVE"),
+    ];
+    let as_recorded = [router(RULE, &[(BLUE, 90), (GREEN, 10)])];
+    // Nothing moved since the apply: the refresh stays at three calls.
+    assert!(!acted_since(&state, &service(&both), &as_recorded));
+    // A continue walked on: other weights.
+    let walked = [router(RULE, &[(BLUE, 50), (GREEN, 50)])];
+    assert!(acted_since(&state, &service(&both), &walked));
+    // An abort: the canary is draining.
+    let aborted = [both[0].clone(), untagged("ecs-svc/2", "DRAINING")];
+    assert!(acted_since(&state, &service(&aborted), &as_recorded));
+    // A promotion: another PRIMARY.
+    let promoted = [
+        untagged("ecs-svc/1", "ACTIVE"),
+        untagged("ecs-svc/2", "PRIMARY"),
+    ];
+    assert!(acted_since(&state, &service(&promoted), &as_recorded));
+    // No canary recorded: no action could have run.
+    let mut steady = state.clone();
+    TaskSetRef::write(&mut steady, Role::Canary, None);
+    assert!(!acted_since(&steady, &service(&both[..1]), &walked));
 }
 
 #[test]
