@@ -413,3 +413,24 @@ async fn a_failed_release_is_on_record_and_the_next_plan_says_so() {
     assert_eq!(s.state()["last_release"]["result"], "completed");
     s.ws.assert_plan_empty();
 }
+
+/// A listener rule that ECS itself shifts for a native blue/green service of the cluster (its
+/// `advancedConfiguration.productionListenerRule`) is refused at plan, naming the service:
+/// ECS would undo ecsx's weights at that service's next deployment, and ecsx would undo ECS's.
+#[tokio::test]
+async fn a_rule_that_ecs_shifts_for_a_native_service_is_refused_at_plan() {
+    let s = Stack::short_periods("native").await;
+    s.aws
+        .create_native_blue_green_service(&s.infra, "native-bg", &s.infra.rule_arn)
+        .await;
+    s.deploy(&CanaryConfig::new(&s.infra));
+    let out = s.ws.fails(&["plan", "-input=false", "-no-color"]);
+    out.assert_contains(&[
+        "Error: Listener or rule managed by Amazon ECS",
+        &s.infra.rule_arn,
+        "\"native-bg\"",
+    ]);
+    s.ws.apply_fails(&[])
+        .assert_contains(&["Listener or rule managed by Amazon ECS"]);
+    assert!(s.live().await.is_empty(), "nothing was created");
+}

@@ -34,6 +34,10 @@ pub struct Service {
     pub task_sets: Vec<TaskSet>,
     /// The service's own tags (DescribeServices with `include = TAGS`).
     pub tags: BTreeMap<String, String>,
+    /// The listener rules (or NLB listeners) whose weights ECS itself shifts for this service:
+    /// `productionListenerRule` and `testListenerRule` of its load balancers'
+    /// `advancedConfiguration` (native blue/green, canary and linear deployments).
+    pub ecs_routers: Vec<String>,
 }
 
 impl Service {
@@ -66,6 +70,14 @@ impl Service {
                 .tags()
                 .iter()
                 .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                .collect(),
+            ecs_routers: s
+                .load_balancers()
+                .iter()
+                .filter_map(|lb| lb.advanced_configuration())
+                .flat_map(|a| [a.production_listener_rule(), a.test_listener_rule()])
+                .flatten()
+                .map(str::to_string)
                 .collect(),
         }
     }
@@ -746,7 +758,9 @@ pub async fn delete_task_set(
 mod list;
 mod waits;
 
-pub use list::{find_services_tagged, list_services_page, DESCRIBE_SERVICES_BATCH};
+pub use list::{
+    find_services_tagged, list_services_page, services_with_ecs_routers, DESCRIBE_SERVICES_BATCH,
+};
 pub use waits::{poll_interval, status_task_set, wait_gone, wait_steady};
 
 #[cfg(test)]

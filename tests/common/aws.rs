@@ -415,6 +415,44 @@ impl Aws {
             .to_string()
     }
 
+    /// A service on the ECS deployment controller with a native blue/green strategy whose load
+    /// balancer names `rule` as its production listener rule: ECS shifts that rule itself.
+    pub async fn create_native_blue_green_service(
+        &self,
+        infra: &Infra,
+        name: &str,
+        rule: &str,
+    ) -> String {
+        use aws_sdk_ecs::types::{AdvancedConfiguration, LoadBalancer};
+        let lb = LoadBalancer::builder()
+            .target_group_arn(&infra.blue_target_group_arn)
+            .container_name("web")
+            .container_port(8080)
+            .advanced_configuration(
+                AdvancedConfiguration::builder()
+                    .alternate_target_group_arn(&infra.green_target_group_arn)
+                    .production_listener_rule(rule)
+                    .role_arn("arn:aws:iam::123456789012:role/ecs-infrastructure")
+                    .build(),
+            )
+            .build();
+        let out = self
+            .ecs
+            .create_service()
+            .cluster(&infra.cluster)
+            .service_name(name)
+            .task_definition(&infra.task_definitions[0])
+            .desired_count(1)
+            .load_balancers(lb)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateService {name}: {e:?}"));
+        out.service()
+            .and_then(|s| s.service_arn())
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// The service's task sets that are not DRAINING.
     pub async fn live_task_sets(
         &self,

@@ -65,3 +65,29 @@ pub async fn find_services_tagged(
         })
         .collect())
 }
+
+/// The services of `cluster` whose load balancers name listener rules or listeners for ECS to
+/// shift ([`Service::ecs_routers`]): every ListServices page, then DescribeServices in batches.
+pub async fn services_with_ecs_routers(
+    ecs: &Client,
+    cluster: &str,
+) -> Result<Vec<Service>, AwsError> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let (arns, next) = list_services_page(ecs, cluster, token).await?;
+        for batch in arns.chunks(DESCRIBE_SERVICES_BATCH) {
+            let found = find_services_tagged(ecs, cluster, batch).await?;
+            out.extend(
+                found
+                    .into_iter()
+                    .map(|(s, _)| s)
+                    .filter(|s| !s.ecs_routers.is_empty()),
+            );
+        }
+        match next {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => return Ok(out),
+        }
+    }
+}

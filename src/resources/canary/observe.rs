@@ -409,6 +409,7 @@ pub(crate) async fn check_routers(
         Err(e) if e.is_not_found() => return report_missing_routers(ctx, d, e, diags).await,
         Err(e) => return Err(e),
     };
+    check_ecs_owned(ctx, d, diags).await;
     for r in managed.iter().chain(&test) {
         match r.weights() {
             None => diags.error_at(
@@ -435,6 +436,70 @@ pub(crate) async fn check_routers(
         }
     }
     Ok(())
+}
+
+/// The services of a cluster that have ECS shift listener rules itself, read once per cluster
+/// and provider process: every deployment of one plan or apply shares the scan.
+type EcsOwned = Vec<(String, String)>;
+static ECS_OWNED: std::sync::Mutex<
+    BTreeMap<String, std::sync::Arc<tokio::sync::OnceCell<EcsOwned>>>,
+> = std::sync::Mutex::new(BTreeMap::new());
+
+/// (service name, router ARN) for every listener rule or listener of `cluster` that a service
+/// on the ECS deployment controller names in its `advancedConfiguration`.
+async fn ecs_owned_routers(ctx: &Ctx, cluster: &str) -> Result<EcsOwned, AwsError> {
+    let cell = ECS_OWNED
+        .lock()
+        .map(|mut m| m.entry(cluster.to_string()).or_default().clone())
+        .unwrap_or_default();
+    cell.get_or_try_init(|| async {
+        let services = ecs::services_with_ecs_routers(&ctx.aws.ecs, cluster).await?;
+        Ok::<_, AwsError>(
+            services
+                .iter()
+                .flat_map(|s| s.ecs_routers.iter().map(|r| (s.name.clone(), r.clone())))
+                .collect(),
+        )
+    })
+    .await
+    .cloned()
+}
+
+/// A listener rule (or NLB listener) that ECS itself shifts for a native blue/green, canary or
+/// linear service: ECS rewrites its weights at that service's next deployment and does not
+/// repair outside changes, so two controllers on one rule would undo each other. Refused,
+/// like rules that forward to another deployment's target groups. Only the deployment's own
+/// cluster is searched (ECS has no lookup from a rule to the services that name it).
+async fn check_ecs_owned(ctx: &Ctx, d: &Desired, diags: &mut Diagnostics) {
+    let owned = match ecs_owned_routers(ctx, &d.cluster).await {
+        Ok(owned) => owned,
+        // A cluster the same apply creates has no services yet.
+        Err(e) if e.is_not_found() => return,
+        Err(e) => {
+            aws_error(
+                diags,
+                Some(AttrPath::attr("traffic")),
+                "Could not list the cluster's services",
+                &format!("cluster {:?}, for deployment {}", d.cluster, d.id()),
+                &e,
+            );
+            return;
+        }
+    };
+    for (kind, arn) in d.routers.iter().chain(&d.test_routers) {
+        if let Some((service, _)) = owned.iter().find(|(_, r)| r == arn) {
+            diags.error_at(
+                router_path(d, arn),
+                "Listener or rule managed by Amazon ECS",
+                format!(
+                    "The {} {arn} is named in the advancedConfiguration of ECS service {service:?} in cluster {:?}: ECS shifts its weights itself during that service's deployments. ecsx will not share it with another controller; give deployment {} a listener rule of its own.",
+                    kind.noun(),
+                    d.cluster,
+                    d.id()
+                ),
+            );
+        }
+    }
 }
 
 /// ELBv2 refuses a whole Describe call for one unknown ARN without naming it: asks for each

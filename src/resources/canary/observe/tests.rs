@@ -55,6 +55,7 @@ fn service(sets: &[TaskSet]) -> ecs::Service {
         desired_count: 2,
         task_sets: sets.to_vec(),
         tags: Default::default(),
+        ecs_routers: vec![],
     }
 }
 
