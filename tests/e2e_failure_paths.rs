@@ -434,3 +434,32 @@ async fn a_rule_that_ecs_shifts_for_a_native_service_is_refused_at_plan() {
         .assert_contains(&["Listener or rule managed by Amazon ECS"]);
     assert!(s.live().await.is_empty(), "nothing was created");
 }
+
+/// A gate at the very first step holds the release before any canary traffic, and that too is
+/// on record (`held` at step 1) with the plan's warning; the next plan is empty.
+#[tokio::test]
+async fn a_release_held_at_the_first_step_s_gate_is_on_record() {
+    let s = Stack::short_periods("gate1").await;
+    s.deploy(&CanaryConfig::new(&s.infra));
+    s.ws.apply(&[]);
+    s.deploy(&CanaryConfig::new(&s.infra).canary_steps(
+        &s.td(1),
+        &[(10, "approval"), (50, "1s")],
+        1,
+    ));
+    s.ws.apply(&[])
+        .assert_contains(&["Release waiting for approval", "before step 1 (10%)"]);
+    assert_eq!(
+        s.splits().await[0],
+        (100, 0),
+        "no canary traffic before the gate"
+    );
+    let st = s.state();
+    assert_eq!(st["last_release"]["result"], "held", "{st:#}");
+    assert_eq!(st["last_release"]["step"], 1);
+    assert!(
+        st["canary_task_set_id"].is_string(),
+        "the canary waits, steady"
+    );
+    s.ws.assert_plan_empty();
+}

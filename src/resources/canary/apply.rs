@@ -143,11 +143,7 @@ pub(crate) async fn converge_reporting(
                 state.set("rollout_steps", Value::string_list(&r.lines));
             }
             live.write(&mut state);
-            if let Some(c) = d
-                .canary
-                .as_ref()
-                .filter(|_| d.scheduled() && !r.schedule.is_empty())
-            {
+            if let Some(c) = d.canary.as_ref().filter(|_| r.ends_release(&d)) {
                 let configured_stable = planned.block("stable").get("task_definition");
                 state.set(
                     "last_release",
@@ -181,11 +177,7 @@ pub(crate) async fn converge_reporting(
                 // Rolled back: the canary block stays as configured and the next plan holds it
                 // back. Interrupted: the next apply bakes the rest first.
                 partial.set("last_release", release.to_value());
-            } else if let Some(c) = d
-                .canary
-                .as_ref()
-                .filter(|_| d.scheduled() && !r.schedule.is_empty())
-            {
+            } else if let Some(c) = d.canary.as_ref().filter(|_| r.ends_release(&d)) {
                 // Every way a scheduled release stops is on record, this one too.
                 let failed = Release {
                     approved_step: d

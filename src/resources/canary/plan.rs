@@ -157,7 +157,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
     planned.set("canary_weight", Value::from(cw));
     planned.set("orphaned_task_set_ids", Value::List(vec![]));
     planned.set("schedule", schedule_value(&r));
-    if d.scheduled() && !r.schedule.is_empty() {
+    if r.ends_release(&d) {
         // The apply records how the release ended.
         planned.set("last_release", Value::Unknown);
     }

@@ -744,6 +744,13 @@ impl Rollout {
             .count()
     }
 
+    /// Whether this apply ends a scheduled release and so writes `last_release`: it walks
+    /// traffic steps, or it brings a new canary to a gate (the first step's included).
+    pub(crate) fn ends_release(&self, d: &Desired) -> bool {
+        let gated = d.canary.as_ref().is_some_and(|c| c.gate.is_some());
+        d.scheduled() && (!self.schedule.is_empty() || gated && !self.is_idle())
+    }
+
     /// Whether the apply walks a schedule with bakes or alarm checks.
     pub(crate) fn bakes(&self) -> bool {
         self.steps.iter().any(|s| matches!(s, Step::Bake { .. }))
