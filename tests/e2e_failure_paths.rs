@@ -463,3 +463,49 @@ async fn a_release_held_at_the_first_step_s_gate_is_on_record() {
     );
     s.ws.assert_plan_empty();
 }
+
+/// A promotion by commit (the canary's version named as stable, the canary block removed)
+/// reads the `analysis` alarms once before it moves traffic, as `promote = true` does; one in
+/// ALARM stops it with nothing moved, and it goes through once the alarm is OK.
+#[tokio::test]
+async fn a_promotion_by_commit_reads_the_alarms_before_it_moves_traffic() {
+    let s = Stack::short_periods("commitpromo").await;
+    s.aws.put_alarm("commitpromo-5xx").await;
+    let analysis =
+        "  analysis {\n    alarm_names    = [\"commitpromo-5xx\"]\n    check_interval = \"1s\"\n  }\n";
+    let base = CanaryConfig::new(&s.infra).extra(analysis);
+    s.deploy(&base.clone());
+    s.ws.apply(&[]);
+    s.deploy(&base.clone().canary(&s.td(1), 50));
+    s.ws.apply(&[]);
+    let canary = s.id_of("canary").expect("canary");
+
+    s.aws
+        .set_alarm(
+            "commitpromo-5xx",
+            "ALARM",
+            "Threshold Crossed: 4 datapoints",
+        )
+        .await;
+    s.deploy(&base.clone().stable(&s.td(1)));
+    let plan = s.ws.plan_json();
+    assert!(
+        rollout_steps(&planned_after(&plan, ADDR))
+            .contains(&"check alarms commitpromo-5xx once more before the promotion".to_string()),
+        "{:?}",
+        rollout_steps(&planned_after(&plan, ADDR))
+    );
+    s.ws.apply_fails(&[])
+        .assert_contains(&["Promotion not started: alarm commitpromo-5xx is in ALARM"]);
+    assert_eq!(s.splits().await[0], (50, 50), "nothing moved");
+    assert_eq!(s.id_of("canary").as_deref(), Some(canary.as_str()));
+
+    s.aws.set_alarm("commitpromo-5xx", "OK", "recovered").await;
+    s.ws.apply(&[]);
+    assert_eq!(
+        s.id_of("stable").as_deref(),
+        Some(canary.as_str()),
+        "the canary took over"
+    );
+    s.ws.assert_plan_empty();
+}

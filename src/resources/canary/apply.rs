@@ -567,8 +567,8 @@ async fn run(
                 traffic,
                 pause,
                 alarms,
-                ..
-            } => bake(ctx, d, live, (*step, *traffic, *pause, alarms)).await?,
+                kind,
+            } => bake(ctx, d, live, (*step, *traffic, *pause, alarms), *kind).await?,
             Step::Retire { subject, .. } => {
                 let t = live.resolve(subject).ok_or_else(|| missing("retired"))?;
                 ecs::delete_task_set(&ctx.aws.ecs, &d.cluster, &d.service, &t.arn, false)

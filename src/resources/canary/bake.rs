@@ -6,6 +6,7 @@
 use super::apply::{shift, Failure, Live};
 use super::model::{Desired, Release};
 use super::observe::find_routers;
+use super::rollout::BakeKind;
 use crate::aws::cloudwatch;
 use crate::aws::ecs;
 use crate::aws::AwsError;
@@ -21,6 +22,7 @@ pub(super) async fn bake(
     d: &Desired,
     live: &mut Live,
     (step, traffic, full, alarms): (usize, i64, Duration, &[String]),
+    kind: BakeKind,
 ) -> Result<(), Failure> {
     let started = std::time::Instant::now();
     let interval = d
@@ -63,6 +65,11 @@ pub(super) async fn bake(
                 }
             };
             if let Some(a) = found.iter().find(|a| a.is_firing()) {
+                if kind == BakeKind::Promotion && d.canary.is_none() {
+                    // A promotion by commit: the canary block is gone from the configuration,
+                    // so nothing says to roll back; the promotion does not start.
+                    return Err(promotion_refused(a, traffic));
+                }
                 return Err(roll_back(ctx, d, live, a, step, traffic).await);
             }
             let missing = cloudwatch::missing(alarms, &found);
@@ -102,6 +109,22 @@ pub(super) async fn bake(
                 return Err(interrupted(d, (step, traffic), full, started, "stopped by Terraform"));
             }
         }
+    }
+}
+
+/// A promotion by commit that an alarm in ALARM stops before any traffic moves.
+fn promotion_refused(alarm: &cloudwatch::Alarm, traffic: i64) -> Failure {
+    Failure {
+        path: Some(AttrPath::attr("analysis").index(0).then("alarm_names")),
+        summary: format!(
+            "Promotion not started: alarm {} is in ALARM",
+            alarm.name
+        ),
+        error: AwsError::Unexpected(format!(
+            "alarm {} in ALARM before the promotion: {}. Traffic stays where it was ({traffic}% to the canary) and nothing was promoted. Promote once the alarm is OK, or put the stable version back in stable.task_definition to keep it.",
+            alarm.name, alarm.reason
+        )),
+        record: None,
     }
 }
 

@@ -427,6 +427,25 @@ impl Rollout {
                     // Test traffic reaches the new version before production traffic does.
                     b.route(None, Some(&idle), RoutePurpose::Split, &live);
                 }
+                let alarms = d.analysis.as_ref().map(|a| a.alarms.clone());
+                if let (Some(_), Some(alarms)) = (&promotable, alarms.filter(|a| !a.is_empty())) {
+                    // A promotion by commit (the canary's version named as stable) reads the
+                    // alarms once before it moves traffic, as `promote = true` does.
+                    let current = match &b.production {
+                        Some(p) => p
+                            .iter()
+                            .find(|(tg, _)| *tg == idle)
+                            .map_or(0, |(_, w)| i64::from(*w)),
+                        None => seen.weights.map_or(0, |(_, iw)| iw),
+                    };
+                    b.steps.push(Step::Bake {
+                        step: 0,
+                        traffic: current,
+                        pause: std::time::Duration::ZERO,
+                        alarms,
+                        kind: BakeKind::Promotion,
+                    });
+                }
                 b.move_all(&idle, &live);
                 b.primary(
                     serving.clone(),
