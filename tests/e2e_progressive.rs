@@ -253,8 +253,13 @@ async fn a_three_step_release_with_promote_ends_promoted_in_one_apply() {
     assert_eq!(live.len(), 1, "only the promoted task set runs: {live:#?}");
     assert_eq!(live[0].task_definition(), Some(s.td(1).as_str()));
     // The configuration still names revision 1 as stable and still has the canary block:
-    // nothing to do, and nothing rolls back to revision 1.
-    s.ws.assert_plan_empty();
+    // nothing to do, and nothing rolls back to revision 1; but the plan says which version
+    // runs and the line that makes the configuration say so.
+    s.ws.assert_plan_empty().assert_contains(&[
+        "Warning: The configuration names the old stable version",
+        "promo:2 runs as the stable version since canary.promote promoted it",
+        &format!("task_definition = \"{}\"", s.td(1)),
+    ]);
 
     // The next version with the same edit: only canary.task_definition changes. It starts
     // from the promoted version, on the target group that is idle now.

@@ -453,8 +453,14 @@ async fn run(
         record: None,
     };
     for (i, step) in r.steps.iter().enumerate() {
-        if let Some(p) = progress {
-            for line in Rollout::describe_step(d, step) {
+        // Each step as it starts: in the logs (TF_LOG_PROVIDER=INFO), and in an action's
+        // progress, which Terraform prints.
+        for line in Rollout::describe_step(d, step) {
+            crate::log::info(
+                "release step",
+                &[("deployment", d.id().into()), ("step", line.clone().into())],
+            );
+            if let Some(p) = progress {
                 p.try_say(line);
             }
         }

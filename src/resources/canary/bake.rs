@@ -88,6 +88,23 @@ pub(super) async fn bake(
                 );
                 return Err(unwatched(d, at, full, started, &why));
             }
+            let states: Vec<String> = found
+                .iter()
+                .map(|a| format!("{} {}", a.name, a.state))
+                .collect();
+            crate::log::info(
+                "alarms read",
+                &[
+                    ("deployment", d.id().into()),
+                    ("step", (step as u64).into()),
+                    ("traffic_percent", (traffic as u64).into()),
+                    ("alarms", states.join(", ").into()),
+                    (
+                        "bake_remaining_s",
+                        pause.saturating_sub(started.elapsed()).as_secs().into(),
+                    ),
+                ],
+            );
         }
         let left = pause.saturating_sub(started.elapsed());
         if left.is_zero() {

@@ -58,6 +58,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
         }
     }
     plan.planned.set("last_release", record);
+    warn_of_promoted_version(&plan.planned, diags);
     let mut d = Desired::from(&plan.planned);
     let mut seen = Observed::from_state(&prior);
     if prior.is_null() {
@@ -216,6 +217,30 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
             }
         }
     }
+}
+
+/// After a promotion in an apply (`canary.promote`), the configuration still names the old
+/// stable version: every plan says which version runs and the one line that makes the
+/// configuration say so, until it does.
+fn warn_of_promoted_version(planned: &Value, diags: &mut Diagnostics) {
+    let Some(r) = Release::read(planned.get("last_release")) else {
+        return;
+    };
+    let configured = planned.block("stable").get("task_definition");
+    let Some(running) = r.stands_in_for(configured.as_str().unwrap_or_default()) else {
+        return;
+    };
+    let label = crate::arn::task_definition_label;
+    diags.warning_at(
+        AttrPath::attr("stable").index(0).then("task_definition"),
+        "The configuration names the old stable version",
+        format!(
+            "{} runs as the stable version since canary.promote promoted it ({}), but stable.task_definition still says {}. Nothing changes while it does; so that the configuration says what runs, set\n  task_definition = \"{running}\"\nin the stable block, and remove the canary block or point it at the next version.",
+            label(running),
+            r.at,
+            label(&r.stable_task_definition),
+        ),
+    );
 }
 
 /// The timeout this apply runs under: `timeouts.create` or `timeouts.update`.
