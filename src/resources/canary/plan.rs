@@ -6,7 +6,7 @@ use super::observe::{
     check_routers, check_service, creates_task_sets, find_routers_at_plan, leftovers,
     note_forwarded,
 };
-use super::rollout::{Rollout, Step, Subject};
+use super::rollout::{Fresh, PrimaryWhy, Rollout, Step, Subject};
 use crate::aws::cloudwatch;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::resources::support::aws_error;
@@ -197,6 +197,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
         // What AWS can tell before anything changes: the service takes task sets, there is
         // room for the new ones, and the routers to rewrite forward only to our target groups.
         check_service(ctx, &d, &r, diags).await;
+        summarize(Some(ctx), &seen, &d, &r, diags);
         if r.bakes() {
             check_alarms(ctx, &d, false, diags).await;
         }
@@ -216,6 +217,70 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
                 );
             }
         }
+    }
+}
+
+/// The kind of change a plan makes, as one warning a reviewer cannot miss among in-place
+/// updates: a rollback, a promotion or a cutover, with the weights before and after.
+fn summarize(
+    ctx: Option<&Ctx>,
+    seen: &Observed,
+    d: &Desired,
+    r: &Rollout,
+    diags: &mut Diagnostics,
+) {
+    let Some(before) = seen.stable.as_ref().map(|_| seen.weights) else {
+        return; // The first release of the deployment: nothing to compare with.
+    };
+    let before = before.map_or("unknown".to_string(), |(p, c)| format!("{p}/{c}"));
+    let (pw, cw) = d.weights();
+    let after = format!("{pw}/{cw}");
+    let label = crate::arn::task_definition_label;
+    let to = r
+        .live_after
+        .as_deref()
+        .map(crate::arn::target_group_label)
+        .unwrap_or_default();
+    let promotes = r.steps.iter().any(|s| {
+        matches!(s, Step::MakePrimary { noun, why, .. } if *noun == "canary" && *why == PrimaryWhy::Switch)
+    });
+    let new_stable = r.steps.iter().find_map(|s| match s {
+        Step::Create {
+            fresh: Fresh::Stable | Fresh::Bridge,
+            scale,
+            target_group,
+            ..
+        } => Some((*scale, target_group.clone())),
+        _ => None,
+    });
+    let id = d.id();
+    if promotes {
+        let version = label(&d.stable_td);
+        diags.warning(
+            "Promotion",
+            format!("Deployment {id}: the canary ({version}) becomes the stable task set. Production traffic {before} (stable/canary) becomes all on target group {to}, and the old stable task set is deleted."),
+        );
+    } else if let Some((scale, tg)) = new_stable {
+        let tasks = ctx
+            .and_then(|c| c.aws.reads.service_just_read(&d.cluster, &d.service))
+            .map(|s| {
+                let n = (f64::from(s.desired_count) * scale / 100.0).ceil() as i64;
+                format!("{n} task(s), {scale}% of desiredCount {}", s.desired_count)
+            })
+            .unwrap_or_else(|| format!("{scale}% of the service's desired count"));
+        diags.warning(
+            "Cutover: production moves at once",
+            format!(
+                "Deployment {id}: a new stable task set of {} ({tasks}) comes up on target group {}, and once it is steady all production traffic ({before} now) moves to it in one step, with no canary step and no bake. For a gradual release, bring the new version in as a canary first.",
+                label(&d.stable_td),
+                crate::arn::target_group_label(&tg),
+            ),
+        );
+    } else if seen.canary.is_some() && d.canary.is_none() {
+        diags.warning(
+            "Rollback",
+            format!("Deployment {id}: the canary leaves. Production traffic {before} (stable/canary) becomes {after}, then the canary task set is deleted."),
+        );
     }
 }
 
