@@ -167,6 +167,25 @@ pub fn task_definition_label(s: &str) -> &str {
     }
 }
 
+/// The load balancer a listener or listener rule belongs to:
+/// `listener/app/NAME/LB/ID` and `listener-rule/app/NAME/LB/ID/RULE` both name
+/// `loadbalancer/app/NAME/LB`.
+pub fn load_balancer_of(router: &str) -> Option<String> {
+    let a = parse(router)?;
+    let rest = a
+        .resource
+        .strip_prefix("listener-rule/")
+        .or_else(|| a.resource.strip_prefix("listener/"))?;
+    let parts: Vec<&str> = rest.splitn(4, '/').collect();
+    let [kind, name, id, _] = parts[..] else {
+        return None;
+    };
+    Some(format!(
+        "arn:{}:{}:{}:{}:loadbalancer/{kind}/{name}/{id}",
+        a.partition, a.service, a.region, a.account
+    ))
+}
+
 /// The name of a target group from its ARN (`targetgroup/NAME/ID`).
 pub fn target_group_label(s: &str) -> &str {
     match parse(s) {
@@ -288,5 +307,25 @@ mod tests {
             "listener-rule/"
         )
         .is_ok());
+    }
+
+    #[test]
+    fn a_router_names_its_load_balancer() {
+        let lb = "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/web/abc";
+        for router in [
+            "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/web/abc/l1",
+            "arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/web/abc/l1/r9",
+        ] {
+            assert_eq!(load_balancer_of(router).as_deref(), Some(lb), "{router}");
+        }
+        assert_eq!(
+            load_balancer_of("arn:aws:elasticloadbalancing:us-east-1:1:listener/net/n/x/l")
+                .as_deref(),
+            Some("arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/net/n/x")
+        );
+        assert_eq!(
+            load_balancer_of("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/b/1"),
+            None
+        );
     }
 }

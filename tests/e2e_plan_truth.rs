@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{CanaryConfig, Stack};
+use common::{planned_after, rollout_steps, CanaryConfig, Stack};
+
+const ADDR: &str = common::CANARY_ADDR;
 
 #[tokio::test]
 async fn rollback_promotion_and_cutover_plans_say_so() {
@@ -42,4 +44,93 @@ async fn rollback_promotion_and_cutover_plans_say_so() {
     ]);
     s.ws.apply(&[]);
     s.ws.assert_plan_empty();
+}
+
+/// A `task_set.tags` change alone is made in place on the task sets that stay (TagResource /
+/// UntagResource): no new task set, no traffic move, and the plan says so.
+#[tokio::test]
+async fn a_tag_only_template_change_retags_in_place() {
+    let s = Stack::short_periods("retag").await;
+    s.deploy(&CanaryConfig::new(&s.infra).tag("team", "web"));
+    s.ws.apply(&[]);
+    s.deploy(
+        &CanaryConfig::new(&s.infra)
+            .tag("team", "web")
+            .canary(&s.td(1), 10),
+    );
+    s.ws.apply(&[]);
+    let stable = s.id_of("stable").expect("stable");
+    let canary = s.id_of("canary").expect("canary");
+
+    s.deploy(
+        &CanaryConfig::new(&s.infra)
+            .tag("cost_center", "42")
+            .canary(&s.td(1), 10),
+    );
+    let plan = s.ws.plan_json();
+    assert_eq!(
+        rollout_steps(&planned_after(&plan, ADDR)),
+        [
+            format!("retag stable task set retag:1 ({stable}) in place: cost_center=42, -team"),
+            format!("retag canary task set retag:2 ({canary}) in place: cost_center=42, -team"),
+        ]
+    );
+    s.ws.apply(&[]);
+    assert_eq!(s.id_of("stable").as_deref(), Some(stable.as_str()));
+    assert_eq!(s.id_of("canary").as_deref(), Some(canary.as_str()));
+    assert_eq!(s.live().await.len(), 2, "no new task set");
+    assert_eq!(s.splits().await[0], (90, 10), "no traffic moved");
+    for id in [&stable, &canary] {
+        let tags = s.tags(id).await;
+        assert!(
+            tags.contains(&("cost_center".into(), "42".into())),
+            "{tags:?}"
+        );
+        assert!(tags.iter().all(|(k, _)| k != "team"), "{tags:?}");
+        assert!(
+            tags.iter().any(|(k, _)| k == "ecsx:deployment"),
+            "ownership kept: {tags:?}"
+        );
+    }
+    s.ws.assert_plan_empty();
+}
+
+/// Typos that AWS would refuse only at apply, or would blame on something else, fail the plan
+/// naming the attribute and the missing object: a target group that does not exist (not "the
+/// rule forwards to another target group"), and a container name or port the task definition
+/// does not have.
+#[tokio::test]
+async fn typos_in_target_groups_and_containers_fail_the_plan_naming_them() {
+    let s = Stack::short_periods("typos").await;
+    s.deploy(&CanaryConfig::new(&s.infra));
+    s.ws.apply(&[]);
+
+    let typo = s
+        .infra
+        .blue_target_group_arn
+        .replace("typos-blue", "typos-bleu");
+    let mut cfg = CanaryConfig::new(&s.infra).canary(&s.td(1), 10);
+    cfg.primary_target_group = typo.clone();
+    s.deploy(&cfg);
+    let out = s.ws.fails(&["plan", "-input=false", "-no-color"]);
+    out.assert_contains(&[
+        "Error: Target group not found",
+        &typo,
+        "primary_target_group_arn",
+    ])
+    .assert_not_contains(&["forwards to another target group"]);
+
+    let main_tf = CanaryConfig::new(&s.infra).canary(&s.td(1), 10).hcl();
+    s.ws.config(&main_tf.replace("container_name = \"web\"", "container_name = \"wbe\""));
+    let out = s.ws.fails(&["plan", "-input=false", "-no-color"]);
+    out.assert_contains(&[
+        "Error: Container not in the task definition",
+        "\"wbe\"",
+        "web",
+    ]);
+
+    s.ws.config(&main_tf.replace("container_port = 8080", "container_port = 8081"));
+    let out = s.ws.fails(&["plan", "-input=false", "-no-color"]);
+    out.assert_contains(&["Error: Container port not mapped", "8081", "ports 8080"]);
+    assert_eq!(s.live().await.len(), 1, "failed plans change nothing");
 }

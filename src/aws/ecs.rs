@@ -705,8 +705,8 @@ pub async fn set_primary_confirmed(
     }
 }
 
-/// TagResource on a task set (ownership tags) or a service (what the actions did, for Read
-/// to find); `noun` names the resource in errors.
+/// TagResource on a task set: ownership tags, release records (`ecsx:release`), and the
+/// template's tags when only they change; `noun` names the resource in errors.
 pub async fn tag_resource(
     ecs: &Client,
     noun: &'static str,
@@ -721,6 +721,61 @@ pub async fn tag_resource(
         .await
         .map(|_| ())
         .map_err(|e| AwsError::from_sdk("TagResource", e, &[], noun, arn))
+}
+
+/// The containers of a task definition, each with the container ports it maps: one
+/// DescribeTaskDefinition call.
+pub async fn task_definition_containers(
+    ecs: &Client,
+    task_definition: &str,
+) -> Result<Vec<(String, Vec<i32>)>, AwsError> {
+    let out = ecs
+        .describe_task_definition()
+        .task_definition(task_definition)
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::from_sdk(
+                "DescribeTaskDefinition",
+                e,
+                &[],
+                "task definition",
+                task_definition,
+            )
+        })?;
+    Ok(out
+        .task_definition()
+        .map(|t| {
+            t.container_definitions()
+                .iter()
+                .map(|c| {
+                    (
+                        c.name().unwrap_or_default().to_string(),
+                        c.port_mappings()
+                            .iter()
+                            .filter_map(|p| p.container_port())
+                            .collect(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// UntagResource: removes tag keys from a task set.
+pub async fn untag_resource(
+    ecs: &Client,
+    noun: &'static str,
+    arn: &str,
+    keys: &[String],
+) -> Result<(), AwsError> {
+    ecs.untag_resource()
+        .resource_arn(arn)
+        .set_tag_keys(Some(keys.to_vec()))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("UntagResource", e, &[], noun, arn))
 }
 
 /// DeleteTaskSet. A task set that is already gone counts as deleted.

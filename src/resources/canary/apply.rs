@@ -475,6 +475,26 @@ async fn run(
                 .await
                 .map_err(|e| Failure::at(*role, "Could not tag the imported task set", e))?;
             }
+            Step::Retag {
+                task_set,
+                role,
+                set,
+                remove,
+                ..
+            } => {
+                let failed =
+                    |e| Failure::at(*role, "Could not change the tags of a task set in place", e);
+                if !set.is_empty() {
+                    ecs::tag_resource(&ctx.aws.ecs, "task set", &task_set.arn, set)
+                        .await
+                        .map_err(failed)?;
+                }
+                if !remove.is_empty() {
+                    ecs::untag_resource(&ctx.aws.ecs, "task set", &task_set.arn, remove)
+                        .await
+                        .map_err(failed)?;
+                }
+            }
             Step::Create {
                 fresh,
                 task_definition,

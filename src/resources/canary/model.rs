@@ -643,6 +643,14 @@ pub(crate) struct Template {
 }
 
 impl Template {
+    /// The template without its `tags`, which AWS changes on a running task set in place.
+    pub(crate) fn without_tags(&self) -> Template {
+        Template {
+            tags: BTreeMap::new(),
+            ..self.clone()
+        }
+    }
+
     /// Reads the `task_set` block list of a configuration or state value.
     pub(crate) fn from(task_set: &Value) -> Template {
         let ts = task_set.as_list().first().cloned().unwrap_or_default();

@@ -5,7 +5,7 @@ use super::model::{
     owned_by, owned_live, CanarySpec, Desired, Drift, EcsDefault, Observed, Release, Role,
     TaskSetRef, Template, MAX_TASK_SETS, TAG_DEPLOYMENT, TAG_ROLE,
 };
-use super::rollout::Rollout;
+use super::rollout::{Rollout, Step};
 use super::schedule::{read_back, TAG_RELEASE};
 use crate::arn;
 use crate::aws::ecs::{self, TaskSet};
@@ -436,6 +436,146 @@ pub(crate) async fn check_routers(
         }
     }
     Ok(())
+}
+
+/// Both configured target groups exist, and each one a load balancer already uses is on the
+/// load balancer of the managed listeners and rules (ELBv2 lets a target group serve one
+/// load balancer only). False when one is missing: the routers then forward to a target
+/// group this deployment does not name, which says nothing useful next to this error.
+pub(crate) async fn check_target_groups(ctx: &Ctx, d: &Desired, diags: &mut Diagnostics) -> bool {
+    let balancers: Vec<String> = d
+        .routers
+        .iter()
+        .chain(&d.test_routers)
+        .filter_map(|(_, arn)| arn::load_balancer_of(arn))
+        .collect();
+    let (primary, canary) = tokio::join!(
+        elbv2::find_target_group(&ctx.aws.elbv2, &d.primary_tg),
+        elbv2::find_target_group(&ctx.aws.elbv2, &d.canary_tg)
+    );
+    let mut all_there = true;
+    for (attr, arn, found) in [
+        ("primary_target_group_arn", &d.primary_tg, primary),
+        ("canary_target_group_arn", &d.canary_tg, canary),
+    ] {
+        let path = AttrPath::attr("traffic").index(0).then(attr);
+        match found {
+            Err(e) if e.is_not_found() => {
+                all_there = false;
+                diags.error_at(
+                    path,
+                    "Target group not found",
+                    format!(
+                        "Target group {arn} does not exist in the provider's region ({}) (TargetGroupNotFound). Check traffic.{attr}: the deployment's task sets register there, and the listeners and rules must forward to it.",
+                        ctx.aws.region
+                    ),
+                );
+            }
+            Err(e) => aws_error(
+                diags,
+                Some(path),
+                "Could not read the target group",
+                &format!("target group {arn}"),
+                &e,
+            ),
+            Ok(tg) => {
+                let elsewhere = !tg.load_balancer_arns.is_empty()
+                    && !balancers.is_empty()
+                    && !tg
+                        .load_balancer_arns
+                        .iter()
+                        .any(|lb| balancers.contains(lb));
+                if elsewhere {
+                    diags.error_at(
+                        path,
+                        "Target group belongs to another load balancer",
+                        format!(
+                            "Target group {arn} serves load balancer {}, not the one of the managed listeners and rules ({}). A target group serves one load balancer only; check traffic.{attr}.",
+                            tg.load_balancer_arns.join(", "),
+                            balancers.first().cloned().unwrap_or_default()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    all_there
+}
+
+/// Containers of task definitions, read once per provider process: a task definition revision
+/// never changes.
+static CONTAINERS: std::sync::Mutex<BTreeMap<String, Containers>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// A task definition's containers, each with the container ports it maps.
+type Containers = Vec<(String, Vec<i32>)>;
+
+/// Each task definition the apply starts a task set of has the configured container, and the
+/// container maps the configured port: CreateTaskSet would refuse it only once the apply runs
+/// (or, for a port, the load balancer would find nothing listening). A task definition that
+/// cannot be read is left to CreateTaskSet to judge.
+pub(crate) async fn check_containers(ctx: &Ctx, d: &Desired, r: &Rollout, diags: &mut Diagnostics) {
+    let mut started: Vec<&str> = r
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Create {
+                task_definition, ..
+            } => Some(task_definition.as_str()),
+            _ => None,
+        })
+        .collect();
+    started.dedup();
+    let (name, port) = (&d.template.container_name, d.template.container_port);
+    for td in started {
+        let cached = CONTAINERS.lock().ok().and_then(|c| c.get(td).cloned());
+        let containers = match cached {
+            Some(c) => c,
+            None => match ecs::task_definition_containers(&ctx.aws.ecs, td).await {
+                Ok(c) => {
+                    if let Ok(mut cache) = CONTAINERS.lock() {
+                        cache.insert(td.to_string(), c.clone());
+                    }
+                    c
+                }
+                Err(e) => {
+                    crate::log::debug(
+                        "task definition not read; CreateTaskSet will judge it",
+                        &[
+                            ("task_definition", td.into()),
+                            ("error", e.to_string().into()),
+                        ],
+                    );
+                    continue;
+                }
+            },
+        };
+        let ts = AttrPath::attr("task_set").index(0);
+        let label = arn::task_definition_label(td);
+        match containers.iter().find(|(n, _)| n == name) {
+            None => diags.error_at(
+                ts.then("container_name"),
+                "Container not in the task definition",
+                format!(
+                    "Task definition {label} has no container named {name:?}; its containers: {}. Check task_set.container_name.",
+                    containers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            ),
+            Some((_, ports)) if !ports.contains(&port) => diags.error_at(
+                ts.then("container_port"),
+                "Container port not mapped",
+                format!(
+                    "Container {name:?} of task definition {label} maps {}, not port {port}, so the load balancer would reach nothing there. Check task_set.container_port, or add the port mapping to the task definition.",
+                    if ports.is_empty() {
+                        "no ports".to_string()
+                    } else {
+                        format!("ports {}", ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "))
+                    }
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
 }
 
 /// The services of a cluster that have ECS shift listener rules itself, read once per cluster

@@ -3,8 +3,8 @@
 
 use super::model::{Desired, Observed, Release, Role, TaskSetRef};
 use super::observe::{
-    check_routers, check_service, creates_task_sets, find_routers_at_plan, leftovers,
-    note_forwarded,
+    check_containers, check_routers, check_service, check_target_groups, creates_task_sets,
+    find_routers_at_plan, leftovers, note_forwarded,
 };
 use super::rollout::{Fresh, PrimaryWhy, Rollout, Step, Subject};
 use crate::aws::cloudwatch;
@@ -202,7 +202,9 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
             check_alarms(ctx, &d, false, diags).await;
         }
         check_bakes_fit(plan_timeout(&plan.planned, prior.is_null()), &r, diags);
-        if r.steps.iter().any(|s| matches!(s, Step::Route { .. })) {
+        let routes = r.steps.iter().any(|s| matches!(s, Step::Route { .. }));
+        // A missing target group is named as such, not as a router forwarding elsewhere.
+        if routes && check_target_groups(ctx, &d, diags).await {
             let found = match routers {
                 Some(found) => found,
                 None => find_routers_at_plan(ctx, &d).await,
@@ -217,6 +219,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
                 );
             }
         }
+        check_containers(ctx, &d, &r, diags).await;
     }
 }
 

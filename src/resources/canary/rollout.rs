@@ -9,6 +9,7 @@
 //! at each promotion; with `"replace"` the stable task set returns to the primary one.
 
 use super::model::{td_label, Desired, Drift, Observed, Promotion, Role, TaskSetRef};
+use std::collections::BTreeMap;
 
 /// A task set a step acts on: one the state records, or one this apply creates.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +92,15 @@ pub(crate) enum PrimaryWhy {
 pub(crate) enum Step {
     /// Tag a recorded (imported) task set as the deployment's.
     Adopt { task_set: TaskSetRef, role: Role },
+    /// TagResource / UntagResource on a task set that stays: the template's `tags` changed
+    /// and nothing else, which AWS changes in place (no new task set, no traffic move).
+    Retag {
+        task_set: TaskSetRef,
+        role: Role,
+        label: String,
+        set: BTreeMap<String, String>,
+        remove: Vec<String>,
+    },
     /// CreateTaskSet, then wait until the task set is steady.
     Create {
         fresh: Fresh,
@@ -298,14 +308,41 @@ impl Builder<'_> {
     }
 }
 
+/// The tags to set (new or changed values) and the keys to remove, from `old` to `new`.
+fn tag_changes(
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let set = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let remove = old
+        .keys()
+        .filter(|k| !new.contains_key(*k))
+        .cloned()
+        .collect();
+    (set, remove)
+}
+
 impl Rollout {
     pub(crate) fn plan(seen: &Observed, d: &Desired) -> Rollout {
         let p = seen.deployed.as_ref();
         // Templates are compared as ECS sees them: a template read back from ECS (import)
         // equals a configuration that leaves the values ECS filled in unset. A state without
-        // a template (imported by an older release) adopts the configured one.
-        let template_changed =
-            p.is_some_and(|p| p.has_template && !p.template.creates_same_as(&d.template));
+        // a template (imported by an older release) adopts the configured one. Tags alone
+        // are changed in place on the task sets that stay.
+        let template_changed = p.is_some_and(|p| {
+            p.has_template
+                && !p
+                    .template
+                    .without_tags()
+                    .creates_same_as(&d.template.without_tags())
+        });
+        let retag = p
+            .filter(|p| p.has_template && p.template.tags != d.template.tags)
+            .map(|p| tag_changes(&p.template.tags, &d.template.tags));
         // The live target group as recorded, if it is still one of the configured two.
         let live0 = seen
             .stable
@@ -728,6 +765,39 @@ impl Rollout {
                 reason: RetireReason::Orphan,
                 label: String::new(),
             });
+        }
+
+        // Tags changed and nothing else: in place, on every recorded task set that stays.
+        if let Some((set, remove)) = retag {
+            let kept = [
+                (
+                    Role::Stable,
+                    &seen.stable,
+                    &stable_after,
+                    p.map(|p| p.stable_td.clone()),
+                ),
+                (
+                    Role::Canary,
+                    &seen.canary,
+                    &canary_after,
+                    p.and_then(|p| p.canary.as_ref().map(|c| c.task_definition.clone())),
+                ),
+            ];
+            let mut retags = Vec::new();
+            for (role, before, after, td) in kept {
+                if let (Some(t), Some(Subject::Known(a))) = (before, after) {
+                    if t.id == a.id {
+                        retags.push(Step::Retag {
+                            task_set: t.clone(),
+                            role,
+                            label: td_label(&td.unwrap_or_default()),
+                            set: set.clone(),
+                            remove: remove.clone(),
+                        });
+                    }
+                }
+            }
+            b.steps.splice(0..0, retags);
         }
 
         let mut r = Rollout {

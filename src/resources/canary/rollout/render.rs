@@ -25,6 +25,23 @@ impl Rollout {
                     task_set.id,
                     d.id()
                 )),
+                Step::Retag {
+                    task_set,
+                    role,
+                    label,
+                    set,
+                    remove,
+                } => {
+                    let mut what: Vec<String> =
+                        set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    what.extend(remove.iter().map(|k| format!("-{k}")));
+                    lines.push(format!(
+                        "retag {} task set {label} ({}) in place: {}",
+                        role.as_str(),
+                        task_set.id,
+                        what.join(", ")
+                    ))
+                }
                 Step::Create {
                     fresh,
                     task_definition,

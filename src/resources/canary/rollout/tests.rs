@@ -522,7 +522,24 @@ fn template_from_ecs_defaults_rolls_nothing_but_a_real_change_does() {
     let mut tagged = same.clone();
     tagged.set("task_set", Value::List(vec![ts]));
     let r = Rollout::plan(&seen, &Desired::from(&tagged));
+    // Tags alone change in place: no new task set, no traffic move.
+    assert_eq!(r.creates(), 0, "{r:?}");
+    assert_eq!(
+        r.lines,
+        [
+            "retag stable task set web:12 (ecs-svc/1) in place: team=x",
+            "retag canary task set web:13 (ecs-svc/2) in place: team=x"
+        ]
+    );
+    assert!(!r.routes_production());
+    // With anything else changed as well, the task sets are replaced, new tags included.
+    let mut both = tagged.clone();
+    let mut bts = both.block("task_set").clone();
+    bts.set("container_port", Value::from(9090i64));
+    both.set("task_set", Value::List(vec![bts]));
+    let r = Rollout::plan(&seen, &Desired::from(&both));
     assert_eq!(r.creates(), 2, "{r:?}");
+    assert!(r.steps.iter().all(|s| !matches!(s, Step::Retag { .. })));
 }
 
 #[test]
