@@ -72,6 +72,7 @@ async fn import_writes_nothing_and_the_first_apply_adopts_by_tagging() {
     out.assert_contains(&[
         "1 to import",
         &format!("tag stable {stable_id} as owned by deployment adopt/adopt"),
+        "Warning: Adoption",
     ])
     // Without a canary, import cannot tell the test listener from a production one (both send
     // everything to blue), so the configuration moves it to test_listener_arns: weights are

@@ -257,6 +257,20 @@ fn summarize(
         _ => None,
     });
     let id = d.id();
+    let adopted: Vec<&str> = r
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Adopt { task_set, .. } => Some(task_set.id.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !adopted.is_empty() {
+        diags.warning(
+            "Adoption",
+            format!("Deployment {id} takes over task set(s) {} as they run: they are tagged as its own ({before} stable/canary stays unless other steps below change it).", adopted.join(", ")),
+        );
+    }
     if promotes {
         let version = label(&d.stable_td);
         diags.warning(
