@@ -155,7 +155,7 @@ pub(crate) async fn converge_reporting(
             }
             state.set("orphaned_task_set_ids", Value::List(vec![]));
             state.set("drift", Value::List(vec![]));
-            read_back(ctx, &d, state, diags).await
+            read_back(ctx, &d, state, prior.is_null(), diags).await
         }
         Err(failure) => {
             aws_error(
@@ -220,8 +220,15 @@ const CHECKED_AT_END: [&str; 5] = [
 
 /// The state an apply ends with, checked against what AWS holds now (one refresh): what the
 /// rollout expected is written only where AWS agrees. Where something outside this apply
-/// changed the release meanwhile, the apply fails, naming it, with the state read back.
-async fn read_back(ctx: &Ctx, d: &Desired, state: Value, diags: &mut Diagnostics) -> Value {
+/// changed the release meanwhile, the apply fails, naming it, with the state read back (a
+/// create with none, as any failed create: see [`failed_create`]).
+async fn read_back(
+    ctx: &Ctx,
+    d: &Desired,
+    state: Value,
+    creating: bool,
+    diags: &mut Diagnostics,
+) -> Value {
     let mut read_diags = Diagnostics::new();
     let seen = super::observe::read(ctx, &state, &mut read_diags).await;
     if read_diags.has_errors() {
@@ -256,6 +263,13 @@ async fn read_back(ctx: &Ctx, d: &Desired, state: Value, diags: &mut Diagnostics
             differs.join("; ")
         ),
     );
+    if creating {
+        diags.warning(
+            "First apply failed: nothing recorded in the state",
+            format!("So that Terraform does not plan to replace deployment {} (which would delete the task sets serving it), the state records nothing; the next apply takes over the task sets there are and continues from there.", d.id()),
+        );
+        return Value::Null;
+    }
     if seen.is_null() {
         state
     } else {

@@ -51,7 +51,7 @@ pub(super) async fn bake(
             Ok(Some(what)) => return Err(changed(step, traffic, what)),
             Err(e) => {
                 let why = format!("the release could not be read back ({e})");
-                return Err(unwatched(d, at, full, started, &why));
+                return Err(interrupted(d, at, full, started, &why));
             }
         }
         if !alarms.is_empty() {
