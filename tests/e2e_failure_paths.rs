@@ -276,6 +276,30 @@ async fn a_missing_alarm_warns_at_plan_and_stops_a_bake() {
     assert_eq!(s.state()["last_release"]["result"], "interrupted");
 }
 
+/// An alarm CloudWatch cannot evaluate (`EvaluationState` EVALUATION_ERROR: its metric query
+/// fails) says nothing about the canary even while it reads OK: the bake stops as unwatched.
+#[tokio::test]
+async fn an_alarm_cloudwatch_cannot_evaluate_stops_a_bake() {
+    let s = Stack::short_periods("noeval").await;
+    s.aws.put_alarm("noeval-5xx").await;
+    s.deploy(&CanaryConfig::new(&s.infra));
+    s.ws.apply(&[]);
+    s.deploy(&scheduled(&s, "20s", "noeval-5xx"));
+    let mut run =
+        s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    at_step_1(&s, &mut run).await;
+    s.emu
+        .configure(json!({"alarm_evaluation_states": {"noeval-5xx": "EVALUATION_ERROR"}}));
+    let out = run.wait();
+    assert!(!out.success(), "{out}");
+    out.assert_contains(&[
+        "the release's alarms are not watched",
+        "cannot evaluate alarm noeval-5xx (EVALUATION_ERROR)",
+    ]);
+    assert_eq!(s.splits().await[0], (90, 10), "traffic stays at the step");
+    assert_eq!(s.state()["last_release"]["result"], "interrupted");
+}
+
 /// A scale that leaves the task count as it was (60% instead of 100% of two tasks is still two)
 /// may never get a new STEADY_STATE date from ECS, which documents none: the wait settles on
 /// the counts once the settle window has passed, instead of sitting until its timeout.

@@ -130,6 +130,10 @@ class RigConfig:
         # starts a new STABILIZING period, re-dating stabilityStatusAt.  ECS does not document
         # that it does; false models the ECS that keeps the STEADY_STATE and its date.
         "restabilize_unchanged_count": True,
+        # A metric alarm's EvaluationState by alarm name (PARTIAL_DATA, EVALUATION_FAILURE,
+        # EVALUATION_ERROR): what DescribeAlarms reports when CloudWatch cannot evaluate an
+        # alarm (a failing metric query), which moto never does.
+        "alarm_evaluation_states": {},
         # For this long after CreateCluster / CreateService / a target group's first
         # association, CreateTaskSet answers ClusterNotFound / ServiceNotFound / the
         # association error (propagation).  0: off.
@@ -178,6 +182,12 @@ class RigConfig:
                      "traffic_model", "restabilize_unchanged_count"):
             if not isinstance(switches[name], bool):
                 raise ValueError(f"{name} must be true or false")
+        states = switches["alarm_evaluation_states"]
+        allowed = {"PARTIAL_DATA", "EVALUATION_FAILURE", "EVALUATION_ERROR"}
+        if not isinstance(states, dict) or not all(
+                isinstance(k, str) and v in allowed for k, v in states.items()):
+            raise ValueError(f"alarm_evaluation_states maps alarm names to one of {sorted(allowed)}")
+        switches["alarm_evaluation_states"] = dict(states)
         page = switches["elb_page_size"]
         if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 1):
             raise ValueError("elb_page_size must be a whole number >= 1 or null")
@@ -1344,14 +1354,16 @@ def _cbor_region(environ) -> str:
 
 def _alarm_shape(alarm) -> dict[str, Any]:
     updated = alarm.state_updated_timestamp
-    return {
+    shape = {
         "AlarmName": alarm.name,
         "AlarmArn": alarm.alarm_arn,
         "StateValue": alarm.state_value,
         "StateReason": alarm.state_reason or "",
         # Smithy RPC v2 CBOR timestamps: tag 1, seconds since the epoch.
         "StateUpdatedTimestamp": cbor2.CBORTag(1, updated.timestamp()) if updated else None,
+        "EvaluationState": CONFIG.alarm_evaluation_states.get(alarm.name),
     }
+    return {k: v for k, v in shape.items() if v is not None}
 
 
 def cloudwatch_cbor(environ, start_response):

@@ -1112,6 +1112,14 @@ def test_cloudwatch_alarms_over_rpc_v2_cbor(emulator):
     assert status == 200, body
     assert cw.describe_alarms(AlarmNames=["web-5xx"])["MetricAlarms"][0]["StateValue"] == "OK"
 
+    # An alarm CloudWatch cannot evaluate says so in EvaluationState.
+    configure(emulator, alarm_evaluation_states={"web-5xx": "EVALUATION_ERROR"})
+    status, _, body = cbor_call(emulator, "DescribeAlarms", {"AlarmNames": ["web-5xx"]})
+    assert body["MetricAlarms"][0]["EvaluationState"] == "EVALUATION_ERROR"
+    configure(emulator, alarm_evaluation_states={})
+    status, _, body = cbor_call(emulator, "DescribeAlarms", {"AlarmNames": ["web-5xx"]})
+    assert "EvaluationState" not in body["MetricAlarms"][0]
+
     status, _, body = cbor_call(emulator, "DeleteAlarms", {"AlarmNames": ["web-5xx"]})
     assert status == 200, body
     assert cw.describe_alarms(AlarmNames=["web-5xx"])["MetricAlarms"] == []
