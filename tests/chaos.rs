@@ -660,6 +660,7 @@ struct Outcome {
     log: Vec<String>,
     seconds: f64,
     samples: u64,
+    plain_failures: u32,
 }
 
 /// `CHAOS_BREAK=no_wait`: a deliberately broken rig, to show the walk can fail. Every
@@ -681,6 +682,8 @@ struct Walk<'a> {
     judged: HashSet<String>,
     log: Vec<String>,
     op: usize,
+    /// Configuration applies that failed with no fault, kill or alarm to explain it.
+    plain_failures: u32,
     /// The next create starts from nothing after a destroy: its stable task set takes the
     /// traffic the routers still send to the live target group.
     fresh_create: bool,
@@ -737,6 +740,7 @@ impl Walk<'_> {
                 kind,
                 times,
             } => {
+                self.s.proxy().reset();
                 self.s
                     .proxy()
                     .faults(json!([{"operation": operation, "kind": kind, "times": times}]));
@@ -920,8 +924,13 @@ impl Walk<'_> {
             self.model.short_create = false;
             self.write_config();
         }
-        let mut recovered = out.success() && !disturbed && !first_fail;
-        if !recovered {
+        let action = matches!(op.edit, Edit::Continue | Edit::Abort);
+        if !out.success() && !disturbed && !first_fail && !action {
+            // A configuration apply that failed with nothing disturbing it: worth a look.
+            self.plain_failures += 1;
+            self.note("NOTE: a plain apply failed (see its output above)".into());
+        }
+        if !out.success() || disturbed || first_fail {
             // The recovery: the same configuration again, plainly.
             let rec_args: Vec<&str> = if destroy {
                 vec!["destroy", "-auto-approve", "-input=false", "-no-color"]
@@ -931,15 +940,34 @@ impl Walk<'_> {
             let rec = self.recover(&rec_args);
             let summary = Self::summary(&rec);
             self.note(format!("recovery: {summary}"));
+            self.log
+                .push(format!("--- its output ---\n{}", tail(&rec.text(), 2500)));
             self.after_command(&sets_before)?;
             if !rec.success() {
                 return Err(self.violation('c', format!("the recovery apply failed:\n{rec}")));
             }
-            recovered = true;
-        } else if !out.success() {
-            return Err(self.violation('c', format!("a plain command failed:\n{out}")));
+        } else if action {
+            // An action cannot write the state: the next plan must keep what it did, and a
+            // refresh records it.
+            let (code, plan) = self.s.ws.plan_detailed();
+            if code != 0 {
+                return Err(self.violation(
+                    'c',
+                    format!("the plan after the action is not empty:\n{plan}"),
+                ));
+            }
+            let refresh = self.s.ws.run(&[
+                "apply",
+                "-refresh-only",
+                "-auto-approve",
+                "-input=false",
+                "-no-color",
+            ]);
+            self.note(format!("refresh: {}", Self::summary(&refresh)));
+            if !refresh.success() {
+                return Err(self.violation('c', format!("the refresh failed:\n{refresh}")));
+            }
         }
-        debug_assert!(recovered);
         self.deployed = !destroy;
         if destroy {
             self.fresh_create = true;
@@ -1202,6 +1230,7 @@ async fn run_sequence(label: &str, ops: &[Op]) -> Outcome {
         judged: HashSet::new(),
         log: Vec::new(),
         op: 0,
+        plain_failures: 0,
         fresh_create: false,
     };
     let mut violation = None;
@@ -1222,6 +1251,29 @@ async fn run_sequence(label: &str, ops: &[Op]) -> Outcome {
         }
     }
     let samples = walk.sampler.samples();
+    let plain_failures = walk.plain_failures;
+    if violation
+        .as_ref()
+        .is_some_and(|v| "cd".contains(v.invariant))
+    {
+        // What a fresh refresh makes of it, for the post-mortem.
+        let out =
+            s.ws.run(&["plan", "-refresh-only", "-input=false", "-no-color"]);
+        walk.note(format!(
+            "post-mortem plan -refresh-only (exit {}):\n{}",
+            out.code,
+            tail(&out.text(), 2500)
+        ));
+        let sets = s.all().await;
+        for t in &sets {
+            let id = t.id().unwrap_or_default();
+            walk.note(format!(
+                "post-mortem task set {id} {} tags {:?}",
+                t.status().unwrap_or_default(),
+                s.tags(id).await
+            ));
+        }
+    }
     if violation.is_some() {
         // Keep the workspace (state, plans, Terraform's output files) for a post-mortem.
         let keep = std::env::temp_dir().join(format!("chaos-{}", label.replace(' ', "-")));
@@ -1251,6 +1303,7 @@ async fn run_sequence(label: &str, ops: &[Op]) -> Outcome {
         log: std::mem::take(&mut walk.log),
         seconds: started.elapsed().as_secs_f64(),
         samples,
+        plain_failures,
     }
 }
 
@@ -1288,6 +1341,7 @@ fn run_isolated(label: String, ops: Vec<Op>) -> Outcome {
                 log: vec![],
                 seconds: started.elapsed().as_secs_f64(),
                 samples: 0,
+                plain_failures: 0,
             }
         }
     }
@@ -1393,10 +1447,11 @@ fn walk_random_sequences() {
         let out = run_isolated(format!("seed {seed}"), ops.clone());
         seconds.push(out.seconds);
         eprintln!(
-            "CHAOS seed={seed} ops={} seconds={:.1} samples={} result={}",
+            "CHAOS seed={seed} ops={} seconds={:.1} samples={} plain_failures={} result={}",
             ops.len(),
             out.seconds,
             out.samples,
+            out.plain_failures,
             out.violation
                 .as_ref()
                 .map_or("ok".to_string(), |v| format!("FAILED ({})", v.invariant))
