@@ -483,6 +483,7 @@ struct Seen {
 struct Sampler {
     stop: Arc<AtomicBool>,
     armed: Arc<AtomicBool>,
+    suspended: Arc<AtomicBool>,
     seen: Arc<Mutex<Seen>>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
@@ -492,8 +493,10 @@ impl Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         // Armed once traffic first has a steady home; disarmed around a destroy.
         let armed = Arc::new(AtomicBool::new(false));
+        let suspended = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (flag, arm, out) = (stop.clone(), armed.clone(), seen.clone());
+        let off = suspended.clone();
         let handle = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -515,7 +518,9 @@ impl Sampler {
                                 .entry(t.id().unwrap_or_default().to_string())
                                 .or_insert_with(|| t.task_definition().unwrap_or_default().into());
                         }
-                        if homeless.is_empty() {
+                        if off.load(Ordering::SeqCst) {
+                            // A destroy: nothing to protect until the next create.
+                        } else if homeless.is_empty() {
                             arm.store(true, Ordering::SeqCst);
                         } else if arm.load(Ordering::SeqCst) {
                             let live: Vec<String> = sets
@@ -546,13 +551,23 @@ impl Sampler {
         Sampler {
             stop,
             armed,
+            suspended,
             seen,
             handle: Some(handle),
         }
     }
 
-    fn disarm(&self) {
+    /// Around a destroy: the deployment is going away with its task sets, and the routers
+    /// keep forwarding to a target group nobody serves; nothing counts until `resume`.
+    fn suspend(&self) {
+        self.suspended.store(true, Ordering::SeqCst);
         self.armed.store(false, Ordering::SeqCst);
+    }
+
+    /// The next create: counts again once traffic has a steady home.
+    fn resume(&self) {
+        self.armed.store(false, Ordering::SeqCst);
+        self.suspended.store(false, Ordering::SeqCst);
     }
 
     fn homeless_count(&self) -> usize {
@@ -865,6 +880,9 @@ impl Walk<'_> {
             }))
             .await;
         }
+        if !self.deployed {
+            self.sampler.resume();
+        }
         let first_fail = matches!(op.edit, Edit::FirstApplyFails) && !self.deployed;
         if matches!(op.edit, Edit::FirstApplyFails) && !first_fail {
             self.note("already deployed: applied as is instead".into());
@@ -891,7 +909,7 @@ impl Walk<'_> {
         let invoke;
         let args: Vec<&str> = match op.edit {
             Edit::Destroy => {
-                self.sampler.disarm();
+                self.sampler.suspend();
                 vec!["destroy", "-auto-approve", "-input=false", "-no-color"]
             }
             Edit::Continue | Edit::Abort => {
