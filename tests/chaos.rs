@@ -145,6 +145,13 @@ enum Mode {
         terraform: bool,
         after_ms: u64,
     },
+    /// `kill -9` of the provider (or of Terraform) once the `skip`+1-th `operation` call took
+    /// effect in AWS and its answer is held back (the proxy's `hold_after_commit`).
+    KillAtCall {
+        terraform: bool,
+        operation: &'static str,
+        skip: u32,
+    },
     /// SIGINT to Terraform's process group `after_ms` into the command.
     CtrlC {
         after_ms: u64,
@@ -200,6 +207,16 @@ impl fmt::Display for Op {
                 " | kill -9 {} after {after_ms} ms",
                 if *terraform { "terraform" } else { "provider" }
             ),
+            Mode::KillAtCall {
+                terraform,
+                operation,
+                skip,
+            } => write!(
+                f,
+                " | kill -9 {} once {operation} #{} took effect",
+                if *terraform { "terraform" } else { "provider" },
+                skip + 1
+            ),
             Mode::CtrlC { after_ms } => write!(f, " | Ctrl-C after {after_ms} ms"),
         }
     }
@@ -228,6 +245,17 @@ const FAULT_OPERATIONS: &[&str] = &[
     "cloudwatch.DescribeAlarms",
 ];
 
+/// The AWS writes a kill can follow.
+const WRITE_OPERATIONS: &[&str] = &[
+    "ecs.CreateTaskSet",
+    "ecs.UpdateTaskSet",
+    "ecs.DeleteTaskSet",
+    "ecs.UpdateServicePrimaryTaskSet",
+    "ecs.TagResource",
+    "elbv2.ModifyRule",
+    "elbv2.ModifyListener",
+];
+
 fn random_steps(rng: &mut Rng) -> Vec<Step> {
     let n = rng.range(1, 3) as usize;
     let mut pcts: BTreeSet<u32> = BTreeSet::new();
@@ -251,21 +279,26 @@ fn random_mode(rng: &mut Rng, edit: &Edit) -> Mode {
     }
     let roll = rng.range(1, 100);
     match roll {
-        1..=40 => Mode::Plain,
-        41..=58 => Mode::Alarm {
-            after_ms: rng.range(0, 4000),
+        1..=30 => Mode::Plain,
+        31..=48 => Mode::Alarm {
+            after_ms: rng.range(0, 2500),
         },
-        59..=74 => Mode::Fault {
+        49..=62 => Mode::Fault {
             operation: rng.pick(FAULT_OPERATIONS),
             kind: rng.pick(&["throttle", "http500"]),
             times: rng.range(1, 3) as u32,
         },
-        75..=90 => Mode::Kill {
+        63..=80 => Mode::KillAtCall {
             terraform: rng.chance(30),
-            after_ms: rng.range(300, 5000),
+            operation: rng.pick(WRITE_OPERATIONS),
+            skip: rng.range(0, 2) as u32,
+        },
+        81..=88 => Mode::Kill {
+            terraform: rng.chance(30),
+            after_ms: rng.range(200, 2500),
         },
         _ => Mode::CtrlC {
-            after_ms: rng.range(500, 4000),
+            after_ms: rng.range(300, 3000),
         },
     }
 }
@@ -791,36 +824,38 @@ impl Walk<'_> {
                     self.note("the command ended before the kill".into());
                     return (run.wait(), false);
                 }
-                let tf = run.pid();
-                let providers: Vec<u32> = provider_pids(tf)
-                    .into_iter()
-                    .filter(|p| pid_alive(*p))
-                    .collect();
-                if *terraform {
-                    kill9(tf);
-                    let deadline = Instant::now() + Duration::from_secs(10);
-                    while providers.iter().any(|p| pid_alive(*p)) && Instant::now() < deadline {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    let alive: Vec<u32> = providers
-                        .iter()
-                        .copied()
-                        .filter(|p| pid_alive(*p))
-                        .collect();
-                    self.note(format!(
-                        "kill -9 terraform {tf} at {after_ms} ms; providers {providers:?} left alive after 10 s: {alive:?}"
-                    ));
-                    alive.iter().for_each(|p| kill9(*p));
-                } else if providers.is_empty() {
-                    self.note(format!(
-                        "no provider process at {after_ms} ms (between Terraform's phases); killed terraform instead"
-                    ));
-                    kill9(tf);
-                } else {
-                    providers.iter().for_each(|p| kill9(*p));
-                    self.note(format!("kill -9 provider {providers:?} at {after_ms} ms"));
-                }
+                self.kill(&run, *terraform, format!("at {after_ms} ms"))
+                    .await;
                 (run.wait(), true)
+            }
+            Mode::KillAtCall {
+                terraform,
+                operation,
+                skip,
+            } => {
+                self.s.proxy().reset();
+                self.s.proxy().faults(json!([{
+                    "operation": operation, "kind": "hold_after_commit",
+                    "skip": skip, "times": 1, "seconds": 60
+                }]));
+                let mut run = self.s.ws.spawn(args);
+                let mut held = false;
+                while run.is_running() {
+                    if self.s.proxy().stats()["held"].as_u64().unwrap_or(0) > 0 {
+                        held = true;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                }
+                if held {
+                    let when = format!("once {operation} #{} took effect", skip + 1);
+                    self.kill(&run, *terraform, when).await;
+                } else {
+                    self.note(format!("{operation} #{} never came", skip + 1));
+                }
+                let out = run.wait();
+                self.s.proxy().clear_faults();
+                (out, held)
             }
             Mode::CtrlC { after_ms } => {
                 let mut run = self.s.ws.spawn(args);
@@ -833,6 +868,40 @@ impl Walk<'_> {
                 }
                 (run.wait(), running)
             }
+        }
+    }
+
+    /// `kill -9` of Terraform (then of any provider still alive 10 s later: it should have
+    /// exited by itself) or of its provider processes.
+    async fn kill(&mut self, run: &Running, terraform: bool, when: String) {
+        let tf = run.pid();
+        let providers: Vec<u32> = provider_pids(tf)
+            .into_iter()
+            .filter(|p| pid_alive(*p))
+            .collect();
+        if terraform {
+            kill9(tf);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while providers.iter().any(|p| pid_alive(*p)) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let alive: Vec<u32> = providers
+                .iter()
+                .copied()
+                .filter(|p| pid_alive(*p))
+                .collect();
+            self.note(format!(
+                "kill -9 terraform {tf} {when}; providers {providers:?} left alive after 10 s: {alive:?}"
+            ));
+            alive.iter().for_each(|p| kill9(*p));
+        } else if providers.is_empty() {
+            self.note(format!(
+                "no provider process {when} (between Terraform's phases); killed terraform instead"
+            ));
+            kill9(tf);
+        } else {
+            providers.iter().for_each(|p| kill9(*p));
+            self.note(format!("kill -9 provider {providers:?} {when}"));
         }
     }
 
@@ -1543,6 +1612,24 @@ fn walk_sequences_are_reproducible_and_varied() {
             )
         },
         |o: &Op| matches!(o.mode, Mode::CtrlC { .. }),
+        |o: &Op| {
+            matches!(
+                o.mode,
+                Mode::KillAtCall {
+                    terraform: false,
+                    ..
+                }
+            )
+        },
+        |o: &Op| {
+            matches!(
+                o.mode,
+                Mode::KillAtCall {
+                    terraform: true,
+                    ..
+                }
+            )
+        },
         |o: &Op| matches!(o.mode, Mode::Alarm { .. }),
         |o: &Op| matches!(o.mode, Mode::Fault { .. }),
     ] {
@@ -1578,6 +1665,49 @@ fn regression_an_interrupted_abort_leaves_no_canary_behind() {
             Op {
                 edit: Edit::Abort,
                 mode: Mode::CtrlC { after_ms: 547 },
+            },
+        ],
+    );
+}
+
+/// Found by `make chaos CHAOS_SEED=14` (an earlier generator; shrunk from 14 operations).
+/// FAILS ON MAIN (invariant (c)): canary `chaos:2` is aborted (the record goes on the stable
+/// task set's `ecsx:release` tag), a scheduled release of `chaos:3` then completes, and the
+/// canary goes back to `chaos:2` at the same attempt. Since the canary's version changed in
+/// between, the apply starts `chaos:2` again and moves 100% to it; but the next refresh reads
+/// the abort record still on the tag (the completed release of `chaos:3` never replaced it),
+/// so the very next plan holds `chaos:2` back: it deletes the canary the apply just made and
+/// moves the traffic back. An apply followed by a plan that undoes it.
+#[test]
+#[ignore = "fails on main: a stale abort record makes the plan after an apply undo it"]
+fn regression_an_abort_record_outlives_a_later_release() {
+    assert_walks_clean(
+        "stale abort record",
+        vec![
+            Op {
+                edit: Edit::FirstApplyFails,
+                mode: Mode::Plain,
+            },
+            Op {
+                edit: Edit::Abort,
+                mode: Mode::Plain,
+            },
+            Op {
+                edit: Edit::Schedule {
+                    rev: 2,
+                    steps: vec![(10, Some(1)), (25, None), (100, Some(2))],
+                },
+                mode: Mode::Plain,
+            },
+            Op {
+                edit: Edit::Canary {
+                    rev: 0,
+                    traffic: 100,
+                },
+                mode: Mode::Kill {
+                    terraform: true,
+                    after_ms: 4869,
+                },
             },
         ],
     );
