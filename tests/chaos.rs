@@ -1435,7 +1435,8 @@ fn run_isolated(label: String, ops: Vec<Op>) -> Outcome {
 }
 
 /// Drops operations one at a time (from the end) while the sequence still breaks the same
-/// invariant, re-running each candidate from a fresh stack; at most `budget` runs.
+/// invariant, re-running each candidate from a fresh stack (at most `budget` runs), then makes
+/// each remaining disturbance plain where the invariant still breaks without it.
 fn shrink(ops: &[Op], invariant: char, budget: usize) -> Vec<Op> {
     let mut best = ops.to_vec();
     let mut runs = 0;
@@ -1471,6 +1472,23 @@ fn shrink(ops: &[Op], invariant: char, budget: usize) -> Vec<Op> {
             i = i.min(best.len().saturating_sub(1));
         } else {
             eprintln!("  passes without it: keeping it");
+        }
+    }
+    // Then the disturbances: each operation's mode made plain, where it still breaks.
+    for i in 0..best.len() {
+        if runs >= budget * 2 || best[i].mode == Mode::Plain {
+            continue;
+        }
+        let mut candidate = best.clone();
+        candidate[i].mode = Mode::Plain;
+        runs += 1;
+        eprintln!("shrink run {runs}: op {} ({}) plain", i + 1, best[i]);
+        let out = run_isolated(format!("shrink {runs}"), candidate.clone());
+        if out.violation.as_ref().map(|v| v.invariant) == Some(invariant) {
+            eprintln!("  still breaks ({invariant}): plain it is");
+            best = candidate;
+        } else {
+            eprintln!("  passes plain: keeping the disturbance");
         }
     }
     best
