@@ -1082,13 +1082,14 @@ impl Walk<'_> {
             ));
         }
         let traffic = self.s.traffic();
-        let primary = self.s.primary_arn().await.unwrap_or_default();
+        let stable_td = self.s.td(self.model.stable);
         let violations: Vec<String> = traffic
             .violations
             .iter()
-            // A create after a destroy: the new stable task set takes the traffic the routers
-            // never stopped sending to the live target group (the deployment was gone).
-            .filter(|v| !(self.fresh_create && !was_deployed && primary.ends_with(&v.task_set)))
+            // A create after a destroy: a new stable task set (an interrupted create's too)
+            // takes the traffic the routers never stopped sending to the live target group,
+            // which nothing served since the destroy.
+            .filter(|v| !(self.fresh_create && !was_deployed && v.task_definition == stable_td))
             .map(|v| v.to_string())
             .collect();
         if !violations.is_empty() || !traffic.mixed.is_empty() {
