@@ -1058,6 +1058,9 @@ impl Walk<'_> {
         self.deployed = !destroy;
         if destroy {
             self.fresh_create = true;
+            // The rollback records go with the state and the task sets: a create after a
+            // destroy starts a new deployment, with no history to hold a version back.
+            self.held.clear();
             let live = self.s.live().await;
             if !live.is_empty() {
                 return Err(self.violation(
