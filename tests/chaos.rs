@@ -21,7 +21,9 @@
 //! `CHAOS_OPS` (`8-15`, or one number), `CHAOS_SHRINK` (`0` turns shrinking off),
 //! `CHAOS_BREAK=no_wait` (a deliberately broken rig, to show the walk fails).
 //!
-//! Every test here is `#[ignore]`d: `make test` does not run them; `make chaos` does.
+//! Every test here is `#[ignore]`d: `make test` does not run them; `make chaos` runs the
+//! `walk_` ones, `make chaos CHAOS_TESTS=regression_` the shrunk sequences the walk found
+//! (each fails until the provider bug it names is fixed).
 
 mod common;
 
