@@ -8,11 +8,13 @@ Tests append one JSON object per line to ``$ECSX_RELIABILITY_DIR/<suite>.jsonl``
 
 (``figures`` is optional.)  This script renders one table per suite, known
 suites first (faults, crash, load, bad input, security), plus a summary and, from the
-nextest and pytest logs of the same run, every test with its result and time.
+nextest and pytest logs of the same run, every test with its result and time.  The
+randomized release walk (`make chaos`, too long for this run) keeps its record by hand in
+``templates/reliability-chaos.md``, which is copied in verbatim after the suites.
 
     python scripts/reliability_report.py --rows target/reliability \\
         [--log target/reliability/nextest.log] [--pytest-log target/reliability/pytest.log] \\
-        [--seconds N] [--out docs/reliability.md]
+        [--seconds N] [--chaos-section templates/reliability-chaos.md] [--out docs/reliability.md]
 
 Exits 1 when a row failed or no row was recorded, so `make reliability` fails too.
 """
@@ -166,7 +168,10 @@ def pytest_summary(log: Path) -> str | None:
     return None
 
 
-def render(suites, problems, results, pytest_line, seconds) -> str:
+CHAOS_SECTION = Path(__file__).resolve().parents[1] / "templates" / "reliability-chaos.md"
+
+
+def render(suites, problems, results, pytest_line, seconds, chaos_section: str | None = None) -> str:
     order = [s for s in SUITES if s in suites] + sorted(s for s in suites if s not in SUITES)
     total = sum(len(suites[s]) for s in order)
     passed = sum(1 for s in order for r in suites[s] if r.get("pass") is True)
@@ -205,6 +210,8 @@ def render(suites, problems, results, pytest_line, seconds) -> str:
         out += ["Unreadable rows:", ""] + [f"- {p}" for p in problems] + [""]
     for s in order:
         out += suite_section(s, suites[s])
+    if chaos_section:
+        out += [chaos_section.strip(), ""]
     if results:
         failed = [r for r in results if r[2] != "PASS"]
         out += [
@@ -228,12 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pytest-log", type=Path, help="pytest output of the run")
     parser.add_argument("--seconds", type=int, help="wall time of the whole run")
     parser.add_argument("--out", type=Path, default=Path("docs/reliability.md"))
+    parser.add_argument("--chaos-section", type=Path, default=CHAOS_SECTION,
+                        help="the hand-kept record of `make chaos`, copied in verbatim")
     args = parser.parse_args(argv)
 
     suites, problems = load_rows(args.rows) if args.rows.is_dir() else ({}, [f"no directory {args.rows}"])
     results = nextest_results(args.log) if args.log and args.log.exists() else []
     pytest_line = pytest_summary(args.pytest_log) if args.pytest_log and args.pytest_log.exists() else None
-    text = render(suites, problems, results, pytest_line, args.seconds)
+    chaos = args.chaos_section.read_text() if args.chaos_section.is_file() else None
+    text = render(suites, problems, results, pytest_line, args.seconds, chaos)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
 

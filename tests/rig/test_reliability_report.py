@@ -80,3 +80,19 @@ def test_reads_nextest_and_pytest_logs(tmp_path):
     assert "| e2e_faults | quick_case | PASS | 17.4 |" in text
     assert "| protocol | slow_one | **TIMEOUT** | 300.0 |" in text
     assert "19 passed in 21.93s" in text
+
+
+def test_the_chaos_record_is_copied_in_after_the_suites(tmp_path):
+    write_rows(tmp_path, "faults", [row("x")])
+    chaos = tmp_path / "chaos.md"
+    chaos.write_text("## Randomized release walk\n\n12 sequences, 0 failed.\n")
+    log = tmp_path / "nextest.log"
+    log.write_text("        PASS [  1.000s] ( 1/1) terraform-provider-ecsx::e2e_faults quick_case\n")
+    out = tmp_path / "r.md"
+    args = ["--rows", str(tmp_path), "--log", str(log), "--out", str(out)]
+    assert reliability_report.main(args + ["--chaos-section", str(chaos)]) == 0
+    text = out.read_text()
+    assert text.index("## Faults injected") < text.index("## Randomized release walk") < text.index("## Test runs")
+    assert "12 sequences, 0 failed." in text
+    assert reliability_report.main(args + ["--chaos-section", str(tmp_path / "none.md")]) == 0
+    assert "Randomized release walk" not in out.read_text()
