@@ -80,7 +80,14 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
         .filter(|t| owned_by(t, &id))
         .map(|t| &t.tags)
         .collect();
-    if let Some(r) = read_back(&state, &svc.tags, &records) {
+    let canary_created = TaskSetRef::read(&state, Role::Canary)
+        .and_then(|c| sets.iter().find(|t| t.id == c.id))
+        .and_then(|t| t.created_at.as_deref())
+        .and_then(|at| {
+            aws_smithy_types::DateTime::from_str(at, aws_smithy_types::date_time::Format::DateTime)
+                .ok()
+        });
+    if let Some(r) = read_back(&state, &svc.tags, &records, canary_created) {
         state.set("last_release", r.to_value());
     }
     let d = Desired::from(&state);

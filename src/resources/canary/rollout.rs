@@ -404,7 +404,9 @@ impl Rollout {
         }
 
         // The recorded canary while it still runs, with its deployed version and scale.
-        let deployed_canary = p.and_then(|p| p.canary.as_ref());
+        // A canary the last release settled (rolled back, aborted) whose task set still runs
+        // (an abort cut short) is still the recorded canary: it leaves like any other.
+        let deployed_canary = p.and_then(|p| p.canary.as_ref().or(p.held.as_ref()));
         let mut canary: Option<(TaskSetRef, String, f64)> = match (&seen.canary, deployed_canary) {
             (Some(t), Some(c)) => Some((t.clone(), c.task_definition.clone(), c.scale)),
             _ => None,

@@ -332,10 +332,15 @@ impl Release {
 /// on the deployment's task sets (`task_set_tags`) that is newer than the state's; failing
 /// that, what ecsx 0.1.x's actions left on the service (`service_tags`: an abort rolls the
 /// version back, an approval raises `approved_step`). None when nothing says anything new.
+///
+/// A record counts only when it was made after everything the state knows of: the state's own
+/// record (of any version) and `not_before`, when the recorded canary task set was created.
+/// An older one is history, e.g. an abort of an earlier release of the same version.
 pub(crate) fn read_back(
     state: &Value,
     service_tags: &BTreeMap<String, String>,
     task_set_tags: &[&BTreeMap<String, String>],
+    not_before: Option<aws_smithy_types::DateTime>,
 ) -> Option<Release> {
     let canary = state.block("canary");
     let td = canary.get("task_definition").as_str()?;
@@ -347,7 +352,10 @@ pub(crate) fn read_back(
         .unwrap_or_default();
     let prior = Release::read(state.get("last_release"))
         .filter(|r| r.task_definition == td && r.attempt == attempt);
-    let since = prior.as_ref().and_then(Release::made_at);
+    let since = Release::read(state.get("last_release"))
+        .as_ref()
+        .and_then(Release::made_at)
+        .max(not_before);
     let newest = task_set_tags
         .iter()
         .filter_map(|tags| tags.get(TAG_RELEASE))
@@ -471,15 +479,15 @@ mod tests {
             step: 2,
             ..Release::of(&c, Release::HELD, "waiting".into())
         };
-        let r = read_back(&state(Some(held)), &approved, &[]).expect("read back");
+        let r = read_back(&state(Some(held)), &approved, &[], None).expect("read back");
         assert_eq!((r.result.as_str(), r.approved_step), ("held", 2));
         // Read back already: nothing new.
-        assert_eq!(read_back(&state(Some(r)), &approved, &[]), None);
+        assert_eq!(read_back(&state(Some(r)), &approved, &[], None), None);
         // Another version or attempt: not this release's approval.
         let other = tags(&[(TAG_APPROVED, "2 1 web:13")]);
-        assert_eq!(read_back(&state(None), &other, &[]), None);
+        assert_eq!(read_back(&state(None), &other, &[], None), None);
         let other = tags(&[(TAG_APPROVED, "2 2 web:14")]);
-        assert_eq!(read_back(&state(None), &other, &[]), None);
+        assert_eq!(read_back(&state(None), &other, &[], None), None);
     }
 
     #[test]
@@ -490,20 +498,20 @@ mod tests {
             (TAG_ABORTED, &abort_tag(&c, at)),
             (TAG_APPROVED, "2 2 web:13"),
         ]);
-        let r = read_back(&state(None), &aborted, &[]).expect("read back");
+        let r = read_back(&state(None), &aborted, &[], None).expect("read back");
         assert_eq!(
             (r.result.as_str(), r.reason.as_str(), r.at.as_str()),
             (Release::ROLLED_BACK, ABORTED_BY_ACTION, at)
         );
         assert!(r.holds_back(&c));
         assert_eq!(
-            read_back(&state(Some(r)), &aborted, &[]),
+            read_back(&state(Some(r)), &aborted, &[], None),
             None,
             "already recorded"
         );
         let older = tags(&[(TAG_ABORTED, &format!("1 {at} web:13"))]);
         assert_eq!(
-            read_back(&state(None), &older, &[]),
+            read_back(&state(None), &older, &[], None),
             None,
             "an earlier attempt's abort"
         );
@@ -592,14 +600,36 @@ mod tests {
         let a = tags(&[(TAG_RELEASE, &approved.to_tag(Writer::Continue))]);
         let b = tags(&[(TAG_RELEASE, &rolled.to_tag(Writer::Abort))]);
         let legacy = tags(&[(TAG_APPROVED, "2 2 web:13")]);
-        let r = read_back(&state(Some(held.clone())), &legacy, &[&a, &b]).expect("newer");
+        let r = read_back(&state(Some(held.clone())), &legacy, &[&a, &b], None).expect("newer");
         assert_eq!(r.result, Release::ROLLED_BACK);
         assert_eq!(r.reason, ABORTED_BY_ACTION);
         // Records older than the state's own are history.
         let later = at("2026-12-07T11:00:00Z");
-        assert_eq!(read_back(&state(Some(later)), &tags(&[]), &[&a, &b]), None);
+        assert_eq!(
+            read_back(&state(Some(later)), &tags(&[]), &[&a, &b], None),
+            None
+        );
+        // Nor do records older than the canary task set the state records: an abort of an
+        // earlier release of the same version is not this release's.
+        let created = aws_smithy_types::DateTime::from_secs(
+            aws_smithy_types::DateTime::from_str(
+                "2026-12-07T10:06:00Z",
+                aws_smithy_types::date_time::Format::DateTime,
+            )
+            .expect("a time")
+            .secs(),
+        );
+        assert_eq!(
+            read_back(
+                &state(Some(held.clone())),
+                &tags(&[]),
+                &[&a, &b],
+                Some(created)
+            ),
+            None
+        );
         // With no record on the task sets, the service tags of 0.1.x still count.
-        let r = read_back(&state(Some(held)), &legacy, &[]).expect("legacy");
+        let r = read_back(&state(Some(held)), &legacy, &[], None).expect("legacy");
         assert_eq!(r.approved_step, 2);
     }
 }
