@@ -23,7 +23,7 @@
 //!
 //! Every test here is `#[ignore]`d: `make test` does not run them; `make chaos` runs the
 //! `walk_` ones, `make chaos CHAOS_TESTS=regression_` the shrunk sequences the walk found
-//! (each fails until the provider bug it names is fixed).
+//! (those marked "fails on main" fail until the provider bug they name is fixed).
 
 mod common;
 
@@ -1663,14 +1663,14 @@ fn walk_sequences_are_reproducible_and_varied() {
 
 // --- regressions: shrunk sequences the walk found ----------------------------------------------
 
-/// Found by `make chaos CHAOS_SEED=1` (shrunk from 8 operations). FAILS ON MAIN (invariant
-/// (d)): an `ecsx_canary_abort` interrupted half a second in (Ctrl-C; Terraform 1.15.5 itself
-/// crashes on the interrupt, so the provider dies mid-action) has recorded the rollback and
+/// Found by `make chaos CHAOS_SEED=1` (shrunk from 8 operations); fixed. Invariant (d): an
+/// `ecsx_canary_abort` interrupted half a second in (Ctrl-C; Terraform 1.15.5 itself crashes
+/// on the interrupt, so the provider dies mid-action) has recorded the rollback and
 /// moved all traffic to the stable task set, but not deleted the canary. The recovery apply
 /// succeeds, records no canary and no orphan, and plans nothing more, while the canary task
 /// set (owned, tagged `ecsx:role = canary`) stays live on the idle target group for good.
 #[test]
-#[ignore = "fails on main: an interrupted abort leaves the canary task set live, outside the state"]
+#[ignore = "a chaos regression, fixed: make chaos CHAOS_TESTS=regression_"]
 fn regression_an_interrupted_abort_leaves_no_canary_behind() {
     assert_walks_clean(
         "interrupted abort",
@@ -1694,8 +1694,8 @@ fn regression_an_interrupted_abort_leaves_no_canary_behind() {
     );
 }
 
-/// Found by `make chaos CHAOS_SEED=14` (an earlier generator; shrunk from 14 operations).
-/// FAILS ON MAIN (invariant (c)): canary `chaos:2` is aborted (the record goes on the stable
+/// Found by `make chaos CHAOS_SEED=14` (an earlier generator; shrunk from 14 operations);
+/// fixed (invariant (c)): canary `chaos:2` is aborted (the record goes on the stable
 /// task set's `ecsx:release` tag), a scheduled release of `chaos:3` then completes, and the
 /// canary goes back to `chaos:2` at the same attempt. Since the canary's version changed in
 /// between, the apply starts `chaos:2` again and moves 100% to it; but the next refresh reads
@@ -1703,7 +1703,7 @@ fn regression_an_interrupted_abort_leaves_no_canary_behind() {
 /// so the very next plan holds `chaos:2` back: it deletes the canary the apply just made and
 /// moves the traffic back. An apply followed by a plan that undoes it.
 #[test]
-#[ignore = "fails on main: a stale abort record makes the plan after an apply undo it"]
+#[ignore = "a chaos regression, fixed: make chaos CHAOS_TESTS=regression_"]
 fn regression_an_abort_record_outlives_a_later_release() {
     assert_walks_clean(
         "stale abort record",
@@ -1740,11 +1740,11 @@ fn regression_an_abort_record_outlives_a_later_release() {
 /// The same as [`regression_an_interrupted_abort_leaves_no_canary_behind`], found again by
 /// `make chaos CHAOS_SEED=111` and bound to an AWS call: the provider dies (`kill -9`) right
 /// after `ecsx_canary_abort` wrote its record on the stable task set (`TagResource`), before
-/// anything moved. FAILS ON MAIN (invariant (d)): the recovery apply reads the record, drops
+/// anything moved. Fixed (invariant (d)): the recovery apply reads the record, drops
 /// the canary from the state and succeeds, but the canary task set stays live, owned and
 /// unlisted in `orphaned_task_set_ids`; the next plan is empty, so nothing ever deletes it.
 #[test]
-#[ignore = "fails on main: an abort killed after its record leaves the canary task set live"]
+#[ignore = "a chaos regression, fixed: make chaos CHAOS_TESTS=regression_"]
 fn regression_an_abort_killed_after_its_record_leaves_no_canary_behind() {
     assert_walks_clean(
         "abort killed after its record",
