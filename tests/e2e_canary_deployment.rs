@@ -451,12 +451,13 @@ async fn template_change_rolls_new_task_sets_and_keeps_the_split() {
     let s = Stack::short_periods("template").await;
     let (stable_id, canary_id) = s.with_canary(20).await;
 
-    // Task sets are immutable apart from scale: new tags mean new task sets.
-    s.deploy(
-        &CanaryConfig::new(&s.infra)
-            .canary(&s.td(1), 20)
-            .tag("team", "payments"),
-    );
+    // Task sets are immutable apart from scale and tags: other security groups (here with a
+    // new tag as well) mean new task sets, the new tag included.
+    let mut changed = CanaryConfig::new(&s.infra)
+        .canary(&s.td(1), 20)
+        .tag("team", "payments");
+    changed.security_groups = vec![];
+    s.deploy(&changed);
     let plan = s.plan_then_apply();
     let after = planned_after(&plan, ADDR);
     assert_eq!(
