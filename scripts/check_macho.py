@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Structural checks of darwin release binaries, for a machine with no macOS to run them on.
 
-    check_macho.py --arch arm64 target/cross/aarch64-apple-darwin/release/terraform-provider-ecsx \\
+    check_macho.py [--macos-min 11.0] \\
+                   --arch arm64 target/cross/aarch64-apple-darwin/release/terraform-provider-ecsx \\
                    --arch x86_64 target/cross/x86_64-apple-darwin/release/terraform-provider-ecsx
 
 Each binary must be a thin 64-bit Mach-O executable for that CPU type, position independent
-(MH_PIE), with an entry point (LC_MAIN), built for macOS (LC_BUILD_VERSION), load only system
-libraries (/usr/lib/..., /System/Library/...) and no @rpath / @executable_path ones, and carry a
-code signature (LC_CODE_SIGNATURE) whose CodeDirectory hashes match every page of the file as it
-is now: Apple silicon refuses to run an unsigned arm64 binary, or one changed after signing.
+(MH_PIE), with an entry point (LC_MAIN), built for macOS (LC_BUILD_VERSION or
+LC_VERSION_MIN_MACOSX) with the given minimum version, load only system libraries (/usr/lib/...,
+/System/Library/...) and no @rpath / @executable_path ones. An arm64 binary must carry a code
+signature (LC_CODE_SIGNATURE), since Apple silicon refuses to run unsigned arm64 code; x86_64
+code runs unsigned. A signature, where there is one, must have CodeDirectory hashes that match
+every page of the file as it is now (a file changed after signing is refused too).
 Only the load commands and the signature blob are parsed; no Apple tool is needed.
 Exits 1 with one line per failed check.
 """
@@ -28,6 +31,7 @@ MH_PIE = 0x200000
 LC_SEGMENT_64 = 0x19
 LC_CODE_SIGNATURE = 0x1D
 LC_BUILD_VERSION = 0x32
+LC_VERSION_MIN_MACOSX = 0x24
 LC_MAIN = 0x80000028
 LC_RPATH = 0x8000001C
 DYLIB_COMMANDS = {
@@ -55,6 +59,12 @@ def cstring(data: bytes, start: int, end: int) -> str:
 
 def version(v: int) -> str:
     return f"{v >> 16}.{(v >> 8) & 0xFF}.{v & 0xFF}"
+
+
+def version_number(text: str) -> str:
+    """'11' or '11.0' -> '11.0.0', the form `version` prints."""
+    parts = [int(x) for x in text.split(".")] + [0, 0]
+    return f"{parts[0]}.{parts[1]}.{parts[2]}"
 
 
 def check_signature(data: bytes, dataoff: int, datasize: int) -> tuple[list[str], str]:
@@ -103,7 +113,7 @@ def check_signature(data: bytes, dataoff: int, datasize: int) -> tuple[list[str]
     return problems, desc
 
 
-def check(path: Path, arch: str) -> list[str]:
+def check(path: Path, arch: str, macos_min: str | None = None) -> list[str]:
     data = path.read_bytes()
     if len(data) < 32:
         return [f"{path}: too short for a Mach-O header"]
@@ -142,6 +152,8 @@ def check(path: Path, arch: str) -> list[str]:
             signature = struct.unpack("<II", body[8:16])
         elif cmd == LC_BUILD_VERSION:
             build = struct.unpack("<III", body[8:20])
+        elif cmd == LC_VERSION_MIN_MACOSX:
+            build = (PLATFORM_MACOS, *struct.unpack("<II", body[8:16]))
         elif cmd == LC_MAIN:
             has_main = True
         elif cmd == LC_RPATH:
@@ -154,9 +166,11 @@ def check(path: Path, arch: str) -> list[str]:
     if not has_main:
         problems.append("no entry point (LC_MAIN)")
     if build is None:
-        problems.append("no LC_BUILD_VERSION")
+        problems.append("no LC_BUILD_VERSION or LC_VERSION_MIN_MACOSX")
     elif build[0] != PLATFORM_MACOS:
         problems.append(f"built for platform {build[0]}, expected macOS ({PLATFORM_MACOS})")
+    elif macos_min is not None and version(build[1]) != version_number(macos_min):
+        problems.append(f"requires macOS {version(build[1])}, expected {version_number(macos_min)}")
     if not dylibs:
         problems.append("loads no libraries at all (not even libSystem)")
     for kind, name in dylibs:
@@ -166,7 +180,10 @@ def check(path: Path, arch: str) -> list[str]:
         problems.append("does not load /usr/lib/libSystem.B.dylib")
     sig_desc = ""
     if signature is None:
-        problems.append("no code signature (LC_CODE_SIGNATURE)")
+        if arch == "arm64":
+            problems.append("no code signature (LC_CODE_SIGNATURE): Apple silicon will not run it")
+        else:
+            sig_desc = "none (x86_64 code runs unsigned)"
     else:
         sig_problems, sig_desc = check_signature(data, *signature)
         problems += sig_problems
@@ -185,13 +202,17 @@ def check(path: Path, arch: str) -> list[str]:
 
 
 def main() -> int:
-    # `--arch A FILE` pairs, in order (argparse cannot tie an option to the positional after it).
+    # `--arch A FILE` pairs in order (argparse cannot tie an option to the positional after it).
     argv = sys.argv[1:]
     if argv in (["-h"], ["--help"]):
         print(__doc__)
         return 0
+    usage = "usage: check_macho.py [--macos-min X.Y] --arch {arm64|x86_64} FILE [--arch ... FILE ...]"
+    macos_min = None
+    if argv[:1] == ["--macos-min"] and len(argv) >= 2:
+        macos_min, argv = argv[1], argv[2:]
     if not argv or len(argv) % 3 or any(argv[i] != "--arch" for i in range(0, len(argv), 3)):
-        sys.exit("usage: check_macho.py --arch {arm64|x86_64} FILE [--arch ... FILE ...]")
+        sys.exit(usage)
     failures = []
     for i in range(0, len(argv), 3):
         arch, path = argv[i + 1], Path(argv[i + 2])
@@ -200,7 +221,7 @@ def main() -> int:
         if not path.is_file():
             failures.append(f"{path}: missing; build it first")
             continue
-        failures += check(path, arch)
+        failures += check(path, arch, macos_min)
     for f in failures:
         print(f"FAIL {f}", file=sys.stderr)
     return 1 if failures else 0

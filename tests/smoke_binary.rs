@@ -9,7 +9,7 @@
 //!   ECSX_SMOKE_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib"
 //!                     (empty: run it directly; why LD_LIBRARY_PATH: GNUmakefile, QEMU_AARCH64)
 //!   ECSX_SMOKE_TIMEOUT=300   (seconds for each step; emulation is slow)
-//!   ECSX_SMOKE_PARENT_RUNNER="wine64 cmd /c"
+//!   ECSX_SMOKE_PARENT_RUNNER="wine64 target/smoke-windows/wine_parent.exe"
 //!                     (a command that starts the binary as its child and waits for it: the
 //!                     parent-death test kills it and expects the plugin to exit; unset: that
 //!                     test is skipped. `make smoke-windows` sets it.)
