@@ -125,11 +125,14 @@ async fn run(ready: Ready, trace: &Startup) -> Result<(), String> {
     exit_with_parent();
 
     // Terraform handles Ctrl-C itself and calls StopProvider; the plugin must not die on it.
+    #[cfg(unix)]
     tokio::spawn(async {
         while tokio::signal::ctrl_c().await.is_ok() {
             ecsx::log::debug("ignoring SIGINT; Terraform will call StopProvider", &[]);
         }
     });
+    #[cfg(windows)]
+    ignore_console_interrupts();
 
     protocol::server::serve(listener, config, Arc::new(Provider::new()))
         .await
@@ -153,6 +156,180 @@ fn exit_with_parent() {
                 std::process::exit(1);
             }
         });
+    }
+    #[cfg(windows)]
+    match windows_parent::find() {
+        windows_parent::Parent::Alive(parent) => {
+            std::thread::spawn(move || {
+                parent.wait();
+                ecsx::log::warn(
+                    "Terraform is gone (the parent process exited); stopping",
+                    &[],
+                );
+                std::process::exit(1);
+            });
+        }
+        windows_parent::Parent::Gone => {
+            ecsx::log::warn(
+                "Terraform is gone (the parent process exited before the plugin started serving); stopping",
+                &[],
+            );
+            std::process::exit(1);
+        }
+        windows_parent::Parent::Unknown(why) => ecsx::log::debug(
+            "no parent-process watchdog",
+            &[("reason", serde_json::Value::from(why))],
+        ),
+    }
+}
+
+/// Windows delivers Ctrl-C and Ctrl-Break to every process attached to the console, and the
+/// default handler ends the process. Terraform handles both and calls StopProvider, so the
+/// plugin keeps one listener of each for its whole life: with a listener registered, the
+/// handler reports the event as handled and the default one never runs.
+#[cfg(windows)]
+fn ignore_console_interrupts() {
+    use tokio::signal::windows::{ctrl_break, ctrl_c};
+    let (mut c, mut b) = match (ctrl_c(), ctrl_break()) {
+        (Ok(c), Ok(b)) => (c, b),
+        (Err(e), _) | (_, Err(e)) => {
+            ecsx::log::warn(
+                "cannot install the console control handler; Ctrl-C may stop the plugin",
+                &[("error", serde_json::Value::from(e.to_string()))],
+            );
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                Some(()) = c.recv() => "Ctrl-C",
+                Some(()) = b.recv() => "Ctrl-Break",
+                else => return,
+            };
+            ecsx::log::debug(
+                "ignoring a console interrupt; Terraform will call StopProvider",
+                &[("event", serde_json::Value::from(event))],
+            );
+        }
+    });
+}
+
+/// The process that started this one, found in a process snapshot and opened for waiting.
+#[cfg(windows)]
+mod windows_parent {
+    use std::io;
+    use windows_sys::Win32::Foundation::{
+        CloseHandle, ERROR_INVALID_PARAMETER, FILETIME, HANDLE, INVALID_HANDLE_VALUE,
+    };
+    use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+        CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W,
+        TH32CS_SNAPPROCESS,
+    };
+    use windows_sys::Win32::System::Threading::{
+        GetCurrentProcess, GetCurrentProcessId, GetProcessTimes, OpenProcess, WaitForSingleObject,
+        INFINITE, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE,
+    };
+
+    pub enum Parent {
+        /// Running; `wait` returns when it exits.
+        Alive(Handle),
+        /// Exited already (its id is free, or taken by a younger process).
+        Gone,
+        /// No parent to watch (none recorded, or not ours to open).
+        Unknown(String),
+    }
+
+    /// An open process handle, closed on drop.
+    pub struct Handle(HANDLE);
+
+    // SAFETY: a process handle is a kernel object reference, usable from any thread.
+    unsafe impl Send for Handle {}
+
+    impl Drop for Handle {
+        fn drop(&mut self) {
+            // SAFETY: the handle came from a successful OpenProcess and is closed only here.
+            unsafe { CloseHandle(self.0) };
+        }
+    }
+
+    impl Handle {
+        /// Blocks until the process has exited.
+        pub fn wait(self) {
+            // SAFETY: a valid process handle opened with SYNCHRONIZE.
+            unsafe { WaitForSingleObject(self.0, INFINITE) };
+        }
+    }
+
+    pub fn find() -> Parent {
+        let pid = match parent_pid() {
+            Ok(0) => return Parent::Unknown("no parent process id recorded".into()),
+            Ok(pid) => pid,
+            Err(e) => return Parent::Unknown(e),
+        };
+        // SAFETY: plain call; a null result is checked below.
+        let h = unsafe {
+            OpenProcess(
+                PROCESS_SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION,
+                0,
+                pid,
+            )
+        };
+        if h.is_null() {
+            let err = io::Error::last_os_error();
+            // OpenProcess answers ERROR_INVALID_PARAMETER for an id no process has.
+            if err.raw_os_error() == Some(ERROR_INVALID_PARAMETER as i32) {
+                return Parent::Gone;
+            }
+            return Parent::Unknown(format!("cannot open the parent process {pid}: {err}"));
+        }
+        let parent = Handle(h);
+        // Windows reuses process ids: a process created after this one cannot be its parent,
+        // so the parent exited and another process got its id.
+        // SAFETY: GetCurrentProcess returns a pseudo-handle that needs no closing.
+        let me = unsafe { GetCurrentProcess() };
+        match (created(parent.0), created(me)) {
+            (Some(p), Some(me)) if p > me => Parent::Gone,
+            _ => Parent::Alive(parent),
+        }
+    }
+
+    fn parent_pid() -> Result<u32, String> {
+        // SAFETY: the snapshot handle is checked, read with a correctly sized entry, and closed.
+        unsafe {
+            let snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+            if snap == INVALID_HANDLE_VALUE {
+                return Err(format!(
+                    "no process snapshot: {}",
+                    io::Error::last_os_error()
+                ));
+            }
+            let me = GetCurrentProcessId();
+            let mut entry = PROCESSENTRY32W {
+                dwSize: std::mem::size_of::<PROCESSENTRY32W>() as u32,
+                ..Default::default()
+            };
+            let mut found = None;
+            let mut more = Process32FirstW(snap, &mut entry) != 0;
+            while more {
+                if entry.th32ProcessID == me {
+                    found = Some(entry.th32ParentProcessID);
+                    break;
+                }
+                more = Process32NextW(snap, &mut entry) != 0;
+            }
+            CloseHandle(snap);
+            found.ok_or_else(|| "this process is not in the process snapshot".to_string())
+        }
+    }
+
+    /// Creation time in 100 ns ticks since 1601.
+    fn created(process: HANDLE) -> Option<u64> {
+        let [mut c, mut e, mut k, mut u] = [FILETIME::default(); 4];
+        // SAFETY: a handle with query rights (or the current-process pseudo-handle) and four
+        // writable FILETIMEs.
+        let ok = unsafe { GetProcessTimes(process, &mut c, &mut e, &mut k, &mut u) };
+        (ok != 0).then(|| (u64::from(c.dwHighDateTime) << 32) | u64::from(c.dwLowDateTime))
     }
 }
 

@@ -9,6 +9,10 @@
 //!   ECSX_SMOKE_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib"
 //!                     (empty: run it directly; why LD_LIBRARY_PATH: GNUmakefile, QEMU_AARCH64)
 //!   ECSX_SMOKE_TIMEOUT=300   (seconds for each step; emulation is slow)
+//!   ECSX_SMOKE_PARENT_RUNNER="wine64 target/smoke-windows/wine_parent.exe"
+//!                     (a command that starts the binary as its child and waits for it: the
+//!                     parent-death test kills it and expects the plugin to exit; unset: that
+//!                     test is skipped. `make smoke-windows` sets it.)
 
 #[path = "support/mtls.rs"]
 mod mtls;
@@ -30,6 +34,14 @@ struct Target {
     step: Duration,
 }
 
+fn words(var: &str) -> Vec<String> {
+    std::env::var(var)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
 /// What to run, from the environment; None (and a message saying how) when not set.
 fn target() -> Option<Target> {
     let binary = match std::env::var("ECSX_SMOKE_BINARY") {
@@ -45,11 +57,7 @@ fn target() -> Option<Target> {
         std::path::Path::new(&binary).is_file(),
         "ECSX_SMOKE_BINARY={binary} does not exist: build it first (make release-arm64)"
     );
-    let runner = std::env::var("ECSX_SMOKE_RUNNER")
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
+    let runner = words("ECSX_SMOKE_RUNNER");
     let step = std::env::var("ECSX_SMOKE_TIMEOUT")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -101,6 +109,8 @@ impl Target {
 struct Plugin {
     child: Child,
     first_line: mpsc::Receiver<String>,
+    /// Receives once stdout is closed: the plugin (and whatever else held its stdout) exited.
+    stdout_closed: mpsc::Receiver<()>,
     stderr: Option<std::thread::JoinHandle<String>>,
 }
 
@@ -110,6 +120,7 @@ impl Plugin {
         let out = child.stdout.take().expect("stdout");
         let err = child.stderr.take().expect("stderr");
         let (tx, first_line) = mpsc::channel();
+        let (closed_tx, stdout_closed) = mpsc::channel();
         std::thread::spawn(move || {
             let mut rd = BufReader::new(out);
             let mut line = String::new();
@@ -117,6 +128,7 @@ impl Plugin {
                 let _ = tx.send(line);
             }
             let _ = std::io::copy(&mut rd, &mut std::io::sink());
+            let _ = closed_tx.send(());
         });
         let stderr = std::thread::spawn(move || {
             let mut s = String::new();
@@ -126,6 +138,7 @@ impl Plugin {
         Plugin {
             child,
             first_line,
+            stdout_closed,
             stderr: Some(stderr),
         }
     }
@@ -255,5 +268,68 @@ async fn handshake_then_get_provider_schema_over_automtls() {
             .any(|d| d.severity == pb::diagnostic::Severity::Error as i32),
         "{:?}",
         schema.diagnostics
+    );
+}
+
+/// Terraform killed outright (no Shutdown call) must not leave the plugin running: it watches
+/// its parent process and exits when that is gone. The binary runs as the child of
+/// ECSX_SMOKE_PARENT_RUNNER, whose process is then killed.
+#[test]
+#[ignore = "needs ECSX_SMOKE_BINARY and ECSX_SMOKE_PARENT_RUNNER; `make smoke-windows` runs it"]
+fn the_plugin_exits_when_its_parent_is_killed() {
+    let Some(t) = target() else { return };
+    let parent = words("ECSX_SMOKE_PARENT_RUNNER");
+    if parent.is_empty() {
+        eprintln!("SKIP: ECSX_SMOKE_PARENT_RUNNER is not set");
+        return;
+    }
+    let client = ClientIdentity::terraform_like();
+    let mut cmd = Command::new(&parent[0]);
+    cmd.args(&parent[1..])
+        .arg(&t.binary)
+        .env(
+            ecsx::protocol::MAGIC_COOKIE_KEY,
+            ecsx::protocol::MAGIC_COOKIE_VALUE,
+        )
+        .env("PLUGIN_PROTOCOL_VERSIONS", "6")
+        .env("PLUGIN_CLIENT_CERT", &client.pem)
+        .env("TF_LOG_PROVIDER", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut plugin = Plugin::start(cmd);
+    let line = match plugin.first_line.recv_timeout(t.step) {
+        Ok(l) => l,
+        Err(e) => panic!(
+            "{}: no handshake line within {:?} ({e}); stderr:\n{}",
+            parent.join(" "),
+            t.step,
+            plugin.kill_and_stderr()
+        ),
+    };
+    assert!(line.starts_with("1|6|tcp|"), "handshake line: {line:?}");
+    // The watchdog starts right after the handshake line; give it a moment, then kill the
+    // parent as the OOM killer or a SIGKILL would.
+    std::thread::sleep(Duration::from_secs(2));
+    plugin.child.kill().expect("kill the parent");
+    let _ = plugin.child.wait();
+    let killed = Instant::now();
+    // A plugin that outlives this check is left running: it cannot be found from here.
+    assert!(
+        plugin
+            .stdout_closed
+            .recv_timeout(Duration::from_secs(30))
+            .is_ok(),
+        "the plugin still runs 30 s after its parent was killed"
+    );
+    let stderr = plugin
+        .stderr
+        .take()
+        .and_then(|h| h.join().ok())
+        .unwrap_or_default();
+    eprintln!("the plugin exited {:?} after its parent", killed.elapsed());
+    assert!(
+        stderr.contains("Terraform is gone"),
+        "no parent-gone message on stderr:\n{stderr}"
     );
 }
