@@ -286,9 +286,9 @@ impl Release {
                 Self::PROMOTED,
                 Self::ROLLED_BACK,
                 Self::INTERRUPTED,
+                Self::FAILED,
             ]
             .into_iter()
-            .chain([Self::FAILED])
             .find(|r| *r == result)?
             .to_string(),
             task_definition: canary_td.to_string(),
