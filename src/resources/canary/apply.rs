@@ -180,11 +180,7 @@ pub(crate) async fn converge_reporting(
             } else if let Some(c) = d.canary.as_ref().filter(|_| r.ends_release(&d)) {
                 // Every way a scheduled release stops is on record, this one too.
                 let failed = Release {
-                    approved_step: d
-                        .last_release
-                        .as_ref()
-                        .filter(|p| p.is_of(c))
-                        .map_or(0, |p| p.approved_step),
+                    approved_step: Release::approvals_kept(d.last_release.as_ref(), c),
                     ..Release::of(c, Release::FAILED, failure.summary.clone())
                 };
                 partial.set("last_release", failed.to_value());
@@ -356,7 +352,7 @@ fn release_end(c: &CanarySpec, prior: Option<&Release>, configured_stable: &Valu
         },
         None => Release::of(c, Release::COMPLETED, String::new()),
     };
-    end.approved_step = prior.filter(|r| r.is_of(c)).map_or(0, |r| r.approved_step);
+    end.approved_step = Release::approvals_kept(prior, c);
     end
 }
 

@@ -222,11 +222,7 @@ pub(super) fn interrupted_record(
     d.canary.as_ref().map(|c| Release {
         step: step as i64,
         remaining,
-        approved_step: d
-            .last_release
-            .as_ref()
-            .filter(|r| r.is_of(c))
-            .map_or(0, |r| r.approved_step),
+        approved_step: Release::approvals_kept(d.last_release.as_ref(), c),
         ..Release::of(c, Release::INTERRUPTED, reason)
     })
 }

@@ -123,6 +123,12 @@ impl Release {
         ])
     }
 
+    /// The approvals `prior` holds for `c`'s release, which a new record of it keeps: an
+    /// approved gate stays approved however the release goes on.
+    pub(crate) fn approvals_kept(prior: Option<&Release>, c: &CanarySpec) -> i64 {
+        prior.filter(|r| r.is_of(c)).map_or(0, |r| r.approved_step)
+    }
+
     /// Whether the record is about `c`'s version at its attempt.
     pub(crate) fn is_of(&self, c: &CanarySpec) -> bool {
         self.task_definition == c.task_definition && self.attempt == c.attempt
