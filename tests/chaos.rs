@@ -38,19 +38,6 @@ use std::time::{Duration, Instant};
 const ADDR: &str = common::CANARY_ADDR;
 const APPLY: [&str; 4] = ["apply", "-auto-approve", "-input=false", "-no-color"];
 const ALARM: &str = "chaos-5xx";
-const ACTIONS_TF: &str = r#"
-action "ecsx_canary_continue" "web" {
-  config {
-    deployment = ecsx_canary_deployment.web
-  }
-}
-
-action "ecsx_canary_abort" "web" {
-  config {
-    deployment = ecsx_canary_deployment.web
-  }
-}
-"#;
 
 // --- the PRNG ----------------------------------------------------------------------------------
 
@@ -763,7 +750,7 @@ impl Walk<'_> {
 
     fn write_config(&self) {
         self.s.deploy(&self.config());
-        self.s.ws.write("actions.tf", ACTIONS_TF);
+        self.s.ws.write("actions.tf", common::ACTIONS_TF);
     }
 
     fn summary(out: &common::Output) -> String {

@@ -12,25 +12,6 @@ use std::time::{Duration, Instant};
 
 const ADDR: &str = common::CANARY_ADDR;
 
-/// A canary of revision 1 walking 10% (baking `pause`) then 50% (1 s), watching `alarm`.
-fn scheduled(s: &Stack, pause: &str, alarm: &str) -> CanaryConfig {
-    CanaryConfig::new(&s.infra)
-        .extra(&format!(
-            "  analysis {{\n    alarm_names    = [{alarm:?}]\n    check_interval = \"1s\"\n  }}\n"
-        ))
-        .canary_steps(&s.td(1), &[(10, pause), (50, "1s")], 1)
-}
-
-/// Returns once the running apply has set step 1's 10% on the managed rule.
-async fn at_step_1(s: &Stack, run: &mut common::Running) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while s.splits().await[0] != (90, 10) {
-        assert!(run.is_running(), "apply ended before step 1");
-        assert!(Instant::now() < deadline, "step 1 never came");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The id (`ecs-svc/...`) of the PRIMARY task set, from ECS.
 async fn primary_id(s: &Stack) -> String {
     let arn = s.primary_arn().await.expect("a PRIMARY task set");
@@ -95,7 +76,7 @@ async fn a_first_apply_rolled_back_by_an_alarm_keeps_its_record_without_a_state(
     s.aws
         .set_alarm("firstroll-5xx", "ALARM", "Threshold Crossed: 9 datapoints")
         .await;
-    s.deploy(&scheduled(&s, "30s", "firstroll-5xx"));
+    s.deploy(&s.scheduled("30s", "firstroll-5xx", 1));
     s.ws.apply_fails(&[]).assert_contains(&[
         "Release rolled back: alarm firstroll-5xx went into ALARM at step 1",
         "First apply failed: nothing recorded in the state",
@@ -126,14 +107,6 @@ async fn a_first_apply_rolled_back_by_an_alarm_keeps_its_record_without_a_state(
     s.ws.assert_plan_empty();
 }
 
-const CONTINUE_TF: &str = r#"
-action "ecsx_canary_continue" "web" {
-  config {
-    deployment = ecsx_canary_deployment.web
-  }
-}
-"#;
-
 /// An alarm that fires while `ecsx_canary_continue` walks the release rolls it back, and the
 /// rollback outlives the action: the next plan holds the version back instead of starting it
 /// again. The record lives on the task set, not on the service another tool may own.
@@ -144,7 +117,7 @@ async fn a_rollback_inside_the_continue_action_holds_the_version_back() {
     s.deploy(&CanaryConfig::new(&s.infra));
     s.ws.apply(&[]);
     let stable = s.id_of("stable").expect("stable");
-    s.ws.write("actions.tf", CONTINUE_TF);
+    s.ws.write("actions.tf", common::ACTIONS_TF);
     let gated = CanaryConfig::new(&s.infra)
         .extra("  analysis {\n    alarm_names    = [\"actroll-5xx\"]\n    check_interval = \"1s\"\n  }\n")
         .canary_steps(&s.td(1), &[(10, "1s"), (50, "approval"), (100, "30s")], 1);
@@ -223,10 +196,10 @@ async fn an_unreadable_alarm_stops_the_bake_and_the_next_apply_bakes_the_rest() 
     s.aws.put_alarm("unread-5xx").await;
     s.deploy(&CanaryConfig::new(&s.infra));
     s.ws.apply(&[]);
-    s.deploy(&scheduled(&s, "8s", "unread-5xx"));
+    s.deploy(&s.scheduled("8s", "unread-5xx", 1));
     let mut run =
         s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
-    at_step_1(&s, &mut run).await;
+    s.at_step_1(&mut run).await;
     s.proxy()
         .faults(json!([{"operation": "cloudwatch.DescribeAlarms", "kind": "access_denied"}]));
     let out = run.wait();
@@ -259,7 +232,7 @@ async fn a_missing_alarm_warns_at_plan_and_stops_a_bake() {
     let s = Stack::short_periods("gone").await;
     s.deploy(&CanaryConfig::new(&s.infra));
     s.ws.apply(&[]);
-    s.deploy(&scheduled(&s, "20s", "gone-5xx"));
+    s.deploy(&s.scheduled("20s", "gone-5xx", 1));
     let (code, plan) = s.ws.plan_detailed();
     assert_eq!(code, 2, "{plan}");
     plan.assert_contains(&["Warning: Alarm not found", "gone-5xx"]);
@@ -267,7 +240,7 @@ async fn a_missing_alarm_warns_at_plan_and_stops_a_bake() {
     s.aws.put_alarm("gone-5xx").await;
     let mut run =
         s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
-    at_step_1(&s, &mut run).await;
+    s.at_step_1(&mut run).await;
     s.aws.delete_alarm("gone-5xx").await;
     let out = run.wait();
     assert!(!out.success(), "{out}");
@@ -284,10 +257,10 @@ async fn an_alarm_cloudwatch_cannot_evaluate_stops_a_bake() {
     s.aws.put_alarm("noeval-5xx").await;
     s.deploy(&CanaryConfig::new(&s.infra));
     s.ws.apply(&[]);
-    s.deploy(&scheduled(&s, "20s", "noeval-5xx"));
+    s.deploy(&s.scheduled("20s", "noeval-5xx", 1));
     let mut run =
         s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
-    at_step_1(&s, &mut run).await;
+    s.at_step_1(&mut run).await;
     s.emu
         .configure(json!({"alarm_evaluation_states": {"noeval-5xx": "EVALUATION_ERROR"}}));
     let out = run.wait();
@@ -331,10 +304,17 @@ async fn a_release_changed_under_a_baking_apply_stops_it_and_the_state_is_what_a
     s.aws.put_alarm("underfoot-5xx").await;
     s.deploy(&CanaryConfig::new(&s.infra));
     s.ws.apply(&[]);
-    s.deploy(&scheduled(&s, "60s", "underfoot-5xx"));
+    s.deploy(&s.scheduled("60s", "underfoot-5xx", 1));
     let mut run =
         s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
-    at_step_1(&s, &mut run).await;
+    s.at_step_1(&mut run).await;
+    // Into the bake: every router shows step 1 and the apply has read them back (a change
+    // made while it still waits for ELBv2 to show its own write reads as ELBv2 lag, which it
+    // waits out for up to 5 minutes).
+    while s.splits().await != [(90, 10), (90, 10), (0, 100)] {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let edited = Instant::now();
     s.aws
         .set_forward(&s.infra.rule_arn, &[(s.blue(), 100), (s.green(), 0)])
@@ -372,7 +352,7 @@ async fn a_stop_between_a_step_weight_and_its_bake_leaves_the_whole_bake_to_do()
     s.aws.put_alarm("unbaked-5xx").await;
     s.deploy(&CanaryConfig::new(&s.infra));
     s.ws.apply(&[]);
-    s.deploy(&scheduled(&s, "5s", "unbaked-5xx"));
+    s.deploy(&s.scheduled("5s", "unbaked-5xx", 1));
     // Step 1's ModifyRule takes effect, and its answer comes 3 s later.
     s.proxy().faults(json!([{
         "operation": "elbv2.ModifyRule", "kind": "hold_after_commit", "times": 1, "seconds": 3

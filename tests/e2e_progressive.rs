@@ -11,25 +11,6 @@ use std::time::{Duration, Instant};
 
 const ADDR: &str = common::CANARY_ADDR;
 
-/// A canary of revision 1 walking 10% (baking `pause`) then 50% (1 s), watching `alarm`.
-fn scheduled(s: &Stack, pause: &str, alarm: &str, attempt: u32) -> CanaryConfig {
-    CanaryConfig::new(&s.infra)
-        .extra(&format!(
-            "  analysis {{\n    alarm_names    = [{alarm:?}]\n    check_interval = \"1s\"\n  }}\n"
-        ))
-        .canary_steps(&s.td(1), &[(10, pause), (50, "1s")], attempt)
-}
-
-/// Returns once the running apply has set step 1's 10% on the managed rule.
-async fn at_step_1(s: &Stack, run: &mut common::Running) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while s.splits().await[0] != (90, 10) {
-        assert!(run.is_running(), "apply ended before step 1");
-        assert!(Instant::now() < deadline, "step 1 never came");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_scheduled_release_walks_every_step_in_one_apply() {
     let s = Stack::short_periods("sched").await;
@@ -37,7 +18,7 @@ async fn a_scheduled_release_walks_every_step_in_one_apply() {
     s.deploy(&CanaryConfig::new(&s.infra));
     s.ws.apply(&[]);
 
-    s.deploy(&scheduled(&s, "2s", "sched-5xx", 1));
+    s.deploy(&s.scheduled("2s", "sched-5xx", 1));
     let plan = s.ws.plan_json();
     let after = planned_after(&plan, ADDR);
     assert_eq!(
@@ -81,11 +62,11 @@ async fn an_alarm_rolls_the_release_back_mid_bake_and_the_version_is_held() {
     s.ws.apply(&[]);
     let stable = s.id_of("stable").expect("stable");
 
-    s.deploy(&scheduled(&s, "60s", "alarm-5xx", 1));
+    s.deploy(&s.scheduled("60s", "alarm-5xx", 1));
     let mut run =
         s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
     // Wait until the canary takes its 10%, then fire the alarm.
-    at_step_1(&s, &mut run).await;
+    s.at_step_1(&mut run).await;
     let fired = Instant::now();
     s.aws
         .set_alarm("alarm-5xx", "ALARM", "Threshold Crossed: 7 datapoints")
@@ -121,7 +102,7 @@ async fn an_alarm_rolls_the_release_back_mid_bake_and_the_version_is_held() {
     plan.assert_contains(&["Canary held back after a rollback", "raise canary.attempt"]);
 
     // Raising the attempt starts it again, and this time it completes.
-    s.deploy(&scheduled(&s, "1s", "alarm-5xx", 2));
+    s.deploy(&s.scheduled("1s", "alarm-5xx", 2));
     let plan = s.ws.plan_json();
     assert_eq!(
         rollout_steps(&planned_after(&plan, ADDR))[0],
@@ -138,7 +119,7 @@ async fn an_alarm_that_does_not_exist_warns_at_plan_and_the_apply_moves_nothing(
     let s = Stack::short_periods("noalarm").await;
     s.deploy(&CanaryConfig::new(&s.infra));
     s.ws.apply(&[]);
-    s.deploy(&scheduled(&s, "1s", "no-such-alarm", 1));
+    s.deploy(&s.scheduled("1s", "no-such-alarm", 1));
     // The same apply may create the alarm: a warning at plan.
     let (code, plan) = s.ws.plan_detailed();
     assert_eq!(code, 2, "{plan}");
@@ -291,27 +272,12 @@ async fn a_three_step_release_with_promote_ends_promoted_in_one_apply() {
     assert!(s.live().await.is_empty(), "destroy leaves no task set");
 }
 
-/// The two actions, in a file of their own next to main.tf.
-const ACTIONS_TF: &str = r#"
-action "ecsx_canary_continue" "web" {
-  config {
-    deployment = ecsx_canary_deployment.web
-  }
-}
-
-action "ecsx_canary_abort" "web" {
-  config {
-    deployment = ecsx_canary_deployment.web
-  }
-}
-"#;
-
 #[tokio::test]
 async fn actions_continue_and_abort_a_held_release_and_the_next_plan_keeps_them() {
     let s = Stack::short_periods("act").await;
     s.deploy(&CanaryConfig::new(&s.infra));
     s.ws.apply(&[]);
-    s.ws.write("actions.tf", ACTIONS_TF);
+    s.ws.write("actions.tf", common::ACTIONS_TF);
     let gated = |revision: usize| {
         CanaryConfig::new(&s.infra).canary_steps(
             &s.td(revision),
@@ -399,10 +365,10 @@ async fn ctrl_c_mid_bake_keeps_the_step_and_the_next_apply_bakes_the_rest() {
     s.aws.put_alarm("stop-5xx").await;
     s.deploy(&CanaryConfig::new(&s.infra));
     s.ws.apply(&[]);
-    s.deploy(&scheduled(&s, "12s", "stop-5xx", 1));
+    s.deploy(&s.scheduled("12s", "stop-5xx", 1));
     let mut run =
         s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
-    at_step_1(&s, &mut run).await;
+    s.at_step_1(&mut run).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     run.interrupt();
     let out = run.wait();

@@ -2,6 +2,21 @@
 //! and readers of its plans and task sets.
 
 use super::{Infra, CONTAINER_NAME, CONTAINER_PORT};
+
+/// The two actions on `ecsx_canary_deployment.web`, for a file of their own next to main.tf.
+pub const ACTIONS_TF: &str = r#"
+action "ecsx_canary_continue" "web" {
+  config {
+    deployment = ecsx_canary_deployment.web
+  }
+}
+
+action "ecsx_canary_abort" "web" {
+  config {
+    deployment = ecsx_canary_deployment.web
+  }
+}
+"#;
 use aws_sdk_ecs::types::TaskSet;
 use serde_json::Value as Json;
 

@@ -23,8 +23,8 @@ mod workspace;
 pub use self::{
     aws::{forward_action, Aws, Observed, TaskSetRef},
     canary::{
-        by_id, rollout_steps, target_group, CanaryConfig, Sample, CANARY_ADDR, TAG_DEPLOYMENT,
-        TAG_ROLE,
+        by_id, rollout_steps, target_group, CanaryConfig, Sample, ACTIONS_TF, CANARY_ADDR,
+        TAG_DEPLOYMENT, TAG_ROLE,
     },
     emulator::Emulator,
     infra::Infra,

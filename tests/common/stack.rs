@@ -3,7 +3,7 @@
 
 use super::{
     by_id, primary_task_set, resource_values, target_group, Aws, CanaryConfig, Emulator, Infra,
-    Output, Proxy, Sample, TaskSetRef, Workspace, CANARY_ADDR, PRIMARY_ADDR,
+    Output, Proxy, Running, Sample, TaskSetRef, Workspace, CANARY_ADDR, PRIMARY_ADDR,
 };
 use aws_sdk_ecs::types::TaskSet;
 use serde_json::{json, Value as Json};
@@ -176,6 +176,26 @@ impl Stack {
             out[i] = self.aws.split(arn, self.blue(), self.green()).await;
         }
         out
+    }
+
+    /// A canary of revision 1 walking 10% (baking `pause`) then 50% (1 s), watching `alarm`
+    /// every second.
+    pub fn scheduled(&self, pause: &str, alarm: &str, attempt: u32) -> CanaryConfig {
+        CanaryConfig::new(&self.infra)
+            .extra(&format!(
+                "  analysis {{\n    alarm_names    = [{alarm:?}]\n    check_interval = \"1s\"\n  }}\n"
+            ))
+            .canary_steps(&self.td(1), &[(10, pause), (50, "1s")], attempt)
+    }
+
+    /// Returns once the running apply has set step 1's 10% on the managed rule.
+    pub async fn at_step_1(&self, run: &mut Running) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.splits().await[0] != (90, 10) {
+            assert!(run.is_running(), "apply ended before step 1");
+            assert!(Instant::now() < deadline, "step 1 never came");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// `plan -out`, `show -json` of it, then `apply` of exactly that plan.
