@@ -138,17 +138,7 @@ impl Aws {
             .expect("DescribeServices");
         out.services()
             .first()
-            .map(|s| {
-                s.tags()
-                    .iter()
-                    .map(|t| {
-                        (
-                            t.key().unwrap_or_default().to_string(),
-                            t.value().unwrap_or_default().to_string(),
-                        )
-                    })
-                    .collect()
-            })
+            .map(|s| pairs(s.tags()))
             .unwrap_or_default()
     }
 
@@ -476,17 +466,7 @@ impl Aws {
         let tags = Some(aws_sdk_ecs::types::TaskSetField::Tags);
         self.describe_task_set(cluster, service, task_set, tags)
             .await
-            .map(|t| {
-                t.tags()
-                    .iter()
-                    .map(|tag| {
-                        (
-                            tag.key().unwrap_or_default().to_string(),
-                            tag.value().unwrap_or_default().to_string(),
-                        )
-                    })
-                    .collect()
-            })
+            .map(|t| pairs(t.tags()))
             .unwrap_or_default()
     }
 
@@ -738,4 +718,16 @@ impl Aws {
             100 - traffic
         )
     }
+}
+
+/// ECS tags as (key, value) pairs.
+fn pairs(tags: &[aws_sdk_ecs::types::Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
 }
