@@ -1756,7 +1756,7 @@ fn regression_an_abort_killed_after_its_record_leaves_no_canary_behind() {
 }
 
 /// Found by `make chaos CHAOS_SEED=106` (shrunk from 8 operations, its `kill -9` made plain:
-/// not needed). FAILS ON MAIN (invariant (c)): a canary (`chaos:2`) is promoted with
+/// not needed). Fixed (invariant (c), by `promoted_stable`): a canary (`chaos:2`) is promoted with
 /// `canary.promote = true` while `stable.task_definition` still names `chaos:1`, which
 /// `last_release` (`promoted`) makes stand for the promoted version. The next release, a
 /// scheduled canary of `chaos:3` without `promote`, completes; its `completed` record replaces
@@ -1764,7 +1764,7 @@ fn regression_an_abort_killed_after_its_record_leaves_no_canary_behind() {
 /// set (running `chaos:2`, serving production) with a new one of `chaos:1`, the version the
 /// promotion retired, and deletes the running canary to do so.
 #[test]
-#[ignore = "fails on main: after a promotion, the next completed release makes the plan roll the stable back"]
+#[ignore = "a chaos regression, fixed: make chaos CHAOS_TESTS=regression_"]
 fn regression_a_release_after_a_promotion_keeps_the_promoted_stable() {
     assert_walks_clean(
         "release after a promotion",
@@ -1793,7 +1793,7 @@ fn regression_a_release_after_a_promotion_keeps_the_promoted_stable() {
 }
 
 /// Found by `make chaos CHAOS_SEED=1004` (shrunk from 9 operations, its disturbances made
-/// plain). FAILS ON MAIN (invariant (c), and on the way to (b) and (e)): canary `chaos:3` is
+/// plain). Fixed (invariant (c), and on the way to (b) and (e), by `promoted_stable`): canary `chaos:3` is
 /// promoted (`swap`: it now serves from the green target group), then canary `chaos:2` waits at
 /// a gate before its first step and is aborted with `ecsx_canary_abort`. The action succeeds,
 /// but the next plan, instead of being empty, creates canary `chaos:2` again (the aborted
@@ -1801,7 +1801,7 @@ fn regression_a_release_after_a_promotion_keeps_the_promoted_stable() {
 /// stable task set serves, with test traffic routed there too: the abort's record on the
 /// stable task set has replaced the `promoted` one the refresh needed.
 #[test]
-#[ignore = "fails on main: after a promotion, an abort makes the next plan restart the canary on the live target group"]
+#[ignore = "a chaos regression, fixed: make chaos CHAOS_TESTS=regression_"]
 fn regression_an_abort_after_a_promotion_is_kept() {
     assert_walks_clean(
         "abort after a promotion",

@@ -9,7 +9,7 @@ use super::observe::{
     check_routers, creates_task_sets, find_routers, find_routers_fresh, leftovers, note_forwarded,
 };
 use super::rollout::{BakeKind, Fresh, Rollout, RoutePurpose, Step, Subject};
-use super::schedule::{Writer, TAG_RELEASE};
+use super::schedule::{plan_stand_in, record, StandIn, Writer, TAG_RELEASE};
 use crate::actions::Progress;
 use crate::aws::ecs::{self, TaskSet, TaskSetSpec};
 use crate::aws::elbv2::{self, Router};
@@ -55,6 +55,9 @@ pub(crate) async fn converge_reporting(
     let mut basis = planned.clone();
     if basis.get("last_release").is_unknown() {
         basis.set("last_release", prior.get("last_release").clone());
+    }
+    if basis.get(StandIn::ATTRIBUTE).is_unknown() {
+        plan_stand_in(prior, &mut basis);
     }
     let d = Desired::from(&basis);
     // Terraform's re-plan read the service moments ago in this process: nothing was written
@@ -145,14 +148,12 @@ pub(crate) async fn converge_reporting(
             live.write(&mut state);
             if let Some(c) = d.canary.as_ref().filter(|_| r.ends_release(&d)) {
                 let configured_stable = planned.block("stable").get("task_definition");
-                state.set(
-                    "last_release",
-                    release_end(c, d.last_release.as_ref(), configured_stable).to_value(),
+                record(
+                    &mut state,
+                    &release_end(c, d.last_release.as_ref(), configured_stable),
                 );
             }
-            if state.get("last_release").is_unknown() {
-                state.set("last_release", prior.get("last_release").clone());
-            }
+            keep_unwritten_records(prior, &mut state);
             state.set("orphaned_task_set_ids", Value::List(vec![]));
             state.set("drift", Value::List(vec![]));
             read_back(ctx, &d, state, prior.is_null(), diags).await
@@ -176,17 +177,16 @@ pub(crate) async fn converge_reporting(
             if let Some(release) = &failure.record {
                 // Rolled back: the canary block stays as configured and the next plan holds it
                 // back. Interrupted: the next apply bakes the rest first.
-                partial.set("last_release", release.to_value());
+                record(&mut partial, release);
             } else if let Some(c) = d.canary.as_ref().filter(|_| r.ends_release(&d)) {
                 // Every way a scheduled release stops is on record, this one too.
                 let failed = Release {
                     approved_step: Release::approvals_kept(d.last_release.as_ref(), c),
                     ..Release::of(c, Release::FAILED, failure.summary.clone())
                 };
-                partial.set("last_release", failed.to_value());
-            } else if partial.get("last_release").is_unknown() {
-                partial.set("last_release", prior.get("last_release").clone());
+                record(&mut partial, &failed);
             }
+            keep_unwritten_records(prior, &mut partial);
             partial.set("drift", Value::List(vec![]));
             // Not the planned steps: the next plan must show the steps still to take.
             partial.set(
@@ -332,6 +332,18 @@ pub(super) struct Live {
     created: Vec<(Fresh, TaskSetRef, String)>,
     /// When the apply's timeout (`timeouts.create` / `update`) runs out: a bake stops there.
     pub(super) deadline: std::time::Instant,
+}
+
+/// The records the plan left unknown and this apply did not write stay the prior ones: the
+/// last release, and a promoted stable version while the configuration still names the one
+/// it replaced.
+fn keep_unwritten_records(prior: &Value, state: &mut Value) {
+    if state.get("last_release").is_unknown() {
+        state.set("last_release", prior.get("last_release").clone());
+    }
+    if state.get(StandIn::ATTRIBUTE).is_unknown() {
+        plan_stand_in(prior, state);
+    }
 }
 
 /// How a release that walked its steps ends: held at a gate, promoted, or completed. An

@@ -8,7 +8,7 @@ use crate::resources::support::resource_id;
 use crate::value::Value;
 use std::collections::BTreeMap;
 
-pub(crate) use super::schedule::{Analysis, Release, TrafficStep};
+pub(crate) use super::schedule::{Analysis, Release, StandIn, TrafficStep};
 
 pub(crate) const TAG_DEPLOYMENT: &str = "ecsx:deployment";
 pub(crate) const TAG_ROLE: &str = "ecsx:role";
@@ -261,18 +261,14 @@ impl Desired {
             last_release: Release::read(v.get("last_release")),
             held: None,
         }
-        .settle()
+        .settle(StandIn::read(v))
     }
 
-    /// What the last release settled: a version it promoted stands in for the configured
-    /// stable one (until `stable.task_definition` changes), and a canary version it rolled
+    /// What the releases so far settled: a version promoted in place of the configured stable
+    /// one stands in for it (`promoted_stable`), and a canary version the last one rolled
     /// back or promoted is not started again on its own.
-    fn settle(mut self) -> Desired {
-        if let Some(td) = self
-            .last_release
-            .as_ref()
-            .and_then(|r| r.stands_in_for(&self.stable_td))
-        {
+    fn settle(mut self, stand_in: Option<StandIn>) -> Desired {
+        if let Some(td) = stand_in.as_ref().and_then(|s| s.runs_for(&self.stable_td)) {
             self.stable_td = td.to_string();
         }
         if let (Some(c), Some(r)) = (&self.canary, &self.last_release) {

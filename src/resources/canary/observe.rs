@@ -6,7 +6,7 @@ use super::model::{
     TaskSetRef, Template, MAX_TASK_SETS, TAG_DEPLOYMENT, TAG_ROLE,
 };
 use super::rollout::{Rollout, Step};
-use super::schedule::{read_back, TAG_RELEASE};
+use super::schedule::{read_back, record, StandIn, TAG_RELEASE};
 use crate::arn;
 use crate::aws::ecs::{self, TaskSet};
 use crate::aws::elbv2::{self, Router};
@@ -88,7 +88,7 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
                 .ok()
         });
     if let Some(r) = read_back(&state, &svc.tags, &records, canary_created) {
-        state.set("last_release", r.to_value());
+        record(&mut state, &r);
     }
     let d = Desired::from(&state);
     observe(&state, &d, &svc, &sets, &all_routers, &test_routers)
@@ -900,7 +900,7 @@ pub(crate) fn observe(
                 // The canary itself took over: with `promote`, that is its promotion (by an
                 // ecsx_canary_continue action, or an apply that died right after it).
                 if let Some(c) = d.canary.as_ref().filter(|c| c.promote) {
-                    release = Some(Release {
+                    let promoted = Release {
                         stable_task_definition: state
                             .block("stable")
                             .get("task_definition")
@@ -908,11 +908,9 @@ pub(crate) fn observe(
                             .unwrap_or_default()
                             .to_string(),
                         ..Release::of(c, Release::PROMOTED, String::new())
-                    });
-                    next.set(
-                        "last_release",
-                        release.as_ref().map_or(Value::Null, Release::to_value),
-                    );
+                    };
+                    record(&mut next, &promoted);
+                    release = Some(promoted);
                 }
             }
             stable = Some(p);
@@ -940,8 +938,9 @@ pub(crate) fn observe(
             let mut block = state.block("stable").clone();
             // A version a promotion made stable stands in for the configured one.
             let configured = block.get("task_definition").as_str().unwrap_or_default();
-            let stands_in = release.as_ref().and_then(|r| r.stands_in_for(configured));
-            if stands_in != Some(t.task_definition.as_str()) {
+            let stands_in =
+                StandIn::read(&next).and_then(|s| s.runs_for(configured).map(str::to_string));
+            if stands_in.as_deref() != Some(t.task_definition.as_str()) {
                 block.set("task_definition", Value::from(t.task_definition.as_str()));
             }
             block.set("scale_percent", Value::from(t.scale_percent));

@@ -1,12 +1,13 @@
 //! PlanResourceChange for `ecsx_canary_deployment`: the planned values and `rollout_steps` from
 //! the planner, and the checks AWS can answer before anything changes.
 
-use super::model::{Desired, Observed, Release, Role, TaskSetRef};
+use super::model::{Desired, Observed, Release, Role, StandIn, TaskSetRef};
 use super::observe::{
     check_containers, check_routers, check_service, check_target_groups, creates_task_sets,
     find_routers_at_plan, leftovers, note_forwarded,
 };
 use super::rollout::{Fresh, PrimaryWhy, Rollout, Step, Subject};
+use super::schedule::{plan_stand_in, record};
 use crate::aws::cloudwatch;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::resources::support::aws_error;
@@ -14,7 +15,7 @@ use crate::resources::{Ctx, Plan};
 use crate::value::Value;
 
 /// Computed attributes an apply may change.
-const COMPUTED: [&str; 13] = [
+const COMPUTED: [&str; 14] = [
     "stable_task_set_id",
     "stable_task_set_arn",
     "canary_task_set_id",
@@ -28,6 +29,7 @@ const COMPUTED: [&str; 13] = [
     "ecs_filled_in",
     "schedule",
     "last_release",
+    "promoted_stable",
 ];
 
 pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut Diagnostics) {
@@ -44,20 +46,11 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
     } else {
         Value::Null
     };
-    // The release record is the state's until an apply that walks a schedule writes it.
-    let mut record = prior.get("last_release").clone();
-    if let Some(mut r) = Release::read(&record) {
-        // A promoted version stands in for stable.task_definition only until that changes.
-        let configured = plan.planned.block("stable").get("task_definition");
-        if r.result == Release::PROMOTED
-            && !r.stable_task_definition.is_empty()
-            && configured.as_str() != Some(r.stable_task_definition.as_str())
-        {
-            r.stable_task_definition.clear();
-            record = r.to_value();
-        }
-    }
-    plan.planned.set("last_release", record);
+    // The release record is the state's until an apply that walks a schedule writes it, and
+    // a promoted version stands in for stable.task_definition only until that changes.
+    plan.planned
+        .set("last_release", prior.get("last_release").clone());
+    plan_stand_in(&prior, &mut plan.planned);
     warn_of_promoted_version(&plan.planned, diags);
     let mut d = Desired::from(&plan.planned);
     let mut seen = Observed::from_state(&prior);
@@ -73,7 +66,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
         if let Some(r) = &seen.record {
             // How that create left the release: a rolled-back canary stays held back, an
             // interrupted bake is finished first.
-            plan.planned.set("last_release", r.to_value());
+            record(&mut plan.planned, r);
             d = Desired::from(&plan.planned);
         }
         if let Some(stable) = &seen.stable {
@@ -159,8 +152,12 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
     planned.set("orphaned_task_set_ids", Value::List(vec![]));
     planned.set("schedule", schedule_value(&r));
     if r.ends_release(&d) {
-        // The apply records how the release ended.
+        // The apply records how the release ended, and a promotion what stands in for
+        // stable.task_definition.
         planned.set("last_release", Value::Unknown);
+        if d.canary.as_ref().is_some_and(|c| c.promote) {
+            planned.set(StandIn::ATTRIBUTE, Value::Unknown);
+        }
     }
     planned.set("drift", Value::List(vec![]));
     planned.set("live_target_group_arn", Value::from(r.live_after.clone()));
@@ -305,22 +302,25 @@ fn summarize(
 /// stable version: every plan says which version runs and the one line that makes the
 /// configuration say so, until it does.
 fn warn_of_promoted_version(planned: &Value, diags: &mut Diagnostics) {
-    let Some(r) = Release::read(planned.get("last_release")) else {
+    let Some(s) = StandIn::read(planned) else {
         return;
     };
     let configured = planned.block("stable").get("task_definition");
-    let Some(running) = r.stands_in_for(configured.as_str().unwrap_or_default()) else {
+    let Some(running) = s.runs_for(configured.as_str().unwrap_or_default()) else {
         return;
     };
+    let at = Release::read(planned.get("last_release"))
+        .filter(|r| r.result == Release::PROMOTED && r.task_definition == running)
+        .map(|r| format!(" at {}", r.at))
+        .unwrap_or_default();
     let label = crate::arn::task_definition_label;
     diags.warning_at(
         AttrPath::attr("stable").index(0).then("task_definition"),
         "The configuration names the old stable version",
         format!(
-            "{} runs as the stable version since canary.promote promoted it ({}), but stable.task_definition still says {}. Nothing changes while it does; so that the configuration says what runs, set\n  task_definition = \"{running}\"\nin the stable block, and remove the canary block or point it at the next version.",
+            "{} runs as the stable version since canary.promote promoted it{at}, but stable.task_definition still says {}. Nothing changes while it does; so that the configuration says what runs, set\n  task_definition = \"{running}\"\nin the stable block, and remove the canary block or point it at the next version.",
             label(running),
-            r.at,
-            label(&r.stable_task_definition),
+            label(&s.in_place_of),
         ),
     );
 }

@@ -143,14 +143,97 @@ impl Release {
     pub(crate) fn promoted(&self, c: &CanarySpec) -> bool {
         self.result == Self::PROMOTED && self.is_of(c)
     }
+}
 
-    /// The version a promotion made stable, while `stable.task_definition` is still
-    /// configured as it was then.
-    pub(crate) fn stands_in_for(&self, configured_stable: &str) -> Option<&str> {
-        (self.result == Self::PROMOTED
-            && !self.stable_task_definition.is_empty()
-            && self.stable_task_definition == configured_stable)
-            .then_some(self.task_definition.as_str())
+/// The `promoted_stable` attribute: after `canary.promote`, the version the promotion made
+/// stable and the `stable.task_definition` it runs in place of. It outlives the
+/// `last_release` record of the promotion (the next release, an abort or an approval replace
+/// that), and holds until the configuration names another stable version.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StandIn {
+    /// The promoted version, running as the stable task set.
+    pub task_definition: String,
+    /// `stable.task_definition` as configured at the promotion.
+    pub in_place_of: String,
+}
+
+impl StandIn {
+    pub(crate) const ATTRIBUTE: &'static str = "promoted_stable";
+
+    /// The attribute's object type.
+    pub(crate) fn attribute_type() -> Type {
+        Type::Object(vec![
+            ("task_definition", Type::String),
+            ("in_place_of", Type::String),
+        ])
+    }
+
+    /// What `v` (a state or plan) records.
+    pub(crate) fn read(v: &Value) -> Option<StandIn> {
+        let a = v.get(Self::ATTRIBUTE);
+        let s = |k: &str| {
+            a.get(k)
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        Some(StandIn {
+            task_definition: s("task_definition")?,
+            in_place_of: s("in_place_of")?,
+        })
+    }
+
+    fn to_value(&self) -> Value {
+        Value::object([
+            (
+                "task_definition",
+                Value::from(self.task_definition.as_str()),
+            ),
+            ("in_place_of", Value::from(self.in_place_of.as_str())),
+        ])
+    }
+
+    /// The stand-in a promotion record makes.
+    pub(crate) fn of(r: &Release) -> Option<StandIn> {
+        (r.result == Release::PROMOTED && !r.stable_task_definition.is_empty()).then(|| StandIn {
+            task_definition: r.task_definition.clone(),
+            in_place_of: r.stable_task_definition.clone(),
+        })
+    }
+
+    /// The version that runs for `configured_stable`: the promoted one while the
+    /// configuration still names the version it replaced.
+    pub(crate) fn runs_for(&self, configured_stable: &str) -> Option<&str> {
+        (self.in_place_of == configured_stable).then_some(self.task_definition.as_str())
+    }
+}
+
+/// Sets `v`'s `last_release` to `r`; a promotion also sets `promoted_stable`.
+pub(crate) fn record(v: &mut Value, r: &Release) {
+    v.set("last_release", r.to_value());
+    if let Some(s) = StandIn::of(r) {
+        v.set(StandIn::ATTRIBUTE, s.to_value());
+    }
+}
+
+/// `promoted_stable` as a plan leaves it: kept while `stable.task_definition` is what the
+/// promotion replaced, null once it names another version.
+pub(crate) fn plan_stand_in(prior: &Value, planned: &mut Value) {
+    let configured = planned.block("stable").get("task_definition").clone();
+    let kept = StandIn::read(prior)
+        .filter(|s| configured.as_str() == Some(s.in_place_of.as_str()))
+        .map_or(Value::Null, |s| s.to_value());
+    planned.set(StandIn::ATTRIBUTE, kept);
+}
+
+/// For a state of schema version 1, where a `promoted` record alone said which version stood
+/// in for the configured stable one.
+pub(crate) fn upgrade_stand_in(state: &mut Value) {
+    if !state.get(StandIn::ATTRIBUTE).is_null() {
+        return;
+    }
+    if let Some(s) = Release::read(state.get("last_release")).and_then(|r| StandIn::of(&r)) {
+        state.set(StandIn::ATTRIBUTE, s.to_value());
     }
 }
 
@@ -494,6 +577,67 @@ mod tests {
         assert_eq!(read_back(&state(None), &other, &[], None), None);
         let other = tags(&[(TAG_APPROVED, "2 2 web:14")]);
         assert_eq!(read_back(&state(None), &other, &[], None), None);
+    }
+
+    #[test]
+    fn a_promoted_stable_outlives_later_records_until_the_stable_changes() {
+        const TD12: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:12";
+        let c = canary();
+        let promoted = Release {
+            stable_task_definition: TD12.into(),
+            ..Release::of(&c, Release::PROMOTED, String::new())
+        };
+        let mut v = Value::object([(
+            "stable",
+            Value::List(vec![Value::object([(
+                "task_definition",
+                Value::from(TD12),
+            )])]),
+        )]);
+        record(&mut v, &promoted);
+        let s = StandIn::read(&v).expect("a promotion stands in");
+        assert_eq!(s.runs_for(TD12), Some(TD13));
+        assert_eq!(
+            s.runs_for("arn:aws:ecs:us-east-1:1:task-definition/web:14"),
+            None
+        );
+        // The next release's record replaces the promotion's; the stand-in stays.
+        record(&mut v, &Release::of(&c, Release::COMPLETED, String::new()));
+        assert_eq!(StandIn::read(&v), Some(s.clone()));
+        let mut planned = v.clone();
+        plan_stand_in(&v, &mut planned);
+        assert_eq!(StandIn::read(&planned), Some(s));
+        // A configuration that names another stable version ends it.
+        planned.set(
+            "stable",
+            Value::List(vec![Value::object([(
+                "task_definition",
+                Value::from(TD13),
+            )])]),
+        );
+        plan_stand_in(&v, &mut planned);
+        assert!(planned.get(StandIn::ATTRIBUTE).is_null());
+    }
+
+    #[test]
+    fn a_version_1_state_gets_the_stand_in_its_promotion_record_made() {
+        let c = canary();
+        let promoted = Release {
+            stable_task_definition: "td/web:12".into(),
+            ..Release::of(&c, Release::PROMOTED, String::new())
+        };
+        let mut v = state(Some(promoted));
+        upgrade_stand_in(&mut v);
+        assert_eq!(
+            StandIn::read(&v),
+            Some(StandIn {
+                task_definition: TD13.into(),
+                in_place_of: "td/web:12".into()
+            })
+        );
+        let mut held = state(Some(Release::of(&c, Release::HELD, String::new())));
+        upgrade_stand_in(&mut held);
+        assert!(held.get(StandIn::ATTRIBUTE).is_null());
     }
 
     #[test]

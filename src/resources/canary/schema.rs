@@ -76,7 +76,7 @@ pub(crate) fn schema() -> Schema {
         .attr(arn_list("test_listener_arns", "listener/", "Test listeners: 100% to the canary's target group while a canary exists (and to a new stable version before production traffic), else 100% to the live one."))
         .attr(arn_list("test_listener_rule_arns", "listener-rule/", "Test listener rules, routed like `test_listener_arns`."));
     Schema {
-        version: 1,
+        version: 2,
         block: Block::new(
             "A canary release of one ECS service that uses the EXTERNAL deployment controller: task sets, ALB weights, \
              promotion, rollback and clean-up, declared in HCL. `rollout_steps` previews at plan time what an apply will do.",
@@ -106,6 +106,11 @@ pub(crate) fn schema() -> Schema {
             super::schedule::Release::attribute_type(),
             "The last scheduled release of a canary version (`task_definition` at `attempt`), as of `at`. `result` is `completed`; `held` (waiting at the gate of step `step`); `promoted` (with `canary.promote`: the canary became the stable task set; `stable_task_definition` is `stable.task_definition` as configured then, and while it stays so the promoted version is the stable one); `rolled_back` (by an alarm or `ecsx_canary_abort`; `reason` says which, the step and the weight); `interrupted` (stopped during the bake of step `step`, or before it once its weight was set, with `remaining` of its pause still to go, which the next apply bakes first); or `failed` (the apply stopped on an error, `reason`; the next apply starts the release again from where traffic is). `approved_step` is the highest gate an `ecsx_canary_continue` action approved. A rolled-back version is not started again until `canary.task_definition` changes or `canary.attempt` is raised.",
         ).stable())
+        .attr(Attribute::computed(
+            super::schedule::StandIn::ATTRIBUTE,
+            super::schedule::StandIn::attribute_type(),
+            "After `canary.promote` made a canary version the stable one: that version (`task_definition`), and `stable.task_definition` as configured then (`in_place_of`). While the configuration still names `in_place_of`, the promoted version runs in its place: nothing is replaced, and every plan warns that the configuration names the old version. Kept through later releases, aborts and approvals; null once `stable.task_definition` names another version.",
+        ).stable())
         .attr(Attribute::computed("orphaned_task_set_ids", Type::list_of(Type::String), "Task sets tagged as owned by this deployment but missing from its state (e.g. after a crash); the next apply deletes them."))
         .attr(Attribute::computed(
             "drift",
@@ -121,6 +126,10 @@ pub(crate) fn schema() -> Schema {
     }
 }
 
+/// Version 2 keeps the version a promotion made stable in `promoted_stable`; in version 1
+/// only a `promoted` `last_release` said so, and the next record lost it. A version-1 state
+/// whose record is a promotion gets its stand-in, so the upgrade plans nothing.
+///
 /// Version 0 had fixed target group roles: the stable task set always sat on the primary
 /// target group. Version 1 records the live one and the promotion mode; a version-0 state
 /// gets the default mode (a steady deployment looks the same in both) and its live target
@@ -139,6 +148,9 @@ pub(crate) fn upgrade(version: i64, mut state: Value) -> Value {
         {
             state.set("live_target_group_arn", primary);
         }
+    }
+    if version < 2 {
+        super::schedule::upgrade_stand_in(&mut state);
     }
     state
 }

@@ -788,13 +788,20 @@ fn promote_walks_the_schedule_then_swaps_in_the_same_apply() {
         [10, 50, 100]
     );
 
-    // Promoted: the record stands in for the configured stable version, and the canary
-    // block, still configured, starts nothing.
-    let done = with_record(
+    // Promoted: the promoted version stands in for the configured stable one, and the
+    // canary block, still configured, starts nothing.
+    let mut done = with_record(
         cfg.clone(),
         "promoted",
         13,
         &[("stable_task_definition", Value::from(format!("{TD}12")))],
+    );
+    done.set(
+        "promoted_stable",
+        Value::object([
+            ("task_definition", Value::from(format!("{TD}13"))),
+            ("in_place_of", Value::from(format!("{TD}12"))),
+        ]),
     );
     let d = Desired::from(&done);
     assert_eq!(d.stable_td, format!("{TD}13"));
