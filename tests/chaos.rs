@@ -1755,6 +1755,42 @@ fn regression_an_abort_killed_after_its_record_leaves_no_canary_behind() {
     );
 }
 
+/// Found by `make chaos CHAOS_SEED=2009` (operations 6 to 8 of 15, its alarm flips not needed).
+/// Fixed (invariant (c)): a `replace` promotion (`promote = true`) whose provider died once
+/// its last `DeleteTaskSet` (the promoted canary's) took effect. AWS held the finished
+/// promotion: a new stable task set of the canary's version, PRIMARY on the primary target
+/// group. The refresh took it for a stable change, not a promotion (the state still said
+/// `promote = false`, and only a PRIMARY canary counted), so the recovery plan put the retired
+/// version back as stable and started the canary again, and failed: "Too many task sets".
+#[test]
+#[ignore = "a chaos regression, fixed: make chaos CHAOS_TESTS=regression_"]
+fn regression_a_replace_promotion_killed_at_its_end_is_read_as_a_promotion() {
+    assert_walks_clean(
+        "replace promotion killed at its end",
+        vec![
+            Op {
+                edit: Edit::Promotion("replace"),
+                mode: Mode::Plain,
+            },
+            Op {
+                edit: Edit::Schedule {
+                    rev: 1,
+                    steps: vec![(75, Some(3))],
+                },
+                mode: Mode::Plain,
+            },
+            Op {
+                edit: Edit::Promote,
+                mode: Mode::KillAtCall {
+                    terraform: false,
+                    operation: "ecs.DeleteTaskSet",
+                    skip: 1,
+                },
+            },
+        ],
+    );
+}
+
 /// Found by `make chaos CHAOS_SEED=106` (shrunk from 8 operations, its `kill -9` made plain:
 /// not needed). Fixed (invariant (c), by `promoted_stable`): a canary (`chaos:2`) is promoted with
 /// `canary.promote = true` while `stable.task_definition` still names `chaos:1`, which

@@ -134,3 +134,85 @@ async fn typos_in_target_groups_and_containers_fail_the_plan_naming_them() {
     out.assert_contains(&["Error: Container port not mapped", "8081", "ports 8080"]);
     assert_eq!(s.live().await.len(), 1, "failed plans change nothing");
 }
+
+/// A change that needs a new stable task set (here other security groups) is a release: with
+/// `canary.step` blocks configured, the new task set walks their weights with the `analysis`
+/// alarms watched. An alarm during the walk moves everything back and deletes the new task set;
+/// the next apply walks again and, with the alarm OK, ends on the new task set.
+#[tokio::test]
+async fn a_template_change_with_steps_walks_them_with_the_alarms_watched() {
+    let s = Stack::short_periods("walkstable").await;
+    let alarm = "walkstable-5xx";
+    s.aws.put_alarm(alarm).await;
+    s.deploy(&CanaryConfig::new(&s.infra));
+    s.ws.apply(&[]);
+    let stable = s.id_of("stable").expect("stable");
+
+    // A release of revision 1 is rolled back: its canary block (and steps) stay configured.
+    let cfg = s.scheduled("3s", alarm, 1);
+    s.aws.set_alarm(alarm, "ALARM", "seeded").await;
+    s.deploy(&cfg);
+    let out =
+        s.ws.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert!(!out.success(), "{out}");
+    s.aws.set_alarm(alarm, "OK", "recovered").await;
+    s.ws.assert_plan_empty();
+
+    let mut changed = cfg.clone();
+    changed.security_groups = vec![];
+    s.deploy(&changed);
+    let (code, plan) = s.ws.plan_detailed();
+    assert_eq!(code, 2, "{plan}");
+    plan.assert_contains(&[
+        "Warning: Replacement: the new stable task set walks the steps",
+        "10%, 50% then 100%",
+        "walkstable-5xx",
+    ])
+    .assert_not_contains(&["Warning: Cutover"]);
+    let planned = planned_after(&s.ws.plan_json(), ADDR);
+    let steps = rollout_steps(&planned);
+    assert!(
+        steps.contains(
+            &"step 1: bake 3s at 10% watching alarms walkstable-5xx (the new stable task set)"
+                .to_string()
+        ),
+        "{steps:#?}"
+    );
+
+    // An alarm at step 1: everything goes back and the new task set is deleted.
+    let mut run =
+        s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    s.at_step_1(&mut run).await;
+    s.aws
+        .set_alarm(alarm, "ALARM", "Threshold Crossed: 3 datapoints")
+        .await;
+    let out = run.wait();
+    assert!(!out.success(), "{out}");
+    out.assert_contains(&[
+        "New stable task set rolled back: alarm walkstable-5xx",
+        "Threshold Crossed: 3 datapoints",
+    ]);
+    assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
+    let live = s.live().await;
+    assert_eq!(live.len(), 1, "the new task set is gone: {live:#?}");
+    assert_eq!(s.id_of("stable").as_deref(), Some(stable.as_str()));
+    assert_eq!(
+        s.state()["last_release"]["result"],
+        "rolled_back",
+        "the canary release's record is untouched"
+    );
+
+    // With the alarm OK, the next apply walks again and ends on the new task set.
+    s.aws.set_alarm(alarm, "OK", "recovered").await;
+    let started = std::time::Instant::now();
+    s.ws.apply(&[]);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(4),
+        "the bakes were skipped"
+    );
+    let new = s.id_of("stable").expect("stable");
+    assert_ne!(new, stable);
+    s.assert_deleted(&stable).await;
+    assert_eq!(s.splits().await, [(0, 100), (0, 100), (0, 100)]);
+    s.ws.assert_plan_empty();
+}

@@ -174,6 +174,13 @@ pub(crate) async fn converge_reporting(
             let mut partial = planned.clone();
             partial.set("id", Value::from(d.id()));
             live.write(&mut partial);
+            // A stable task set this apply did not replace still runs the prior template:
+            // recorded so, the next plan still shows the template change, and makes it.
+            let kept = TaskSetRef::read(prior, Role::Stable)
+                .is_some_and(|t| live.stable.as_ref().is_some_and(|s| s.id == t.id));
+            if kept {
+                partial.set("task_set", prior.get("task_set").clone());
+            }
             if let Some(release) = &failure.record {
                 // Rolled back: the canary block stays as configured and the next plan holds it
                 // back. Interrupted: the next apply bakes the rest first.

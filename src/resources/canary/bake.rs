@@ -42,16 +42,25 @@ pub(super) async fn bake(
     // As much of the pause as the apply's timeout leaves.
     let pause = full.min(live.deadline.saturating_duration_since(started));
     let at = (step, traffic);
+    // A new stable task set's walk records nothing on a stop: the apply moves all traffic
+    // back and deletes it (no canary release stopped), and the next apply walks again.
+    let stop = |f: Failure, why: &str| {
+        if kind == BakeKind::Replacement {
+            replacement_stopped(at, why)
+        } else {
+            f
+        }
+    };
     loop {
         // The release itself, re-read at each check: another apply, a console edit or an abort
         // from elsewhere may have changed it, and a bake that went on would record a release
         // that no longer exists.
         match changed_under(ctx, d, live, traffic).await {
             Ok(None) => {}
-            Ok(Some(what)) => return Err(changed(step, traffic, what)),
+            Ok(Some(what)) => return Err(stop(changed(step, traffic, what.clone()), &what)),
             Err(e) => {
                 let why = format!("the release could not be read back ({e})");
-                return Err(interrupted(d, at, full, started, &why));
+                return Err(stop(interrupted(d, at, full, started, &why), &why));
             }
         }
         if !alarms.is_empty() {
@@ -61,10 +70,13 @@ pub(super) async fn bake(
                 Ok(found) => found,
                 Err(e) => {
                     let why = format!("the alarms could not be read ({e})");
-                    return Err(unwatched(d, at, full, started, &why));
+                    return Err(stop(unwatched(d, at, full, started, &why), &why));
                 }
             };
             if let Some(a) = found.iter().find(|a| a.is_firing()) {
+                if kind == BakeKind::Replacement {
+                    return Err(replacement_rolled_back(a, at));
+                }
                 if kind == BakeKind::Promotion && d.canary.is_none() {
                     // A promotion by commit: the canary block is gone from the configuration,
                     // so nothing says to roll back; the promotion does not start.
@@ -78,7 +90,7 @@ pub(super) async fn bake(
                     "alarm {} no longer exists, so the bake would watch nothing there",
                     missing.join(", ")
                 );
-                return Err(unwatched(d, at, full, started, &why));
+                return Err(stop(unwatched(d, at, full, started, &why), &why));
             }
             if let Some(a) = found.iter().find(|a| a.cannot_evaluate()) {
                 let why = format!(
@@ -86,7 +98,7 @@ pub(super) async fn bake(
                     a.name,
                     a.evaluation.as_deref().unwrap_or_default()
                 );
-                return Err(unwatched(d, at, full, started, &why));
+                return Err(stop(unwatched(d, at, full, started, &why), &why));
             }
             let states: Vec<String> = found
                 .iter()
@@ -109,13 +121,8 @@ pub(super) async fn bake(
         let left = pause.saturating_sub(started.elapsed());
         if left.is_zero() {
             if pause < full {
-                return Err(interrupted(
-                    d,
-                    (step, traffic),
-                    full,
-                    started,
-                    "the apply's timeout ran out",
-                ));
+                let why = "the apply's timeout ran out";
+                return Err(stop(interrupted(d, at, full, started, why), why));
             }
             return Ok(());
         }
@@ -123,9 +130,43 @@ pub(super) async fn bake(
         tokio::select! {
             _ = tokio::time::sleep(nap) => {}
             _ = ctx.stop.cancelled() => {
-                return Err(interrupted(d, (step, traffic), full, started, "stopped by Terraform"));
+                let why = "stopped by Terraform";
+                return Err(stop(interrupted(d, at, full, started, why), why));
             }
         }
+    }
+}
+
+/// An alarm in ALARM during a new stable task set's walk: the apply moves all traffic back to
+/// the stable task set and deletes the new one (as after any failure), and fails naming the
+/// alarm. Nothing is held back: the next apply walks again.
+fn replacement_rolled_back(alarm: &cloudwatch::Alarm, (step, traffic): (usize, i64)) -> Failure {
+    Failure {
+        path: Some(AttrPath::attr("analysis").index(0).then("alarm_names")),
+        summary: format!(
+            "New stable task set rolled back: alarm {} went into ALARM at step {step} ({traffic}% to it)",
+            alarm.name
+        ),
+        error: AwsError::Unexpected(format!(
+            "alarm {} in ALARM: {}. All traffic goes back to the current stable task set and the new one is deleted; the next apply walks the steps again from the start",
+            alarm.name, alarm.reason
+        )),
+        record: None,
+    }
+}
+
+/// Any other stop of a new stable task set's walk (Ctrl-C, the timeout, alarms that cannot
+/// be read, the release changed under the apply).
+fn replacement_stopped((step, traffic): (usize, i64), why: &str) -> Failure {
+    Failure {
+        path: Some(AttrPath::attr("task_set")),
+        summary: format!(
+            "New stable task set not taken over: stopped at step {step} ({traffic}% to it)"
+        ),
+        error: AwsError::Unexpected(format!(
+            "{why}. All traffic goes back to the current stable task set and the new one is deleted; the next apply walks the steps again from the start"
+        )),
+        record: None,
     }
 }
 

@@ -897,21 +897,26 @@ pub(crate) fn observe(
         {
             if canary.is_some_and(|c| c.id == p.id) {
                 canary = None;
-                // The canary itself took over: with `promote`, that is its promotion (by an
-                // ecsx_canary_continue action, or an apply that died right after it).
-                if let Some(c) = d.canary.as_ref().filter(|c| c.promote) {
-                    let promoted = Release {
-                        stable_task_definition: state
-                            .block("stable")
-                            .get("task_definition")
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string(),
-                        ..Release::of(c, Release::PROMOTED, String::new())
-                    };
-                    record(&mut next, &promoted);
-                    release = Some(promoted);
-                }
+            }
+            // The canary's version took over from another stable version: that is its
+            // promotion, by an ecsx_canary_continue action or an apply that died after it
+            // (whose `promote = true`, or stable.task_definition naming the canary's version,
+            // never reached the state). `swap` made the canary itself PRIMARY; `replace` a new
+            // task set of its version on the primary target group, the canary going after.
+            let configured_stable = state.block("stable").get("task_definition").clone();
+            if let Some(c) = d.canary.as_ref().filter(|c| {
+                c.task_definition == p.task_definition
+                    && configured_stable.as_str() != Some(c.task_definition.as_str())
+            }) {
+                let promoted = Release {
+                    stable_task_definition: configured_stable
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    ..Release::of(c, Release::PROMOTED, String::new())
+                };
+                record(&mut next, &promoted);
+                release = Some(promoted);
             }
             stable = Some(p);
             if let Some(tg) = p.target_group_arns.first() {

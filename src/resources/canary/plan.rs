@@ -6,7 +6,7 @@ use super::observe::{
     check_containers, check_routers, check_service, check_target_groups, creates_task_sets,
     find_routers_at_plan, leftovers, note_forwarded,
 };
-use super::rollout::{Fresh, PrimaryWhy, Rollout, Step, Subject};
+use super::rollout::{BakeKind, Fresh, PrimaryWhy, Rollout, Step, Subject};
 use super::schedule::{plan_stand_in, record};
 use crate::aws::cloudwatch;
 use crate::diag::{AttrPath, Diagnostics};
@@ -282,10 +282,51 @@ fn summarize(
                 format!("{n} task(s), {scale}% of desiredCount {}", s.desired_count)
             })
             .unwrap_or_else(|| format!("{scale}% of the service's desired count"));
+        let walk: Vec<(i64, &Vec<String>)> = r
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Bake {
+                    kind: BakeKind::Replacement,
+                    traffic,
+                    alarms,
+                    ..
+                } => Some((*traffic, alarms)),
+                _ => None,
+            })
+            .collect();
+        let watched = walk.first().map(|(_, a)| a.join(", ")).unwrap_or_default();
+        let weights: Vec<String> = walk
+            .iter()
+            .filter(|(w, _)| *w > 0)
+            .map(|(w, _)| format!("{w}%"))
+            .collect();
+        if !weights.is_empty() {
+            let alarms = if watched.is_empty() {
+                String::new()
+            } else {
+                format!(", watching alarms {watched}")
+            };
+            diags.warning(
+                "Replacement: the new stable task set walks the steps",
+                format!(
+                    "Deployment {id}: a new stable task set of {} ({tasks}) comes up on target group {} and takes production traffic ({before} now) in the configured steps, {} then 100%, baking at each{alarms}. Any stop on the way (an alarm, Ctrl-C, the timeout) moves all traffic back to the current stable task set and deletes the new one.",
+                    label(&d.stable_td),
+                    crate::arn::target_group_label(&tg),
+                    weights.join(", "),
+                ),
+            );
+            return;
+        }
+        let checked = if watched.is_empty() {
+            String::new()
+        } else {
+            format!(" Alarms {watched} are read once first; one in ALARM stops it.")
+        };
         diags.warning(
             "Cutover: production moves at once",
             format!(
-                "Deployment {id}: a new stable task set of {} ({tasks}) comes up on target group {}, and once it is steady all production traffic ({before} now) moves to it in one step, with no canary step and no bake. For a gradual release, bring the new version in as a canary first.",
+                "Deployment {id}: a new stable task set of {} ({tasks}) comes up on target group {}, and once it is steady all production traffic ({before} now) moves to it in one step, with no canary step and no bake.{checked} For a gradual release, bring the new version in as a canary first; with canary step blocks configured, a replacement walks them too.",
                 label(&d.stable_td),
                 crate::arn::target_group_label(&tg),
             ),

@@ -158,6 +158,9 @@ pub(crate) enum BakeKind {
     Resumed,
     /// The last alarm check, right before a promotion (`canary.promote`).
     Promotion,
+    /// A step of a new stable task set's walk (a template or stable version change); step 0
+    /// is the one alarm check before it takes all traffic when there are no steps.
+    Replacement,
 }
 
 /// Everything one apply does, and what the state holds after it.
@@ -280,6 +283,64 @@ impl Builder<'_> {
             scale,
             target_group: tg.to_string(),
         });
+    }
+
+    /// A new stable task set on `idle` walks the configured `canary.step` weights below 100
+    /// (their pauses and the `analysis` alarms; approvals hold canary releases only), or,
+    /// without steps, has the alarms read once before it takes all traffic. Every stop
+    /// before the end moves all traffic back to `live` and deletes the new task set.
+    fn walk_replacement(
+        &mut self,
+        live: &str,
+        idle: &str,
+        alarms: &[String],
+        schedule: &mut Vec<ScheduledStep>,
+    ) {
+        let d = self.d;
+        let steps = d
+            .canary
+            .as_ref()
+            .or(d.held.as_ref())
+            .map_or(&[][..], |c| c.steps.as_slice());
+        let mut walked = 0;
+        for (i, st) in steps.iter().enumerate().filter(|(_, st)| st.traffic < 100) {
+            let split = vec![
+                (live.to_string(), (100 - st.traffic) as i32),
+                (idle.to_string(), st.traffic as i32),
+            ];
+            self.route(Some(split), Some(idle), RoutePurpose::Split, live);
+            if !st.pause.is_zero() || !alarms.is_empty() {
+                self.steps.push(Step::Bake {
+                    step: i + 1,
+                    traffic: st.traffic,
+                    pause: st.pause,
+                    alarms: alarms.to_vec(),
+                    kind: BakeKind::Replacement,
+                });
+            }
+            schedule.push(ScheduledStep {
+                traffic: st.traffic,
+                pause: st.pause,
+                alarms: alarms.to_vec(),
+            });
+            walked += 1;
+        }
+        if walked == 0 && !alarms.is_empty() {
+            self.steps.push(Step::Bake {
+                step: 0,
+                traffic: 0,
+                pause: std::time::Duration::ZERO,
+                alarms: alarms.to_vec(),
+                kind: BakeKind::Replacement,
+            });
+        }
+        if walked > 0 {
+            schedule.push(ScheduledStep {
+                traffic: 100,
+                pause: std::time::Duration::ZERO,
+                alarms: Vec::new(),
+            });
+        }
     }
 
     fn primary(
@@ -414,6 +475,13 @@ impl Rollout {
         let stable_changed = p.is_none_or(|p| p.stable_td != d.stable_td) || template_changed;
         let stable_label = p.map(|p| p.stable_td.clone()).unwrap_or_default();
 
+        let alarms = d
+            .analysis
+            .as_ref()
+            .map(|a| a.alarms.clone())
+            .unwrap_or_default();
+        let mut schedule = Vec::new();
+
         // 1. The stable version.
         let mut stable_after = seen.stable.clone().map(Subject::Known);
         let live = match (&seen.stable, &live0) {
@@ -465,9 +533,11 @@ impl Rollout {
                 if promotable.is_none() {
                     // Test traffic reaches the new version before production traffic does.
                     b.route(None, Some(&idle), RoutePurpose::Split, &live);
+                    // Replacing the stable is a release too: the new task set walks the
+                    // configured steps, baking with the alarms watched, before it takes all.
+                    b.walk_replacement(&live, &idle, &alarms, &mut schedule);
                 }
-                let alarms = d.analysis.as_ref().map(|a| a.alarms.clone());
-                if let (Some(_), Some(alarms)) = (&promotable, alarms.filter(|a| !a.is_empty())) {
+                if let (Some(_), false) = (&promotable, alarms.is_empty()) {
                     // A promotion by commit (the canary's version named as stable) reads the
                     // alarms once before it moves traffic, as `promote = true` does.
                     let current = match &b.production {
@@ -481,7 +551,7 @@ impl Rollout {
                         step: 0,
                         traffic: current,
                         pause: std::time::Duration::ZERO,
-                        alarms,
+                        alarms: alarms.clone(),
                         kind: BakeKind::Promotion,
                     });
                 }
@@ -604,12 +674,6 @@ impl Rollout {
         // schedule above the canary's current weight, then where the release ends.
         let split = |w: i64| vec![(live.clone(), (100 - w) as i32), (idle.clone(), w as i32)];
         let test_to = if d.canary.is_some() { &idle } else { &live };
-        let alarms = d
-            .analysis
-            .as_ref()
-            .map(|a| a.alarms.clone())
-            .unwrap_or_default();
-        let mut schedule = Vec::new();
         if let Some(c) = &d.canary {
             let current = match (&b.production, &canary_after) {
                 (_, Some(Subject::New(_))) => 0,

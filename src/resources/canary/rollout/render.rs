@@ -127,6 +127,15 @@ impl Rollout {
                     alarms.join(", ")
                 )),
                 Step::Bake {
+                    step: 0,
+                    kind: BakeKind::Replacement,
+                    alarms,
+                    ..
+                } => lines.push(format!(
+                    "check alarms {} before the new stable task set takes all traffic",
+                    alarms.join(", ")
+                )),
+                Step::Bake {
                     step,
                     traffic,
                     pause,
@@ -138,13 +147,20 @@ impl Rollout {
                     } else {
                         format!(" watching alarms {}", alarms.join(", "))
                     };
-                    if *kind == BakeKind::Resumed {
-                        watching += " (the rest of an interrupted bake)";
+                    match kind {
+                        BakeKind::Resumed => watching += " (the rest of an interrupted bake)",
+                        BakeKind::Replacement => watching += " (the new stable task set)",
+                        BakeKind::Step | BakeKind::Promotion => {}
                     }
                     lines.push(if pause.is_zero() {
                         format!(
-                            "step {step}: check alarms {} at {traffic}%",
-                            alarms.join(", ")
+                            "step {step}: check alarms {} at {traffic}%{}",
+                            alarms.join(", "),
+                            if *kind == BakeKind::Replacement {
+                                " (the new stable task set)"
+                            } else {
+                                ""
+                            }
                         )
                     } else {
                         format!(

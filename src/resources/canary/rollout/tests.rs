@@ -924,3 +924,85 @@ fn an_interrupted_bake_is_finished_before_the_next_step() {
     at_10.weights = Some((80, 20));
     assert!(!steps(&at_10, &stopped)[0].contains("interrupted"));
 }
+
+#[test]
+fn a_change_that_replaces_the_stable_walks_the_configured_steps() {
+    // A canary release of web:13 was rolled back: the canary block (with its steps) stays
+    // configured but held, and the template changes under stable web:12.
+    let mut cfg = scheduled(12, 13, &[(10, "5m"), (50, "10m"), (100, "1m")]);
+    cfg.set(
+        "last_release",
+        Value::object([
+            ("result", Value::from("rolled_back")),
+            ("task_definition", Value::from(format!("{TD}13"))),
+            ("attempt", Value::from(1i64)),
+            ("reason", Value::from("alarm")),
+            ("at", Value::from("2026-12-02T06:00:00Z")),
+        ]),
+    );
+    let seen = applied(&cfg, None);
+    let mut changed = cfg.clone();
+    let mut ts = changed.block("task_set").clone();
+    ts.set("container_port", Value::from(8081i64));
+    changed.set("task_set", Value::List(vec![ts]));
+    let r = Rollout::plan(&seen, &Desired::from(&changed));
+    assert_eq!(
+        r.lines,
+        [
+            "create stable task set web:12 (scale 100%) on tg green",
+            "shift traffic 90/10 on 1 rule",
+            "step 1: bake 5m at 10% watching alarms web-5xx (the new stable task set)",
+            "shift traffic 50/50 on 1 rule",
+            "step 2: bake 10m at 50% watching alarms web-5xx (the new stable task set)",
+            "move all production traffic to tg green on 1 rule",
+            "make stable task set web:12 PRIMARY (tg green is live now)",
+            "delete old stable task set web:12 (ecs-svc/1)",
+            "takes at least 15m (bakes), plus the waits for steady task sets"
+        ]
+    );
+    assert_eq!(
+        r.schedule.iter().map(|s| s.traffic).collect::<Vec<_>>(),
+        [10, 50, 100]
+    );
+    assert!(!r.ends_release(&Desired::from(&changed)));
+
+    // A stable version change walks them the same way.
+    let mut bumped = cfg.clone();
+    bumped.set(
+        "stable",
+        Value::List(vec![Value::object([
+            ("task_definition", Value::from(format!("{TD}14"))),
+            ("scale_percent", Value::from(100i64)),
+        ])]),
+    );
+    let lines = steps(&seen, &bumped);
+    assert!(
+        lines.contains(
+            &"step 2: bake 10m at 50% watching alarms web-5xx (the new stable task set)"
+                .to_string()
+        ),
+        "{lines:#?}"
+    );
+
+    // No steps, but alarms: they are read once before the cutover.
+    let mut plain = config(12, None);
+    plain.set("analysis", cfg.get("analysis").clone());
+    let seen = applied(&plain, None);
+    let mut changed = plain.clone();
+    changed.set("task_set", Value::List(vec![ts_with_port(&plain, 8081)]));
+    let lines = steps(&seen, &changed);
+    assert_eq!(
+        lines[..3],
+        [
+            "create stable task set web:12 (scale 100%) on tg green",
+            "check alarms web-5xx before the new stable task set takes all traffic",
+            "move all production traffic to tg green on 1 rule",
+        ]
+    );
+}
+
+fn ts_with_port(cfg: &Value, port: i64) -> Value {
+    let mut ts = cfg.block("task_set").clone();
+    ts.set("container_port", Value::from(port));
+    ts
+}
