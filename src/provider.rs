@@ -367,10 +367,10 @@ impl Provider {
         match crate::value::parse_json(raw_json) {
             Ok(v) => {
                 let v = schema.block.conform(&v);
-                if version < schema.version && !v.is_null() {
-                    (r.upgrade(version, v), d)
-                } else {
+                if v.is_null() {
                     (v, d)
+                } else {
+                    (r.upgrade(version, v), d)
                 }
             }
             Err(e) => {

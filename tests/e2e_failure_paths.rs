@@ -67,6 +67,55 @@ async fn a_failed_first_apply_is_not_tainted_and_the_next_create_keeps_the_prima
     s.ws.assert_plan_empty();
 }
 
+/// A canary an earlier create left before it was steady (that create was killed while it
+/// waited, `make chaos` seed 137): the create that takes it over waits for it to be steady
+/// before any traffic moves to it, and fails without a state if it never gets there.
+#[tokio::test]
+async fn a_create_waits_for_a_leftover_canary_to_be_steady_before_routing_to_it() {
+    let s = Stack::short_periods("leftunsteady").await;
+    s.emu
+        .configure(json!({"never_stable_task_definitions": [s.td(1)]}));
+    let cfg = CanaryConfig::new(&s.infra)
+        .extra("  timeouts {\n    create = \"6s\"\n  }")
+        .canary(&s.td(1), 10);
+    s.deploy(&cfg);
+    s.ws.apply_fails(&[])
+        .assert_contains(&["Canary task set did not reach a steady state"]);
+    let stable = primary_id(&s).await;
+    // What a create killed while it waited for its canary leaves: the canary, owned, on the
+    // canary target group, not steady, with no traffic yet.
+    let deployment = format!("{}/{}", s.infra.cluster, s.infra.service());
+    let left = s
+        .aws
+        .create_task_set_on(
+            &s.infra,
+            &s.td(1),
+            s.green(),
+            &[("ecsx:deployment", &deployment), ("ecsx:role", "canary")],
+        )
+        .await;
+
+    s.ws.apply_fails(&[]).assert_contains(&[
+        "Resuming an earlier create",
+        "A task set left by an earlier create did not reach a steady state",
+    ]);
+    assert_eq!(
+        s.splits().await,
+        [(100, 0), (100, 0), (100, 0)],
+        "no traffic, test traffic included, to a task set that is not steady"
+    );
+    assert!(state_values(&s.ws.show_json(), ADDR).is_none());
+
+    // Once it is steady, the next create takes it over and routes to it.
+    s.emu
+        .configure(json!({"never_stable_task_definitions": []}));
+    s.ws.apply(&[]);
+    assert_eq!(s.id_of("stable").as_deref(), Some(stable.as_str()));
+    assert_eq!(s.id_of("canary").as_deref(), Some(left.id.as_str()));
+    assert_eq!(s.splits().await, [(90, 10), (90, 10), (0, 100)]);
+    s.ws.assert_plan_empty();
+}
+
 /// An alarm that rolls a first apply back: no state, but the rollback is recorded on the
 /// stable task set, so the next create takes the stable over and holds the canary back.
 #[tokio::test]
@@ -512,4 +561,42 @@ async fn a_promotion_by_commit_reads_the_alarms_before_it_moves_traffic() {
         "the canary took over"
     );
     s.ws.assert_plan_empty();
+}
+
+/// ELBv2 may describe a rule's old actions for a while after ModifyRule, which a shift waits
+/// out (`elb_stale_seconds`). A rule that shows something else meanwhile, neither what the
+/// apply wrote nor what it replaced, was changed by someone else: the apply stops at once,
+/// naming it, instead of waiting five minutes for weights that never come.
+#[tokio::test]
+async fn a_rule_changed_while_a_shift_waits_for_elbv2_stops_the_apply_at_once() {
+    let s = Stack::with_proxy("shiftwait", 1, &[]).await;
+    s.emu
+        .configure(json!({"stabilize_seconds": 1, "drain_seconds": 1}));
+    s.deploy(&CanaryConfig::new(&s.infra));
+    s.ws.apply(&[]);
+    s.emu.configure(json!({"elb_stale_seconds": 6}));
+    s.deploy(&CanaryConfig::new(&s.infra).canary(&s.td(1), 10));
+    let writes = s.proxy().calls("elbv2.ModifyRule");
+    let mut run =
+        s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.proxy().calls("elbv2.ModifyRule") == writes {
+        assert!(run.is_running(), "the apply ended before its shift");
+        assert!(Instant::now() < deadline, "no shift came");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Somebody else's write while ELBv2 still shows the rule as it was.
+    let (blue, green) = (s.blue().to_string(), s.green().to_string());
+    s.aws
+        .set_forward(&s.infra.rule_arn, &[(&blue, 50), (&green, 50)])
+        .await;
+    let started = Instant::now();
+    let out = run.wait();
+    assert!(!out.success(), "{out}");
+    out.assert_contains(&["forwards 50 to", "changed it meanwhile"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the apply waited for weights that never came"
+    );
+    s.emu.configure(json!({"elb_stale_seconds": 0}));
 }

@@ -22,6 +22,10 @@ async fn rollback_promotion_and_cutover_plans_say_so() {
     assert_eq!(code, 2, "{plan}");
     plan.assert_contains(&["Warning: Rollback", "90/10", "becomes 100/0"])
         .assert_not_contains(&["Warning: Promotion", "Warning: Cutover"]);
+    // Only this apply's steps: the last apply's ("create canary task set ...") are not shown
+    // as removed lines, and emptying them is no news from outside Terraform.
+    plan.assert_contains(&["+ \"delete canary task set kinds:2"])
+        .assert_not_contains(&["- \"create canary task set", "changed outside of Terraform"]);
 
     // Naming the canary's version as stable is a promotion.
     s.deploy(&CanaryConfig::new(&s.infra).stable(&s.td(1)));

@@ -46,8 +46,10 @@ pub trait Resource: Send + Sync {
     /// Rules beyond the schema's per-attribute validators.
     fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
 
-    /// Moves a state written with schema `version` (older than the current one, already
-    /// conformed to the current schema's shape) to the current meaning.
+    /// Moves a state written with schema `version` (already conformed to the current
+    /// schema's shape) to the current meaning. Terraform sends every stored state through
+    /// here before it plans or refreshes, the current version's too, so this is also where
+    /// a state sheds what only the apply that wrote it needed.
     fn upgrade(&self, _version: i64, state: Value) -> Value {
         state
     }

@@ -49,6 +49,8 @@ Switches for real-AWS behaviours (RigConfig.SWITCHES; default = real behaviour u
                                      CreateTaskSet / UpdateTaskSet
     require_associated_target_group (true)  CreateTaskSet refuses a target group that no
                                      listener or rule forwards to
+    elb_stale_seconds (0, off)       Describe{Rules,Listeners} show the actions from before a
+                                     ModifyRule/ModifyListener this long after it
     propagation_seconds (0, off)     CreateTaskSet answers ClusterNotFound/ServiceNotFound/
                                      the association error this long after the cluster,
                                      service or association was made; off by default only
@@ -66,6 +68,7 @@ moto's own ``POST /moto-api/reset`` keeps working (settings survive it).
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import inspect
 import io
@@ -138,6 +141,11 @@ class RigConfig:
         # association, CreateTaskSet answers ClusterNotFound / ServiceNotFound / the
         # association error (propagation).  0: off.
         "propagation_seconds": 0.0,
+        # For this long after a ModifyRule / ModifyListener, Describe{Rules,Listeners} still
+        # show the actions from before it (ELBv2 is eventually consistent); a second Modify*
+        # within that time keeps the first one's snapshot.  0: off, because every shift of
+        # every suite would wait it out.
+        "elb_stale_seconds": 0.0,
         # Sample which task set gets which share of traffic after every ECS/ELBv2 request
         # (GET /_rig/traffic).  Not an AWS behaviour: a check of the provider's ordering.
         "traffic_model": True,
@@ -191,7 +199,7 @@ class RigConfig:
         page = switches["elb_page_size"]
         if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 1):
             raise ValueError("elb_page_size must be a whole number >= 1 or null")
-        for name in ("stale_stability_seconds", "propagation_seconds"):
+        for name in ("stale_stability_seconds", "propagation_seconds", "elb_stale_seconds"):
             if isinstance(switches[name], bool) or not isinstance(switches[name], (int, float)) \
                     or switches[name] < 0:
                 raise ValueError(f"{name} must be a number >= 0")
@@ -910,6 +918,7 @@ def create_listener(self, load_balancer_arn, protocol, port, ssl_policy, certifi
 def modify_listener(self, arn, port=None, protocol=None, ssl_policy=None, certificates=None,
                     actions=None, *args, **kwargs):
     _check_and_hide_oidc_secrets(actions, modifying=True)
+    _remember_elb_stale(self.describe_listeners(None, [arn]), "default_actions")
     balancer = _balancer_of_listener(self, arn)
     _check_network_forward(self, balancer, actions)
     listener = _original_modify_listener(
@@ -933,9 +942,38 @@ def create_rule(self, listener_arn, conditions, priority, actions, *args, **kwar
 
 def modify_rule(self, rule_arn, conditions, actions, *args, **kwargs):
     _check_and_hide_oidc_secrets(actions, modifying=True)
+    _remember_elb_stale(self.describe_rules(None, [rule_arn]), "actions")
     rule = _original_modify_rule(self, rule_arn, conditions, actions, *args, **kwargs)
     _note_associations(self)
     return rule
+
+
+# Listener or rule ARN -> (attribute, its actions before the last Modify*, shown until).
+ELB_STALE: dict[str, tuple[str, Any, float]] = {}
+
+
+def _remember_elb_stale(found, attribute: str) -> None:
+    """Before a Modify*: keep the listener's or rule's actions for Describe* to show for
+    `elb_stale_seconds` (the first snapshot stands while it is shown)."""
+    if CONFIG.elb_stale_seconds <= 0 or not found:
+        return
+    item = found[0]
+    now = time.monotonic()
+    shown = ELB_STALE.get(item.arn)
+    if shown is not None and shown[2] > now:
+        return
+    ELB_STALE[item.arn] = (attribute, copy.deepcopy(getattr(item, attribute)),
+                           now + CONFIG.elb_stale_seconds)
+
+
+def _elb_view(item):
+    """What Describe* shows of a listener or rule: its stale actions while they are shown."""
+    shown = ELB_STALE.get(getattr(item, "arn", None))
+    if shown is None or shown[2] <= time.monotonic():
+        return item
+    view = copy.copy(item)
+    setattr(view, shown[0], shown[1])
+    return view
 
 
 PAGE_MARKER = "rig-page-"
@@ -948,9 +986,11 @@ def paged(original, items_key: str, everything):
 
     def wrapper(self):
         size = CONFIG.elb_page_size
-        if not size:
+        stale = CONFIG.elb_stale_seconds > 0 and items_key in ("Rules", "Listeners")
+        if not size and not stale:
             return original(self)
-        items = list(everything(self))
+        items = [_elb_view(i) for i in everything(self)]
+        size = size or max(len(items), 1)
         asked = self._get_int_param("PageSize", None)
         size = min(size, asked) if asked else size
         marker = self._get_param("Marker")

@@ -723,6 +723,37 @@ def test_elb_describe_answers_page_one_item_at_a_time(emulator, elbv2, infrastru
         elbv2.describe_rules(ListenerArn=listener, Marker="not-a-marker")
 
 
+def test_elb_describe_shows_the_old_actions_for_a_while_after_modify(emulator, elbv2,
+                                                                    infrastructure):
+    configure(emulator, elb_stale_seconds=1.5)
+    rule, listener = infrastructure["rule_arn"], infrastructure["listener_arn"]
+
+    def weights(found, key):
+        groups = found[key][0]["ForwardConfig"]["TargetGroups"]
+        return sorted(g["Weight"] for g in groups)
+
+    def rule_weights():
+        return weights(elbv2.describe_rules(RuleArns=[rule])["Rules"][0], "Actions")
+
+    def listener_weights():
+        return weights(elbv2.describe_listeners(ListenerArns=[listener])["Listeners"][0],
+                       "DefaultActions")
+
+    before = rule_weights()
+    elbv2.modify_rule(RuleArn=rule, Actions=forward(infrastructure, 90, 10))
+    elbv2.modify_listener(ListenerArn=listener, DefaultActions=forward(infrastructure, 90, 10))
+    assert rule_weights() == before and listener_weights() == before
+    # A second write while the first is not shown yet: the old actions are still what shows.
+    elbv2.modify_rule(RuleArn=rule, Actions=forward(infrastructure, 50, 50))
+    assert rule_weights() == before
+    time.sleep(1.7)
+    assert rule_weights() == [50, 50]
+    assert listener_weights() == [10, 90]
+    configure(emulator, elb_stale_seconds=0)
+    elbv2.modify_rule(RuleArn=rule, Actions=forward(infrastructure, 100, 0))
+    assert rule_weights() == [0, 100]
+
+
 def test_stale_stability_after_create_and_update(emulator, ecs, svc):
     configure(emulator, stale_stability_seconds=1.5, stabilize_seconds=0.5)
     ts = new_task_set(ecs, svc)

@@ -78,6 +78,9 @@ pub(crate) async fn converge_reporting(
     let mut seen = if prior.is_null() {
         match leftovers(ctx, &d, Some(&svc)).await {
             Ok(seen) => {
+                if !steady_leftovers(ctx, &d, &seen, limit, diags).await {
+                    return prior.clone();
+                }
                 // A failed first apply's record: what the plan continued from.
                 if let Some(r) = &seen.record {
                     if basis.get("last_release").is_null() {
@@ -339,6 +342,45 @@ pub(super) struct Live {
     created: Vec<(Fresh, TaskSetRef, String)>,
     /// When the apply's timeout (`timeouts.create` / `update`) runs out: a bake stops there.
     pub(super) deadline: std::time::Instant,
+}
+
+/// The task sets an earlier create left, which this one takes over, may never have been
+/// steady (it died waiting for them): no traffic moves to one before it is. False, with the
+/// error, when one does not get there; the create then fails with no state, as the earlier one
+/// did, and the next one tries again.
+async fn steady_leftovers(
+    ctx: &Ctx,
+    d: &Desired,
+    seen: &Observed,
+    limit: Duration,
+    diags: &mut Diagnostics,
+) -> bool {
+    if !d.wait {
+        return true;
+    }
+    for (role, t) in [(Role::Stable, &seen.stable), (Role::Canary, &seen.canary)] {
+        let Some(t) = t else { continue };
+        let waited = ecs::wait_steady(
+            &ctx.aws.ecs,
+            &d.cluster,
+            &d.service,
+            &t.arn,
+            limit,
+            &ctx.stop,
+        )
+        .await;
+        if let Err(e) = waited {
+            aws_error(
+                diags,
+                Some(AttrPath::attr(role.as_str())),
+                "A task set left by an earlier create did not reach a steady state",
+                &format!("deployment {}, task set {}", d.id(), t.id),
+                &e,
+            );
+            return false;
+        }
+    }
+    true
 }
 
 /// The records the plan left unknown and this apply did not write stay the prior ones: the
@@ -766,6 +808,13 @@ pub(super) async fn shift(
             )));
         }
     }
+    // What each router forwarded before this write: until ELBv2 shows the new weights, it may
+    // still show these, and anything else is somebody else's write.
+    let before: BTreeMap<String, Vec<(String, i32)>> = managed
+        .iter()
+        .chain(&test)
+        .map(|r| (r.arn.clone(), sorted_split(r)))
+        .collect();
     let mut wrote = false;
     for (routers, want) in [(&managed, production), (&test, tests)] {
         let Some(want) = want else { continue };
@@ -775,19 +824,28 @@ pub(super) async fn shift(
         }
     }
     if wrote {
-        wait_routed(ctx, d, production, tests).await?;
+        wait_routed(ctx, d, production, tests, &before).await?;
     }
     Ok(())
 }
 
+fn sorted_split(r: &Router) -> Vec<(String, i32)> {
+    let mut w = r.weights().unwrap_or_default();
+    w.sort();
+    w
+}
+
 /// ELBv2 may describe a rule's old actions for a moment after ModifyRule. Waits until every
 /// router reads back what was just written, so the state and the steps that follow (deleting
-/// the task sets traffic left) rest on what AWS reports, not on what was sent.
+/// the task sets traffic left) rest on what AWS reports, not on what was sent. A router that
+/// shows neither what was written nor what it forwarded `before` was changed by someone else
+/// meanwhile: that is no lag to wait out, and the apply stops at once, naming it.
 async fn wait_routed(
     ctx: &Ctx,
     d: &Desired,
     production: Option<&Weights>,
     tests: Option<&Weights>,
+    before: &BTreeMap<String, Vec<(String, i32)>>,
 ) -> Result<(), AwsError> {
     wait::until(
         "listeners and rules to show the new weights",
@@ -796,7 +854,11 @@ async fn wait_routed(
         &ctx.stop,
         || async {
             let (managed, test) = find_routers(ctx, d).await?;
-            let behind = lagging(&[(&managed[..], production), (&test[..], tests)]);
+            let groups = [(&managed[..], production), (&test[..], tests)];
+            let (behind, changed) = lagging(&groups, before);
+            if let Some(r) = changed.first() {
+                return Err(changed_under_write(r, &groups));
+            }
             Ok(if behind.is_empty() {
                 Poll::Done(())
             } else {
@@ -807,18 +869,47 @@ async fn wait_routed(
     .await
 }
 
-/// The routers that do not (yet) forward as intended; a None split is not checked.
-fn lagging(groups: &[(&[Router], Option<&Weights>)]) -> Vec<String> {
-    groups
+/// The routers that do not forward as intended yet (a None split is not checked): those that
+/// still show what they forwarded `before` the write (ELBv2 lag), and those that show
+/// something else (changed by someone else).
+fn lagging<'a>(
+    groups: &[(&'a [Router], Option<&Weights>)],
+    before: &BTreeMap<String, Vec<(String, i32)>>,
+) -> (Vec<String>, Vec<&'a Router>) {
+    let mut behind = Vec::new();
+    let mut changed = Vec::new();
+    for (routers, want) in groups {
+        let Some(want) = want else { continue };
+        for r in routers.iter().filter(|r| !r.forwards_exactly(want)) {
+            if before.get(&r.arn) == Some(&sorted_split(r)) {
+                behind.push(r.arn.clone());
+            } else {
+                changed.push(r);
+            }
+        }
+    }
+    (behind, changed)
+}
+
+fn changed_under_write(r: &Router, groups: &[(&[Router], Option<&Weights>)]) -> AwsError {
+    let show = |w: &[(String, i32)]| {
+        w.iter()
+            .map(|(tg, w)| format!("{w} to {}", crate::arn::target_group_label(tg)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let wanted = groups
         .iter()
-        .filter_map(|(routers, want)| want.map(|w| (routers, w)))
-        .flat_map(|(routers, want)| {
-            routers
-                .iter()
-                .filter(move |r| !r.forwards_exactly(want))
-                .map(|r| r.arn.clone())
-        })
-        .collect()
+        .find(|(routers, _)| routers.iter().any(|x| x.arn == r.arn))
+        .and_then(|(_, want)| *want)
+        .map(|w| show(w))
+        .unwrap_or_default();
+    AwsError::Unexpected(format!(
+        "the {} {} forwards {} since this apply wrote {wanted}: something outside this apply (another apply, a console edit, an abort) changed it meanwhile. ecsx stopped without writing again; plan again to see what the next apply would do",
+        r.kind.noun(),
+        r.arn,
+        show(&r.weights().unwrap_or_default()),
+    ))
 }
 
 /// Destroy: traffic back to the stable target group, then the canary and orphans, then the
@@ -942,18 +1033,46 @@ mod tests {
     const GREEN: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/green/2";
 
     #[test]
-    fn lagging_names_routers_that_still_show_other_weights() {
+    fn lagging_tells_elbv2_lag_from_somebody_else_s_write() {
         let split = [(BLUE.to_string(), 90), (GREEN.to_string(), 10)];
         let test_split = [(BLUE.to_string(), 0), (GREEN.to_string(), 100)];
         let r = |arn: &str, b, g| router(arn, &[(BLUE, b), (GREEN, g)]);
+        // Before the write, every router forwarded all to blue.
+        let before: BTreeMap<String, Vec<(String, i32)>> = ["prod", "api", "test"]
+            .iter()
+            .map(|a| (a.to_string(), sorted_split(&r(a, 100, 0))))
+            .collect();
         let managed = vec![r("prod", 90, 10), r("api", 100, 0)];
         let test = vec![r("test", 0, 100)];
         let both = |m: &[Router], t: &[Router]| {
-            lagging(&[(m, Some(&split[..])), (t, Some(&test_split[..]))])
+            let (behind, changed) = lagging(
+                &[(m, Some(&split[..])), (t, Some(&test_split[..]))],
+                &before,
+            );
+            (
+                behind,
+                changed.iter().map(|r| r.arn.clone()).collect::<Vec<_>>(),
+            )
         };
-        assert_eq!(both(&managed, &test), ["api"]);
+        // "api" still shows what it forwarded before: ELBv2 lag, waited out.
+        assert_eq!(both(&managed, &test), (vec!["api".to_string()], vec![]));
         let test = [r("test", 100, 0)];
-        assert_eq!(both(&managed[..1], &test), ["test"]);
-        assert!(lagging(&[(&managed[..1], Some(&split[..])), (&test, None)]).is_empty());
+        assert_eq!(
+            both(&managed[..1], &test),
+            (vec!["test".to_string()], vec![])
+        );
+        // Neither before nor what was written: somebody else's write.
+        let edited = [r("prod", 50, 50)];
+        assert_eq!(both(&edited, &[]), (vec![], vec!["prod".to_string()]));
+        let err = changed_under_write(&edited[0], &[(&edited[..], Some(&split[..]))]);
+        assert!(
+            err.to_string().contains(
+                "forwards 50 to blue, 50 to green since this apply wrote 90 to blue, 10 to green"
+            ),
+            "{err}"
+        );
+        let (behind, changed) =
+            lagging(&[(&managed[..1], Some(&split[..])), (&test, None)], &before);
+        assert!(behind.is_empty() && changed.is_empty());
     }
 }

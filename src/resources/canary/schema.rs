@@ -94,12 +94,12 @@ pub(crate) fn schema() -> Schema {
         .attr(Attribute::computed("live_target_group_arn", Type::String, "The target group the stable task set sits on; known at plan time. With `promotion = \"swap\"` it alternates between the two target groups at each promotion."))
         .attr(Attribute::computed("primary_weight", Type::Number, "Weight of the live target group (the stable task set's) on the managed listeners and rules; known at plan time."))
         .attr(Attribute::computed("canary_weight", Type::Number, "Weight of the other target group (the canary's); known at plan time."))
-        .attr(Attribute::computed("rollout_steps", Type::list_of(Type::String), "At plan time, the steps this apply will take; afterwards, the steps last taken. Unchanged when nothing changes."))
+        .attr(Attribute::computed("rollout_steps", Type::list_of(Type::String), "At plan time, the steps this apply will take, in words; after the apply, the steps it took (for `terraform show`). The next plan or refresh starts from an empty list (the provider drops it when Terraform reads the stored state back), so a plan never shows the last apply's steps as removed lines, and a refresh-only plan reports no change. Empty when nothing changes."))
         .attr(Attribute::computed("ecs_filled_in", Type::list_of(Type::String), "After an import: the `task_set` fields whose values ECS may have filled in (`security_groups`: the VPC default security group; `capacity_provider_strategy` or `launch_type`: the cluster's default; `platform_version`: the version `LATEST` resolved to). A configuration that leaves such a field unset matches the running task sets, so adopting rolls nothing; one that sets it is compared exactly. Empty after the first apply."))
         .attr(Attribute::computed(
             "schedule",
             Type::list_of(Type::Object(vec![("traffic_percent", Type::Number), ("pause", Type::String), ("alarms", Type::list_of(Type::String))])),
-            "At plan time, the traffic steps this apply walks, in order: the canary's weight, how long it bakes there and the alarms watched meanwhile; empty when the weights do not change. For `plan -json` consumers; `rollout_steps` shows the same in words.",
+            "At plan time, the traffic steps this apply walks, in order: the canary's weight, how long it bakes there and the alarms watched meanwhile; empty when the weights do not change. Dropped from the stored state as `rollout_steps` is. For `plan -json` consumers; `rollout_steps` shows the same in words.",
         ))
         .attr(Attribute::computed(
             "last_release",
@@ -151,6 +151,13 @@ pub(crate) fn upgrade(version: i64, mut state: Value) -> Value {
     }
     if version < 2 {
         super::schedule::upgrade_stand_in(&mut state);
+    }
+    // What the last apply did is read by `terraform show` right after it; by the next plan it
+    // is history, so that plan lists only its own steps, never the last apply's as removed
+    // lines. Dropped here rather than in Read, where a `plan -refresh-only` would report it
+    // as a change made outside Terraform.
+    for k in ["rollout_steps", "schedule"] {
+        state.set(k, Value::List(vec![]));
     }
     state
 }
