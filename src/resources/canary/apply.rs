@@ -902,7 +902,7 @@ fn changed_under_write(r: &Router, groups: &[(&[Router], Option<&Weights>)]) -> 
         .iter()
         .find(|(routers, _)| routers.iter().any(|x| x.arn == r.arn))
         .and_then(|(_, want)| *want)
-        .map(|w| show(w))
+        .map(&show)
         .unwrap_or_default();
     AwsError::Unexpected(format!(
         "the {} {} forwards {} since this apply wrote {wanted}: something outside this apply (another apply, a console edit, an abort) changed it meanwhile. ecsx stopped without writing again; plan again to see what the next apply would do",
