@@ -586,7 +586,7 @@ impl Sampler {
         self.armed.store(false, Ordering::SeqCst);
     }
 
-    /// The next create: counts again once traffic has a steady home.
+    /// After a create finished: counts again once traffic has a steady home.
     fn resume(&self) {
         self.armed.store(false, Ordering::SeqCst);
         self.suspended.store(false, Ordering::SeqCst);
@@ -939,7 +939,10 @@ impl Walk<'_> {
             .await;
         }
         if !self.deployed {
-            self.sampler.resume();
+            // Until a create has finished, the routers forward to a target group that nothing
+            // serves yet, or only a task set the create may still remove when it fails:
+            // (a) counts again from the first create that finished (see below).
+            self.sampler.suspend();
         }
         let first_fail = matches!(op.edit, Edit::FirstApplyFails) && !self.deployed;
         if matches!(op.edit, Edit::FirstApplyFails) && !first_fail {
@@ -1045,6 +1048,9 @@ impl Walk<'_> {
             }
         }
         self.deployed = !destroy;
+        if self.deployed && !was_deployed {
+            self.sampler.resume();
+        }
         if destroy {
             self.fresh_create = true;
             // The rollback records go with the state and the task sets: a create after a
