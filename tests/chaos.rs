@@ -717,6 +717,10 @@ struct Walk<'a> {
     last_canary_td: Option<String>,
     /// Task set ids already judged by invariant (e).
     judged: HashSet<String>,
+    /// `ecsx:release` tag values already read: a record counts once, when it appears. An
+    /// abort's record stays on the stable task set after a release of another version ended
+    /// the hold (seed 6042); read again later, it would hold the version back once more.
+    records_seen: HashSet<String>,
     log: Vec<String>,
     op: usize,
     /// Configuration applies that failed with no fault, kill or alarm to explain it.
@@ -1152,7 +1156,7 @@ impl Walk<'_> {
         for t in self.s.live().await {
             let id = t.id().unwrap_or_default().to_string();
             for (k, v) in self.s.tags(&id).await {
-                if k != "ecsx:release" {
+                if k != "ecsx:release" || !self.records_seen.insert(v.clone()) {
                     continue;
                 }
                 // v1 RESULT STEP ATTEMPT APPROVED REMAINING AT TD STABLE BY LABEL
@@ -1314,6 +1318,7 @@ async fn run_sequence(label: &str, ops: &[Op]) -> Outcome {
         held: HashSet::new(),
         last_canary_td: None,
         judged: HashSet::new(),
+        records_seen: HashSet::new(),
         log: Vec::new(),
         op: 0,
         plain_failures: 0,
