@@ -242,13 +242,7 @@ async fn an_unreadable_alarm_stops_the_bake_and_the_next_apply_bakes_the_rest() 
     let s = Stack::with_proxy("unread", 1, &[]).await;
     s.emu
         .configure(json!({"stabilize_seconds": 1, "drain_seconds": 1}));
-    s.aws.put_alarm("unread-5xx").await;
-    s.deploy(&CanaryConfig::new(&s.infra));
-    s.ws.apply(&[]);
-    s.deploy(&s.scheduled("8s", "unread-5xx", 1));
-    let mut run =
-        s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
-    s.at_step_1(&mut run).await;
+    let run = s.baking_at_step_1("unread-5xx", "8s").await;
     s.proxy()
         .faults(json!([{"operation": "cloudwatch.DescribeAlarms", "kind": "access_denied"}]));
     let out = run.wait();
@@ -287,9 +281,7 @@ async fn a_missing_alarm_warns_at_plan_and_stops_a_bake() {
     plan.assert_contains(&["Warning: Alarm not found", "gone-5xx"]);
 
     s.aws.put_alarm("gone-5xx").await;
-    let mut run =
-        s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
-    s.at_step_1(&mut run).await;
+    let run = s.apply_to_step_1().await;
     s.aws.delete_alarm("gone-5xx").await;
     let out = run.wait();
     assert!(!out.success(), "{out}");
@@ -303,13 +295,7 @@ async fn a_missing_alarm_warns_at_plan_and_stops_a_bake() {
 #[tokio::test]
 async fn an_alarm_cloudwatch_cannot_evaluate_stops_a_bake() {
     let s = Stack::short_periods("noeval").await;
-    s.aws.put_alarm("noeval-5xx").await;
-    s.deploy(&CanaryConfig::new(&s.infra));
-    s.ws.apply(&[]);
-    s.deploy(&s.scheduled("20s", "noeval-5xx", 1));
-    let mut run =
-        s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
-    s.at_step_1(&mut run).await;
+    let run = s.baking_at_step_1("noeval-5xx", "20s").await;
     s.emu
         .configure(json!({"alarm_evaluation_states": {"noeval-5xx": "EVALUATION_ERROR"}}));
     let out = run.wait();
@@ -350,13 +336,7 @@ async fn a_scale_that_keeps_the_task_count_does_not_wait_for_a_new_steady_state(
 #[tokio::test]
 async fn a_release_changed_under_a_baking_apply_stops_it_and_the_state_is_what_aws_holds() {
     let s = Stack::short_periods("underfoot").await;
-    s.aws.put_alarm("underfoot-5xx").await;
-    s.deploy(&CanaryConfig::new(&s.infra));
-    s.ws.apply(&[]);
-    s.deploy(&s.scheduled("60s", "underfoot-5xx", 1));
-    let mut run =
-        s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
-    s.at_step_1(&mut run).await;
+    let run = s.baking_at_step_1("underfoot-5xx", "60s").await;
     // Into the bake: every router shows step 1 and the apply has read them back (a change
     // made while it still waits for ELBv2 to show its own write reads as ELBv2 lag, which it
     // waits out for up to 5 minutes).

@@ -184,9 +184,7 @@ async fn a_template_change_with_steps_walks_them_with_the_alarms_watched() {
     );
 
     // An alarm at step 1: everything goes back and the new task set is deleted.
-    let mut run =
-        s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
-    s.at_step_1(&mut run).await;
+    let run = s.apply_to_step_1().await;
     s.aws
         .set_alarm(alarm, "ALARM", "Threshold Crossed: 3 datapoints")
         .await;

@@ -63,10 +63,8 @@ async fn an_alarm_rolls_the_release_back_mid_bake_and_the_version_is_held() {
     let stable = s.id_of("stable").expect("stable");
 
     s.deploy(&s.scheduled("60s", "alarm-5xx", 1));
-    let mut run =
-        s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
     // Wait until the canary takes its 10%, then fire the alarm.
-    s.at_step_1(&mut run).await;
+    let run = s.apply_to_step_1().await;
     let fired = Instant::now();
     s.aws
         .set_alarm("alarm-5xx", "ALARM", "Threshold Crossed: 7 datapoints")
@@ -362,13 +360,7 @@ async fn actions_continue_and_abort_a_held_release_and_the_next_plan_keeps_them(
 #[tokio::test]
 async fn ctrl_c_mid_bake_keeps_the_step_and_the_next_apply_bakes_the_rest() {
     let s = Stack::short_periods("stop").await;
-    s.aws.put_alarm("stop-5xx").await;
-    s.deploy(&CanaryConfig::new(&s.infra));
-    s.ws.apply(&[]);
-    s.deploy(&s.scheduled("12s", "stop-5xx", 1));
-    let mut run =
-        s.ws.spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
-    s.at_step_1(&mut run).await;
+    let run = s.baking_at_step_1("stop-5xx", "12s").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     run.interrupt();
     let out = run.wait();

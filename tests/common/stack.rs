@@ -188,14 +188,30 @@ impl Stack {
             .canary_steps(&self.td(1), &[(10, pause), (50, "1s")], attempt)
     }
 
-    /// Returns once the running apply has set step 1's 10% on the managed rule.
-    pub async fn at_step_1(&self, run: &mut Running) {
+    /// `terraform apply` in the background, returned once it has set step 1's 10% on the
+    /// managed rule.
+    pub async fn apply_to_step_1(&self) -> Running {
+        let mut run = self
+            .ws
+            .spawn(&["apply", "-auto-approve", "-input=false", "-no-color"]);
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.splits().await[0] != (90, 10) {
             assert!(run.is_running(), "apply ended before step 1");
             assert!(Instant::now() < deadline, "step 1 never came");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        run
+    }
+
+    /// From nothing to a release baking at step 1: the stable version deployed, then
+    /// [`Self::scheduled`] watching `alarm` (created here), applied in the background until
+    /// step 1's 10% is set.
+    pub async fn baking_at_step_1(&self, alarm: &str, pause: &str) -> Running {
+        self.aws.put_alarm(alarm).await;
+        self.deploy(&CanaryConfig::new(&self.infra));
+        self.ws.apply(&[]);
+        self.deploy(&self.scheduled(pause, alarm, 1));
+        self.apply_to_step_1().await
     }
 
     /// `plan -out`, `show -json` of it, then `apply` of exactly that plan.

@@ -8,7 +8,7 @@
 //! the stable task set) is state: with `promotion = "swap"` the two target groups trade roles
 //! at each promotion; with `"replace"` the stable task set returns to the primary one.
 
-use super::model::{td_label, Desired, Drift, Observed, Promotion, Role, TaskSetRef};
+use super::model::{td_label, Desired, Drift, Observed, Promotion, Role, TaskSetRef, TrafficStep};
 use std::collections::BTreeMap;
 
 /// A task set a step acts on: one the state records, or one this apply creates.
@@ -285,6 +285,39 @@ impl Builder<'_> {
         });
     }
 
+    /// Step `n` of a walk: `idle` at the step's weight on the managed routers (test traffic
+    /// to `tests`), then the step's bake where it has a pause or alarms to watch; the step goes
+    /// into `schedule`. A canary release and a new stable task set walk the same way.
+    fn walk_step(
+        &mut self,
+        n: usize,
+        st: &TrafficStep,
+        (live, idle, tests): (&str, &str, &str),
+        alarms: &[String],
+        kind: BakeKind,
+        schedule: &mut Vec<ScheduledStep>,
+    ) {
+        let split = vec![
+            (live.to_string(), (100 - st.traffic) as i32),
+            (idle.to_string(), st.traffic as i32),
+        ];
+        self.route(Some(split), Some(tests), RoutePurpose::Split, live);
+        if !st.pause.is_zero() || !alarms.is_empty() {
+            self.steps.push(Step::Bake {
+                step: n,
+                traffic: st.traffic,
+                pause: st.pause,
+                alarms: alarms.to_vec(),
+                kind,
+            });
+        }
+        schedule.push(ScheduledStep {
+            traffic: st.traffic,
+            pause: st.pause,
+            alarms: alarms.to_vec(),
+        });
+    }
+
     /// A new stable task set on `idle` walks the configured `canary.step` weights below 100
     /// (their pauses and the `analysis` alarms; approvals hold canary releases only), or,
     /// without steps, has the alarms read once before it takes all traffic. Every stop
@@ -304,25 +337,8 @@ impl Builder<'_> {
             .map_or(&[][..], |c| c.steps.as_slice());
         let mut walked = 0;
         for (i, st) in steps.iter().enumerate().filter(|(_, st)| st.traffic < 100) {
-            let split = vec![
-                (live.to_string(), (100 - st.traffic) as i32),
-                (idle.to_string(), st.traffic as i32),
-            ];
-            self.route(Some(split), Some(idle), RoutePurpose::Split, live);
-            if !st.pause.is_zero() || !alarms.is_empty() {
-                self.steps.push(Step::Bake {
-                    step: i + 1,
-                    traffic: st.traffic,
-                    pause: st.pause,
-                    alarms: alarms.to_vec(),
-                    kind: BakeKind::Replacement,
-                });
-            }
-            schedule.push(ScheduledStep {
-                traffic: st.traffic,
-                pause: st.pause,
-                alarms: alarms.to_vec(),
-            });
+            let kind = BakeKind::Replacement;
+            self.walk_step(i + 1, st, (live, idle, idle), alarms, kind, schedule);
             walked += 1;
         }
         if walked == 0 && !alarms.is_empty() {
@@ -708,26 +724,15 @@ impl Rollout {
                 .enumerate()
                 .filter(|(_, st)| st.traffic > current)
             {
-                b.route(
-                    Some(split(st.traffic)),
-                    Some(test_to),
-                    RoutePurpose::Split,
-                    &live,
+                let kind = BakeKind::Step;
+                b.walk_step(
+                    i + 1,
+                    st,
+                    (&live, &idle, test_to),
+                    &alarms,
+                    kind,
+                    &mut schedule,
                 );
-                if !st.pause.is_zero() || !alarms.is_empty() {
-                    b.steps.push(Step::Bake {
-                        step: i + 1,
-                        traffic: st.traffic,
-                        pause: st.pause,
-                        alarms: alarms.clone(),
-                        kind: BakeKind::Step,
-                    });
-                }
-                schedule.push(ScheduledStep {
-                    traffic: st.traffic,
-                    pause: st.pause,
-                    alarms: alarms.clone(),
-                });
             }
         }
         let before = b.steps.len();

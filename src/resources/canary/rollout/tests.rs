@@ -929,22 +929,15 @@ fn an_interrupted_bake_is_finished_before_the_next_step() {
 fn a_change_that_replaces_the_stable_walks_the_configured_steps() {
     // A canary release of web:13 was rolled back: the canary block (with its steps) stays
     // configured but held, and the template changes under stable web:12.
-    let mut cfg = scheduled(12, 13, &[(10, "5m"), (50, "10m"), (100, "1m")]);
-    cfg.set(
-        "last_release",
-        Value::object([
-            ("result", Value::from("rolled_back")),
-            ("task_definition", Value::from(format!("{TD}13"))),
-            ("attempt", Value::from(1i64)),
-            ("reason", Value::from("alarm")),
-            ("at", Value::from("2026-12-02T06:00:00Z")),
-        ]),
+    let cfg = with_record(
+        scheduled(12, 13, &[(10, "5m"), (50, "10m"), (100, "1m")]),
+        "rolled_back",
+        13,
+        &[],
     );
     let seen = applied(&cfg, None);
     let mut changed = cfg.clone();
-    let mut ts = changed.block("task_set").clone();
-    ts.set("container_port", Value::from(8081i64));
-    changed.set("task_set", Value::List(vec![ts]));
+    changed.set("task_set", Value::List(vec![ts_with_port(&cfg, 8081)]));
     let r = Rollout::plan(&seen, &Desired::from(&changed));
     assert_eq!(
         r.lines,
