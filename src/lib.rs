@@ -1,10 +1,10 @@
 //! ecsx: a Terraform provider (plugin protocol 6) for canary and blue/green releases on Amazon ECS task sets.
 
-pub mod actions;
 pub mod arn;
 pub mod aws;
 pub mod diag;
 pub mod duration;
+pub mod framework;
 pub mod log;
 pub mod protocol;
 pub mod provider;

@@ -134,7 +134,7 @@ async fn run(ready: Ready, trace: &Startup) -> Result<(), String> {
     #[cfg(windows)]
     ignore_console_interrupts();
 
-    protocol::server::serve(listener, config, Arc::new(Provider::new()))
+    protocol::serve(listener, config, Arc::new(Provider::new()))
         .await
         .map_err(|e| format!("gRPC server failed: {e}"))
 }

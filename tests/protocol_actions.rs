@@ -3,14 +3,13 @@
 //! (their behaviour is tested through Terraform in tests/e2e_progressive.rs).
 
 use async_trait::async_trait;
-use ecsx::actions::{Action, Progress};
 use ecsx::diag::{AttrPath, Diagnostics};
+use ecsx::framework::{Action, Ctx, Progress};
 use ecsx::protocol::codec;
 use ecsx::protocol::server::ProviderService;
 use ecsx::protocol::tfplugin6 as pb;
 use ecsx::protocol::tfplugin6::provider_client::ProviderClient;
 use ecsx::provider::Provider;
-use ecsx::resources::Ctx;
 use ecsx::schema::{Attribute, Block, Schema, Type, Validator};
 use ecsx::value::Value;
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 use super::codec;
 use super::tfplugin6 as pb;
 use crate::diag::{AttrPath, Diagnostics, PathStep, Severity};
+use crate::framework::{Invocation, Listed};
 use crate::schema::{Block, IdentitySchema, Mode, Nesting, Schema};
 use crate::value::Value;
 
@@ -139,5 +140,28 @@ fn block(b: &Block) -> pb::schema::Block {
         description: b.description.to_string(),
         description_kind: pb::StringKind::Markdown as i32,
         deprecated: false,
+    }
+}
+
+/// One InvokeAction event from what the action reported.
+pub(super) fn invoke_event(item: Invocation) -> pb::invoke_action::Event {
+    use pb::invoke_action::event::{Completed, Progress, Type};
+    pb::invoke_action::Event {
+        r#type: Some(match item {
+            Invocation::Progress(message) => Type::Progress(Progress { message }),
+            Invocation::Completed(d) => Type::Completed(Completed {
+                diagnostics: diagnostics(&d),
+            }),
+        }),
+    }
+}
+
+/// One ListResource event from one listing result.
+pub(super) fn list_event(item: Listed) -> pb::list_resource::Event {
+    pb::list_resource::Event {
+        identity: identity(&item.identity),
+        display_name: item.display_name,
+        resource_object: item.resource.as_ref().map(encode),
+        diagnostic: diagnostics(&item.diagnostics),
     }
 }

@@ -3,7 +3,10 @@
 pub mod codec;
 mod convert;
 mod guard;
+mod serve;
 pub mod server;
+
+pub use serve::serve;
 pub mod tls;
 
 /// Generated from `proto/tfplugin6.proto`.

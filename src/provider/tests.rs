@@ -1,5 +1,6 @@
 //! Unit tests of `provider`.
 
+use super::config::DEFAULT_MAX_RETRIES;
 use super::*;
 
 #[test]

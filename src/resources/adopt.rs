@@ -2,10 +2,10 @@
 //! over a cluster's services that list resources share.
 
 use super::support::aws_error;
-use super::Ctx;
 use crate::arn;
 use crate::aws::ecs::{self, Service, TaskSet};
 use crate::diag::{AttrPath, Diagnostics};
+use crate::framework::Ctx;
 use crate::schema::{Attribute, Block, IdentityAttribute, IdentitySchema, Schema, Type, Validator};
 use crate::value::Value;
 use std::collections::{BTreeMap, VecDeque};

@@ -1,13 +1,14 @@
 //! `ecsx_primary_task_set`: which task set of an EXTERNAL-controller service is PRIMARY.
 
+use super::adopt;
 use super::support::{
     aws_error, external_service, external_service_at_plan, reported, resource_id, split_import_id,
 };
-use super::{adopt, timeout, Ctx, ListSink, Plan, Resource};
 use crate::arn;
 use crate::aws::ecs::{self, Service, TaskSet};
 use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};
+use crate::framework::{timeout, Ctx, ListSink, Plan, Resource};
 use crate::schema::{Attribute, Block, IdentitySchema, Schema, Type, Validator};
 use crate::value::Value;
 use async_trait::async_trait;

@@ -5,7 +5,7 @@ use crate::aws::ecs::{self, Service};
 use crate::aws::wait::{self, Poll};
 use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};
-use crate::resources::Ctx;
+use crate::framework::Ctx;
 
 /// The value of an AWS call, or None after reporting its failure with [`aws_error`].
 pub fn reported<T>(

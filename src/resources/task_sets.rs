@@ -1,9 +1,9 @@
 //! Data source `ecsx_task_sets`: the task sets of a service, so nobody has to guess ARNs.
 
 use super::support::{aws_error, resource_id};
-use super::{Ctx, DataSource};
 use crate::aws::{ecs, AwsError};
 use crate::diag::{AttrPath, Diagnostics};
+use crate::framework::{Ctx, DataSource};
 use crate::schema::{Attribute, Block, Schema, Type, Validator};
 use crate::value::Value;
 use async_trait::async_trait;

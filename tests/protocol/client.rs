@@ -4,7 +4,7 @@ use crate::mtls;
 pub(crate) use crate::mtls::{client_tls, ClientIdentity, Presents};
 use crate::within;
 use ecsx::protocol::tfplugin6::provider_client::ProviderClient;
-use ecsx::protocol::{server, tls};
+use ecsx::protocol::tls;
 use ecsx::provider::Provider;
 use rustls::pki_types::CertificateDer;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -49,7 +49,11 @@ pub(crate) async fn start_server(expected_client: &ClientIdentity) -> TestServer
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
-    let task = tokio::spawn(server::serve(listener, config, Arc::new(Provider::new())));
+    let task = tokio::spawn(ecsx::protocol::serve(
+        listener,
+        config,
+        Arc::new(Provider::new()),
+    ));
     TestServer {
         addr,
         cert: identity.cert_der.clone(),

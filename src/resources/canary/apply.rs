@@ -10,14 +10,13 @@ use super::observe::{
 };
 use super::rollout::{BakeKind, Fresh, Rollout, RoutePurpose, Step, Subject};
 use super::schedule::{plan_stand_in, record, StandIn, Writer, TAG_RELEASE};
-use crate::actions::Progress;
 use crate::aws::ecs::{self, TaskSet, TaskSetSpec};
 use crate::aws::elbv2::{self, Router};
 use crate::aws::wait::{self, Poll};
 use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};
+use crate::framework::{Ctx, Progress};
 use crate::resources::support::{aws_error, external_service_after_create, reported};
-use crate::resources::Ctx;
 use crate::value::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;

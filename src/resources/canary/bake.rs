@@ -11,7 +11,7 @@ use crate::aws::cloudwatch;
 use crate::aws::ecs;
 use crate::aws::AwsError;
 use crate::diag::AttrPath;
-use crate::resources::Ctx;
+use crate::framework::Ctx;
 use std::time::Duration;
 
 /// A bake: holds the canary at its step for `pause`, reading the alarms every check interval

@@ -5,10 +5,10 @@ use super::model::{foreign_owner, owned_by, Drift, EcsDefault, Role, Template};
 use crate::aws::ecs::{self, TaskSet};
 use crate::aws::elbv2::{self, Router};
 use crate::diag::Diagnostics;
+use crate::framework::Ctx;
 use crate::resources::support::{
     aws_error, external_service, reported, resource_id, split_import_id,
 };
-use crate::resources::Ctx;
 use crate::value::Value;
 
 /// ImportResourceState: the deployment as [`adopt`] builds it. Terraform imports during

@@ -5,7 +5,8 @@ use super::import;
 use crate::arn;
 use crate::aws::ecs::Service;
 use crate::diag::{Diagnostics, Severity};
-use crate::resources::{adopt, Ctx, ListSink};
+use crate::framework::{Ctx, ListSink};
+use crate::resources::adopt;
 use crate::schema::Schema;
 use crate::value::Value;
 

@@ -26,8 +26,9 @@ mod list;
 pub(crate) use actions::{Abort, Continue};
 pub(crate) use model::foreign_owner;
 
-use super::{adopt, timeout, Ctx, ListSink, Plan, Resource};
+use super::adopt;
 use crate::diag::Diagnostics;
+use crate::framework::{timeout, Ctx, ListSink, Plan, Resource};
 use crate::schema::{IdentitySchema, Schema};
 use crate::value::Value;
 use async_trait::async_trait;

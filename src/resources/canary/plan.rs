@@ -10,8 +10,8 @@ use super::rollout::{BakeKind, Fresh, PrimaryWhy, Rollout, Step, Subject};
 use super::schedule::{plan_stand_in, record};
 use crate::aws::cloudwatch;
 use crate::diag::{AttrPath, Diagnostics};
+use crate::framework::{Ctx, Plan};
 use crate::resources::support::aws_error;
-use crate::resources::{Ctx, Plan};
 use crate::value::Value;
 
 /// Computed attributes an apply may change.
@@ -369,7 +369,7 @@ fn warn_of_promoted_version(planned: &Value, diags: &mut Diagnostics) {
 /// The timeout this apply runs under: `timeouts.create` or `timeouts.update`.
 fn plan_timeout(planned: &Value, create: bool) -> std::time::Duration {
     let op = if create { "create" } else { "update" };
-    crate::resources::timeout(planned, op, super::APPLY_TIMEOUT)
+    crate::framework::timeout(planned, op, super::APPLY_TIMEOUT)
 }
 
 /// Bakes longer in all than the apply may run would stop it part way, every time.

@@ -1,12 +1,11 @@
-//! Provider actions (Terraform 1.14+ `action` blocks, `terraform apply -invoke=action.TYPE.NAME`):
-//! the trait an action implements and the registry.
+//! The contract of an action (Terraform 1.14+ `action` blocks, `terraform apply
+//! -invoke=action.TYPE.NAME`) and the progress it reports while it runs.
 
+use super::Ctx;
 use crate::diag::Diagnostics;
-use crate::resources::Ctx;
 use crate::schema::Schema;
 use crate::value::Value;
 use async_trait::async_trait;
-use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// What an invocation reports while it runs, in order; the last is always `Completed`.
@@ -55,10 +54,4 @@ pub trait Action: Send + Sync {
 
     /// Runs the action, reporting progress as it goes.
     async fn invoke(&self, ctx: &Ctx, config: &Value, progress: &Progress, diags: &mut Diagnostics);
-}
-
-/// All actions the provider serves.
-pub fn actions() -> Vec<Arc<dyn Action>> {
-    use crate::resources::canary::{Abort, Continue};
-    vec![Arc::new(Continue), Arc::new(Abort)]
 }

@@ -1,0 +1,23 @@
+//! What the provider serves: every resource, data source and action, in one place.
+
+use crate::framework::{Action, DataSource, Resource};
+use crate::resources::{canary, primary_task_set, task_sets};
+use std::sync::Arc;
+
+/// All resources the provider serves.
+pub fn resources() -> Vec<Arc<dyn Resource>> {
+    vec![
+        Arc::new(primary_task_set::PrimaryTaskSet),
+        Arc::new(canary::CanaryDeployment),
+    ]
+}
+
+/// All data sources the provider serves.
+pub fn data_sources() -> Vec<Arc<dyn DataSource>> {
+    vec![Arc::new(task_sets::TaskSets)]
+}
+
+/// All actions the provider serves.
+pub fn actions() -> Vec<Arc<dyn Action>> {
+    vec![Arc::new(canary::Continue), Arc::new(canary::Abort)]
+}
