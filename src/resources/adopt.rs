@@ -291,7 +291,7 @@ pub fn unadoptable(svc: &Service) -> Option<String> {
 pub fn claimed_elsewhere(sets: &[TaskSet], deployment: &str) -> Option<(TaskSet, String)> {
     sets.iter()
         .filter(|t| !t.is_draining())
-        .find_map(|t| super::canary::foreign_owner(t, deployment).map(|who| (t.clone(), who)))
+        .find_map(|t| super::ownership::foreign_owner(t, deployment).map(|who| (t.clone(), who)))
 }
 
 /// The warning for a service a listing leaves out.

@@ -3,6 +3,7 @@
 
 pub mod adopt;
 pub mod canary;
+pub mod ownership;
 pub mod primary_task_set;
 pub mod support;
 pub mod task_sets;

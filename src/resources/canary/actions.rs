@@ -12,12 +12,14 @@
 //! the long format that tagging needs.
 
 use super::apply::converge_reporting;
-use super::model::{CanarySpec, Desired, Release};
-use super::model::{Role, TaskSetRef};
-use super::schedule::{now, Writer, ABORTED_BY_ACTION, TAG_RELEASE};
+use super::model::TaskSetRef;
+use super::model::{CanarySpec, Desired};
+use super::release::Release;
+use super::release::{now, Writer, ABORTED_BY_ACTION, TAG_RELEASE};
 use crate::aws::ecs;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::framework::{timeout, Action, Ctx, Progress};
+use crate::resources::ownership::Role;
 use crate::resources::support::aws_error;
 use crate::schema::{Attribute, Block, Schema, Type, Validator};
 use crate::value::Value;
@@ -133,7 +135,7 @@ async fn carry_out(
     progress: &Progress,
     diags: &mut Diagnostics,
 ) -> Value {
-    let limit = timeout(state, "update", super::APPLY_TIMEOUT);
+    let limit = timeout(state, "update", super::schema::APPLY_TIMEOUT);
     converge_reporting(ctx, state, planned, limit, Some(progress), diags).await
 }
 

@@ -2,20 +2,21 @@
 //! Where the world changed since the plan (PRIMARY moved), it re-plans with the same planner.
 
 use super::bake::{bake, interrupted_record};
-use super::model::{
-    owned_by, ownership_tags, CanarySpec, Desired, Observed, Release, Role, TaskSetRef, Template,
-};
+use super::model::{CanarySpec, Desired, Observed, TaskSetRef};
 use super::observe::{
     check_routers, creates_task_sets, find_routers, find_routers_fresh, leftovers, note_forwarded,
 };
+use super::release::Release;
+use super::release::{plan_stand_in, record, StandIn, Writer, TAG_RELEASE};
 use super::rollout::{BakeKind, Fresh, Rollout, RoutePurpose, Step, Subject};
-use super::schedule::{plan_stand_in, record, StandIn, Writer, TAG_RELEASE};
+use super::template::Template;
 use crate::aws::ecs::{self, TaskSet, TaskSetSpec};
 use crate::aws::elbv2::{self, Router};
 use crate::aws::wait::{self, Poll};
 use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::framework::{Ctx, Progress};
+use crate::resources::ownership::{owned_by, ownership_tags, Role};
 use crate::resources::support::{aws_error, external_service_after_create, reported};
 use crate::value::Value;
 use std::collections::BTreeMap;

@@ -4,8 +4,9 @@
 //! record the next apply resumes from: an unwatched bake never counts as passed.
 
 use super::apply::{shift, Failure, Live};
-use super::model::{Desired, Release};
+use super::model::Desired;
 use super::observe::find_routers;
+use super::release::Release;
 use super::rollout::BakeKind;
 use crate::aws::cloudwatch;
 use crate::aws::ecs;

@@ -1,11 +1,13 @@
 //! Import: rebuild a deployment from a running service (task set template from ECS, target
 //! groups, the listeners and rules that split between them), then adopt its task sets.
 
-use super::model::{foreign_owner, owned_by, Drift, EcsDefault, Role, Template};
+use super::drift::Drift;
+use super::template::{EcsDefault, Template};
 use crate::aws::ecs::{self, TaskSet};
 use crate::aws::elbv2::{self, Router};
 use crate::diag::Diagnostics;
 use crate::framework::Ctx;
+use crate::resources::ownership::{foreign_owner, owned_by, Role};
 use crate::resources::support::{
     aws_error, external_service, reported, resource_id, split_import_id,
 };

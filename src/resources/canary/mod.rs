@@ -13,18 +13,19 @@
 mod actions;
 mod apply;
 mod bake;
+mod drift;
 mod model;
 mod observe;
 mod plan;
+mod release;
 mod rollout;
-mod schedule;
 mod schema;
+mod template;
 
 pub(crate) mod import;
 mod list;
 
 pub(crate) use actions::{Abort, Continue};
-pub(crate) use model::foreign_owner;
 
 use super::adopt;
 use crate::diag::Diagnostics;
@@ -32,13 +33,9 @@ use crate::framework::{timeout, Ctx, ListSink, Plan, Resource};
 use crate::schema::{IdentitySchema, Schema};
 use crate::value::Value;
 use async_trait::async_trait;
-use std::time::Duration;
+use schema::{APPLY_TIMEOUT, DELETE_TIMEOUT};
 
 pub struct CanaryDeployment;
-
-/// The default of `timeouts.create` and `timeouts.update`.
-pub(super) const APPLY_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-const DELETE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
 #[async_trait]
 impl Resource for CanaryDeployment {

@@ -1,38 +1,19 @@
-//! The deployment as configured (`Desired`) and as the refreshed state records it (`Observed`),
-//! parsed once from Terraform values; the task set template; ownership tags; drift as data.
+//! The deployment as configured (`Desired`, with its `CanarySpec`, traffic steps and
+//! analysis) and as the refreshed state records it (`Observed`), parsed once from Terraform
+//! values. The template, drift and release records it holds have modules of their own.
 
+use super::drift::Drift;
+use super::release::{CanaryVersion, Release, StandIn};
+use super::template::{EcsDefault, Template};
 use crate::arn;
-use crate::aws::ecs::{CapacityProvider, Placement, ServiceRegistry, TaskSet};
+use crate::aws::ecs::TaskSet;
 use crate::aws::elbv2;
+use crate::resources::ownership::Role;
 use crate::resources::support::resource_id;
 use crate::value::Value;
-use std::collections::BTreeMap;
 
-pub(crate) use super::schedule::{Analysis, Release, StandIn, TrafficStep};
-
-pub(crate) const TAG_DEPLOYMENT: &str = "ecsx:deployment";
-pub(crate) const TAG_ROLE: &str = "ecsx:role";
 /// ECS refuses a sixth task set on a service.
 pub(crate) const MAX_TASK_SETS: usize = 5;
-/// Prefix of the `rollout_steps` lines Read renders from [`Drift`], for people only.
-pub(crate) const DRIFT_PREFIX: &str = "drift: ";
-
-/// What a task set is for in a deployment; the value of its `ecsx:role` tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
-    Stable,
-    Canary,
-}
-
-impl Role {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Role::Stable => "stable",
-            Role::Canary => "canary",
-        }
-    }
-}
-
 /// How a new stable version takes over (`promotion`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Promotion {
@@ -54,6 +35,22 @@ impl Promotion {
             _ => Promotion::Swap,
         }
     }
+}
+
+/// One `canary.step`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TrafficStep {
+    pub traffic: i64,
+    pub pause: std::time::Duration,
+    /// Needs approval (`canary.approved_step` at least this step's number) before its weight.
+    pub approval: bool,
+}
+
+/// The `analysis` block: alarms that roll the release back.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Analysis {
+    pub alarms: Vec<String>,
+    pub interval: std::time::Duration,
 }
 
 /// A task set the state knows by id and ARN.
@@ -134,6 +131,15 @@ pub(crate) struct CanarySpec {
     pub promote: bool,
     /// The step whose bake an earlier apply was stopped in, and how much of it was left.
     pub resume: Option<(usize, std::time::Duration)>,
+}
+
+impl<'a> From<&'a CanarySpec> for CanaryVersion<'a> {
+    fn from(c: &'a CanarySpec) -> Self {
+        CanaryVersion {
+            task_definition: &c.task_definition,
+            attempt: c.attempt,
+        }
+    }
 }
 
 impl CanarySpec {
@@ -321,156 +327,6 @@ impl Desired {
     }
 }
 
-/// AWS differs from the state in a way no configured attribute shows. Read records it in the
-/// `drift` attribute; the planner acts on these values, and `rollout_steps` only renders them.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Drift {
-    /// Another task set (or none) is PRIMARY instead of the stable one.
-    PrimaryMoved {
-        stable: String,
-        primary: Option<String>,
-    },
-    /// The managed routers disagree, e.g. a shift cut short; each router with its split.
-    SplitDisagrees { routers: Vec<(String, i64, i64)> },
-    /// A managed router forwards to a target group outside the deployment.
-    ForeignTargetGroup { router: String },
-    /// A test router does not route as the deployment's state requires.
-    TestRouteOff { router: String },
-    /// The state's stable or canary task set lacks this deployment's ownership tags, as after
-    /// an import (which reads only: Terraform imports during `plan`).
-    NotOwned { task_set: String, role: Role },
-}
-
-impl Drift {
-    const PRIMARY_MOVED: &'static str = "primary_moved";
-    const SPLIT_DISAGREES: &'static str = "split_disagrees";
-    const FOREIGN_TARGET_GROUP: &'static str = "foreign_target_group";
-    const TEST_ROUTE_OFF: &'static str = "test_route_off";
-    const NOT_OWNED: &'static str = "not_owned";
-
-    /// Whether repairing this drift means setting the weights again.
-    pub(crate) fn is_routing(&self) -> bool {
-        matches!(
-            self,
-            Drift::SplitDisagrees { .. }
-                | Drift::ForeignTargetGroup { .. }
-                | Drift::TestRouteOff { .. }
-        )
-    }
-
-    /// The line shown in `rollout_steps` after a refresh.
-    pub(crate) fn render(&self) -> String {
-        let body = match self {
-            Drift::PrimaryMoved { stable, primary } => format!(
-                "task set {} is PRIMARY instead of stable task set {stable}",
-                primary.as_deref().unwrap_or("none")
-            ),
-            Drift::SplitDisagrees { routers } => format!(
-                "traffic is split differently across listeners and rules: {}",
-                routers
-                    .iter()
-                    .map(|(arn, p, c)| format!("{} {arn} {p}/{c}", router_noun(arn)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Drift::ForeignTargetGroup { router } => format!(
-                "{} {router} forwards to a target group outside this deployment",
-                router_noun(router)
-            ),
-            Drift::TestRouteOff { router } => format!(
-                "test {} {router} does not route as expected",
-                router_noun(router)
-            ),
-            Drift::NotOwned { task_set, role } => format!(
-                "{} task set {task_set} does not carry the {TAG_DEPLOYMENT} tag yet",
-                role.as_str()
-            ),
-        };
-        format!("{DRIFT_PREFIX}{body}")
-    }
-
-    /// Entries of the `drift` attribute: `{kind, subject, observed}`, one per object that drifted.
-    pub(crate) fn to_values(drift: &[Drift]) -> Value {
-        let entry = |kind: &str, subject: &str, observed: String| {
-            Value::object([
-                ("kind", Value::from(kind)),
-                ("subject", Value::from(subject)),
-                ("observed", Value::from(observed)),
-            ])
-        };
-        let mut out = Vec::new();
-        for d in drift {
-            match d {
-                Drift::PrimaryMoved { stable, primary } => out.push(entry(
-                    Self::PRIMARY_MOVED,
-                    stable,
-                    primary.clone().unwrap_or_default(),
-                )),
-                Drift::SplitDisagrees { routers } => {
-                    for (arn, p, c) in routers {
-                        out.push(entry(Self::SPLIT_DISAGREES, arn, format!("{p}/{c}")));
-                    }
-                }
-                Drift::ForeignTargetGroup { router } => {
-                    out.push(entry(Self::FOREIGN_TARGET_GROUP, router, String::new()))
-                }
-                Drift::TestRouteOff { router } => {
-                    out.push(entry(Self::TEST_ROUTE_OFF, router, String::new()))
-                }
-                Drift::NotOwned { task_set, role } => {
-                    out.push(entry(Self::NOT_OWNED, task_set, role.as_str().to_string()))
-                }
-            }
-        }
-        Value::List(out)
-    }
-
-    /// Reads the `drift` attribute back; entries of an unknown kind are skipped.
-    pub(crate) fn from_values(v: &Value) -> Vec<Drift> {
-        let mut out = Vec::new();
-        let mut split = Vec::new();
-        for e in v.as_list() {
-            let subject = e.get("subject").as_str().unwrap_or_default().to_string();
-            let observed = e.get("observed").as_str().unwrap_or_default();
-            match e.get("kind").as_str() {
-                Some(Self::PRIMARY_MOVED) => out.push(Drift::PrimaryMoved {
-                    stable: subject,
-                    primary: (!observed.is_empty()).then(|| observed.to_string()),
-                }),
-                Some(Self::SPLIT_DISAGREES) => {
-                    let (p, c) = observed.split_once('/').unwrap_or(("0", "0"));
-                    split.push((subject, p.parse().unwrap_or(0), c.parse().unwrap_or(0)));
-                }
-                Some(Self::FOREIGN_TARGET_GROUP) => {
-                    out.push(Drift::ForeignTargetGroup { router: subject })
-                }
-                Some(Self::TEST_ROUTE_OFF) => out.push(Drift::TestRouteOff { router: subject }),
-                Some(Self::NOT_OWNED) => out.push(Drift::NotOwned {
-                    task_set: subject,
-                    role: if observed == Role::Canary.as_str() {
-                        Role::Canary
-                    } else {
-                        Role::Stable
-                    },
-                }),
-                _ => {}
-            }
-        }
-        if !split.is_empty() {
-            out.push(Drift::SplitDisagrees { routers: split });
-        }
-        out
-    }
-}
-
-fn router_noun(arn: &str) -> &'static str {
-    if arn.contains(":listener-rule/") {
-        elbv2::Kind::Rule.noun()
-    } else {
-        elbv2::Kind::Listener.noun()
-    }
-}
-
 /// The deployment as the refreshed state records it: the planner's picture of AWS.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Observed {
@@ -543,322 +399,6 @@ impl Observed {
         }
         self
     }
-}
-
-/// A `task_set` field whose value in a template read back from ECS (import) may be ECS's
-/// default for a CreateTaskSet that left it unset, rather than something asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum EcsDefault {
-    /// One security group: the VPC's default one, which ECS uses when a request names none
-    /// (telling it apart would take EC2's DescribeSecurityGroups).
-    SecurityGroups,
-    /// The cluster's default capacity provider strategy, used when a request names neither a
-    /// strategy nor a launch type.
-    CapacityProviderStrategy,
-    /// EC2, the launch type ECS uses when a request names neither and the cluster has no
-    /// default strategy.
-    LaunchType,
-    /// A Fargate platform version: what `LATEST` resolved to, as ECS reports it.
-    PlatformVersion,
-}
-
-impl EcsDefault {
-    const ALL: [EcsDefault; 4] = [
-        EcsDefault::SecurityGroups,
-        EcsDefault::CapacityProviderStrategy,
-        EcsDefault::LaunchType,
-        EcsDefault::PlatformVersion,
-    ];
-
-    /// The `task_set` attribute it is about.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            EcsDefault::SecurityGroups => "security_groups",
-            EcsDefault::CapacityProviderStrategy => "capacity_provider_strategy",
-            EcsDefault::LaunchType => "launch_type",
-            EcsDefault::PlatformVersion => "platform_version",
-        }
-    }
-
-    /// The fields of `t` ECS may have filled in; `cluster_default` is the cluster's default
-    /// capacity provider strategy (None when it could not be read: then neither placement
-    /// field counts, and leaving both unset in the configuration rolls).
-    pub(crate) fn of(t: &TaskSet, cluster_default: Option<&[CapacityProvider]>) -> Vec<EcsDefault> {
-        let p = &t.placement;
-        let mut out = Vec::new();
-        if p.security_groups.len() == 1 {
-            out.push(EcsDefault::SecurityGroups);
-        }
-        if let Some(default) = cluster_default {
-            if !p.capacity_providers.is_empty() && p.capacity_providers == default {
-                out.push(EcsDefault::CapacityProviderStrategy);
-            }
-            if default.is_empty()
-                && p.capacity_providers.is_empty()
-                && p.launch_type.as_deref() == Some(LAUNCH_TYPE_EC2)
-            {
-                out.push(EcsDefault::LaunchType);
-            }
-        }
-        if p.platform_version.as_deref().is_some_and(|v| !is_latest(v)) {
-            out.push(EcsDefault::PlatformVersion);
-        }
-        out
-    }
-
-    /// The `ecs_filled_in` attribute.
-    pub(crate) fn to_value(fields: &[EcsDefault]) -> Value {
-        Value::string_list(fields.iter().map(|f| f.as_str()))
-    }
-
-    /// Reads the `ecs_filled_in` attribute; unknown names are skipped.
-    pub(crate) fn from_value(v: &Value) -> Vec<EcsDefault> {
-        v.strings()
-            .iter()
-            .filter_map(|name| EcsDefault::ALL.into_iter().find(|f| f.as_str() == name))
-            .collect()
-    }
-}
-
-const LAUNCH_TYPE_EC2: &str = "EC2";
-
-fn is_latest(version: &str) -> bool {
-    version.eq_ignore_ascii_case("LATEST")
-}
-
-/// The `task_set` template as CreateTaskSet receives it, ECS's defaults spelled out.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub(crate) struct Template {
-    pub placement: Placement,
-    pub container_name: String,
-    pub container_port: i32,
-    pub tags: BTreeMap<String, String>,
-    /// For a template read back from ECS (an imported state): the fields whose value ECS may
-    /// have filled in, from the state's `ecs_filled_in` attribute.
-    pub ecs_defaults: Vec<EcsDefault>,
-}
-
-impl Template {
-    /// The template without its `tags`, which AWS changes on a running task set in place.
-    pub(crate) fn without_tags(&self) -> Template {
-        Template {
-            tags: BTreeMap::new(),
-            ..self.clone()
-        }
-    }
-
-    /// Reads the `task_set` block list of a configuration or state value.
-    pub(crate) fn from(task_set: &Value) -> Template {
-        let ts = task_set.as_list().first().cloned().unwrap_or_default();
-        let net = ts.block("network_configuration");
-        Template {
-            placement: Placement {
-                launch_type: ts.get("launch_type").as_str().map(str::to_string),
-                // ECS defaults a capacity provider's weight and base to 0.
-                capacity_providers: ts
-                    .get("capacity_provider_strategy")
-                    .as_list()
-                    .iter()
-                    .map(|c| CapacityProvider {
-                        name: c
-                            .get("capacity_provider")
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string(),
-                        weight: c.get("weight").as_i64().unwrap_or(0) as i32,
-                        base: c.get("base").as_i64().unwrap_or(0) as i32,
-                    })
-                    .collect(),
-                platform_version: ts.get("platform_version").as_str().map(str::to_string),
-                subnets: net.get("subnets").strings(),
-                security_groups: net.get("security_groups").strings(),
-                assign_public_ip: net.get("assign_public_ip").as_bool().unwrap_or(false),
-                service_registries: ts
-                    .get("service_registries")
-                    .as_list()
-                    .iter()
-                    .map(|r| ServiceRegistry {
-                        registry_arn: r
-                            .get("registry_arn")
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string(),
-                        port: r.get("port").as_i64().map(|p| p as i32),
-                        container_name: r.get("container_name").as_str().map(str::to_string),
-                        container_port: r.get("container_port").as_i64().map(|p| p as i32),
-                    })
-                    .collect(),
-            },
-            container_name: ts
-                .get("container_name")
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            container_port: ts.get("container_port").as_i64().unwrap_or(0) as i32,
-            tags: ts.get("tags").string_map(),
-            ecs_defaults: Vec::new(),
-        }
-    }
-
-    /// Whether `config` makes the same task sets as the state's template `self`. An unset
-    /// platform version is `LATEST`; ECS keeps subnets and security groups as sets and may list
-    /// them in another order.
-    ///
-    /// A template read back from ECS (import) names the fields whose value ECS may have
-    /// filled in ([`EcsDefault`]); such a field matches a configuration that leaves it unset
-    /// (for the launch type and strategy: sets neither; for the platform version: says
-    /// `LATEST` or nothing). Any field the configuration sets is compared exactly, so a
-    /// deliberate change still rolls; after the first apply the state holds the configuration
-    /// and nothing is lenient.
-    pub(crate) fn creates_same_as(&self, config: &Template) -> bool {
-        let latest = |v: &Option<String>| v.as_deref().is_none_or(is_latest);
-        let normal = |t: &Template| {
-            let mut t = t.clone();
-            t.ecs_defaults.clear();
-            if latest(&t.placement.platform_version) {
-                t.placement.platform_version = None;
-            }
-            t.placement.subnets.sort();
-            t.placement.security_groups.sort();
-            t
-        };
-        let filled = |f| self.ecs_defaults.contains(&f);
-        let (c, mut state) = (&config.placement, self.clone());
-        let s = &mut state.placement;
-        if filled(EcsDefault::SecurityGroups) && c.security_groups.is_empty() {
-            s.security_groups.clear();
-        }
-        if (filled(EcsDefault::CapacityProviderStrategy) || filled(EcsDefault::LaunchType))
-            && c.launch_type.is_none()
-            && c.capacity_providers.is_empty()
-        {
-            s.launch_type = None;
-            s.capacity_providers.clear();
-        }
-        if filled(EcsDefault::PlatformVersion) && latest(&c.platform_version) {
-            s.platform_version = None;
-        }
-        normal(&state) == normal(config)
-    }
-
-    /// The `task_set` block of an existing task set, as import and list rebuild it from ECS.
-    pub(crate) fn block_of(t: &TaskSet) -> Value {
-        let p = &t.placement;
-        let user_tags: BTreeMap<String, Value> = t
-            .tags
-            .iter()
-            .filter(|(k, _)| !k.starts_with("ecsx:"))
-            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
-            .collect();
-        let network = if p.subnets.is_empty() {
-            vec![]
-        } else {
-            vec![Value::object([
-                ("subnets", Value::string_list(&p.subnets)),
-                (
-                    "security_groups",
-                    if p.security_groups.is_empty() {
-                        Value::Null
-                    } else {
-                        Value::string_list(&p.security_groups)
-                    },
-                ),
-                ("assign_public_ip", Value::from(p.assign_public_ip)),
-            ])]
-        };
-        Value::object([
-            ("launch_type", Value::from(p.launch_type.clone())),
-            ("platform_version", Value::from(p.platform_version.clone())),
-            ("container_name", Value::from(t.container_name.clone())),
-            (
-                "container_port",
-                t.container_port
-                    .map(|p| Value::from(p as i64))
-                    .unwrap_or(Value::Null),
-            ),
-            (
-                "tags",
-                if user_tags.is_empty() {
-                    Value::Null
-                } else {
-                    Value::Map(user_tags)
-                },
-            ),
-            (
-                "capacity_provider_strategy",
-                Value::List(
-                    p.capacity_providers
-                        .iter()
-                        .map(|c| {
-                            Value::object([
-                                ("capacity_provider", Value::from(c.name.as_str())),
-                                ("weight", Value::from(c.weight as i64)),
-                                ("base", Value::from(c.base as i64)),
-                            ])
-                        })
-                        .collect(),
-                ),
-            ),
-            ("network_configuration", Value::List(network)),
-            (
-                "service_registries",
-                Value::List(
-                    p.service_registries
-                        .iter()
-                        .map(|r| {
-                            let port = |p: Option<i32>| {
-                                p.map(|p| Value::from(p as i64)).unwrap_or(Value::Null)
-                            };
-                            Value::object([
-                                ("registry_arn", Value::from(r.registry_arn.as_str())),
-                                ("port", port(r.port)),
-                                ("container_name", Value::from(r.container_name.clone())),
-                                ("container_port", port(r.container_port)),
-                            ])
-                        })
-                        .collect(),
-                ),
-            ),
-        ])
-    }
-}
-
-/// The tags that mark a task set as this deployment's, in `role`.
-pub(crate) fn ownership_tags(deployment: &str, role: Role) -> BTreeMap<String, String> {
-    [
-        (TAG_DEPLOYMENT.to_string(), deployment.to_string()),
-        (TAG_ROLE.to_string(), role.as_str().to_string()),
-    ]
-    .into()
-}
-
-pub(crate) fn owned_by(t: &TaskSet, deployment: &str) -> bool {
-    t.tags.get(TAG_DEPLOYMENT).map(String::as_str) == Some(deployment)
-}
-
-/// Tag keys other release controllers put on the task sets they manage, with their names.
-const FOREIGN_CONTROLLER_TAGS: [(&str, &str); 1] = [("pipecd-dev-managed-by", "PipeCD")];
-
-/// Who else manages `t`, if anyone: another ecsx deployment or a known release controller.
-pub(crate) fn foreign_owner(t: &TaskSet, deployment: &str) -> Option<String> {
-    if let Some(other) = t.tags.get(TAG_DEPLOYMENT).filter(|d| *d != deployment) {
-        return Some(format!(
-            "ecsx deployment {other} ({TAG_DEPLOYMENT}={other})"
-        ));
-    }
-    FOREIGN_CONTROLLER_TAGS.iter().find_map(|(key, name)| {
-        t.tags
-            .get(*key)
-            .map(|value| format!("{name} ({key}={value})"))
-    })
-}
-
-/// The live (not DRAINING) task sets owned by `deployment`.
-pub(crate) fn owned_live(sets: &[TaskSet], deployment: &str) -> Vec<String> {
-    sets.iter()
-        .filter(|t| owned_by(t, deployment) && !t.is_draining())
-        .map(|t| t.id.clone())
-        .collect()
 }
 
 /// `web:13` for a task definition ARN, `blue` for a target group ARN: labels for step text.

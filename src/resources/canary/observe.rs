@@ -1,18 +1,19 @@
 //! What AWS holds: Read (task sets, weights, drift, orphans) and the plan-time checks of the
 //! service and of the listeners and rules a deployment rewrites.
 
-use super::model::{
-    owned_by, owned_live, CanarySpec, Desired, Drift, EcsDefault, Observed, Release, Role,
-    TaskSetRef, Template, MAX_TASK_SETS, TAG_DEPLOYMENT, TAG_ROLE,
-};
+use super::drift::Drift;
+use super::model::{CanarySpec, Desired, Observed, TaskSetRef, MAX_TASK_SETS};
+use super::release::Release;
+use super::release::{read_back, record, StandIn, TAG_RELEASE};
 use super::rollout::{Rollout, Step};
-use super::schedule::{read_back, record, StandIn, TAG_RELEASE};
+use super::template::{EcsDefault, Template};
 use crate::arn;
 use crate::aws::ecs::{self, TaskSet};
 use crate::aws::elbv2::{self, Router};
 use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::framework::Ctx;
+use crate::resources::ownership::{owned_active, owned_by, Role, TAG_DEPLOYMENT, TAG_ROLE};
 use crate::resources::support::{aws_error, external_service_or_later, reported};
 use crate::value::Value;
 use std::collections::BTreeMap;
@@ -221,7 +222,7 @@ pub(crate) fn resume_create(d: &Desired, sets: &[TaskSet]) -> Observed {
     });
     let Some(t) = resumed else {
         return Observed {
-            orphans: owned_live(sets, &id),
+            orphans: owned_active(sets, &id),
             ..Observed::default()
         };
     };
@@ -240,7 +241,7 @@ pub(crate) fn resume_create(d: &Desired, sets: &[TaskSet]) -> Observed {
             .filter_map(|v| Release::from_tag(v, &c.task_definition, c.attempt, &d.stable_td))
             .max_by_key(Release::made_at)
     });
-    let orphans: Vec<String> = owned_live(sets, &id)
+    let orphans: Vec<String> = owned_active(sets, &id)
         .into_iter()
         .filter(|o| *o != t.id && canary.is_none_or(|c| c.id != *o))
         .collect();
@@ -1041,7 +1042,7 @@ pub(crate) fn observe(
         .flatten()
         .map(|t| t.id.as_str())
         .collect();
-    let orphans: Vec<String> = owned_live(sets, &id)
+    let orphans: Vec<String> = owned_active(sets, &id)
         .into_iter()
         .filter(|t| !known.contains(&t.as_str()))
         .collect();

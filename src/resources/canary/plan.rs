@@ -1,16 +1,18 @@
 //! PlanResourceChange for `ecsx_canary_deployment`: the planned values and `rollout_steps` from
 //! the planner, and the checks AWS can answer before anything changes.
 
-use super::model::{Desired, Observed, Release, Role, StandIn, TaskSetRef};
+use super::model::{Desired, Observed, TaskSetRef};
 use super::observe::{
     check_containers, check_routers, check_service, check_target_groups, creates_task_sets,
     find_routers_at_plan, leftovers, note_forwarded,
 };
+use super::release::{plan_stand_in, record};
+use super::release::{Release, StandIn};
 use super::rollout::{BakeKind, Fresh, PrimaryWhy, Rollout, Step, Subject};
-use super::schedule::{plan_stand_in, record};
 use crate::aws::cloudwatch;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::framework::{Ctx, Plan};
+use crate::resources::ownership::Role;
 use crate::resources::support::aws_error;
 use crate::value::Value;
 
@@ -369,7 +371,7 @@ fn warn_of_promoted_version(planned: &Value, diags: &mut Diagnostics) {
 /// The timeout this apply runs under: `timeouts.create` or `timeouts.update`.
 fn plan_timeout(planned: &Value, create: bool) -> std::time::Duration {
     let op = if create { "create" } else { "update" };
-    crate::framework::timeout(planned, op, super::APPLY_TIMEOUT)
+    crate::framework::timeout(planned, op, super::schema::APPLY_TIMEOUT)
 }
 
 /// Bakes longer in all than the apply may run would stop it part way, every time.

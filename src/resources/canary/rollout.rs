@@ -8,7 +8,9 @@
 //! the stable task set) is state: with `promotion = "swap"` the two target groups trade roles
 //! at each promotion; with `"replace"` the stable task set returns to the primary one.
 
-use super::model::{td_label, Desired, Drift, Observed, Promotion, Role, TaskSetRef, TrafficStep};
+use super::drift::Drift;
+use super::model::{td_label, Desired, Observed, Promotion, TaskSetRef, TrafficStep};
+use crate::resources::ownership::Role;
 use std::collections::BTreeMap;
 
 /// A task set a step acts on: one the state records, or one this apply creates.

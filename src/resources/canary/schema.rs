@@ -4,6 +4,12 @@ use super::model::Promotion;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::schema::{Attribute, Block, NestedBlock, Schema, Type, Validator};
 use crate::value::Value;
+use std::time::Duration;
+
+/// The default of `timeouts.create` and `timeouts.update`.
+pub(crate) const APPLY_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// The default of `timeouts.delete`.
+pub(crate) const DELETE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
 fn task_set_block() -> Block {
     Block::new("Template for every task set the deployment creates. Task sets are immutable apart from scale, so a change here rolls new task sets.")
@@ -103,12 +109,12 @@ pub(crate) fn schema() -> Schema {
         ))
         .attr(Attribute::computed(
             "last_release",
-            super::schedule::Release::attribute_type(),
+            super::release::Release::attribute_type(),
             "The last scheduled release of a canary version (`task_definition` at `attempt`), as of `at`. `result` is `completed`; `held` (waiting at the gate of step `step`); `promoted` (with `canary.promote`: the canary became the stable task set; `stable_task_definition` is `stable.task_definition` as configured then, and while it stays so the promoted version is the stable one); `rolled_back` (by an alarm or `ecsx_canary_abort`; `reason` says which, the step and the weight); `interrupted` (stopped during the bake of step `step`, or before it once its weight was set, with `remaining` of its pause still to go, which the next apply bakes first); or `failed` (the apply stopped on an error, `reason`; the next apply starts the release again from where traffic is). `approved_step` is the highest gate an `ecsx_canary_continue` action approved. A rolled-back version is not started again until `canary.task_definition` changes or `canary.attempt` is raised.",
         ).stable())
         .attr(Attribute::computed(
-            super::schedule::StandIn::ATTRIBUTE,
-            super::schedule::StandIn::attribute_type(),
+            super::release::StandIn::ATTRIBUTE,
+            super::release::StandIn::attribute_type(),
             "After `canary.promote` made a canary version the stable one: that version (`task_definition`), and `stable.task_definition` as configured then (`in_place_of`). While the configuration still names `in_place_of`, the promoted version runs in its place: nothing is replaced, and every plan warns that the configuration names the old version. Kept through later releases, aborts and approvals; null once `stable.task_definition` names another version.",
         ).stable())
         .attr(Attribute::computed("orphaned_task_set_ids", Type::list_of(Type::String), "Task sets tagged as owned by this deployment but missing from its state (e.g. after a crash); the next apply deletes them."))
@@ -150,7 +156,7 @@ pub(crate) fn upgrade(version: i64, mut state: Value) -> Value {
         }
     }
     if version < 2 {
-        super::schedule::upgrade_stand_in(&mut state);
+        super::release::upgrade_stand_in(&mut state);
     }
     // What the last apply did is read by `terraform show` right after it; by the next plan it
     // is history, so that plan lists only its own steps, never the last apply's as removed

@@ -1,6 +1,8 @@
 //! Unit tests of `model`.
 
 use super::*;
+use crate::aws::ecs::{CapacityProvider, Placement};
+use crate::resources::ownership::{foreign_owner, owned_active, TAG_DEPLOYMENT};
 
 #[test]
 fn drift_survives_the_state_round_trip() {
@@ -102,7 +104,7 @@ fn owned_live_skips_draining_and_foreign_task_sets() {
             ..TaskSet::default()
         },
     ];
-    assert_eq!(owned_live(&sets, "prod/web"), ["ecs-svc/1"]);
+    assert_eq!(owned_active(&sets, "prod/web"), ["ecs-svc/1"]);
 }
 
 #[test]

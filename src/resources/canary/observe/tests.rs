@@ -40,7 +40,7 @@ fn task_set(id: &str, status: &str) -> TaskSet {
         id: id.into(),
         status: status.into(),
         stability_status: "STEADY_STATE".into(),
-        tags: super::super::model::ownership_tags("prod/web", Role::Stable),
+        tags: crate::resources::ownership::ownership_tags("prod/web", Role::Stable),
         ..TaskSet::default()
     }
 }
@@ -302,7 +302,7 @@ fn a_create_takes_over_the_stable_task_set_of_its_interrupted_predecessor() {
     let mut recorded = made.clone();
     recorded.tags.insert(
         super::TAG_RELEASE.into(),
-        record.to_tag(super::super::schedule::Writer::FirstApply),
+        record.to_tag(super::super::release::Writer::FirstApply),
     );
     let seen = resume_create(&d, &[recorded, other.clone()]);
     assert_eq!(

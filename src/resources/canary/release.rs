@@ -1,25 +1,16 @@
-//! The parts of a deployment that schedule a release: traffic steps, the alarms that gate
-//! them, and the record of how the last scheduled release ended.
+//! The record of how the last release ended (`last_release`, and the `ecsx:release` tag it
+//! is also written to), the promoted version's stand-in (`promoted_stable`), and the tags
+//! actions leave. Data only: a record is about a canary version, never the deployment model.
 
-use super::model::CanarySpec;
 use crate::schema::Type;
 use crate::value::Value;
 use std::collections::BTreeMap;
 
-/// One `canary.step`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct TrafficStep {
-    pub traffic: i64,
-    pub pause: std::time::Duration,
-    /// Needs approval (`canary.approved_step` at least this step's number) before its weight.
-    pub approval: bool,
-}
-
-/// The `analysis` block: alarms that roll the release back.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Analysis {
-    pub alarms: Vec<String>,
-    pub interval: std::time::Duration,
+/// A canary version at an attempt: what a release record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CanaryVersion<'a> {
+    pub task_definition: &'a str,
+    pub attempt: i64,
 }
 
 /// The `last_release` attribute.
@@ -69,10 +60,11 @@ impl Release {
     }
 
     /// A record of `c` (its version at its attempt).
-    pub(crate) fn of(c: &CanarySpec, result: &str, reason: String) -> Release {
+    pub(crate) fn of<'a>(c: impl Into<CanaryVersion<'a>>, result: &str, reason: String) -> Release {
+        let c = c.into();
         Release {
             result: result.into(),
-            task_definition: c.task_definition.clone(),
+            task_definition: c.task_definition.to_string(),
             attempt: c.attempt,
             reason,
             at: now(),
@@ -125,22 +117,27 @@ impl Release {
 
     /// The approvals `prior` holds for `c`'s release, which a new record of it keeps: an
     /// approved gate stays approved however the release goes on.
-    pub(crate) fn approvals_kept(prior: Option<&Release>, c: &CanarySpec) -> i64 {
+    pub(crate) fn approvals_kept<'a>(
+        prior: Option<&Release>,
+        c: impl Into<CanaryVersion<'a>>,
+    ) -> i64 {
+        let c = c.into();
         prior.filter(|r| r.is_of(c)).map_or(0, |r| r.approved_step)
     }
 
     /// Whether the record is about `c`'s version at its attempt.
-    pub(crate) fn is_of(&self, c: &CanarySpec) -> bool {
+    pub(crate) fn is_of<'a>(&self, c: impl Into<CanaryVersion<'a>>) -> bool {
+        let c = c.into();
         self.task_definition == c.task_definition && self.attempt == c.attempt
     }
 
     /// Whether this record holds `c` back: its version was rolled back at this attempt.
-    pub(crate) fn holds_back(&self, c: &CanarySpec) -> bool {
+    pub(crate) fn holds_back<'a>(&self, c: impl Into<CanaryVersion<'a>>) -> bool {
         self.result == Self::ROLLED_BACK && self.is_of(c)
     }
 
     /// Whether `c` was promoted already (`canary.promote`): it is the stable version now.
-    pub(crate) fn promoted(&self, c: &CanarySpec) -> bool {
+    pub(crate) fn promoted<'a>(&self, c: impl Into<CanaryVersion<'a>>) -> bool {
         self.result == Self::PROMOTED && self.is_of(c)
     }
 }
@@ -501,6 +498,7 @@ fn legacy_read_back(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::canary::model::CanarySpec;
 
     const TD13: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:13";
 
