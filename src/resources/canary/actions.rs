@@ -136,7 +136,8 @@ async fn carry_out(
     diags: &mut Diagnostics,
 ) -> Value {
     let limit = timeout(state, "update", super::schema::APPLY_TIMEOUT);
-    converge_reporting(ctx, state, planned, limit, Some(progress), diags).await
+    let say = |line: &str| progress.try_say(line);
+    converge_reporting(ctx, state, planned, limit, Some(&say), diags).await
 }
 
 #[async_trait]

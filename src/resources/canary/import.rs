@@ -112,7 +112,7 @@ pub(crate) async fn adopt(
             }
         };
     let (routers, test_routers, left_out) =
-        split_test_routers(routers, &primary_tg, canary_tg.as_deref(), canary.is_some());
+        classify_by_routing(routers, &primary_tg, canary_tg.as_deref(), canary.is_some());
     for r in &left_out {
         let (what, attr) = match r.kind {
             elbv2::Kind::Listener => ("Listener", "traffic.test_listener_arns"),
@@ -256,7 +256,7 @@ pub(crate) async fn adopt(
 /// configuration decides. Without a canary, a router that sends everything to the canary
 /// target group (a test listener a script left there) is left out: managing it, as either
 /// kind, would move its traffic at the first apply.
-pub(crate) fn split_test_routers(
+pub(crate) fn classify_by_routing(
     routers: Vec<Router>,
     primary_tg: &str,
     canary_tg: Option<&str>,
@@ -291,7 +291,7 @@ mod tests {
         let r = |arn: &str, b, g| router(arn, &[(BLUE, b), (GREEN, g)]);
         let arns = |v: &[Router]| v.iter().map(|r| r.arn.clone()).collect::<Vec<_>>();
         let routers = vec![r("prod", 75, 25), r("test", 0, 100)];
-        let (managed, test, left) = split_test_routers(routers.clone(), BLUE, Some(GREEN), true);
+        let (managed, test, left) = classify_by_routing(routers.clone(), BLUE, Some(GREEN), true);
         assert_eq!(
             (arns(&managed), arns(&test)),
             (vec!["prod".into()], vec!["test".into()])
@@ -299,7 +299,7 @@ mod tests {
         assert!(left.is_empty());
         // Without a canary, a router with all traffic on the canary target group is left out:
         // managing it would move its traffic.
-        let (managed, test, left) = split_test_routers(routers, BLUE, Some(GREEN), false);
+        let (managed, test, left) = classify_by_routing(routers, BLUE, Some(GREEN), false);
         assert_eq!(
             (arns(&managed), arns(&left)),
             (vec!["prod".into()], vec!["test".into()])
@@ -307,7 +307,7 @@ mod tests {
         assert!(test.is_empty());
         // With all traffic on the canary they cannot be told apart.
         let full = vec![r("prod", 0, 100), r("test", 0, 100)];
-        let (managed, test, left) = split_test_routers(full, BLUE, Some(GREEN), true);
+        let (managed, test, left) = classify_by_routing(full, BLUE, Some(GREEN), true);
         assert_eq!(managed.len(), 2);
         assert!(test.is_empty() && left.is_empty());
     }

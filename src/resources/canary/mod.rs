@@ -12,13 +12,14 @@
 
 mod actions;
 mod apply;
-mod bake;
 mod drift;
 mod model;
 mod observe;
 mod plan;
 mod release;
 mod rollout;
+mod routers;
+mod safety;
 mod schema;
 mod template;
 

@@ -336,7 +336,7 @@ pub(crate) struct Observed {
     pub canary: Option<TaskSetRef>,
     pub weights: Option<(i64, i64)>,
     pub drift: Vec<Drift>,
-    /// Live task sets tagged as this deployment's that the state does not hold.
+    /// Ledger task sets tagged as this deployment's that the state does not hold.
     pub orphans: Vec<String>,
     /// The target group the stable task set sits on (`live_target_group_arn`).
     pub live_tg: Option<String>,

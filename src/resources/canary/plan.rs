@@ -2,14 +2,15 @@
 //! the planner, and the checks AWS can answer before anything changes.
 
 use super::model::{Desired, Observed, TaskSetRef};
-use super::observe::{
-    check_containers, check_routers, check_service, check_target_groups, creates_task_sets,
-    find_routers_at_plan, leftovers, note_forwarded,
-};
+use super::observe::{creates_task_sets, leftovers};
 use super::release::{plan_stand_in, record};
 use super::release::{Release, StandIn};
 use super::rollout::{BakeKind, Fresh, PrimaryWhy, Rollout, Step, Subject};
-use crate::aws::cloudwatch;
+use super::routers::{note_forwarded, routers_for_plan};
+use super::safety::{
+    check_alarms, check_bakes_fit, check_containers, check_routers, check_service,
+    check_target_groups,
+};
 use crate::diag::{AttrPath, Diagnostics};
 use crate::framework::{Ctx, Plan};
 use crate::resources::ownership::Role;
@@ -138,7 +139,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
     // a create needs forwarded, and for the safety check below.
     let mut routers = None;
     if let Some(ctx) = ctx.filter(|_| creates_task_sets(&seen, &d)) {
-        let found = find_routers_at_plan(ctx, &d).await;
+        let found = routers_for_plan(ctx, &d).await;
         // Unreadable routers are reported by check_routers below.
         if let Ok(found) = &found {
             note_forwarded(&mut seen, found);
@@ -206,7 +207,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
         if routes && check_target_groups(ctx, &d, diags).await {
             let found = match routers {
                 Some(found) => found,
-                None => find_routers_at_plan(ctx, &d).await,
+                None => routers_for_plan(ctx, &d).await,
             };
             if let Err(e) = check_routers(ctx, &d, found, diags).await {
                 aws_error(
@@ -374,22 +375,6 @@ fn plan_timeout(planned: &Value, create: bool) -> std::time::Duration {
     crate::framework::timeout(planned, op, super::schema::APPLY_TIMEOUT)
 }
 
-/// Bakes longer in all than the apply may run would stop it part way, every time.
-fn check_bakes_fit(limit: std::time::Duration, r: &Rollout, diags: &mut Diagnostics) {
-    let baking = r.baking();
-    if baking > limit {
-        diags.warning_at(
-            AttrPath::attr("canary").index(0).then("step"),
-            "Bakes longer than the apply's timeout",
-            format!(
-                "The steps of this apply bake for {} in all, but the apply stops after {} (timeouts). It will stop part way, with traffic at the step it reached, and the next apply bakes the rest; raise the timeout to walk the schedule in one apply.",
-                crate::duration::format(baking),
-                crate::duration::format(limit)
-            ),
-        );
-    }
-}
-
 /// The `schedule` attribute: each traffic step the apply walks.
 fn schedule_value(r: &Rollout) -> Value {
     Value::List(
@@ -407,45 +392,4 @@ fn schedule_value(r: &Rollout) -> Value {
             })
             .collect(),
     )
-}
-
-/// Every alarm of `analysis` must exist: a misspelt name would watch nothing. At plan a
-/// missing one is a warning, since the same apply may create it (an
-/// `aws_cloudwatch_metric_alarm` next to the deployment); when the apply starts, before any
-/// traffic moves, it is an error.
-pub(super) async fn check_alarms(ctx: &Ctx, d: &Desired, at_apply: bool, diags: &mut Diagnostics) {
-    let Some(a) = d.analysis.as_ref().filter(|a| !a.alarms.is_empty()) else {
-        return;
-    };
-    match cloudwatch::describe(&ctx.aws.cloudwatch, &a.alarms).await {
-        Ok(found) => {
-            let missing = cloudwatch::missing(&a.alarms, &found);
-            if missing.is_empty() {
-                return;
-            }
-            let path = AttrPath::attr("analysis").index(0).then("alarm_names");
-            let names = missing.join(", ");
-            let region = &ctx.aws.region;
-            if at_apply {
-                diags.error_at(
-                    path,
-                    "Alarm not found",
-                    format!("CloudWatch in {region} has no alarm named {names}, so the release would watch nothing there. Nothing was changed: fix the name, or create the alarm first (reference it, e.g. aws_cloudwatch_metric_alarm.NAME.alarm_name, so Terraform creates it before the release starts)."),
-                );
-            } else {
-                diags.warning_at(
-                    path,
-                    "Alarm not found",
-                    format!("CloudWatch in {region} has no alarm named {names} yet. If this apply creates it, reference it (aws_cloudwatch_metric_alarm.NAME.alarm_name) so it exists before the release starts; the apply refuses to move traffic while an alarm is missing, and a bake stops if one disappears."),
-                );
-            }
-        }
-        Err(e) => aws_error(
-            diags,
-            Some(AttrPath::attr("analysis")),
-            "Could not read the release's alarms",
-            &format!("deployment {}", d.id()),
-            &e,
-        ),
-    }
 }

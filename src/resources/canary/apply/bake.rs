@@ -3,11 +3,11 @@
 //! apply's timeout, alarms that cannot be read or no longer exist) becomes the `last_release`
 //! record the next apply resumes from: an unwatched bake never counts as passed.
 
-use super::apply::{shift, Failure, Live};
-use super::model::Desired;
-use super::observe::find_routers;
-use super::release::Release;
-use super::rollout::BakeKind;
+use super::super::model::Desired;
+use super::super::release::Release;
+use super::super::rollout::BakeKind;
+use super::super::routers::{read_routers, shift};
+use super::ledger::{Failure, Ledger};
 use crate::aws::cloudwatch;
 use crate::aws::ecs;
 use crate::aws::AwsError;
@@ -21,7 +21,7 @@ use std::time::Duration;
 pub(super) async fn bake(
     ctx: &Ctx,
     d: &Desired,
-    live: &mut Live,
+    live: &mut Ledger,
     (step, traffic, full, alarms): (usize, i64, Duration, &[String]),
     kind: BakeKind,
 ) -> Result<(), Failure> {
@@ -192,7 +192,7 @@ fn promotion_refused(alarm: &cloudwatch::Alarm, traffic: i64) -> Failure {
 async fn changed_under(
     ctx: &Ctx,
     d: &Desired,
-    live: &Live,
+    live: &Ledger,
     traffic: i64,
 ) -> Result<Option<String>, AwsError> {
     if let Some(c) = &live.canary {
@@ -218,7 +218,7 @@ async fn changed_under(
         (live_tg.clone(), (100 - traffic) as i32),
         (d.other_tg(live_tg).to_string(), traffic as i32),
     ];
-    let (managed, _) = find_routers(ctx, d).await?;
+    let (managed, _) = read_routers(ctx, d).await?;
     Ok(managed
         .iter()
         .find(|r| !r.forwards_exactly(&want))
@@ -324,7 +324,7 @@ fn interrupted(
 async fn roll_back(
     ctx: &Ctx,
     d: &Desired,
-    live: &mut Live,
+    live: &mut Ledger,
     alarm: &cloudwatch::Alarm,
     step: usize,
     traffic: i64,

@@ -1,0 +1,66 @@
+//! The executor's ledger: which task sets the run has made or found and what is recorded of
+//! them, and the failure that stopped it, with its cause.
+
+use super::super::model::TaskSetRef;
+use super::super::release::Release;
+use super::super::rollout::{Fresh, Subject};
+use crate::aws::AwsError;
+use crate::diag::AttrPath;
+use crate::resources::ownership::Role;
+use crate::value::Value;
+
+/// Task sets as an apply goes: what the state will record, and what this apply created.
+pub(super) struct Ledger {
+    pub(super) stable: Option<TaskSetRef>,
+    pub(super) canary: Option<TaskSetRef>,
+    pub(super) live_tg: Option<String>,
+    pub(super) created: Vec<(Fresh, TaskSetRef, String)>,
+    /// When the apply's timeout (`timeouts.create` / `update`) runs out: a bake stops there.
+    pub(super) deadline: std::time::Instant,
+}
+
+impl Ledger {
+    pub(super) fn resolve(&self, s: &Subject) -> Option<TaskSetRef> {
+        match s {
+            Subject::Known(t) => Some(t.clone()),
+            // The latest: a promotion with `replace` creates a second stable task set.
+            Subject::New(f) => self
+                .created
+                .iter()
+                .rev()
+                .find(|(x, _, _)| x == f)
+                .map(|(_, t, _)| t.clone()),
+        }
+    }
+
+    pub(super) fn records(&self, id: &str) -> bool {
+        [&self.stable, &self.canary]
+            .iter()
+            .any(|t| t.as_ref().is_some_and(|t| t.id == id))
+    }
+
+    pub(super) fn write(&self, state: &mut Value) {
+        TaskSetRef::write(state, Role::Stable, self.stable.as_ref());
+        TaskSetRef::write(state, Role::Canary, self.canary.as_ref());
+        state.set("live_target_group_arn", Value::from(self.live_tg.clone()));
+    }
+}
+
+pub(super) struct Failure {
+    pub(super) path: Option<AttrPath>,
+    pub(super) summary: String,
+    pub(super) error: AwsError,
+    /// What `last_release` records: an alarm rolled the release back, or a bake was cut short.
+    pub(super) record: Option<Release>,
+}
+
+impl Failure {
+    pub(super) fn at(role: Role, summary: &str, error: AwsError) -> Failure {
+        Failure {
+            path: Some(AttrPath::attr(role.as_str())),
+            summary: summary.to_string(),
+            error,
+            record: None,
+        }
+    }
+}
