@@ -14,6 +14,7 @@
 use super::apply::converge_reporting;
 use super::model::TaskSetRef;
 use super::model::{CanarySpec, Desired};
+use super::release::Outcome;
 use super::release::Release;
 use super::release::{now, Writer, ABORTED_BY_ACTION, TAG_RELEASE};
 use crate::aws::ecs;
@@ -196,7 +197,7 @@ impl Action for Continue {
             approved_step: n as i64,
             step: n as i64,
             at: now(),
-            ..prior.unwrap_or_else(|| Release::of(&c, Release::HELD, String::new()))
+            ..prior.unwrap_or_else(|| Release::of(&c, Outcome::AwaitingApproval, String::new()))
         };
         if !record(ctx, state, &approved, Writer::Continue, diags).await {
             return;
@@ -215,7 +216,7 @@ impl Action for Continue {
             let end = Release::read(after.get("last_release"));
             progress
                 .say(match end {
-                    Some(r) if r.result == Release::HELD => {
+                    Some(r) if r.result == Outcome::AwaitingApproval => {
                         format!("held again: {}", r.reason)
                     }
                     Some(r) => format!("release {}", r.result),
@@ -283,7 +284,7 @@ impl Action for Abort {
             .await;
         let rolled_back = Release {
             at,
-            ..Release::of(&c, Release::ROLLED_BACK, ABORTED_BY_ACTION.to_string())
+            ..Release::of(&c, Outcome::RolledBack, ABORTED_BY_ACTION.to_string())
         };
         if !record(ctx, state, &rolled_back, Writer::Abort, diags).await {
             return;

@@ -3,6 +3,7 @@
 //! values. The template, drift and release records it holds have modules of their own.
 
 use super::drift::Drift;
+use super::release::Outcome;
 use super::release::{CanaryVersion, Release, StandIn};
 use super::template::{EcsDefault, Template};
 use crate::arn;
@@ -218,7 +219,7 @@ impl Desired {
                     .unwrap_or(0)
                     .max(record.as_ref().map_or(0, |r| r.approved_step));
                 let resume = record
-                    .filter(|r| r.result == Release::INTERRUPTED && r.step > 0)
+                    .filter(|r| r.result == Outcome::Interrupted && r.step > 0)
                     .map(|r| (r.step as usize, r.remaining));
                 let mut steps = steps;
                 let gate = steps

@@ -3,6 +3,7 @@
 
 use super::drift::Drift;
 use super::model::{CanarySpec, Desired, Observed, TaskSetRef};
+use super::release::Outcome;
 use super::release::Release;
 use super::release::{read_back, record, StandIn, TAG_RELEASE};
 use super::rollout::Rollout;
@@ -341,7 +342,7 @@ pub(crate) fn observe(
                         .as_str()
                         .unwrap_or_default()
                         .to_string(),
-                    ..Release::of(c, Release::PROMOTED, String::new())
+                    ..Release::of(c, Outcome::Promoted, String::new())
                 };
                 record(&mut next, &promoted);
                 release = Some(promoted);
@@ -408,7 +409,7 @@ pub(crate) fn observe(
             // held (`last_release`).
             let configured = state.block("canary").get("task_definition").as_str();
             let promoted = release.as_ref().is_some_and(|r| {
-                r.result == Release::PROMOTED && configured == Some(r.task_definition.as_str())
+                r.result == Outcome::Promoted && configured == Some(r.task_definition.as_str())
             });
             if d.held.is_none() && !promoted {
                 next.set("canary", Value::List(vec![]));
@@ -475,7 +476,9 @@ pub(crate) fn observe(
         .collect();
     next.set("orphaned_task_set_ids", Value::string_list(&orphans));
     next.set("drift", Drift::to_values(&drift));
-    if let Some(r) = release.filter(|r| r.result == Release::HELD && r.approved_step >= r.step) {
+    if let Some(r) =
+        release.filter(|r| r.result == Outcome::AwaitingApproval && r.approved_step >= r.step)
+    {
         next.set("last_release", continued(r, &next).to_value());
     }
     if !drift.is_empty() {
@@ -507,13 +510,13 @@ fn continued(held: Release, next: &Value) -> Release {
             ..held
         },
         _ if at == Some(c.traffic) => Release {
-            result: Release::COMPLETED.into(),
+            result: Outcome::Completed,
             step: 0,
             reason: by,
             ..held
         },
         _ => Release {
-            result: Release::INTERRUPTED.into(),
+            result: Outcome::Interrupted,
             step: 0,
             reason: format!("{by}; it stopped at {}%", at.unwrap_or(0)),
             ..held

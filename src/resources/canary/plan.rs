@@ -3,6 +3,7 @@
 
 use super::model::{Desired, Observed, TaskSetRef};
 use super::observe::{creates_task_sets, leftovers};
+use super::release::Outcome;
 use super::release::{plan_stand_in, record};
 use super::release::{Release, StandIn};
 use super::rollout::{BakeKind, Fresh, PrimaryWhy, Rollout, Step, Subject};
@@ -102,7 +103,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
     }
     if let (Some(c), Some(r)) = (&d.canary, &d.last_release) {
         let label = crate::arn::task_definition_label(&c.task_definition);
-        if r.is_of(c) && r.result == Release::INTERRUPTED {
+        if r.is_of(c) && r.result == Outcome::Interrupted {
             diags.warning(
                 "Resuming an interrupted release",
                 format!(
@@ -113,7 +114,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
                     r.reason
                 ),
             );
-        } else if r.is_of(c) && r.result == Release::FAILED {
+        } else if r.is_of(c) && r.result == Outcome::Failed {
             diags.warning(
                 "The last release failed",
                 format!(
@@ -354,7 +355,7 @@ fn warn_of_promoted_version(planned: &Value, diags: &mut Diagnostics) {
         return;
     };
     let at = Release::read(planned.get("last_release"))
-        .filter(|r| r.result == Release::PROMOTED && r.task_definition == running)
+        .filter(|r| r.result == Outcome::Promoted && r.task_definition == running)
         .map(|r| format!(" at {}", r.at))
         .unwrap_or_default();
     let label = crate::arn::task_definition_label;

@@ -13,10 +13,62 @@ pub(crate) struct CanaryVersion<'a> {
     pub attempt: i64,
 }
 
+/// How a release ended, as `last_release.result` and the `ecsx:release` tag spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Outcome {
+    /// Every step walked and the canary left at its configured weight.
+    #[default]
+    Completed,
+    /// Waiting at an approval gate (`"held"`): the step's weight waits for an
+    /// `ecsx_canary_continue` action or a raised `canary.approved_step`.
+    AwaitingApproval,
+    /// `canary.promote`: the canary's version became the stable one.
+    Promoted,
+    /// An alarm or an abort moved traffic back and removed the canary.
+    RolledBack,
+    /// A bake cut short (Ctrl-C, a timeout): the next apply finishes it.
+    Interrupted,
+    /// The apply walking the release failed (a canary that never turned steady, an AWS
+    /// error): the next apply starts it again from where traffic is.
+    Failed,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 6] = [
+        Outcome::Completed,
+        Outcome::AwaitingApproval,
+        Outcome::Promoted,
+        Outcome::RolledBack,
+        Outcome::Interrupted,
+        Outcome::Failed,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::AwaitingApproval => "held",
+            Outcome::Promoted => "promoted",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Outcome> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The `last_release` attribute.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct Release {
-    pub result: String,
+    pub result: Outcome,
     pub task_definition: String,
     pub attempt: i64,
     pub reason: String,
@@ -35,15 +87,6 @@ pub(crate) struct Release {
 }
 
 impl Release {
-    pub(crate) const COMPLETED: &'static str = "completed";
-    pub(crate) const HELD: &'static str = "held";
-    pub(crate) const PROMOTED: &'static str = "promoted";
-    pub(crate) const ROLLED_BACK: &'static str = "rolled_back";
-    pub(crate) const INTERRUPTED: &'static str = "interrupted";
-    /// The apply walking the release failed (a canary that never turned steady, an AWS
-    /// error): the next apply starts it again from where traffic is.
-    pub(crate) const FAILED: &'static str = "failed";
-
     /// The attribute's object type.
     pub(crate) fn attribute_type() -> Type {
         Type::Object(vec![
@@ -60,10 +103,14 @@ impl Release {
     }
 
     /// A record of `c` (its version at its attempt).
-    pub(crate) fn of<'a>(c: impl Into<CanaryVersion<'a>>, result: &str, reason: String) -> Release {
+    pub(crate) fn of<'a>(
+        c: impl Into<CanaryVersion<'a>>,
+        result: Outcome,
+        reason: String,
+    ) -> Release {
         let c = c.into();
         Release {
-            result: result.into(),
+            result,
             task_definition: c.task_definition.to_string(),
             attempt: c.attempt,
             reason,
@@ -74,9 +121,9 @@ impl Release {
 
     pub(crate) fn read(v: &Value) -> Option<Release> {
         let s = |k: &str| v.get(k).as_str().unwrap_or_default().to_string();
-        v.get("result").as_str()?;
+        let result = Outcome::parse(v.get("result").as_str()?)?;
         Some(Release {
-            result: s("result"),
+            result,
             task_definition: s("task_definition"),
             attempt: v.get("attempt").as_i64().unwrap_or(1),
             reason: s("reason"),
@@ -133,12 +180,12 @@ impl Release {
 
     /// Whether this record holds `c` back: its version was rolled back at this attempt.
     pub(crate) fn holds_back<'a>(&self, c: impl Into<CanaryVersion<'a>>) -> bool {
-        self.result == Self::ROLLED_BACK && self.is_of(c)
+        self.result == Outcome::RolledBack && self.is_of(c)
     }
 
     /// Whether `c` was promoted already (`canary.promote`): it is the stable version now.
     pub(crate) fn promoted<'a>(&self, c: impl Into<CanaryVersion<'a>>) -> bool {
-        self.result == Self::PROMOTED && self.is_of(c)
+        self.result == Outcome::Promoted && self.is_of(c)
     }
 }
 
@@ -192,7 +239,7 @@ impl StandIn {
 
     /// The stand-in a promotion record makes.
     pub(crate) fn of(r: &Release) -> Option<StandIn> {
-        (r.result == Release::PROMOTED && !r.stable_task_definition.is_empty()).then(|| StandIn {
+        (r.result == Outcome::Promoted && !r.stable_task_definition.is_empty()).then(|| StandIn {
             task_definition: r.task_definition.clone(),
             in_place_of: r.stable_task_definition.clone(),
         })
@@ -349,34 +396,25 @@ impl Release {
         }
         let step: i64 = step.parse().ok()?;
         let remaining = std::time::Duration::from_secs(remaining.parse().ok()?);
+        let result = Outcome::parse(result)?;
         let reason = match (result, by) {
-            (Self::ROLLED_BACK, Writer::Abort) => ABORTED_BY_ACTION.to_string(),
-            (Self::ROLLED_BACK, _) => {
+            (Outcome::RolledBack, Writer::Abort) => ABORTED_BY_ACTION.to_string(),
+            (Outcome::RolledBack, _) => {
                 format!(
                     "an alarm rolled the release back at step {step} during {}",
                     by.during()
                 )
             }
-            (Self::INTERRUPTED, _) => format!(
+            (Outcome::Interrupted, _) => format!(
                 "stopped at step {step} during {}, with {} of its bake still to go",
                 by.during(),
                 crate::duration::format(remaining)
             ),
-            (Self::HELD, _) => format!("waiting for approval of step {step}"),
+            (Outcome::AwaitingApproval, _) => format!("waiting for approval of step {step}"),
             _ => String::new(),
         };
         Some(Release {
-            result: [
-                Self::COMPLETED,
-                Self::HELD,
-                Self::PROMOTED,
-                Self::ROLLED_BACK,
-                Self::INTERRUPTED,
-                Self::FAILED,
-            ]
-            .into_iter()
-            .find(|r| *r == result)?
-            .to_string(),
+            result,
             task_definition: canary_td.to_string(),
             attempt,
             reason,
@@ -472,10 +510,10 @@ fn legacy_read_back(
     if let Some((a, at, l)) = tags.get(TAG_ABORTED).and_then(|v| fields(v)) {
         let already = prior
             .as_ref()
-            .is_some_and(|r| r.result == Release::ROLLED_BACK);
+            .is_some_and(|r| r.result == Outcome::RolledBack);
         if l == label && a.parse() == Ok(attempt) && !already {
             return Some(Release {
-                result: Release::ROLLED_BACK.into(),
+                result: Outcome::RolledBack,
                 reason: ABORTED_BY_ACTION.into(),
                 at: at.to_string(),
                 remaining: std::time::Duration::ZERO,
@@ -488,7 +526,7 @@ fn legacy_read_back(
     let seen = prior.as_ref().map_or(0, |r| r.approved_step);
     let settled = prior
         .as_ref()
-        .is_some_and(|r| r.result == Release::ROLLED_BACK);
+        .is_some_and(|r| r.result == Outcome::RolledBack);
     (l == label && a.parse() == Ok(attempt) && step > seen && !settled).then(|| Release {
         approved_step: step,
         ..base()
@@ -552,7 +590,7 @@ mod tests {
             remaining: std::time::Duration::from_secs(90),
             approved_step: 2,
             stable_task_definition: "td/web:12".into(),
-            ..Release::of(&canary(), Release::INTERRUPTED, "stopped".into())
+            ..Release::of(&canary(), Outcome::Interrupted, "stopped".into())
         };
         assert_eq!(Release::read(&r.to_value()), Some(r));
     }
@@ -564,7 +602,7 @@ mod tests {
         assert_eq!(approval_tag(&c, 2), "2 2 web:13");
         let held = Release {
             step: 2,
-            ..Release::of(&c, Release::HELD, "waiting".into())
+            ..Release::of(&c, Outcome::AwaitingApproval, "waiting".into())
         };
         let r = read_back(&state(Some(held)), &approved, &[], None).expect("read back");
         assert_eq!((r.result.as_str(), r.approved_step), ("held", 2));
@@ -583,7 +621,7 @@ mod tests {
         let c = canary();
         let promoted = Release {
             stable_task_definition: TD12.into(),
-            ..Release::of(&c, Release::PROMOTED, String::new())
+            ..Release::of(&c, Outcome::Promoted, String::new())
         };
         let mut v = Value::object([(
             "stable",
@@ -600,7 +638,7 @@ mod tests {
             None
         );
         // The next release's record replaces the promotion's; the stand-in stays.
-        record(&mut v, &Release::of(&c, Release::COMPLETED, String::new()));
+        record(&mut v, &Release::of(&c, Outcome::Completed, String::new()));
         assert_eq!(StandIn::read(&v), Some(s.clone()));
         let mut planned = v.clone();
         plan_stand_in(&v, &mut planned);
@@ -622,7 +660,7 @@ mod tests {
         let c = canary();
         let promoted = Release {
             stable_task_definition: "td/web:12".into(),
-            ..Release::of(&c, Release::PROMOTED, String::new())
+            ..Release::of(&c, Outcome::Promoted, String::new())
         };
         let mut v = state(Some(promoted));
         upgrade_stand_in(&mut v);
@@ -633,7 +671,11 @@ mod tests {
                 in_place_of: "td/web:12".into()
             })
         );
-        let mut held = state(Some(Release::of(&c, Release::HELD, String::new())));
+        let mut held = state(Some(Release::of(
+            &c,
+            Outcome::AwaitingApproval,
+            String::new(),
+        )));
         upgrade_stand_in(&mut held);
         assert!(held.get(StandIn::ATTRIBUTE).is_null());
     }
@@ -648,8 +690,8 @@ mod tests {
         ]);
         let r = read_back(&state(None), &aborted, &[], None).expect("read back");
         assert_eq!(
-            (r.result.as_str(), r.reason.as_str(), r.at.as_str()),
-            (Release::ROLLED_BACK, ABORTED_BY_ACTION, at)
+            (r.result, r.reason.as_str(), r.at.as_str()),
+            (Outcome::RolledBack, ABORTED_BY_ACTION, at)
         );
         assert!(r.holds_back(&c));
         assert_eq!(
@@ -673,7 +715,7 @@ mod tests {
             remaining: std::time::Duration::from_secs(75),
             approved_step: 1,
             at: "2026-12-07T10:00:00.250Z".into(),
-            ..Release::of(&c, Release::INTERRUPTED, "stopped".into())
+            ..Release::of(&c, Outcome::Interrupted, "stopped".into())
         };
         let v = r.to_tag(Writer::FirstApply);
         assert!(
@@ -683,14 +725,9 @@ mod tests {
         assert!(v.ends_with(" apply web:13"), "{v}");
         let back = Release::from_tag(&v, TD13, 2, "td/web:12").expect("read");
         assert_eq!(
+            (back.result, back.step, back.remaining, back.approved_step),
             (
-                back.result.as_str(),
-                back.step,
-                back.remaining,
-                back.approved_step
-            ),
-            (
-                Release::INTERRUPTED,
+                Outcome::Interrupted,
                 2,
                 std::time::Duration::from_secs(75),
                 1
@@ -715,7 +752,7 @@ mod tests {
         let promoted = Release {
             task_definition: long.clone(),
             stable_task_definition: TD13.into(),
-            ..Release::of(&c, Release::PROMOTED, String::new())
+            ..Release::of(&c, Outcome::Promoted, String::new())
         };
         let v = promoted.to_tag(Writer::Continue);
         assert!(v.len() <= 256, "{} characters", v.len());
@@ -734,11 +771,11 @@ mod tests {
         let at = |s: &str| Release {
             at: s.into(),
             step: 2,
-            ..Release::of(&c, Release::HELD, "waiting".into())
+            ..Release::of(&c, Outcome::AwaitingApproval, "waiting".into())
         };
         let held = at("2026-12-07T10:00:00Z");
         let rolled = Release {
-            result: Release::ROLLED_BACK.into(),
+            result: Outcome::RolledBack,
             ..at("2026-12-07T10:05:00Z")
         };
         let approved = Release {
@@ -749,7 +786,7 @@ mod tests {
         let b = tags(&[(TAG_RELEASE, &rolled.to_tag(Writer::Abort))]);
         let legacy = tags(&[(TAG_APPROVED, "2 2 web:13")]);
         let r = read_back(&state(Some(held.clone())), &legacy, &[&a, &b], None).expect("newer");
-        assert_eq!(r.result, Release::ROLLED_BACK);
+        assert_eq!(r.result, Outcome::RolledBack);
         assert_eq!(r.reason, ABORTED_BY_ACTION);
         // Records older than the state's own are history.
         let later = at("2026-12-07T11:00:00Z");

@@ -4,10 +4,11 @@
 //! record the next apply resumes from: an unwatched bake never counts as passed.
 
 use super::super::model::Desired;
+use super::super::release::Outcome;
 use super::super::release::Release;
 use super::super::rollout::BakeKind;
 use super::super::routers::{read_routers, shift};
-use super::ledger::{Failure, Ledger};
+use super::ledger::{Cause, Failure, Ledger};
 use crate::aws::cloudwatch;
 use crate::aws::ecs;
 use crate::aws::AwsError;
@@ -148,10 +149,13 @@ fn replacement_rolled_back(alarm: &cloudwatch::Alarm, (step, traffic): (usize, i
             "New stable task set rolled back: alarm {} went into ALARM at step {step} ({traffic}% to it)",
             alarm.name
         ),
-        error: AwsError::Unexpected(format!(
-            "alarm {} in ALARM: {}. All traffic goes back to the current stable task set and the new one is deleted; the next apply walks the steps again from the start",
-            alarm.name, alarm.reason
-        )),
+        cause: Cause::Alarm {
+            alarm: alarm.name.clone(),
+            detail: format!(
+                "alarm {} in ALARM: {}. All traffic goes back to the current stable task set and the new one is deleted; the next apply walks the steps again from the start",
+                alarm.name, alarm.reason
+            ),
+        },
         record: None,
     }
 }
@@ -164,7 +168,7 @@ fn replacement_stopped((step, traffic): (usize, i64), why: &str) -> Failure {
         summary: format!(
             "New stable task set not taken over: stopped at step {step} ({traffic}% to it)"
         ),
-        error: AwsError::Unexpected(format!(
+        cause: Cause::Refused(format!(
             "{why}. All traffic goes back to the current stable task set and the new one is deleted; the next apply walks the steps again from the start"
         )),
         record: None,
@@ -179,10 +183,13 @@ fn promotion_refused(alarm: &cloudwatch::Alarm, traffic: i64) -> Failure {
             "Promotion not started: alarm {} is in ALARM",
             alarm.name
         ),
-        error: AwsError::Unexpected(format!(
-            "alarm {} in ALARM before the promotion: {}. Traffic stays where it was ({traffic}% to the canary) and nothing was promoted. Promote once the alarm is OK, or put the stable version back in stable.task_definition to keep it.",
-            alarm.name, alarm.reason
-        )),
+        cause: Cause::Alarm {
+            alarm: alarm.name.clone(),
+            detail: format!(
+                "alarm {} in ALARM before the promotion: {}. Traffic stays where it was ({traffic}% to the canary) and nothing was promoted. Promote once the alarm is OK, or put the stable version back in stable.task_definition to keep it.",
+                alarm.name, alarm.reason
+            ),
+        },
         record: None,
     }
 }
@@ -246,7 +253,7 @@ fn changed(step: usize, traffic: i64, what: String) -> Failure {
     Failure {
         path: Some(AttrPath::attr("canary")),
         summary: format!("The release changed under this apply at step {step} ({traffic}%)"),
-        error: AwsError::Unexpected(format!(
+        cause: Cause::Refused(format!(
             "{what}. Something outside this apply (another apply, a console edit, an abort) changed the release while it baked; ecsx stopped without moving traffic, and the state records what AWS holds now. Plan again to see what the next apply would do."
         )),
         record: None,
@@ -265,7 +272,7 @@ pub(super) fn interrupted_record(
         step: step as i64,
         remaining,
         approved_step: Release::approvals_kept(d.last_release.as_ref(), c),
-        ..Release::of(c, Release::INTERRUPTED, reason)
+        ..Release::of(c, Outcome::Interrupted, reason)
     })
 }
 
@@ -309,12 +316,15 @@ fn interrupted(
     Failure {
         path: Some(AttrPath::attr("canary")),
         summary: format!("Stopped while baking at step {step} ({traffic}%); traffic stays there"),
-        error: AwsError::Unexpected(format!(
-            "{why} {}s into a {}s bake; the next apply bakes the remaining {} at this step first",
-            baked.as_secs(),
-            pause.as_secs(),
-            crate::duration::format(Duration::from_secs(remaining.as_secs()))
-        )),
+        cause: Cause::Interrupted {
+            remaining,
+            detail: format!(
+                "{why} {}s into a {}s bake; the next apply bakes the remaining {} at this step first",
+                baked.as_secs(),
+                pause.as_secs(),
+                crate::duration::format(Duration::from_secs(remaining.as_secs()))
+            ),
+        },
         record,
     }
 }
@@ -342,7 +352,7 @@ async fn roll_back(
     );
     let release = d.canary.as_ref().map(|c| Release {
         step: step as i64,
-        ..Release::of(c, Release::ROLLED_BACK, reason.clone())
+        ..Release::of(c, Outcome::RolledBack, reason.clone())
     });
     let mut failure = Failure {
         path: Some(AttrPath::attr("analysis").index(0).then("alarm_names")),
@@ -350,9 +360,12 @@ async fn roll_back(
             "Release rolled back: alarm {} went into ALARM at step {step} ({traffic}% to the canary)",
             alarm.name
         ),
-        error: AwsError::Unexpected(format!(
-            "{reason}. All traffic is back on the stable task set and the canary was deleted; this canary version is not started again until canary.task_definition changes or canary.attempt is raised"
-        )),
+        cause: Cause::Alarm {
+            alarm: alarm.name.clone(),
+            detail: format!(
+                "{reason}. All traffic is back on the stable task set and the canary was deleted; this canary version is not started again until canary.task_definition changes or canary.attempt is raised"
+            ),
+        },
         record: release,
     };
     let Some(tg) = live.live_tg.clone() else {
@@ -361,7 +374,7 @@ async fn roll_back(
     let all = d.all_to(&tg);
     if let Err(e) = shift(ctx, d, Some(&all), Some(&all)).await {
         failure.summary = format!("{}; moving traffic back failed", failure.summary);
-        failure.error = e;
+        failure.cause = Cause::Aws(e);
         return failure;
     }
     if let Some(c) = live.canary.take() {
@@ -369,7 +382,7 @@ async fn roll_back(
             ecs::delete_task_set(&ctx.aws.ecs, &d.cluster, &d.service, &c.arn, false).await
         {
             failure.summary = format!("{}; deleting the canary failed", failure.summary);
-            failure.error = e;
+            failure.cause = Cause::Aws(e);
             live.canary = Some(c);
         }
     }

@@ -46,10 +46,62 @@ impl Ledger {
     }
 }
 
+/// Why a run stopped.
+#[derive(Debug)]
+pub(super) enum Cause {
+    /// An AWS call failed, or AWS never showed what was asked of it in time.
+    Aws(AwsError),
+    /// An alarm in ALARM: traffic went back (or, before a promotion, never moved).
+    Alarm { alarm: String, detail: String },
+    /// A bake cut short (Ctrl-C, the timeout, alarms that cannot be read): traffic stays at
+    /// the step and `remaining` of its pause is still to go.
+    Interrupted {
+        remaining: std::time::Duration,
+        detail: String,
+    },
+    /// Stopped without moving anything: the release changed under the apply, or the
+    /// rollout and the ledger disagree.
+    Refused(String),
+}
+
+impl Cause {
+    /// Logs the stop under TF_LOG with what the cause carries: the alarm, the bake left.
+    pub(super) fn log(&self, deployment: &str) {
+        let at = ("deployment", deployment.into());
+        match self {
+            Cause::Aws(e) => {
+                crate::log::warn("apply stopped", &[at, ("error", e.to_string().into())])
+            }
+            Cause::Alarm { alarm, .. } => crate::log::warn(
+                "apply stopped by an alarm",
+                &[at, ("alarm", alarm.as_str().into())],
+            ),
+            Cause::Interrupted { remaining, .. } => crate::log::info(
+                "bake interrupted",
+                &[at, ("remaining_s", remaining.as_secs().into())],
+            ),
+            Cause::Refused(why) => {
+                crate::log::warn("apply stopped", &[at, ("reason", why.as_str().into())])
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cause::Aws(e) => write!(f, "{e}"),
+            Cause::Alarm { detail, .. }
+            | Cause::Interrupted { detail, .. }
+            | Cause::Refused(detail) => f.write_str(detail),
+        }
+    }
+}
+
 pub(super) struct Failure {
     pub(super) path: Option<AttrPath>,
     pub(super) summary: String,
-    pub(super) error: AwsError,
+    pub(super) cause: Cause,
     /// What `last_release` records: an alarm rolled the release back, or a bake was cut short.
     pub(super) record: Option<Release>,
 }
@@ -59,7 +111,7 @@ impl Failure {
         Failure {
             path: Some(AttrPath::attr(role.as_str())),
             summary: summary.to_string(),
-            error,
+            cause: Cause::Aws(error),
             record: None,
         }
     }

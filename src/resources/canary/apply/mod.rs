@@ -18,6 +18,7 @@ pub(crate) type OnStep<'a> = dyn Fn(&str) + Send + Sync + 'a;
 
 use super::model::{CanarySpec, Desired, Observed, TaskSetRef};
 use super::observe::{creates_task_sets, leftovers};
+use super::release::Outcome;
 use super::release::Release;
 use super::release::{plan_stand_in, record, StandIn, Writer, TAG_RELEASE};
 use super::rollout::Rollout;
@@ -30,7 +31,7 @@ use crate::framework::Ctx;
 use crate::resources::ownership::Role;
 use crate::resources::support::{aws_error, external_service_after_create};
 use crate::value::Value;
-use ledger::Ledger;
+use ledger::{Cause, Ledger};
 use run::run;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -169,13 +170,20 @@ pub(crate) async fn converge_reporting(
             read_back(ctx, &d, state, prior.is_null(), diags).await
         }
         Err(failure) => {
-            aws_error(
-                diags,
-                failure.path.clone(),
-                &failure.summary,
-                &format!("deployment {}", d.id()),
-                &failure.error,
-            );
+            let subject = format!("deployment {}", d.id());
+            failure.cause.log(&d.id());
+            match &failure.cause {
+                Cause::Aws(e) => {
+                    aws_error(diags, failure.path.clone(), &failure.summary, &subject, e)
+                }
+                other => {
+                    let detail = format!("{subject}: {other}.");
+                    match failure.path.clone() {
+                        Some(p) => diags.error_at(p, &failure.summary, detail),
+                        None => diags.error(&failure.summary, detail),
+                    }
+                }
+            }
             undo_unserving(ctx, &d, &mut live).await;
             if prior.is_null() {
                 return failed_create(ctx, &d, &live, failure.record.as_ref(), diags).await;
@@ -199,7 +207,7 @@ pub(crate) async fn converge_reporting(
                 // Every way a scheduled release stops is on record, this one too.
                 let failed = Release {
                     approved_step: Release::approvals_kept(d.last_release.as_ref(), c),
-                    ..Release::of(c, Release::FAILED, failure.summary.clone())
+                    ..Release::of(c, Outcome::Failed, failure.summary.clone())
                 };
                 record(&mut partial, &failed);
             }
@@ -400,15 +408,15 @@ fn release_end(c: &CanarySpec, prior: Option<&Release>, configured_stable: &Valu
             step: n as i64,
             ..Release::of(
                 c,
-                Release::HELD,
+                Outcome::AwaitingApproval,
                 format!("waiting for approval of step {n} ({w}%)"),
             )
         },
         None if c.promote => Release {
             stable_task_definition: configured_stable.as_str().unwrap_or_default().to_string(),
-            ..Release::of(c, Release::PROMOTED, String::new())
+            ..Release::of(c, Outcome::Promoted, String::new())
         },
-        None => Release::of(c, Release::COMPLETED, String::new()),
+        None => Release::of(c, Outcome::Completed, String::new()),
     };
     end.approved_step = Release::approvals_kept(prior, c);
     end

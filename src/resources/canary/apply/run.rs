@@ -6,7 +6,7 @@ use super::super::rollout::{BakeKind, Fresh, Rollout, RoutePurpose, Step};
 use super::super::routers::shift;
 use super::super::template::Template;
 use super::bake::{bake, interrupted_record};
-use super::ledger::{Failure, Ledger};
+use super::ledger::{Cause, Failure, Ledger};
 use super::OnStep;
 use crate::aws::ecs::{self, TaskSet, TaskSetSpec};
 use crate::aws::AwsError;
@@ -37,7 +37,7 @@ pub(super) async fn run(
         summary: format!(
             "Internal error: the rollout refers to a {what} task set it did not create"
         ),
-        error: AwsError::Unexpected(what.to_string()),
+        cause: Cause::Refused(what.to_string()),
         record: None,
     };
     for (i, step) in r.steps.iter().enumerate() {
@@ -154,7 +154,7 @@ pub(super) async fn run(
                         path: Some(AttrPath::attr("traffic")),
                         summary: summary.into(),
                         record: unbaked(d, r.steps.get(i + 1), &e),
-                        error: e,
+                        cause: Cause::Aws(e),
                     })?;
             }
             Step::MakePrimary {

@@ -1,5 +1,6 @@
 //! Unit tests of `observe`.
 
+use super::super::release::Outcome;
 use super::super::rollout::tests::config;
 use super::super::routers::router_path;
 use super::super::safety::{check_capacity, check_room, computed_count};
@@ -300,7 +301,7 @@ fn a_create_takes_over_the_stable_task_set_of_its_interrupted_predecessor() {
     let record = Release {
         step: 1,
         at: "2026-12-07T10:00:00Z".into(),
-        ..Release::of(&c, Release::ROLLED_BACK, String::new())
+        ..Release::of(&c, Outcome::RolledBack, String::new())
     };
     let mut recorded = made.clone();
     recorded.tags.insert(
@@ -313,8 +314,8 @@ fn a_create_takes_over_the_stable_task_set_of_its_interrupted_predecessor() {
         Some("ecs-svc/6")
     );
     assert_eq!(
-        seen.record.as_ref().map(|r| (r.result.as_str(), r.step)),
-        Some((Release::ROLLED_BACK, 1))
+        seen.record.as_ref().map(|r| (r.result, r.step)),
+        Some((Outcome::RolledBack, 1))
     );
     let r = Rollout::plan(&seen, &d);
     assert_eq!(
