@@ -6,7 +6,7 @@ use super::observe::{creates_task_sets, leftovers};
 use super::release::Outcome;
 use super::release::{plan_stand_in, record};
 use super::release::{Release, StandIn};
-use super::rollout::{BakeKind, Fresh, PrimaryWhy, Rollout, Step, Subject};
+use super::rollout::{BakeKind, NewTaskSet, PrimaryReason, Rollout, Step, Subject};
 use super::routers::{note_forwarded, routers_for_plan};
 use super::safety::{
     check_alarms, check_bakes_fit, check_containers, check_routers, check_service,
@@ -185,11 +185,11 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
     // A task set recorded already keeps its id (a promoted canary becomes the stable one);
     // one the apply creates is known only then.
     let after = |planned: &mut Value, role: Role, subject: Option<&Subject>| match subject {
-        Some(Subject::New(_)) => {
+        Some(Subject::ToCreate(_)) => {
             planned.set(&format!("{}_task_set_id", role.as_str()), Value::Unknown);
             planned.set(&format!("{}_task_set_arn", role.as_str()), Value::Unknown);
         }
-        Some(Subject::Known(t)) => TaskSetRef::write(planned, role, Some(t)),
+        Some(Subject::Recorded(t)) => TaskSetRef::write(planned, role, Some(t)),
         None => TaskSetRef::write(planned, role, None),
     };
     after(planned, Role::Stable, r.stable_after.as_ref());
@@ -246,11 +246,11 @@ fn summarize(
         .map(crate::arn::target_group_label)
         .unwrap_or_default();
     let promotes = r.steps.iter().any(|s| {
-        matches!(s, Step::MakePrimary { noun, why, .. } if *noun == "canary" && *why == PrimaryWhy::Switch)
+        matches!(s, Step::MakePrimary { noun, why, .. } if *noun == "canary" && *why == PrimaryReason::Switch)
     });
     let new_stable = r.steps.iter().find_map(|s| match s {
         Step::Create {
-            fresh: Fresh::Stable | Fresh::Bridge,
+            new: NewTaskSet::Stable | NewTaskSet::Bridge,
             scale,
             target_group,
             ..
@@ -262,7 +262,7 @@ fn summarize(
         .steps
         .iter()
         .filter_map(|s| match s {
-            Step::Adopt { task_set, .. } => Some(task_set.id.as_str()),
+            Step::TagOwned { task_set, .. } => Some(task_set.id.as_str()),
             _ => None,
         })
         .collect();

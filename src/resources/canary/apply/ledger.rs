@@ -3,7 +3,7 @@
 
 use super::super::model::TaskSetRef;
 use super::super::release::Release;
-use super::super::rollout::{Fresh, Subject};
+use super::super::rollout::{NewTaskSet, Subject};
 use crate::aws::AwsError;
 use crate::diag::AttrPath;
 use crate::resources::ownership::Role;
@@ -14,7 +14,7 @@ pub(super) struct Ledger {
     pub(super) stable: Option<TaskSetRef>,
     pub(super) canary: Option<TaskSetRef>,
     pub(super) live_tg: Option<String>,
-    pub(super) created: Vec<(Fresh, TaskSetRef, String)>,
+    pub(super) created: Vec<(NewTaskSet, TaskSetRef, String)>,
     /// When the apply's timeout (`timeouts.create` / `update`) runs out: a bake stops there.
     pub(super) deadline: std::time::Instant,
 }
@@ -22,9 +22,9 @@ pub(super) struct Ledger {
 impl Ledger {
     pub(super) fn resolve(&self, s: &Subject) -> Option<TaskSetRef> {
         match s {
-            Subject::Known(t) => Some(t.clone()),
+            Subject::Recorded(t) => Some(t.clone()),
             // The latest: a promotion with `replace` creates a second stable task set.
-            Subject::New(f) => self
+            Subject::ToCreate(f) => self
                 .created
                 .iter()
                 .rev()

@@ -13,8 +13,7 @@ mod run;
 
 pub(crate) use destroy::destroy;
 
-/// Hears each step's description as the step starts (an action passes its progress).
-pub(crate) type OnStep<'a> = dyn Fn(&str) + Send + Sync + 'a;
+pub(crate) use run::OnStep;
 
 use super::model::{CanarySpec, Desired, Observed, TaskSetRef};
 use super::observe::{creates_task_sets, leftovers};

@@ -2,18 +2,20 @@
 
 use super::super::model::{Desired, TaskSetRef};
 use super::super::release::Release;
-use super::super::rollout::{BakeKind, Fresh, Rollout, RoutePurpose, Step};
+use super::super::rollout::{BakeKind, NewTaskSet, Rollout, RoutePurpose, Step};
 use super::super::routers::shift;
 use super::super::template::Template;
 use super::bake::{bake, interrupted_record};
 use super::ledger::{Cause, Failure, Ledger};
-use super::OnStep;
 use crate::aws::ecs::{self, TaskSet, TaskSetSpec};
 use crate::aws::AwsError;
 use crate::diag::AttrPath;
 use crate::framework::Ctx;
 use crate::resources::ownership::{ownership_tags, Role};
 use std::time::Duration;
+
+/// Hears each step's description as the step starts (an action passes its progress).
+pub(crate) type OnStep<'a> = dyn Fn(&str) + Send + Sync + 'a;
 
 pub(super) async fn run(
     ctx: &Ctx,
@@ -53,7 +55,7 @@ pub(super) async fn run(
             }
         }
         match step {
-            Step::Adopt { task_set, role } => {
+            Step::TagOwned { task_set, role } => {
                 ecs::tag_resource(
                     &ctx.aws.ecs,
                     "task set",
@@ -84,34 +86,34 @@ pub(super) async fn run(
                 }
             }
             Step::Create {
-                fresh,
+                new,
                 task_definition,
                 scale,
                 target_group,
             } => {
-                let role = fresh.role();
-                let t = create(ctx, d, *fresh, task_definition, *scale, target_group)
+                let role = new.role();
+                let t = create(ctx, d, *new, task_definition, *scale, target_group)
                     .await
                     .map_err(|e| {
                         Failure::at(
                             role,
-                            &format!("Could not create the {} task set", fresh.noun()),
+                            &format!("Could not create the {} task set", new.noun()),
                             e,
                         )
                     })?;
                 if let Err(e) = wait(t.arn.clone()).await {
                     discard(ctx, d, &t).await;
-                    let summary = match fresh {
-                        Fresh::Canary => "Canary task set did not reach a steady state; it was removed and no traffic moved to it",
-                        Fresh::Stable | Fresh::Bridge => "New stable task set did not reach a steady state; it was removed and traffic stays where it was",
+                    let summary = match new {
+                        NewTaskSet::Canary => "Canary task set did not reach a steady state; it was removed and no traffic moved to it",
+                        NewTaskSet::Stable | NewTaskSet::Bridge => "New stable task set did not reach a steady state; it was removed and traffic stays where it was",
                     };
                     return Err(Failure::at(role, summary, e));
                 }
                 let t = TaskSetRef::of(&t);
-                if *fresh == Fresh::Canary {
+                if *new == NewTaskSet::Canary {
                     live.canary = Some(t.clone());
                 }
-                live.created.push((*fresh, t, target_group.clone()));
+                live.created.push((*new, t, target_group.clone()));
             }
             Step::Scale {
                 subject,
@@ -229,7 +231,7 @@ fn unbaked(d: &Desired, next: Option<&Step>, e: &AwsError) -> Option<Release> {
 async fn create(
     ctx: &Ctx,
     d: &Desired,
-    fresh: Fresh,
+    new: NewTaskSet,
     task_definition: &str,
     scale: f64,
     target_group: &str,
@@ -241,13 +243,13 @@ async fn create(
         mut tags,
         ..
     } = d.template.clone();
-    tags.extend(ownership_tags(&d.id(), fresh.role()));
+    tags.extend(ownership_tags(&d.id(), new.role()));
     let token = uuid::Uuid::new_v4().to_string();
     let spec = TaskSetSpec {
         cluster: d.cluster.clone(),
         service: d.service.clone(),
         task_definition: task_definition.to_string(),
-        external_id: format!("ecsx-{}-{}", fresh.noun(), &token[..8]),
+        external_id: format!("ecsx-{}-{}", new.noun(), &token[..8]),
         placement,
         target_group_arn: target_group.to_string(),
         container_name,
@@ -260,7 +262,7 @@ async fn create(
         "creating task set",
         &[
             ("deployment", d.id().into()),
-            ("role", fresh.noun().into()),
+            ("role", new.noun().into()),
             ("task_definition", task_definition.to_string().into()),
             ("target_group", target_group.to_string().into()),
         ],

@@ -1,6 +1,6 @@
 //! The words of a rollout: the lines `rollout_steps` shows, one or two per step.
 
-use super::{BakeKind, PrimaryWhy, RetireReason, Rollout, RoutePurpose, Step, Subject};
+use super::{BakeKind, PrimaryReason, RetireReason, Rollout, RoutePurpose, Step, Subject};
 use crate::resources::canary::model::{td_label, tg_label, Desired};
 
 impl Rollout {
@@ -19,7 +19,7 @@ impl Rollout {
         let mut lines = Vec::new();
         for step in &self.steps {
             match step {
-                Step::Adopt { task_set, role } => lines.push(format!(
+                Step::TagOwned { task_set, role } => lines.push(format!(
                     "tag {} {} as owned by deployment {}",
                     role.as_str(),
                     task_set.id,
@@ -43,13 +43,13 @@ impl Rollout {
                     ))
                 }
                 Step::Create {
-                    fresh,
+                    new,
                     task_definition,
                     scale,
                     target_group,
                 } => lines.push(format!(
                     "create {} task set {} (scale {scale}%) on tg {}",
-                    fresh.noun(),
+                    new.noun(),
                     td_label(task_definition),
                     tg_label(target_group)
                 )),
@@ -111,9 +111,9 @@ impl Rollout {
                     why,
                     ..
                 } => lines.push(match why {
-                    PrimaryWhy::Again => format!("make {noun} task set {label} PRIMARY again"),
-                    PrimaryWhy::First => format!("make {noun} task set {label} PRIMARY"),
-                    PrimaryWhy::Switch => format!(
+                    PrimaryReason::Repair => format!("make {noun} task set {label} PRIMARY again"),
+                    PrimaryReason::First => format!("make {noun} task set {label} PRIMARY"),
+                    PrimaryReason::Switch => format!(
                         "make {noun} task set {label} PRIMARY (tg {} is live now)",
                         tg_label(live)
                     ),
@@ -176,8 +176,8 @@ impl Rollout {
                 } => {
                     // A task set this apply created has no id to show yet.
                     let (id, known) = match subject {
-                        Subject::Known(t) => (t.id.clone(), format!(" ({})", t.id)),
-                        Subject::New(_) => (String::new(), String::new()),
+                        Subject::Recorded(t) => (t.id.clone(), format!(" ({})", t.id)),
+                        Subject::ToCreate(_) => (String::new(), String::new()),
                     };
                     lines.push(match reason {
                         RetireReason::Canary => format!("delete canary task set {label}{known}"),

@@ -1,6 +1,9 @@
 //! Unit tests of `rollout`.
 
+use super::super::drift::Drift;
+use super::super::model::TaskSetRef;
 use super::*;
+use crate::resources::ownership::Role;
 use crate::value::Value;
 
 const TD: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:";
@@ -90,7 +93,7 @@ fn retired(r: &Rollout) -> Vec<String> {
         .iter()
         .filter_map(|s| match s {
             Step::Retire {
-                subject: Subject::Known(t),
+                subject: Subject::Recorded(t),
                 ..
             } => Some(t.id.clone()),
             Step::Retire { .. } => Some("new".into()),
@@ -183,7 +186,7 @@ fn swap_promotes_the_canary_itself_and_the_target_groups_trade_roles() {
     assert_eq!(r.live_after.as_deref(), Some(GREEN));
     assert_eq!(
         r.stable_after,
-        Some(Subject::Known(TaskSetRef {
+        Some(Subject::Recorded(TaskSetRef {
             id: "ecs-svc/2".into(),
             arn: "arn:2".into()
         }))
@@ -230,7 +233,7 @@ fn swap_blue_green_without_a_canary_never_touches_the_live_target_group() {
         ]
     );
     assert_eq!(r.live_after.as_deref(), Some(GREEN));
-    assert_eq!(r.stable_after, Some(Subject::New(Fresh::Stable)));
+    assert_eq!(r.stable_after, Some(Subject::ToCreate(NewTaskSet::Stable)));
 }
 
 #[test]
@@ -564,7 +567,7 @@ fn an_import_is_adopted_by_tagging_first() {
             "tag canary ecs-svc/2 as owned by deployment prod/web"
         ]
     );
-    assert!(matches!(&r.steps[1], Step::Adopt { task_set, .. } if task_set.arn == "arn:2"));
+    assert!(matches!(&r.steps[1], Step::TagOwned { task_set, .. } if task_set.arn == "arn:2"));
     assert_eq!(writes(&r), (false, false, false, 0));
 }
 
@@ -781,7 +784,11 @@ fn promote_walks_the_schedule_then_swaps_in_the_same_apply() {
     );
     assert_eq!(
         (&r.stable_after, &r.canary_after, r.live_after.as_deref()),
-        (&Some(Subject::New(Fresh::Canary)), &None, Some(GREEN))
+        (
+            &Some(Subject::ToCreate(NewTaskSet::Canary)),
+            &None,
+            Some(GREEN)
+        )
     );
     assert_eq!(
         r.schedule.iter().map(|s| s.traffic).collect::<Vec<_>>(),
@@ -857,7 +864,7 @@ fn promote_with_replace_returns_the_stable_to_the_primary_target_group() {
         ]
     );
     assert_eq!(r.live_after.as_deref(), Some(BLUE));
-    assert_eq!(r.stable_after, Some(Subject::New(Fresh::Stable)));
+    assert_eq!(r.stable_after, Some(Subject::ToCreate(NewTaskSet::Stable)));
 }
 
 #[test]
