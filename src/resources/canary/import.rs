@@ -20,13 +20,13 @@ pub(crate) async fn import(ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Valu
     let Some((cluster, service)) = split_import_id(id, diags) else {
         return Value::Null;
     };
-    adopt(ctx, &cluster, &service, diags).await
+    state_from_aws(ctx, &cluster, &service, diags).await
 }
 
 /// The state import would build for `service` in `cluster`, read from AWS without writing:
 /// the PRIMARY task set is the stable, one other task set the canary. Null, with an error
 /// naming the reason, for a service that cannot be adopted.
-pub(crate) async fn adopt(
+pub(crate) async fn state_from_aws(
     ctx: &Ctx,
     cluster: &str,
     service: &str,
@@ -147,14 +147,6 @@ pub(crate) async fn adopt(
         }
     };
     let ecs_defaults = EcsDefault::of(stable, cluster_default.as_deref());
-    let arns = |routers: &[Router], kind| {
-        Value::string_list(
-            routers
-                .iter()
-                .filter(|r| r.kind == kind)
-                .map(|r| r.arn.as_str()),
-        )
-    };
     let untagged: Vec<Drift> = std::iter::once((*stable, Role::Stable))
         .chain(canary.map(|c| (**c, Role::Canary)))
         .filter(|(t, _)| !owned_by(t, &deployment))
@@ -163,6 +155,37 @@ pub(crate) async fn adopt(
             role,
         })
         .collect();
+    let state = imported_state(
+        (cluster, service),
+        (stable, canary.map(|c| **c)),
+        (&primary_tg, canary_tg.as_deref()),
+        (&routers, &test_routers),
+        &ecs_defaults,
+        &untagged,
+    );
+    let mut state = super::observe::read(ctx, &state, diags).await;
+    state.set("rollout_steps", Value::List(vec![]));
+    state
+}
+
+/// The state import builds from what it found, before the refresh reads it again: the
+/// configuration a plain `terraform plan` then agrees with.
+fn imported_state(
+    (cluster, service): (&str, &str),
+    (stable, canary): (&TaskSet, Option<&TaskSet>),
+    (primary_tg, canary_tg): (&str, Option<&str>),
+    (routers, test_routers): (&[Router], &[Router]),
+    ecs_defaults: &[EcsDefault],
+    untagged: &[Drift],
+) -> Value {
+    let arns = |routers: &[Router], kind| {
+        Value::string_list(
+            routers
+                .iter()
+                .filter(|r| r.kind == kind)
+                .map(|r| r.arn.as_str()),
+        )
+    };
     let none_if_empty = |v: Value| {
         if v.as_list().is_empty() {
             Value::Null
@@ -170,7 +193,7 @@ pub(crate) async fn adopt(
             v
         }
     };
-    let state = Value::object([
+    Value::object([
         ("cluster", Value::from(cluster)),
         ("service", Value::from(service)),
         ("wait_for_steady_state", Value::from(true)),
@@ -186,14 +209,14 @@ pub(crate) async fn adopt(
             "canary_task_set_arn",
             Value::from(canary.map(|c| c.arn.clone())),
         ),
-        ("live_target_group_arn", Value::from(primary_tg.as_str())),
-        ("ecs_filled_in", EcsDefault::to_value(&ecs_defaults)),
+        ("live_target_group_arn", Value::from(primary_tg)),
+        ("ecs_filled_in", EcsDefault::to_value(ecs_defaults)),
         ("promotion", Value::from("swap")),
         ("rollout_steps", Value::List(vec![])),
         ("orphaned_task_set_ids", Value::List(vec![])),
         // Which of them lack the ownership tag: the refresh reads tags only while this says
         // some do (observe::tags_needed), and the first apply tags them.
-        ("drift", Drift::to_values(&untagged)),
+        ("drift", Drift::to_values(untagged)),
         ("task_set", Value::List(vec![Template::block_of(stable)])),
         (
             "stable",
@@ -223,31 +246,31 @@ pub(crate) async fn adopt(
         (
             "traffic",
             Value::List(vec![Value::object([
-                ("primary_target_group_arn", Value::from(primary_tg.as_str())),
-                ("canary_target_group_arn", Value::from(canary_tg.clone())),
+                ("primary_target_group_arn", Value::from(primary_tg)),
+                (
+                    "canary_target_group_arn",
+                    Value::from(canary_tg.map(str::to_string)),
+                ),
                 (
                     "listener_arns",
-                    none_if_empty(arns(&routers, elbv2::Kind::Listener)),
+                    none_if_empty(arns(routers, elbv2::Kind::Listener)),
                 ),
                 (
                     "listener_rule_arns",
-                    none_if_empty(arns(&routers, elbv2::Kind::Rule)),
+                    none_if_empty(arns(routers, elbv2::Kind::Rule)),
                 ),
                 (
                     "test_listener_arns",
-                    none_if_empty(arns(&test_routers, elbv2::Kind::Listener)),
+                    none_if_empty(arns(test_routers, elbv2::Kind::Listener)),
                 ),
                 (
                     "test_listener_rule_arns",
-                    none_if_empty(arns(&test_routers, elbv2::Kind::Rule)),
+                    none_if_empty(arns(test_routers, elbv2::Kind::Rule)),
                 ),
             ])]),
         ),
         ("timeouts", Value::List(vec![])),
-    ]);
-    let mut state = super::observe::read(ctx, &state, diags).await;
-    state.set("rollout_steps", Value::List(vec![]));
-    state
+    ])
 }
 
 /// Import has no configuration, so it tells test listeners and rules (100% to the canary

@@ -1,5 +1,5 @@
 //! The `ecsx_canary_deployment` list resource: the services of a cluster that could become canary
-//! deployments, each with the state [`import::adopt`] builds. Reads AWS only: nothing is tagged.
+//! deployments, each with the state [`import::state_from_aws`] builds. Reads AWS only: nothing is tagged.
 
 use super::import;
 use crate::arn;
@@ -50,7 +50,7 @@ async fn adoptable(ctx: &Ctx, svc: &Service) -> Result<(Value, Diagnostics), Str
     }
     let cluster = arn::cluster_name(&svc.cluster_arn);
     let mut d = Diagnostics::new();
-    let state = import::adopt(ctx, cluster, &svc.name, &mut d).await;
+    let state = import::state_from_aws(ctx, cluster, &svc.name, &mut d).await;
     let first_error = d.iter().find(|x| x.severity == Severity::Error).map(|e| {
         format!(
             "{}: {}",

@@ -389,82 +389,12 @@ pub(crate) fn observe(
         None => TaskSetRef::write(&mut next, Role::Stable, None),
     }
     let canary_weight = managed.first().map(|r| r.weight_of(&idle) as i64);
-    match canary {
-        Some(t) => {
-            let mut block = state.block("canary").clone();
-            if block.is_null() {
-                block = Value::object([("traffic_percent", Value::from(0i64))]);
-            }
-            block.set("task_definition", Value::from(t.task_definition.as_str()));
-            block.set("scale_percent", Value::from(t.scale_percent));
-            // With steps, where the release ends is the last step's weight; a weight off
-            // it shows in canary_weight instead.
-            if let Some(w) = canary_weight.filter(|_| block.get("step").as_list().is_empty()) {
-                block.set("traffic_percent", Value::from(w));
-            }
-            next.set("canary", Value::List(vec![block]));
-        }
-        None => {
-            // A canary version an alarm rolled back, or one promoted, stays configured but
-            // held (`last_release`).
-            let configured = state.block("canary").get("task_definition").as_str();
-            let promoted = release.as_ref().is_some_and(|r| {
-                r.result == Outcome::Promoted && configured == Some(r.task_definition.as_str())
-            });
-            if d.held.is_none() && !promoted {
-                next.set("canary", Value::List(vec![]));
-            }
-            TaskSetRef::write(&mut next, Role::Canary, None);
-        }
-    }
+    write_canary(&mut next, state, d, canary, canary_weight, release.as_ref());
 
-    // Weights: report the first managed router that differs from the state, so any hand edit shows.
-    let expected = (
-        state.get("primary_weight").as_i64(),
-        state.get("canary_weight").as_i64(),
-    );
-    let seen: Vec<(i64, i64)> = managed
-        .iter()
-        .map(|r| (r.weight_of(&live) as i64, r.weight_of(&idle) as i64))
-        .collect();
-    let (pw, cw) = seen
-        .iter()
-        .copied()
-        .find(|w| (Some(w.0), Some(w.1)) != expected)
-        .or(seen.first().copied())
-        .unwrap_or((100, 0));
+    let test_to = if canary.is_some() { &idle } else { &live };
+    let (pw, cw) = routing(state, d, managed, test, (&live, &idle, test_to), &mut drift);
     next.set("primary_weight", Value::from(pw));
     next.set("canary_weight", Value::from(cw));
-    // A shift cut short (a crash between two ModifyRule calls) leaves routers disagreeing;
-    // one weight pair cannot show that, so it is drift, and the next plan shifts them all again.
-    if seen.iter().any(|w| *w != seen[0]) {
-        drift.push(Drift::SplitDisagrees {
-            routers: managed
-                .iter()
-                .zip(&seen)
-                .map(|(r, (p, c))| (r.arn.clone(), *p, *c))
-                .collect(),
-        });
-    }
-    for r in managed {
-        if r.weights()
-            .unwrap_or_default()
-            .iter()
-            .any(|(tg, _)| !d.owns_target_group(tg))
-        {
-            drift.push(Drift::ForeignTargetGroup {
-                router: r.arn.clone(),
-            });
-        }
-    }
-    let test_split = d.all_to(if canary.is_some() { &idle } else { &live });
-    for r in test {
-        if !r.forwards_exactly(&test_split) {
-            drift.push(Drift::TestRouteOff {
-                router: r.arn.clone(),
-            });
-        }
-    }
     let known: Vec<&str> = [stable, canary]
         .iter()
         .flatten()
@@ -488,6 +418,105 @@ pub(crate) fn observe(
         );
     }
     next
+}
+
+/// The `canary` block and task set as AWS shows them: the running canary's version, scale
+/// and (without steps) weight; or none, unless the configured canary is held back or was
+/// promoted (`last_release`).
+fn write_canary(
+    next: &mut Value,
+    state: &Value,
+    d: &Desired,
+    canary: Option<&TaskSet>,
+    canary_weight: Option<i64>,
+    release: Option<&Release>,
+) {
+    match canary {
+        Some(t) => {
+            let mut block = state.block("canary").clone();
+            if block.is_null() {
+                block = Value::object([("traffic_percent", Value::from(0i64))]);
+            }
+            block.set("task_definition", Value::from(t.task_definition.as_str()));
+            block.set("scale_percent", Value::from(t.scale_percent));
+            // With steps, where the release ends is the last step's weight; a weight off
+            // it shows in canary_weight instead.
+            if let Some(w) = canary_weight.filter(|_| block.get("step").as_list().is_empty()) {
+                block.set("traffic_percent", Value::from(w));
+            }
+            next.set("canary", Value::List(vec![block]));
+        }
+        None => {
+            // A canary version an alarm rolled back, or one promoted, stays configured but
+            // held (`last_release`).
+            let configured = state.block("canary").get("task_definition").as_str();
+            let promoted = release.is_some_and(|r| {
+                r.result == Outcome::Promoted && configured == Some(r.task_definition.as_str())
+            });
+            if d.held.is_none() && !promoted {
+                next.set("canary", Value::List(vec![]));
+            }
+            TaskSetRef::write(next, Role::Canary, None);
+        }
+    }
+}
+
+/// The weights the routers show (the first managed router that differs from the state, so
+/// any hand edit shows), and the routing drift: routers that disagree, forward outside the
+/// deployment, or route test traffic elsewhere than to `test_to`.
+fn routing(
+    state: &Value,
+    d: &Desired,
+    managed: &[Router],
+    test: &[Router],
+    (live, idle, test_to): (&str, &str, &str),
+    drift: &mut Vec<Drift>,
+) -> (i64, i64) {
+    let expected = (
+        state.get("primary_weight").as_i64(),
+        state.get("canary_weight").as_i64(),
+    );
+    let seen: Vec<(i64, i64)> = managed
+        .iter()
+        .map(|r| (r.weight_of(live) as i64, r.weight_of(idle) as i64))
+        .collect();
+    let (pw, cw) = seen
+        .iter()
+        .copied()
+        .find(|w| (Some(w.0), Some(w.1)) != expected)
+        .or(seen.first().copied())
+        .unwrap_or((100, 0));
+    // A shift cut short (a crash between two ModifyRule calls) leaves routers disagreeing;
+    // one weight pair cannot show that, so it is drift, and the next plan shifts them all again.
+    if seen.iter().any(|w| *w != seen[0]) {
+        drift.push(Drift::SplitDisagrees {
+            routers: managed
+                .iter()
+                .zip(&seen)
+                .map(|(r, (p, c))| (r.arn.clone(), *p, *c))
+                .collect(),
+        });
+    }
+    for r in managed {
+        if r.weights()
+            .unwrap_or_default()
+            .iter()
+            .any(|(tg, _)| !d.owns_target_group(tg))
+        {
+            drift.push(Drift::ForeignTargetGroup {
+                router: r.arn.clone(),
+            });
+        }
+    }
+    let test_split = d.all_to(test_to);
+    for r in test {
+        if !r.forwards_exactly(&test_split) {
+            drift.push(Drift::TestRouteOff {
+                router: r.arn.clone(),
+            });
+        }
+    }
+    (pw, cw)
 }
 
 /// A held release whose gate an ecsx_canary_continue action approved, as the action left it:

@@ -7,11 +7,12 @@ use super::release::Outcome;
 use super::release::{plan_stand_in, record};
 use super::release::{Release, StandIn};
 use super::rollout::{BakeKind, NewTaskSet, PrimaryReason, Rollout, Step, Subject};
-use super::routers::{note_forwarded, routers_for_plan};
+use super::routers::{note_forwarded, routers_for_plan, Routers};
 use super::safety::{
     check_alarms, check_bakes_fit, check_containers, check_routers, check_service,
     check_target_groups,
 };
+use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::framework::{Ctx, Plan};
 use crate::resources::ownership::Role;
@@ -85,57 +86,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
             );
         }
     }
-    if let (Some(c), Some(r)) = (&d.held, &d.last_release) {
-        // A promoted canary is the stable task set now: nothing to say.
-        if r.holds_back(c) {
-            diags.warning(
-                "Canary held back after a rollback",
-                format!(
-                    "Canary {} of deployment {} was rolled back at {}: {}. It is not started again on its own. To retry this version, raise canary.attempt (now {}); or set canary.task_definition to another version, or remove the canary block.",
-                    crate::arn::task_definition_label(&c.task_definition),
-                    d.id(),
-                    r.at,
-                    r.reason,
-                    c.attempt
-                ),
-            );
-        }
-    }
-    if let (Some(c), Some(r)) = (&d.canary, &d.last_release) {
-        let label = crate::arn::task_definition_label(&c.task_definition);
-        if r.is_of(c) && r.result == Outcome::Interrupted {
-            diags.warning(
-                "Resuming an interrupted release",
-                format!(
-                    "Canary {label} of deployment {} stopped at step {} with {} of its bake still to go ({}). While traffic is still at that step, this apply bakes the rest first, watching the alarms, before it goes on.",
-                    d.id(),
-                    r.step,
-                    crate::duration::format(r.remaining),
-                    r.reason
-                ),
-            );
-        } else if r.is_of(c) && r.result == Outcome::Failed {
-            diags.warning(
-                "The last release failed",
-                format!(
-                    "The last apply of canary {label} of deployment {} failed at {}: {}. This apply starts the release again from where traffic is.",
-                    d.id(),
-                    r.at,
-                    r.reason
-                ),
-            );
-        }
-    }
-    if let Some((n, w)) = d.canary.as_ref().and_then(|c| c.gate) {
-        diags.warning(
-            "Release waiting for approval",
-            format!(
-                "Deployment {} holds its canary at {}% before step {n} ({w}%), which needs approval. To continue, invoke an ecsx_canary_continue action for it (Terraform 1.14+: terraform apply -invoke=action.ecsx_canary_continue.NAME), or set canary.approved_step = {n}.",
-                d.id(),
-                d.weights().1
-            ),
-        );
-    }
+    warn_of_release_state(&d, diags);
     // One read of the routers per plan (or the refresh's, moments ago): for the target groups
     // a create needs forwarded, and for the safety check below.
     let mut routers = None;
@@ -195,32 +146,100 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
     after(planned, Role::Stable, r.stable_after.as_ref());
     after(planned, Role::Canary, r.canary_after.as_ref());
     if let Some(ctx) = ctx {
-        // What AWS can tell before anything changes: the service takes task sets, there is
-        // room for the new ones, and the routers to rewrite forward only to our target groups.
-        check_service(ctx, &d, &r, diags).await;
-        summarize(Some(ctx), &seen, &d, &r, diags);
-        if r.bakes() {
-            check_alarms(ctx, &d, false, diags).await;
+        let limit = plan_timeout(&plan.planned, prior.is_null());
+        check_before_changes(ctx, (&seen, &d, &r), routers, limit, diags).await;
+    }
+}
+
+/// What AWS can tell before anything changes: the service takes task sets, there is room for
+/// the new ones, alarms exist, bakes fit the timeout, the routers to rewrite forward only to
+/// the deployment's target groups, the task definitions have the container and port.
+async fn check_before_changes(
+    ctx: &Ctx,
+    (seen, d, r): (&Observed, &Desired, &Rollout),
+    routers: Option<Result<Routers, AwsError>>,
+    limit: std::time::Duration,
+    diags: &mut Diagnostics,
+) {
+    check_service(ctx, d, r, diags).await;
+    summarize(Some(ctx), seen, d, r, diags);
+    if r.bakes() {
+        check_alarms(ctx, d, false, diags).await;
+    }
+    check_bakes_fit(limit, r, diags);
+    let routes = r.steps.iter().any(|s| matches!(s, Step::Route { .. }));
+    // A missing target group is named as such, not as a router forwarding elsewhere.
+    if routes && check_target_groups(ctx, d, diags).await {
+        let found = match routers {
+            Some(found) => found,
+            None => routers_for_plan(ctx, d).await,
+        };
+        if let Err(e) = check_routers(ctx, d, found, diags).await {
+            aws_error(
+                diags,
+                Some(AttrPath::attr("traffic")),
+                "Could not read listeners and rules",
+                &format!("deployment {}", d.id()),
+                &e,
+            );
         }
-        check_bakes_fit(plan_timeout(&plan.planned, prior.is_null()), &r, diags);
-        let routes = r.steps.iter().any(|s| matches!(s, Step::Route { .. }));
-        // A missing target group is named as such, not as a router forwarding elsewhere.
-        if routes && check_target_groups(ctx, &d, diags).await {
-            let found = match routers {
-                Some(found) => found,
-                None => routers_for_plan(ctx, &d).await,
-            };
-            if let Err(e) = check_routers(ctx, &d, found, diags).await {
-                aws_error(
-                    diags,
-                    Some(AttrPath::attr("traffic")),
-                    "Could not read listeners and rules",
-                    &format!("deployment {}", d.id()),
-                    &e,
-                );
-            }
+    }
+    check_containers(ctx, d, r, diags).await;
+}
+
+/// Warnings about where the last release left things: a canary held back after a rollback,
+/// an interrupted bake or a failed release this apply resumes, a gate waiting for approval.
+fn warn_of_release_state(d: &Desired, diags: &mut Diagnostics) {
+    if let (Some(c), Some(r)) = (&d.held, &d.last_release) {
+        // A promoted canary is the stable task set now: nothing to say.
+        if r.holds_back(c) {
+            diags.warning(
+                "Canary held back after a rollback",
+                format!(
+                    "Canary {} of deployment {} was rolled back at {}: {}. It is not started again on its own. To retry this version, raise canary.attempt (now {}); or set canary.task_definition to another version, or remove the canary block.",
+                    crate::arn::task_definition_label(&c.task_definition),
+                    d.id(),
+                    r.at,
+                    r.reason,
+                    c.attempt
+                ),
+            );
         }
-        check_containers(ctx, &d, &r, diags).await;
+    }
+    if let (Some(c), Some(r)) = (&d.canary, &d.last_release) {
+        let label = crate::arn::task_definition_label(&c.task_definition);
+        if r.is_of(c) && r.result == Outcome::Interrupted {
+            diags.warning(
+                "Resuming an interrupted release",
+                format!(
+                    "Canary {label} of deployment {} stopped at step {} with {} of its bake still to go ({}). While traffic is still at that step, this apply bakes the rest first, watching the alarms, before it goes on.",
+                    d.id(),
+                    r.step,
+                    crate::duration::format(r.remaining),
+                    r.reason
+                ),
+            );
+        } else if r.is_of(c) && r.result == Outcome::Failed {
+            diags.warning(
+                "The last release failed",
+                format!(
+                    "The last apply of canary {label} of deployment {} failed at {}: {}. This apply starts the release again from where traffic is.",
+                    d.id(),
+                    r.at,
+                    r.reason
+                ),
+            );
+        }
+    }
+    if let Some((n, w)) = d.canary.as_ref().and_then(|c| c.gate) {
+        diags.warning(
+            "Release waiting for approval",
+            format!(
+                "Deployment {} holds its canary at {}% before step {n} ({w}%), which needs approval. To continue, invoke an ecsx_canary_continue action for it (Terraform 1.14+: terraform apply -invoke=action.ecsx_canary_continue.NAME), or set canary.approved_step = {n}.",
+                d.id(),
+                d.weights().1
+            ),
+        );
     }
 }
 

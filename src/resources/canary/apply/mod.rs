@@ -30,7 +30,7 @@ use crate::framework::Ctx;
 use crate::resources::ownership::Role;
 use crate::resources::support::{aws_error, external_service_after_create};
 use crate::value::Value;
-use ledger::{Cause, Ledger};
+use ledger::{Cause, Failure, Ledger};
 use run::run;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -145,87 +145,110 @@ pub(crate) async fn converge_reporting(
         deadline: std::time::Instant::now() + limit,
     };
     match run(ctx, &d, &r, limit, on_step, &mut live).await {
-        Ok(()) => {
-            let mut state = planned.clone();
-            state.set("id", Value::from(d.id()));
-            let (pw, cw) = d.weights();
-            state.set("primary_weight", Value::from(pw));
-            state.set("canary_weight", Value::from(cw));
-            if state.get("rollout_steps").is_unknown() {
-                // Planned while parts of the configuration were unknown.
-                state.set("rollout_steps", Value::string_list(&r.lines));
-            }
-            live.write(&mut state);
-            if let Some(c) = d.canary.as_ref().filter(|_| r.ends_release(&d)) {
-                let configured_stable = planned.block("stable").get("task_definition");
-                record(
-                    &mut state,
-                    &release_end(c, d.last_release.as_ref(), configured_stable),
-                );
-            }
-            keep_unwritten_records(prior, &mut state);
-            state.set("orphaned_task_set_ids", Value::List(vec![]));
-            state.set("drift", Value::List(vec![]));
-            read_back(ctx, &d, state, prior.is_null(), diags).await
-        }
-        Err(failure) => {
-            let subject = format!("deployment {}", d.id());
-            failure.cause.log(&d.id());
-            match &failure.cause {
-                Cause::Aws(e) => {
-                    aws_error(diags, failure.path.clone(), &failure.summary, &subject, e)
-                }
-                other => {
-                    let detail = format!("{subject}: {other}.");
-                    match failure.path.clone() {
-                        Some(p) => diags.error_at(p, &failure.summary, detail),
-                        None => diags.error(&failure.summary, detail),
-                    }
-                }
-            }
-            undo_unserving(ctx, &d, &mut live).await;
-            if prior.is_null() {
-                return failed_create(ctx, &d, &live, failure.record.as_ref(), diags).await;
-            }
-            // What AWS holds now, read back through Read so the next plan sees it.
-            let mut partial = planned.clone();
-            partial.set("id", Value::from(d.id()));
-            live.write(&mut partial);
-            // A stable task set this apply did not replace still runs the prior template:
-            // recorded so, the next plan still shows the template change, and makes it.
-            let kept = TaskSetRef::read(prior, Role::Stable)
-                .is_some_and(|t| live.stable.as_ref().is_some_and(|s| s.id == t.id));
-            if kept {
-                partial.set("task_set", prior.get("task_set").clone());
-            }
-            if let Some(release) = &failure.record {
-                // Rolled back: the canary block stays as configured and the next plan holds it
-                // back. Interrupted: the next apply bakes the rest first.
-                record(&mut partial, release);
-            } else if let Some(c) = d.canary.as_ref().filter(|_| r.ends_release(&d)) {
-                // Every way a scheduled release stops is on record, this one too.
-                let failed = Release {
-                    approved_step: Release::approvals_kept(d.last_release.as_ref(), c),
-                    ..Release::of(c, Outcome::Failed, failure.summary.clone())
-                };
-                record(&mut partial, &failed);
-            }
-            keep_unwritten_records(prior, &mut partial);
-            partial.set("drift", Value::List(vec![]));
-            // Not the planned steps: the next plan must show the steps still to take.
-            partial.set(
-                "rollout_steps",
-                Value::string_list([format!("stopped: {}", failure.summary)]),
-            );
-            let mut read_diags = Diagnostics::new();
-            let seen = super::observe::read(ctx, &partial, &mut read_diags).await;
-            diags.extend(read_diags);
-            if seen.is_null() {
-                partial
-            } else {
-                seen
+        Ok(()) => completed(ctx, &d, &r, prior, planned, &live, diags).await,
+        Err(failure) => stopped(ctx, &d, &r, prior, planned, live, failure, diags).await,
+    }
+}
+
+/// The state after a run that carried out every step, read back from AWS.
+async fn completed(
+    ctx: &Ctx,
+    d: &Desired,
+    r: &Rollout,
+    prior: &Value,
+    planned: &Value,
+    live: &Ledger,
+    diags: &mut Diagnostics,
+) -> Value {
+    let mut state = planned.clone();
+    state.set("id", Value::from(d.id()));
+    let (pw, cw) = d.weights();
+    state.set("primary_weight", Value::from(pw));
+    state.set("canary_weight", Value::from(cw));
+    if state.get("rollout_steps").is_unknown() {
+        // Planned while parts of the configuration were unknown.
+        state.set("rollout_steps", Value::string_list(&r.lines));
+    }
+    live.write(&mut state);
+    if let Some(c) = d.canary.as_ref().filter(|_| r.ends_release(d)) {
+        let configured_stable = planned.block("stable").get("task_definition");
+        record(
+            &mut state,
+            &release_end(c, d.last_release.as_ref(), configured_stable),
+        );
+    }
+    keep_unwritten_records(prior, &mut state);
+    state.set("orphaned_task_set_ids", Value::List(vec![]));
+    state.set("drift", Value::List(vec![]));
+    read_back(ctx, d, state, prior.is_null(), diags).await
+}
+
+/// After a run stopped: the error, traffic back off what does not serve, and the state of
+/// what AWS holds now, read back through Read so the next plan sees it.
+#[allow(clippy::too_many_arguments)]
+async fn stopped(
+    ctx: &Ctx,
+    d: &Desired,
+    r: &Rollout,
+    prior: &Value,
+    planned: &Value,
+    mut live: Ledger,
+    failure: Failure,
+    diags: &mut Diagnostics,
+) -> Value {
+    let subject = format!("deployment {}", d.id());
+    failure.cause.log(&d.id());
+    match &failure.cause {
+        Cause::Aws(e) => aws_error(diags, failure.path.clone(), &failure.summary, &subject, e),
+        other => {
+            let detail = format!("{subject}: {other}.");
+            match failure.path.clone() {
+                Some(p) => diags.error_at(p, &failure.summary, detail),
+                None => diags.error(&failure.summary, detail),
             }
         }
+    }
+    undo_unserving(ctx, d, &mut live).await;
+    if prior.is_null() {
+        return failed_create(ctx, d, &live, failure.record.as_ref(), diags).await;
+    }
+    // What AWS holds now, read back through Read so the next plan sees it.
+    let mut partial = planned.clone();
+    partial.set("id", Value::from(d.id()));
+    live.write(&mut partial);
+    // A stable task set this apply did not replace still runs the prior template:
+    // recorded so, the next plan still shows the template change, and makes it.
+    let kept = TaskSetRef::read(prior, Role::Stable)
+        .is_some_and(|t| live.stable.as_ref().is_some_and(|s| s.id == t.id));
+    if kept {
+        partial.set("task_set", prior.get("task_set").clone());
+    }
+    if let Some(release) = &failure.record {
+        // Rolled back: the canary block stays as configured and the next plan holds it
+        // back. Interrupted: the next apply bakes the rest first.
+        record(&mut partial, release);
+    } else if let Some(c) = d.canary.as_ref().filter(|_| r.ends_release(d)) {
+        // Every way a scheduled release stops is on record, this one too.
+        let failed = Release {
+            approved_step: Release::approvals_kept(d.last_release.as_ref(), c),
+            ..Release::of(c, Outcome::Failed, failure.summary.clone())
+        };
+        record(&mut partial, &failed);
+    }
+    keep_unwritten_records(prior, &mut partial);
+    partial.set("drift", Value::List(vec![]));
+    // Not the planned steps: the next plan must show the steps still to take.
+    partial.set(
+        "rollout_steps",
+        Value::string_list([format!("stopped: {}", failure.summary)]),
+    );
+    let mut read_diags = Diagnostics::new();
+    let seen = super::observe::read(ctx, &partial, &mut read_diags).await;
+    diags.extend(read_diags);
+    if seen.is_null() {
+        partial
+    } else {
+        seen
     }
 }
 

@@ -12,6 +12,7 @@ use crate::aws::AwsError;
 use crate::diag::AttrPath;
 use crate::framework::Ctx;
 use crate::resources::ownership::{ownership_tags, Role};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Hears each step's description as the step starts (an action passes its progress).
@@ -25,15 +26,6 @@ pub(super) async fn run(
     on_step: Option<&OnStep<'_>>,
     live: &mut Ledger,
 ) -> Result<(), Failure> {
-    let wait = |arn: String| async move {
-        if d.wait {
-            ecs::wait_steady(&ctx.aws.ecs, &d.cluster, &d.service, &arn, limit, &ctx.stop)
-                .await
-                .map(|_| ())
-        } else {
-            Ok(())
-        }
-    };
     let missing = |what: &str| Failure {
         path: None,
         summary: format!(
@@ -71,45 +63,15 @@ pub(super) async fn run(
                 set,
                 remove,
                 ..
-            } => {
-                let failed =
-                    |e| Failure::at(*role, "Could not change the tags of a task set in place", e);
-                if !set.is_empty() {
-                    ecs::tag_resource(&ctx.aws.ecs, "task set", &task_set.arn, set)
-                        .await
-                        .map_err(failed)?;
-                }
-                if !remove.is_empty() {
-                    ecs::untag_resource(&ctx.aws.ecs, "task set", &task_set.arn, remove)
-                        .await
-                        .map_err(failed)?;
-                }
-            }
+            } => retag(ctx, &task_set.arn, *role, set, remove).await?,
             Step::Create {
                 new,
                 task_definition,
                 scale,
                 target_group,
             } => {
-                let role = new.role();
-                let t = create(ctx, d, *new, task_definition, *scale, target_group)
-                    .await
-                    .map_err(|e| {
-                        Failure::at(
-                            role,
-                            &format!("Could not create the {} task set", new.noun()),
-                            e,
-                        )
-                    })?;
-                if let Err(e) = wait(t.arn.clone()).await {
-                    discard(ctx, d, &t).await;
-                    let summary = match new {
-                        NewTaskSet::Canary => "Canary task set did not reach a steady state; it was removed and no traffic moved to it",
-                        NewTaskSet::Stable | NewTaskSet::Bridge => "New stable task set did not reach a steady state; it was removed and traffic stays where it was",
-                    };
-                    return Err(Failure::at(role, summary, e));
-                }
-                let t = TaskSetRef::of(&t);
+                let t = create_steady(ctx, d, *new, (task_definition, *scale), target_group, limit)
+                    .await?;
                 if *new == NewTaskSet::Canary {
                     live.canary = Some(t.clone());
                 }
@@ -123,7 +85,7 @@ pub(super) async fn run(
             } => {
                 let t = live.resolve(subject).ok_or_else(|| missing("scaled"))?;
                 rescale(ctx, d, &t, *scale, *role).await?;
-                wait(t.arn.clone()).await.map_err(|e| {
+                steady(ctx, d, &t.arn, limit).await.map_err(|e| {
                     Failure::at(
                         *role,
                         &format!(
@@ -200,6 +162,69 @@ pub(super) async fn run(
     }
     if d.canary.is_none() {
         live.canary = None;
+    }
+    Ok(())
+}
+
+/// Waits until the task set is steady, unless the deployment says not to (`wait = false`).
+async fn steady(ctx: &Ctx, d: &Desired, arn: &str, limit: Duration) -> Result<(), AwsError> {
+    if d.wait {
+        ecs::wait_steady(&ctx.aws.ecs, &d.cluster, &d.service, arn, limit, &ctx.stop)
+            .await
+            .map(|_| ())
+    } else {
+        Ok(())
+    }
+}
+
+/// A new task set, steady; one that never turns steady is deleted again.
+async fn create_steady(
+    ctx: &Ctx,
+    d: &Desired,
+    new: NewTaskSet,
+    (task_definition, scale): (&str, f64),
+    target_group: &str,
+    limit: Duration,
+) -> Result<TaskSetRef, Failure> {
+    let role = new.role();
+    let t = create(ctx, d, new, task_definition, scale, target_group)
+        .await
+        .map_err(|e| {
+            Failure::at(
+                role,
+                &format!("Could not create the {} task set", new.noun()),
+                e,
+            )
+        })?;
+    if let Err(e) = steady(ctx, d, &t.arn, limit).await {
+        discard(ctx, d, &t).await;
+        let summary = match new {
+            NewTaskSet::Canary => "Canary task set did not reach a steady state; it was removed and no traffic moved to it",
+            NewTaskSet::Stable | NewTaskSet::Bridge => "New stable task set did not reach a steady state; it was removed and traffic stays where it was",
+        };
+        return Err(Failure::at(role, summary, e));
+    }
+    Ok(TaskSetRef::of(&t))
+}
+
+/// TagResource and UntagResource on a task set that stays.
+async fn retag(
+    ctx: &Ctx,
+    arn: &str,
+    role: Role,
+    set: &BTreeMap<String, String>,
+    remove: &[String],
+) -> Result<(), Failure> {
+    let failed = |e| Failure::at(role, "Could not change the tags of a task set in place", e);
+    if !set.is_empty() {
+        ecs::tag_resource(&ctx.aws.ecs, "task set", arn, set)
+            .await
+            .map_err(failed)?;
+    }
+    if !remove.is_empty() {
+        ecs::untag_resource(&ctx.aws.ecs, "task set", arn, remove)
+            .await
+            .map_err(failed)?;
     }
     Ok(())
 }

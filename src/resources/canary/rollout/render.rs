@@ -1,5 +1,6 @@
 //! The words of a rollout: the lines `rollout_steps` shows, one or two per step.
 
+use super::step::Split;
 use super::{BakeKind, PrimaryReason, RetireReason, Rollout, RoutePurpose, Step, Subject};
 use crate::resources::canary::model::{td_label, tg_label, Desired};
 
@@ -15,7 +16,6 @@ impl Rollout {
 
     /// The steps as `rollout_steps` shows them.
     pub(super) fn describe(&self, d: &Desired) -> Vec<String> {
-        let rules = |n: usize| if n == 1 { "rule" } else { "rules" };
         let mut lines = Vec::new();
         for step in &self.steps {
             match step {
@@ -64,46 +64,13 @@ impl Rollout {
                     tests,
                     purpose,
                     live,
-                } => {
-                    let n = d.routers.len();
-                    match (purpose, production) {
-                        (RoutePurpose::Associate, _) => lines.push(format!(
-                            "add tg {} at weight 0 on {n} {} (a task set needs a target group the load balancer forwards to)",
-                            tg_label(d.other_tg(live)),
-                            rules(n)
-                        )),
-                        (RoutePurpose::MoveAll, Some(s)) => {
-                            let to = s.iter().find(|(_, w)| *w == 100).map(|(tg, _)| tg_label(tg));
-                            lines.push(format!(
-                                "move all production traffic to tg {} on {n} {}",
-                                to.unwrap_or_default(),
-                                rules(n)
-                            ))
-                        }
-                        (_, Some(s)) => {
-                            let w = |tg: &str| s.iter().find(|(x, _)| x == tg).map_or(0, |(_, w)| *w);
-                            lines.push(format!(
-                                "shift traffic {}/{} on {n} {}",
-                                w(live),
-                                w(d.other_tg(live)),
-                                rules(n)
-                            ))
-                        }
-                        (_, None) => {}
-                    }
-                    if let Some(t) = tests {
-                        let to = t
-                            .iter()
-                            .find(|(_, w)| *w == 100)
-                            .map(|(tg, _)| tg_label(tg));
-                        let n = d.test_routers.len();
-                        lines.push(format!(
-                            "route test traffic 100% to {} on {n} test {}",
-                            to.unwrap_or_default(),
-                            if n == 1 { "listener" } else { "listeners" }
-                        ));
-                    }
-                }
+                } => route_lines(
+                    d,
+                    (production.as_ref(), tests.as_ref()),
+                    purpose,
+                    live,
+                    &mut lines,
+                ),
                 Step::MakePrimary {
                     noun,
                     label,
@@ -141,34 +108,7 @@ impl Rollout {
                     pause,
                     alarms,
                     kind,
-                } => {
-                    let mut watching = if alarms.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" watching alarms {}", alarms.join(", "))
-                    };
-                    match kind {
-                        BakeKind::Resumed => watching += " (the rest of an interrupted bake)",
-                        BakeKind::Replacement => watching += " (the new stable task set)",
-                        BakeKind::Step | BakeKind::Promotion => {}
-                    }
-                    lines.push(if pause.is_zero() {
-                        format!(
-                            "step {step}: check alarms {} at {traffic}%{}",
-                            alarms.join(", "),
-                            if *kind == BakeKind::Replacement {
-                                " (the new stable task set)"
-                            } else {
-                                ""
-                            }
-                        )
-                    } else {
-                        format!(
-                            "step {step}: bake {} at {traffic}%{watching}",
-                            crate::duration::format(*pause)
-                        )
-                    });
-                }
+                } => lines.push(bake_line(*step, *traffic, *pause, alarms, *kind)),
                 Step::Retire {
                     subject,
                     reason,
@@ -191,5 +131,91 @@ impl Rollout {
             }
         }
         lines
+    }
+}
+
+/// The line of a bake of a walk's step: how long, at what weight, watching what.
+fn bake_line(
+    step: usize,
+    traffic: i64,
+    pause: std::time::Duration,
+    alarms: &[String],
+    kind: BakeKind,
+) -> String {
+    let mut watching = if alarms.is_empty() {
+        String::new()
+    } else {
+        format!(" watching alarms {}", alarms.join(", "))
+    };
+    match kind {
+        BakeKind::Resumed => watching += " (the rest of an interrupted bake)",
+        BakeKind::Replacement => watching += " (the new stable task set)",
+        BakeKind::Step | BakeKind::Promotion => {}
+    }
+    if pause.is_zero() {
+        format!(
+            "step {step}: check alarms {} at {traffic}%{}",
+            alarms.join(", "),
+            if kind == BakeKind::Replacement {
+                " (the new stable task set)"
+            } else {
+                ""
+            }
+        )
+    } else {
+        format!(
+            "step {step}: bake {} at {traffic}%{watching}",
+            crate::duration::format(pause)
+        )
+    }
+}
+
+/// The lines of a route step: the production split (or where all of it goes), and where
+/// test traffic goes.
+fn route_lines(
+    d: &Desired,
+    (production, tests): (Option<&Split>, Option<&Split>),
+    purpose: &RoutePurpose,
+    live: &str,
+    lines: &mut Vec<String>,
+) {
+    let rules = |n: usize| if n == 1 { "rule" } else { "rules" };
+    let n = d.routers.len();
+    match (purpose, production) {
+        (RoutePurpose::Associate, _) => lines.push(format!(
+            "add tg {} at weight 0 on {n} {} (a task set needs a target group the load balancer forwards to)",
+            tg_label(d.other_tg(live)),
+            rules(n)
+        )),
+        (RoutePurpose::MoveAll, Some(s)) => {
+            let to = s.iter().find(|(_, w)| *w == 100).map(|(tg, _)| tg_label(tg));
+            lines.push(format!(
+                "move all production traffic to tg {} on {n} {}",
+                to.unwrap_or_default(),
+                rules(n)
+            ))
+        }
+        (_, Some(s)) => {
+            let w = |tg: &str| s.iter().find(|(x, _)| x == tg).map_or(0, |(_, w)| *w);
+            lines.push(format!(
+                "shift traffic {}/{} on {n} {}",
+                w(live),
+                w(d.other_tg(live)),
+                rules(n)
+            ))
+        }
+        (_, None) => {}
+    }
+    if let Some(t) = tests {
+        let to = t
+            .iter()
+            .find(|(_, w)| *w == 100)
+            .map(|(tg, _)| tg_label(tg));
+        let n = d.test_routers.len();
+        lines.push(format!(
+            "route test traffic 100% to {} on {n} test {}",
+            to.unwrap_or_default(),
+            if n == 1 { "listener" } else { "listeners" }
+        ));
     }
 }
