@@ -755,7 +755,6 @@ fn arrows_point_down_a_floor() {
 }
 
 #[test]
-#[ignore = "on once the canary folder is split (issue 26)"]
 fn no_module_imports_one_that_imports_it() {
     let edges = graph(&load());
     let found = cycles(&edges);
@@ -779,7 +778,6 @@ fn no_module_imports_one_that_imports_it() {
 }
 
 #[test]
-#[ignore = "on once the canary folder is split (issue 26)"]
 fn files_and_functions_stay_readable() {
     let modules = load();
     let mut wrong = Vec::new();

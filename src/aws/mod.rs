@@ -1,12 +1,12 @@
 //! The AWS layer: SDK clients built from provider settings, and find/status/wait per object.
 
-pub mod batch;
 pub mod cloudwatch;
 pub mod ecs;
 pub mod elbv2;
 pub mod error;
 mod logging;
 pub mod pace;
+pub mod reads;
 pub mod wait;
 
 pub use error::AwsError;
@@ -48,7 +48,7 @@ pub struct Aws {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub region: String,
     /// Coalesced Describe calls and what this process's refreshes read (src/aws/batch.rs).
-    pub reads: std::sync::Arc<batch::Reads>,
+    pub reads: std::sync::Arc<reads::Reads>,
 }
 
 impl Aws {
@@ -158,7 +158,7 @@ impl Aws {
         let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build());
         let ecs = aws_sdk_ecs::Client::from_conf(ecs.build());
         let elbv2 = aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build());
-        let reads = std::sync::Arc::new(batch::Reads::from_env(ecs.clone(), elbv2.clone()));
+        let reads = std::sync::Arc::new(reads::Reads::from_env(ecs.clone(), elbv2.clone()));
         Ok(Aws {
             ecs,
             elbv2,

@@ -1,6 +1,7 @@
 //! Unit tests of `elbv2`.
 
 use super::*;
+use aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum;
 
 const ALB_RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/lb/1/2/3";
 const NLB_LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:1:listener/net/lb/1/2";

@@ -263,7 +263,7 @@ fn changed_under_write(r: &Router, groups: &[(&[Router], Option<&Weights>)]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::elbv2::tests_support::router;
+    use crate::aws::elbv2::test_fixtures::router;
 
     const BLUE: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/blue/1";
     const GREEN: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/green/2";

@@ -5,7 +5,7 @@ use super::super::rollout::tests::config;
 use super::super::routers::router_path;
 use super::super::safety::{check_capacity, check_room, computed_count};
 use super::*;
-use crate::aws::elbv2::tests_support::router;
+use crate::aws::elbv2::test_fixtures::router;
 use std::time::Duration;
 
 const BLUE: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/blue/1";

@@ -5,270 +5,8 @@ use super::AwsError;
 use aws_sdk_ecs::types as ecs;
 use aws_sdk_ecs::Client;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
-
-/// ECS's vocabulary: task set and service statuses, stability, deployment controllers.
-pub mod status {
-    pub const PRIMARY: &str = "PRIMARY";
-    pub const ACTIVE: &str = "ACTIVE";
-    pub const DRAINING: &str = "DRAINING";
-    pub const STEADY_STATE: &str = "STEADY_STATE";
-    /// A service's status while it exists (`DRAINING` and `INACTIVE` once deleted).
-    pub const SERVICE_ACTIVE: &str = "ACTIVE";
-    pub const CONTROLLER_EXTERNAL: &str = "EXTERNAL";
-}
-
-/// A service as ecsx needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Service {
-    pub arn: String,
-    pub name: String,
-    pub cluster_arn: String,
-    pub status: String,
-    /// `ECS`, `CODE_DEPLOY` or `EXTERNAL`.
-    pub controller: String,
-    pub desired_count: i32,
-    /// Task sets as DescribeServices lists them (without tags).
-    pub task_sets: Vec<TaskSet>,
-    /// The service's own tags (DescribeServices with `include = TAGS`).
-    pub tags: BTreeMap<String, String>,
-    /// The listener rules (or NLB listeners) whose weights ECS itself shifts for this service:
-    /// `productionListenerRule` and `testListenerRule` of its load balancers'
-    /// `advancedConfiguration` (native blue/green, canary and linear deployments).
-    pub ecs_routers: Vec<String>,
-}
-
-impl Service {
-    pub fn primary(&self) -> Option<&TaskSet> {
-        self.task_sets.iter().find(|t| t.is_primary())
-    }
-
-    pub fn is_active(&self) -> bool {
-        self.status == status::SERVICE_ACTIVE
-    }
-
-    pub fn is_external(&self) -> bool {
-        self.controller == status::CONTROLLER_EXTERNAL
-    }
-
-    /// A service as DescribeServices reports it.
-    pub(crate) fn from_sdk(s: &ecs::Service) -> Service {
-        Service {
-            arn: s.service_arn().unwrap_or_default().to_string(),
-            name: s.service_name().unwrap_or_default().to_string(),
-            cluster_arn: s.cluster_arn().unwrap_or_default().to_string(),
-            status: s.status().unwrap_or_default().to_string(),
-            controller: s
-                .deployment_controller()
-                .map(|d| d.r#type().as_str().to_string())
-                .unwrap_or_else(|| "ECS".to_string()),
-            desired_count: s.desired_count(),
-            task_sets: s.task_sets().iter().map(TaskSet::from_sdk).collect(),
-            tags: s
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-                .collect(),
-            ecs_routers: s
-                .load_balancers()
-                .iter()
-                .filter_map(|lb| lb.advanced_configuration())
-                .flat_map(|a| [a.production_listener_rule(), a.test_listener_rule()])
-                .flatten()
-                .map(str::to_string)
-                .collect(),
-        }
-    }
-}
-
-/// Where and how a task set's tasks run: everything CreateTaskSet takes besides the task
-/// definition, the target group and the scale. TaskSet reports it, TaskSetSpec sends it.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Placement {
-    pub launch_type: Option<String>,
-    pub capacity_providers: Vec<CapacityProvider>,
-    pub platform_version: Option<String>,
-    /// awsvpc networking; no subnets means no network configuration.
-    pub subnets: Vec<String>,
-    pub security_groups: Vec<String>,
-    pub assign_public_ip: bool,
-    /// Cloud Map registries (ECS takes at most one per task set).
-    pub service_registries: Vec<ServiceRegistry>,
-}
-
-/// One Cloud Map registry of a task set.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ServiceRegistry {
-    pub registry_arn: String,
-    pub port: Option<i32>,
-    pub container_name: Option<String>,
-    pub container_port: Option<i32>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct TaskSet {
-    pub id: String,
-    pub arn: String,
-    /// `PRIMARY`, `ACTIVE` or `DRAINING`.
-    pub status: String,
-    pub task_definition: String,
-    pub scale_percent: f64,
-    /// `STEADY_STATE` or `STABILIZING`.
-    pub stability_status: String,
-    pub external_id: Option<String>,
-    pub target_group_arns: Vec<String>,
-    pub created_at: Option<String>,
-    /// When the status last changed: for a DRAINING task set, when its deletion began.
-    pub updated_at: Option<String>,
-    /// `updated_at` as a time: when the task set was last written, by ECS's clock.
-    pub updated_time: Option<SystemTime>,
-    /// When ECS last computed `stability_status`: a value older than the last write is stale.
-    pub stability_status_at: Option<SystemTime>,
-    pub tags: BTreeMap<String, String>,
-    pub computed_desired_count: i32,
-    pub running_count: i32,
-    pub pending_count: i32,
-    /// How it was created, so an import can rebuild the template.
-    pub placement: Placement,
-    pub container_name: Option<String>,
-    pub container_port: Option<i32>,
-}
-
-impl TaskSet {
-    /// What ECS reports: STEADY_STATE. On its own this can be stale right after a write; a
-    /// wait uses [`TaskSet::settled_since`].
-    pub fn is_steady(&self) -> bool {
-        self.stability_status == status::STEADY_STATE
-    }
-
-    pub fn is_primary(&self) -> bool {
-        self.status == status::PRIMARY
-    }
-
-    pub fn is_draining(&self) -> bool {
-        self.status == status::DRAINING
-    }
-
-    /// Whether the task set has really settled after ecsx's last write to it: STEADY_STATE,
-    /// every computed task running and none pending, and a stability computed after the
-    /// write, or, once [`settle_window`] has passed since the write with nothing recomputed,
-    /// the counts alone (a write that changed no task count may never be re-dated). ECS
-    /// computes stability asynchronously, so right after UpdateTaskSet it can still report the
-    /// STEADY_STATE and counts from before. Err says what is awaited.
-    pub fn settled_since(&self, written: Option<Write>) -> Result<(), String> {
-        let counts = format!(
-            "running {}/{} pending {}",
-            self.running_count, self.computed_desired_count, self.pending_count
-        );
-        if !self.is_steady() {
-            return Err(format!(
-                "{} {} {counts}",
-                self.stability_status, self.status
-            ));
-        }
-        if self.running_count != self.computed_desired_count || self.pending_count != 0 {
-            return Err(format!("STEADY_STATE but {counts}"));
-        }
-        let Some(w) = written else { return Ok(()) };
-        let window = settle_window();
-        if w.local.elapsed() >= window {
-            return Ok(());
-        }
-        match self.stability_status_at {
-            Some(at) if at <= w.at => Err(format!(
-                "STEADY_STATE from before the last write ({counts}); waiting up to {} after it for ECS to recompute it",
-                crate::duration::format(window)
-            )),
-            None => Err(format!("STEADY_STATE without stabilityStatusAt ({counts})")),
-            Some(_) => Ok(()),
-        }
-    }
-
-    /// Whether `reference` (an id or an ARN) names this task set.
-    pub fn matches(&self, reference: &str) -> bool {
-        reference == self.id || reference == self.arn
-    }
-
-    fn from_sdk(t: &ecs::TaskSet) -> TaskSet {
-        let vpc = t
-            .network_configuration()
-            .and_then(|n| n.awsvpc_configuration());
-        TaskSet {
-            id: t.id().unwrap_or_default().to_string(),
-            arn: t.task_set_arn().unwrap_or_default().to_string(),
-            status: t.status().unwrap_or_default().to_string(),
-            task_definition: t.task_definition().unwrap_or_default().to_string(),
-            scale_percent: t.scale().map(|s| s.value()).unwrap_or(0.0),
-            stability_status: t
-                .stability_status()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            external_id: t.external_id().map(str::to_string),
-            target_group_arns: t
-                .load_balancers()
-                .iter()
-                .filter_map(|lb| lb.target_group_arn().map(str::to_string))
-                .collect(),
-            created_at: t
-                .created_at()
-                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
-            updated_at: t
-                .updated_at()
-                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
-            updated_time: t.updated_at().and_then(|d| SystemTime::try_from(*d).ok()),
-            stability_status_at: t
-                .stability_status_at()
-                .and_then(|d| SystemTime::try_from(*d).ok()),
-            tags: t
-                .tags()
-                .iter()
-                .filter_map(|tag| Some((tag.key()?.to_string(), tag.value()?.to_string())))
-                .collect(),
-            computed_desired_count: t.computed_desired_count(),
-            running_count: t.running_count(),
-            pending_count: t.pending_count(),
-            placement: Placement {
-                launch_type: t.launch_type().map(|l| l.as_str().to_string()),
-                platform_version: t.platform_version().map(str::to_string),
-                capacity_providers: t
-                    .capacity_provider_strategy()
-                    .iter()
-                    .map(|c| CapacityProvider {
-                        name: c.capacity_provider().to_string(),
-                        weight: c.weight(),
-                        base: c.base(),
-                    })
-                    .collect(),
-                subnets: vpc.map(|v| v.subnets().to_vec()).unwrap_or_default(),
-                security_groups: vpc
-                    .map(|v| v.security_groups().to_vec())
-                    .unwrap_or_default(),
-                assign_public_ip: vpc.and_then(|v| v.assign_public_ip())
-                    == Some(&ecs::AssignPublicIp::Enabled),
-                service_registries: t
-                    .service_registries()
-                    .iter()
-                    .map(|r| ServiceRegistry {
-                        registry_arn: r.registry_arn().unwrap_or_default().to_string(),
-                        port: r.port(),
-                        container_name: r.container_name().map(str::to_string),
-                        container_port: r.container_port(),
-                    })
-                    .collect(),
-            },
-            container_name: t
-                .load_balancers()
-                .first()
-                .and_then(|lb| lb.container_name().map(str::to_string)),
-            container_port: t
-                .load_balancers()
-                .first()
-                .and_then(|lb| lb.container_port()),
-        }
-    }
-}
 
 const CLUSTER_NOT_FOUND: &str = "ClusterNotFoundException";
 const SERVICE_NOT_FOUND: &str = "ServiceNotFoundException";
@@ -278,47 +16,6 @@ pub const SERVICE_NOT_ACTIVE: &str = "ServiceNotActiveException";
 const INVALID_PARAMETER: &str = "InvalidParameterException";
 /// The `DescribeTaskSets` failure reason for an id or ARN ECS does not know.
 const FAILURE_MISSING: &str = "MISSING";
-
-/// The last write ecsx made to each task set, by ECS's clock (the `updatedAt` or `createdAt`
-/// the write answered with). A wait is satisfied only by a stability ECS computed after it,
-/// whoever calls the wait; kept per process, which is one Terraform operation.
-static LAST_WRITE: Mutex<BTreeMap<String, Write>> = Mutex::new(BTreeMap::new());
-
-/// ecsx's last write to a task set: when, by ECS's clock (`updatedAt`), and when by this
-/// process's clock, for how long ago it was.
-#[derive(Debug, Clone, Copy)]
-pub struct Write {
-    pub at: SystemTime,
-    pub local: std::time::Instant,
-}
-
-fn remember_write(t: &TaskSet, at: Option<SystemTime>) {
-    if let (Some(at), Ok(mut writes)) = (at, LAST_WRITE.lock()) {
-        let local = std::time::Instant::now();
-        writes.insert(t.arn.clone(), Write { at, local });
-    }
-}
-
-/// ecsx's last create or scale of this task set; None if it made none.
-pub fn last_write(task_set_arn: &str) -> Option<Write> {
-    LAST_WRITE
-        .lock()
-        .ok()
-        .and_then(|w| w.get(task_set_arn).copied())
-}
-
-/// How long after a write a STEADY_STATE dated before it, with every computed task running,
-/// is taken as the task set's settled state: ECS documents no recomputation of
-/// `stabilityStatusAt` after an UpdateTaskSet that leaves the task count as it was (50% to
-/// 60% of one task), so a wait must not depend on one. ECS recomputes the counts within
-/// seconds of a write that changes them, and that transition re-dates the status.
-/// `ECSX_SETTLE_WINDOW` (a duration) overrides the 30 s default.
-pub fn settle_window() -> std::time::Duration {
-    std::env::var("ECSX_SETTLE_WINDOW")
-        .ok()
-        .and_then(|s| crate::duration::parse(&s))
-        .unwrap_or(std::time::Duration::from_secs(30))
-}
 
 /// Errors CreateTaskSet answers while a just-made cluster, service or listener/rule
 /// association has not reached ECS yet; hashicorp/aws retries on the same ones.
@@ -512,13 +209,6 @@ pub struct TaskSetSpec {
     pub client_token: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct CapacityProvider {
-    pub name: String,
-    pub weight: i32,
-    pub base: i32,
-}
-
 pub async fn create_task_set(ecs: &Client, spec: &TaskSetSpec) -> Result<TaskSet, AwsError> {
     let bad = |e: aws_sdk_ecs::error::BuildError| AwsError::Unexpected(e.to_string());
     let mut req = ecs
@@ -608,7 +298,7 @@ pub async fn create_task_set(ecs: &Client, spec: &TaskSetSpec) -> Result<TaskSet
         .ok_or_else(|| AwsError::Unexpected("CreateTaskSet returned no task set".into()))?;
     let made = TaskSet::from_sdk(t);
     remember_write(
-        &made,
+        &made.arn,
         t.created_at().and_then(|d| SystemTime::try_from(*d).ok()),
     );
     Ok(made)
@@ -647,7 +337,7 @@ pub async fn update_scale(
         .task_set()
         .map(TaskSet::from_sdk)
         .ok_or_else(|| AwsError::Unexpected("UpdateTaskSet returned no task set".into()))?;
-    remember_write(&t, t.updated_time);
+    remember_write(&t.arn, t.updated_time);
     Ok(t)
 }
 
@@ -811,12 +501,17 @@ pub async fn delete_task_set(
 }
 
 mod list;
+mod types;
 mod waits;
+mod writes;
 
 pub use list::{
     find_services_tagged, list_services_page, services_with_ecs_routers, DESCRIBE_SERVICES_BATCH,
 };
+pub use types::{status, CapacityProvider, Placement, Service, ServiceRegistry, TaskSet};
 pub use waits::{poll_interval, status_task_set, wait_gone, wait_steady};
+use writes::remember_write;
+pub use writes::{last_write, settle_window, Write};
 
 #[cfg(test)]
 mod tests;
