@@ -335,6 +335,67 @@ def splice_readme(text: str) -> str:
     return out
 
 
+README_LAYOUT = re.compile(r"(<!-- layout\b[^\n]*-->\n)(.*?)(<!-- end layout -->)", re.S)
+LAYOUT_NAME_WIDTH = 30
+LAYOUT_WIDTH = 100
+
+
+def module_summary(path: Path) -> str:
+    """The first sentence of a module's `//!` paragraph, on one line."""
+    lines = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("//!"):
+            break
+        text = line[3:].strip()
+        if not text:
+            break
+        lines.append(text)
+    if not lines:
+        raise SystemExit(f"docs: {path.relative_to(ROOT)} has no //! line to describe it in README.md's Layout")
+    text = " ".join(lines)
+    m = re.search(r"(?<=[a-z0-9`)])\.(\s|$)", text)
+    return text[: m.start() + 1] if m else text
+
+
+def layout() -> str:
+    """src/ as a tree, each module with its summary: README.md's Layout, which
+    `make docs-check` keeps true."""
+    src = ROOT / "src"
+    out = ["src/"]
+
+    def walk(folder: Path, depth: int) -> None:
+        entries = sorted(folder.iterdir(), key=lambda p: (p.is_dir(), p.name))
+        for p in entries:
+            if p.is_dir():
+                if not (p / "mod.rs").exists():
+                    continue
+                name, summary = f"{p.name}/", module_summary(p / "mod.rs")
+            elif p.suffix == ".rs" and p.name not in ("mod.rs", "tests.rs") and not (folder / p.stem / "mod.rs").exists():
+                name, summary = p.name, module_summary(p)
+            else:
+                continue
+            indent = "  " * depth
+            head = f"{indent}{name}".ljust(LAYOUT_NAME_WIDTH) + " "
+            words, line = summary.split(), head
+            for w in words:
+                if len(line) + len(w) + 1 > LAYOUT_WIDTH and line.strip() != name.strip():
+                    out.append(line.rstrip())
+                    line = " " * len(head)
+                line += w + " "
+            out.append(line.rstrip())
+            if p.is_dir():
+                walk(p, depth + 1)
+
+    walk(src, 1)
+    return "```text\n" + "\n".join(out) + "\n```\n"
+
+
+def splice_layout(text: str) -> str:
+    if not README_LAYOUT.search(text):
+        raise SystemExit("docs: README.md has no `<!-- layout ... -->` / `<!-- end layout -->` block for the module tree")
+    return README_LAYOUT.sub(lambda m: m.group(1) + layout() + m.group(3), text)
+
+
 FUNCS = {
     "partial": partial,
     "tffile": lambda file: code_file("terraform", file),
@@ -569,7 +630,7 @@ def main() -> int:
     check_settings(schemas["provider"])
     files = generate(schemas)
     write(files, args.out)
-    args.readme.write_text(splice_readme((ROOT / "README.md").read_text()))
+    args.readme.write_text(splice_layout(splice_readme((ROOT / "README.md").read_text())))
     print(f"wrote {len(files)} files under {args.out}, and {args.readme}")
     return 0
 

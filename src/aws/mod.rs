@@ -47,7 +47,7 @@ pub struct Aws {
     /// Alarms that gate a release (`analysis`); read only.
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub region: String,
-    /// Coalesced Describe calls and what this process's refreshes read (src/aws/batch.rs).
+    /// Coalesced Describe calls and what this process's refreshes read (src/aws/reads).
     pub reads: std::sync::Arc<reads::Reads>,
 }
 

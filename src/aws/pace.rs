@@ -4,7 +4,7 @@
 //! AWS throttles per account and region with token buckets (a burst capacity, a refill rate per
 //! second). A plan of hundreds of deployments sends its reads as fast as Terraform asks; once
 //! AWS throttles, every SDK retry takes from the SDK's retry quota and a plan can fail. Here each
-//! HTTP attempt (the first one, each retry, and every merged call of src/aws/batch.rs, which are
+//! HTTP attempt (the first one, each retry, and every merged call of src/aws/reads, which are
 //! SDK calls too) first takes a token from its family's bucket, waiting when there is none. The
 //! buckets are sized below AWS's documented ones, so other tools in the account keep headroom:
 //!
@@ -15,7 +15,7 @@
 //! | other ELBv2 actions (shared) | smaller, per mutating action | 15 / 4 |
 //! | CloudWatch DescribeAlarms | 9 per s (CloudWatch service quotas) | 8 / 7 |
 //!
-//! `ECSX_RATE_LIMIT` sets it: `off` (or `0`, `false`, `no`) sends at once as before; a number
+//! `ECSX_RATE_LIMIT` sets it: `off` (or `0`, `false`, `no`) sends every request at once, unpaced; a number
 //! scales every burst and refill (`0.5` for an account other tools already keep busy, `4` for
 //! raised quotas); unset or `1` is the table above. The buckets belong to one provider process,
 //! which is one Terraform run: two runs at once in one account each pace themselves.

@@ -334,7 +334,7 @@ pub async fn discover(
 }
 
 /// Router writes this process has started or finished; a shared refresh read of routers
-/// (src/aws/batch.rs) counts only while this has not moved since the read began.
+/// (src/aws/reads) counts only while this has not moved since the read began.
 static ROUTER_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 pub(crate) fn router_writes() -> u64 {

@@ -122,7 +122,7 @@ impl<B: Describe> Coalescer<B> {
             }
         }
         if wanted.len() > B::MAX_ITEMS {
-            // Larger than one call may be: on its own, as before coalescing.
+            // Larger than one call may be: on its own, unmerged.
             return own_answer::<B>(&group, &items, self.backend.describe(&group, &items).await);
         }
         let (tx, rx) = oneshot::channel();

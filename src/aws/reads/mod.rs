@@ -77,9 +77,9 @@ pub struct Reads {
     rules: Coalescer<DescribeRouters>,
     recent: Mutex<Recent>,
     ttl: Duration,
-    /// None with coalescing off: every refresh reads its own routers, as before.
+    /// None with coalescing off: every refresh reads its own routers.
     share: Option<Mutex<RouterShare>>,
-    /// None with coalescing off: every check reads afresh, as before.
+    /// None with coalescing off: every check reads afresh.
     just_read: Option<Mutex<JustRead>>,
 }
 
@@ -208,9 +208,9 @@ impl Reads {
     }
 
     /// Whether reads are saved beyond merging: with coalescing off, a refresh also reads every
-    /// task set's tags (DescribeTaskSets) as it did before tag-less refreshes, and every check
-    /// reads afresh, so that `ECSX_COALESCE=off` reads the way the provider did before any of
-    /// it (the scale bench's comparison, and a way back should a saving ever be in doubt).
+    /// task set's tags (DescribeTaskSets) and every check reads afresh: `ECSX_COALESCE=off`
+    /// reads everything every time (the scale bench's baseline, and a way back should a
+    /// saving ever be in doubt).
     pub fn saves_reads(&self) -> bool {
         self.just_read.is_some()
     }

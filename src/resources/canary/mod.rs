@@ -3,12 +3,15 @@
 //! swaps the two target groups' roles (`promotion = "swap"`, the guide's Method A) or keeps
 //! them fixed (`"replace"`, Method B), never sending traffic to a task set before it is steady.
 //!
-//! One concept per module: `schema` (schema, validation), `model` (typed configuration and
-//! observations, drift), `schedule` (steps, alarms, the release record and the action tags),
-//! `rollout` (the pure planner), `plan` (PlanResourceChange), `observe` (Read and plan-time
-//! checks), `apply` (the executor and destroy), `bake` (bakes and alarm rollback), `import`,
-//! `list` (the list resource of `terraform query`), `actions` (`ecsx_canary_continue`,
-//! `ecsx_canary_abort`).
+//! Three floors, each looking only down (`tests/architecture.rs` keeps it so):
+//! - data, pure: `schema` (schema, validation, timeouts), `model` (configuration and refreshed
+//!   state as typed values), `template`, `drift`, `release` (the release record and the tags
+//!   actions leave);
+//! - decide, pure: `rollout` (the planner: the steps an apply makes, and their words);
+//! - act, on AWS: `routers` (read and shift listeners and rules), `safety` (plan-time
+//!   checks), `observe` (Read), `plan` (PlanResourceChange), `apply` (the executor: run,
+//!   bake, ledger, destroy), `import`, `list` (`terraform query`), `actions`
+//!   (`ecsx_canary_continue`, `ecsx_canary_abort`).
 
 mod actions;
 mod apply;

@@ -1,5 +1,5 @@
-//! What AWS holds: Read (task sets, weights, drift, orphans) and the plan-time checks of the
-//! service and of the listeners and rules a deployment rewrites.
+//! Read: what AWS holds (task sets, weights, drift, orphans, release records) as state, and
+//! the task sets an unfinished create left, which the next create takes over.
 
 use super::drift::Drift;
 use super::model::{CanarySpec, Desired, Observed, TaskSetRef};
@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 /// Refreshes the state: one DescribeServices (its task sets included), one DescribeListeners
 /// and one DescribeRules, at once, so that concurrent refreshes meet in the same coalesced
-/// calls (src/aws/batch.rs); a DescribeTaskSets only when tags must be read (see
+/// calls (src/aws/reads); a DescribeTaskSets only when tags must be read (see
 /// [`tags_needed`]), or always with coalescing off. The plan right after may reuse what was
 /// read here for its checks.
 pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> Value {

@@ -40,7 +40,7 @@ pub(crate) async fn routers_before_write(ctx: &Ctx, d: &Desired) -> Result<Route
 }
 
 /// [`read_routers`] for Read: deployments sharing listeners and rules share one read of them
-/// within a refresh (src/aws/batch.rs `REFRESH_SHARE`).
+/// within a refresh (src/aws/reads `REFRESH_SHARE`).
 pub(crate) async fn routers_for_refresh(
     ctx: &Ctx,
     d: &Desired,
