@@ -59,3 +59,22 @@ def test_a_provider_argument_missing_from_the_settings_partial_fails(provider_sc
     with pytest.raises(SystemExit) as e:
         docs.check_settings(schema)
     assert "`endpoints.xray`" in str(e.value) and "`skip_region_validation`" in str(e.value)
+
+
+def test_the_committed_readme_holds_the_layout_as_the_modules_describe_it():
+    readme = (ROOT / "README.md").read_text()
+    assert docs.splice_layout(readme) == readme
+    tree = docs.layout()
+    for rel in ("framework/resource.rs", "resources/canary/rollout/builder/phases.rs", "aws/reads/coalesce.rs"):
+        assert Path(rel).name in tree, rel
+    assert "tests.rs" not in tree
+
+
+def test_a_module_without_a_summary_line_stops_make_docs(tmp_path):
+    bare = tmp_path / "bare.rs"
+    bare.write_text("use std::fmt;\n")
+    with pytest.raises(SystemExit, match="no //! line"):
+        docs.module_summary(bare)
+    described = tmp_path / "described.rs"
+    described.write_text("//! Reads `a.b` first. Then more.\n//! Still more.\n\nfn f() {}\n")
+    assert docs.module_summary(described) == "Reads `a.b` first."
