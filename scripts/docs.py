@@ -351,7 +351,7 @@ def module_summary(path: Path) -> str:
             break
         lines.append(text)
     if not lines:
-    XX
+        raise SystemExit(f"docs: {path} has no //! line to describe it in README.md's Layout")
     text = " ".join(lines)
     m = re.search(r"(?<=[a-z0-9`)])\.(\s|$)", text)
     return text[: m.start() + 1] if m else text
