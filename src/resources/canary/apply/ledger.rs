@@ -59,8 +59,9 @@ pub(super) enum Cause {
         remaining: std::time::Duration,
         detail: String,
     },
-    /// Stopped without moving anything: the release changed under the apply, or the
-    /// rollout and the ledger disagree.
+    /// Stopped by a rule of ecsx rather than by AWS or an alarm: the release changed under
+    /// the apply, a new stable task set's walk was cut short, or the rollout and the ledger
+    /// disagree.
     Refused(String),
 }
 
