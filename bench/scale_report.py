@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import statistics
 
+import floor_report
+
 MODES = ("coalesced", "uncoalesced", "coalesced, AWS limits", "uncoalesced, AWS limits",
          "coalesced, AWS limits, unpaced")
 
@@ -226,6 +228,8 @@ def goals(results: dict, s: dict) -> list[str]:
             f"{thr_c:g} vs {thr_u:g}", ok if thr_u else None)
     else:
         row("under rate limits at N=500", "N=500 not run", None)
+    for goal, figure, ok in floor_report.goals(results):
+        row(goal, figure, ok)
     w("")
     if why:
         out.extend(why)

@@ -1,7 +1,7 @@
 //! The wire layer: tonic services, `DynamicValue` codec, TLS and the go-plugin handshake.
 
 pub mod codec;
-mod convert;
+pub mod convert;
 mod guard;
 pub mod server;
 pub mod tls;
