@@ -34,6 +34,8 @@ import threading
 import time
 from pathlib import Path
 
+from scale import as_map
+
 WAYS = ("ecsx", "floor", "terraform_data")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -233,7 +235,7 @@ def run(stack, terraform, tf_env, sizes: list[int], runs: int, scratch: Path, be
     # ecsx: create the largest size once (set-up: no stabilisation wait, pacing off).
     base = workdir("ecsx", biggest)
     (base / "main.tf").write_text(ecsx_tf)
-    (base / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": services}))
+    (base / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": as_map(services)}))
     stack.configure(stabilize_seconds=0)
     try:
         say(f"  creating {biggest} ecsx deployments")
@@ -252,17 +254,17 @@ def run(stack, terraform, tf_env, sizes: list[int], runs: int, scratch: Path, be
         d = base if n == biggest else workdir("ecsx", n)
         if n != biggest:
             (d / "main.tf").write_text(ecsx_tf)
-            (d / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": services[:n]}))
+            (d / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": as_map(services[:n])}))
             (d / "terraform.tfstate").write_text(json.dumps(subset(state, keep)))
         dirs["ecsx"][n] = d
         d = workdir("floor", n)
         (d / "main.tf").write_text(floor_config(ecsx_tf))
-        (d / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": services[:n]}))
+        (d / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": as_map(services[:n])}))
         (d / "terraform.tfstate").write_text(json.dumps(as_floor(subset(state, keep))))
         dirs["floor"][n] = d
         d = workdir("terraform_data", n)
         shutil.copy(bench_dir / "floor/terraform_data.tf", d / "main.tf")
-        (d / "terraform.tfvars.json").write_text(json.dumps({"services": services[:n]}))
+        (d / "terraform.tfvars.json").write_text(json.dumps({"services": as_map(services[:n])}))
         tf_for(d).run("apply", "-auto-approve")
         dirs["terraform_data"][n] = d
 
@@ -287,6 +289,20 @@ def run(stack, terraform, tf_env, sizes: list[int], runs: int, scratch: Path, be
     debug = _plan(stack, tf, {"TF_LOG_PROVIDER": "debug", "TF_LOG_PATH": str(log)}, profile=True)
     debug.update(paced_and_calls(log))
     out["profile"]["debug"] = debug
+    # The configuration's shape, Terraform alone: plans that create N terraform_data, for_each
+    # over toset() of a list of names against a map of the same names.
+    shapes = {"toset(list)": ("toset(var.services)", "list(string)", services),
+              "map": ("var.services", "map(string)", as_map(services))}
+    out["shape"] = {}
+    for name, (expr, ty, value) in shapes.items():
+        d = scratch / f"floor-shape-{len(out['shape'])}"
+        d.mkdir()
+        (d / "main.tf").write_text(
+            f'variable "services" {{ type = {ty} }}\n'
+            f'resource "terraform_data" "svc" {{\n  for_each = {expr}\n  input    = each.value\n}}\n')
+        (d / "terraform.tfvars.json").write_text(json.dumps({"services": value}))
+        out["shape"][name] = tf_for(d).run("plan")[0]
+    say(f"  {biggest} terraform_data, create plan: " + ", ".join(f"for_each = {k} {v:.2f} s" for k, v in out["shape"].items()))
     say(f"  profile at {biggest}: unpaced {out['profile']['unpaced']['seconds']:.2f} s; debug log: "
         f"{debug['paced_requests']} requests paced, {debug['paced_seconds']:.2f} s waiting in all, "
         f"{debug['aws_calls']} AWS calls taking {debug['aws_call_seconds']:.2f} s in all")

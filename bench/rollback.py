@@ -41,7 +41,8 @@ def _cloudwatch(endpoint: str):
 
 
 def _weights(elbv2, made: dict) -> list[dict[str, int]]:
-    """Each router's weight per target group, read from the emulator directly."""
+    """Each router's weight per target group, read from the emulator directly: the production
+    listener, the test listener, the production rule."""
     out = []
     for arn in (made["listener_arn"], made["test_listener_arn"]):
         actions = elbv2.describe_listeners(ListenerArns=[arn])["Listeners"][0]["DefaultActions"]
@@ -53,13 +54,22 @@ def _weights(elbv2, made: dict) -> list[dict[str, int]]:
     return out
 
 
-def _wait_weights(elbv2, made: dict, canary: int, timeout: float = 120) -> float:
-    """Polls until every router gives the canary (green) `canary` percent; returns when."""
+def _wait_weights(elbv2, made: dict, canary: int, timeout: float = 120, proc=None) -> float:
+    """Polls until the production routers give the canary (green) `canary` percent, or with 0,
+    until all three do; returns when.
+    Stops early when `proc` (the apply that should get there) has ended with an error."""
     green = made["green_target_group_arn"]
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if all(w.get(green, 0) == canary for w in _weights(elbv2, made)):
+        routers = _weights(elbv2, made)
+        # The test listener sends all test traffic to a steady canary; the production
+        # routers (listener, rule) carry the step's weight. Rolled back, all three are stable.
+        watched = routers if canary == 0 else [routers[0], routers[2]]
+        if all(w.get(green, 0) == canary for w in watched):
             return time.time()
+        if proc is not None and proc.poll() not in (None, 0):
+            print(proc.communicate()[0][-3000:], flush=True)
+            break
         time.sleep(0.02)
     raise SystemExit(f"rollback bench: the routers never showed {canary}% on the canary")
 
@@ -127,7 +137,7 @@ def run(stack, terraform, tf_env, flips: int, check_interval: float, scratch: Pa
                               {"traffic_percent": 50, "pause": "0s"}])],
             cwd=work, env=tf.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
-        at_step = _wait_weights(elbv2, made, 10)
+        at_step = _wait_weights(elbv2, made, 10, proc=proc)
         time.sleep(max(0.0, at_step + rng.uniform(0, 2 * check_interval) - time.time()))
         flip = time.time()
         cw.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="bench: flipped")
@@ -156,7 +166,7 @@ def run(stack, terraform, tf_env, flips: int, check_interval: float, scratch: Pa
                                  {"traffic_percent": 50, "approval": True}])],
             cwd=work, env=tf.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
-        stable = _wait_weights(elbv2, made, 0)
+        stable = _wait_weights(elbv2, made, 0, proc=proc)
         text, _ = proc.communicate(timeout=300)
         exited = time.time()
         if proc.returncode != 0:

@@ -64,6 +64,7 @@ import floor_scale  # noqa: E402
 import report  # noqa: E402
 import rollback  # noqa: E402
 import scale  # noqa: E402
+from scale import as_map  # noqa: E402
 
 # One stabilisation period for every task set, and one poll interval for both sides.
 STABILIZE_SECONDS = 1.0
@@ -384,7 +385,7 @@ def refresh(stack: Stack, sizes: list[int], runs: int, big_runs: int, scratch: P
         "rule_arn": made["rule_arn"],
         "test_listener_arn": made["test_listener_arn"],
     }
-    (base / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": made["services"]}))
+    (base / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": as_map(made["services"])}))
     # Creating the deployments is set-up, not measured: no stabilisation wait.
     stack.configure(stabilize_seconds=0)
     try:
@@ -403,7 +404,7 @@ def refresh(stack: Stack, sizes: list[int], runs: int, big_runs: int, scratch: P
         work.mkdir()
         shutil.copy(base / "main.tf", work / "main.tf")
         shutil.copy(base / "terraform.tfstate", work / "terraform.tfstate")
-        (work / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": made["services"][:n]}))
+        (work / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": as_map(made["services"][:n])}))
         extra = [f'ecsx_canary_deployment.svc["{s}"]' for s in made["services"][n:]]
         Terraform(work, tf_env(stack, work)).run("state", "rm", *extra)
         dirs[n] = work
