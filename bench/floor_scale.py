@@ -14,8 +14,9 @@ between runs. Each ecsx plan also records, without slowing it down:
   operation and as the union of the calls' intervals (`busy`: time at least one AWS call of
   the plan was waiting on the emulator).
 
-At the largest size, two more ecsx plans say where the rest goes: one with the provider's own
-pacing off (`ECSX_RATE_LIMIT=off`, the same reads unpaced), and one with the provider's debug
+At the largest size, three more ecsx plans say where the rest goes: one with the provider's own
+pacing off (`ECSX_RATE_LIMIT=off`, the same reads unpaced), one with the coalescing window at
+1 ms instead of 15 ms (`ECSX_COALESCE_WINDOW=1ms`), and one with the provider's debug
 log on (`TF_LOG_PROVIDER=debug`), whose `aws paced` lines give the time requests waited for a
 pacing token and whose `aws call` lines the time the SDK calls took as the provider saw them.
 """
@@ -274,7 +275,7 @@ def run(stack, terraform, tf_env, sizes: list[int], runs: int, scratch: Path, be
         for i in range(runs):
             order = WAYS if i % 2 == 0 else WAYS[::-1]
             for way in order:
-                per[way].append(_plan(stack, tf_for(dirs[way][n]), {}, profile=(way == "ecsx")))
+                per[way].append(_plan(stack, tf_for(dirs[way][n]), {}, profile=(way != "terraform_data")))
         out["plans"][n] = per
         med = {w: statistics.median(r["seconds"] for r in per[w]) for w in WAYS}
         say(f"  {n:>5}: ecsx {med['ecsx']:.2f} s, floor {med['floor']:.2f} s, "
@@ -285,6 +286,8 @@ def run(stack, terraform, tf_env, sizes: list[int], runs: int, scratch: Path, be
     # Where the rest goes at the largest size: pacing off, and the debug log.
     tf = tf_for(dirs["ecsx"][biggest])
     out["profile"]["unpaced"] = _plan(stack, tf, {"ECSX_RATE_LIMIT": "off"}, profile=True)
+    # The coalescing window (15 ms by default) at its shortest: what the windows cost.
+    out["profile"]["window_1ms"] = _plan(stack, tf, {"ECSX_COALESCE_WINDOW": "1ms"}, profile=True)
     log = scratch / "floor-debug.log"
     debug = _plan(stack, tf, {"TF_LOG_PROVIDER": "debug", "TF_LOG_PATH": str(log)}, profile=True)
     debug.update(paced_and_calls(log))
@@ -303,7 +306,8 @@ def run(stack, terraform, tf_env, sizes: list[int], runs: int, scratch: Path, be
         (d / "terraform.tfvars.json").write_text(json.dumps({"services": value}))
         out["shape"][name] = tf_for(d).run("plan")[0]
     say(f"  {biggest} terraform_data, create plan: " + ", ".join(f"for_each = {k} {v:.2f} s" for k, v in out["shape"].items()))
-    say(f"  profile at {biggest}: unpaced {out['profile']['unpaced']['seconds']:.2f} s; debug log: "
+    say(f"  profile at {biggest}: unpaced {out['profile']['unpaced']['seconds']:.2f} s, "
+        f"1 ms window {out['profile']['window_1ms']['seconds']:.2f} s; debug log: "
         f"{debug['paced_requests']} requests paced, {debug['paced_seconds']:.2f} s waiting in all, "
         f"{debug['aws_calls']} AWS calls taking {debug['aws_call_seconds']:.2f} s in all")
     return out

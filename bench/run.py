@@ -536,7 +536,7 @@ def machine() -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=5, help="runs of each canary walk and each plan")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each canary walk and each plan")
     ap.add_argument("--refresh-runs", type=int, default=5, help="plans per size below the largest")
     ap.add_argument("--big-runs", type=int, default=5, help="plans of the largest size")
     ap.add_argument("--sizes", default="1,10,50,100", help="deployment counts for the refresh cost")
