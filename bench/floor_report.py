@@ -146,6 +146,24 @@ def section(results: dict, png_name: str) -> list[str]:
     w(f"| debug-log plan: requests that waited for a pacing token, waiting in all | {debug['paced_requests']}, {debug['paced_seconds']:.2f} s | – |")
     w(f"| debug-log plan: AWS calls as the provider saw them, summed | {debug['aws_calls']}, {debug['aws_call_seconds']:.2f} s | – |")
     w("")
+    gap = wall - _secs(plans[big]["floor"])
+    w(f"Reading: at N={big:,} ecsx's plan takes {gap:.2f} s more than the floor's. "
+      f"For {f['busy'][big]:.2f} s of the ecsx plan an AWS call was waiting on the emulator "
+      f"({calls:g} calls; the emulator used {ecpu:.2f} s of CPU, on the same two cores as Terraform). "
+      f"The provider processes used {pcpu:.2f} s of CPU in all (decoding, planning, encoding {big:,} deployments). "
+      + (f"No request waited for a pacing token in the debug-log plan, so pacing costs nothing here"
+         if not debug["paced_requests"] else
+         f"{debug['paced_requests']} requests of the debug-log plan waited {debug['paced_seconds']:.2f} s in all "
+         "for a pacing token")
+      + f"; with pacing off the plan took {unpaced['seconds']:.2f} s. "
+      + (f"With a 1 ms coalescing window it took {prof['window_1ms']['seconds']:.2f} s with "
+         f"{sum(prof['window_1ms']['calls'].values())} AWS calls (15 ms: {wall:.2f} s, {calls:g} calls): "
+         "a read waits for its batch to close, up to four windows, while it holds one of Terraform's ten "
+         "parallel slots. " if "window_1ms" in prof else "")
+      + "A deployment's refresh holds its slot for one DescribeServices round trip (its batch's window plus "
+      "the answer), which the floor's read does not have: Terraform runs ten at a time, so N of those round "
+      "trips add about N/10 of them to the plan's wall time.")
+    w("")
     if 100 in f["per_dep_ms"]:
         small = f["per_dep_ms"][100]
         w(f"Emulator answer times per call, N=100 against N={big:,} (medians of the ecsx plans):")
