@@ -174,7 +174,7 @@ def goals(results: dict, s: dict) -> list[str]:
                 for part in ("plan_calls", "apply_calls"):
                     for op, n in st[part].items():
                         ops[op] = ops.get(op, 0) + n
-            reads = sum(n for op, n in ops.items() if op.split(".")[1].startswith("Describe"))
+            reads = sum(n for op, n in ops.items() if op.split(".")[1].startswith(("Describe", "List", "Get")))
             why.append(
                 f"- **Why the release takes {calls:g} calls, not 45.** {calls - reads:g} of them are "
                 f"writes, fewer than the script's; the {reads:g} reads are the safety checks. Each "
