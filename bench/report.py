@@ -12,7 +12,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import floor_report  # noqa: E402
 import scale_report  # noqa: E402
+
+# The plot of per-deployment plan cost against N, beside benchmarks.png.
+FLOOR_PNG = "benchmarks-floor.png"
 
 STEPS = ("bootstrap", "canary 10%", "canary 50%", "promote")
 
@@ -306,6 +310,10 @@ def markdown(results: dict, png_name: str) -> str:
     w(f"| release binary, stripped (`lto = true`, `codegen-units = 1`, `strip = true`) | {results['binary_bytes'] / 1e6:.2f} MB ({results['binary_bytes']:,} bytes) |")
     w("")
 
+    if "floor" in results:
+        out.extend(floor_report.section(results, FLOOR_PNG))
+    if "rollback" in results:
+        out.extend(floor_report.rollback_section(results))
     if "scale" in results:
         out.extend(scale_report.section(results))
         out.extend(scale_report.startup(results))
@@ -461,6 +469,8 @@ def plot(results: dict, png: Path) -> None:
 def write(results: dict, md: Path, png: Path) -> None:
     md.write_text(markdown(results, png.name))
     plot(results, png)
+    if "floor" in results:
+        floor_report.plot(results, png.with_name(FLOOR_PNG))
 
 
 if __name__ == "__main__":

@@ -16,12 +16,23 @@ $ECSX_TERRAFORM) and the release build of the provider (target/release).
 4. Scale (bench/scale.py): refresh of up to 1,000 deployments with and without coalesced
    reads, with and without AWS-like rate limits at the proxy, and one apply that moves 50
    canaries one step under those limits.
+5. The floor (bench/floor_scale.py): plans of N = 1 to 1,000 ecsx deployments, of a no-op
+   provider with the same schema (bench/floor/main.rs) and of terraform_data, side by side,
+   with a profile of ecsx's plans (provider CPU, the emulator's answer times, pacing).
+6. Rollback latency (bench/rollback.py): from an alarm going into ALARM mid-bake, or an
+   abort action, to the routers reading back all traffic on the stable task set.
 
 Each figure is the median of several runs, with min and max. Writes docs/benchmarks.md,
 docs/benchmarks.png, and the raw numbers to target/bench/results.json.
 
     python bench/run.py [--runs 5] [--refresh-runs 5] [--sizes 1,10,50,100]
-                        [--scale-sizes 1,10,100,500,1000] [--scale-runs 1] [--only scale|walk]
+                        [--scale-sizes 1,10,100,500,1000] [--scale-runs 1]
+                        [--floor-sizes 1,10,100,500,1000] [--floor-runs 3]
+                        [--rollback-runs 20] [--check-interval 5]
+                        [--only scale|walk|floor|rollback]
+
+`--only floor` or `--only rollback` merges its results into target/bench/results.json and
+rewrites the report when that file holds a full run.
 """
 
 from __future__ import annotations
@@ -49,8 +60,11 @@ sys.path.insert(0, str(ROOT / "tests" / "rig"))
 sys.path.insert(0, str(BENCH))
 
 import infra  # noqa: E402
+import floor_scale  # noqa: E402
 import report  # noqa: E402
+import rollback  # noqa: E402
 import scale  # noqa: E402
+from scale import as_map  # noqa: E402
 
 # One stabilisation period for every task set, and one poll interval for both sides.
 STABILIZE_SECONDS = 1.0
@@ -62,6 +76,8 @@ MAGIC_COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2
 DEFAULT_SCALE_SIZES = "1,10,100,500"
 # The provider under test; ECSX_BENCH_PROVIDER_DIR (e.g. target/debug) only for trying the bench.
 PROVIDER_DIR = Path(os.environ.get("ECSX_BENCH_PROVIDER_DIR", ROOT / "target/release")).resolve()
+# The no-op provider of the floor comparison (`cargo build --release --example bench-floor`).
+FLOOR_BINARY = PROVIDER_DIR / "examples" / "bench-floor"
 STEPS = ("bootstrap", "canary 10%", "canary 50%", "promote")
 # ecsx-replace: the same configuration with `promotion = "replace"`; the release tables compare
 # baseline and ecsx (the default, swap), the promotion table all three.
@@ -369,7 +385,7 @@ def refresh(stack: Stack, sizes: list[int], runs: int, big_runs: int, scratch: P
         "rule_arn": made["rule_arn"],
         "test_listener_arn": made["test_listener_arn"],
     }
-    (base / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": made["services"]}))
+    (base / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": as_map(made["services"])}))
     # Creating the deployments is set-up, not measured: no stabilisation wait.
     stack.configure(stabilize_seconds=0)
     try:
@@ -388,7 +404,7 @@ def refresh(stack: Stack, sizes: list[int], runs: int, big_runs: int, scratch: P
         work.mkdir()
         shutil.copy(base / "main.tf", work / "main.tf")
         shutil.copy(base / "terraform.tfstate", work / "terraform.tfstate")
-        (work / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": made["services"][:n]}))
+        (work / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": as_map(made["services"][:n])}))
         extra = [f'ecsx_canary_deployment.svc["{s}"]' for s in made["services"][n:]]
         Terraform(work, tf_env(stack, work)).run("state", "rm", *extra)
         dirs[n] = work
@@ -520,7 +536,7 @@ def machine() -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=5, help="runs of each canary walk and each plan")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each canary walk and each plan")
     ap.add_argument("--refresh-runs", type=int, default=5, help="plans per size below the largest")
     ap.add_argument("--big-runs", type=int, default=5, help="plans of the largest size")
     ap.add_argument("--sizes", default="1,10,50,100", help="deployment counts for the refresh cost")
@@ -528,12 +544,21 @@ def main() -> int:
     ap.add_argument("--scale-sizes", default=DEFAULT_SCALE_SIZES,
                     help="deployment counts for the scale bench (empty: skip it)")
     ap.add_argument("--scale-runs", type=int, default=1, help="plans per size and mode")
-    ap.add_argument("--only", choices=["scale", "walk"], default=None,
-                    help="only the scale bench, or only the canary walks (with the provider's own figures)")
+    ap.add_argument("--floor-sizes", default="1,10,100,500,1000",
+                    help="deployment counts for the floor comparison (empty: skip it)")
+    ap.add_argument("--floor-runs", type=int, default=3, help="plans per size and way")
+    ap.add_argument("--rollback-runs", type=int, default=20,
+                    help="alarm flips, and abort actions, of the rollback bench (0: skip it)")
+    ap.add_argument("--check-interval", type=float, default=5.0,
+                    help="the alarm check interval of the rollback bench, in seconds")
+    ap.add_argument("--only", choices=["scale", "walk", "floor", "rollback"], default=None,
+                    help="only one part: the scale bench, the canary walks (with the provider's own "
+                         "figures), the floor comparison or the rollback bench")
     ap.add_argument("--out", type=Path, default=ROOT / "docs", help="where benchmarks.md/.png go")
     args = ap.parse_args()
     sizes = sorted({int(s) for s in args.sizes.split(",")})
     scale_sizes = sorted({int(s) for s in args.scale_sizes.split(",") if s.strip()})
+    floor_sizes = sorted({int(s) for s in args.floor_sizes.split(",") if s.strip()})
 
     binary = PROVIDER_DIR / "terraform-provider-ecsx"
     if not binary.exists():
@@ -544,6 +569,8 @@ def main() -> int:
         "stabilize_seconds": STABILIZE_SECONDS, "drain_seconds": DRAIN_SECONDS,
         "poll_seconds": POLL_SECONDS, "sizes": sizes,
         "scale_sizes": scale_sizes, "scale_runs": args.scale_runs, "only": args.only,
+        "floor_sizes": floor_sizes, "floor_runs": args.floor_runs,
+        "rollback_runs": args.rollback_runs, "check_interval": args.check_interval,
     }}
     say(f"provider: {binary}")
     results["provider_dir"] = str(PROVIDER_DIR.relative_to(ROOT)) if PROVIDER_DIR.is_relative_to(ROOT) else str(PROVIDER_DIR)
@@ -572,10 +599,20 @@ def main() -> int:
         if args.only is None:
             say("refresh cost")
             results["refresh"] = refresh(stack, sizes, args.refresh_runs, args.big_runs, scratch)
-        if scale_sizes and args.only != "walk":
+        if scale_sizes and args.only in (None, "scale"):
             say("scale: coalesced reads and AWS-like rate limits")
             results["scale"] = scale.run(stack, Terraform, tf_env, ProviderWatch, scale_sizes,
                                          args.scale_runs, scratch, BENCH, say)
+        if floor_sizes and args.only in (None, "floor"):
+            if not FLOOR_BINARY.exists():
+                raise SystemExit("build the floor first: cargo build --release --example bench-floor")
+            say("floor: ecsx, the no-op provider and terraform_data, side by side")
+            results["floor"] = floor_scale.run(stack, Terraform, tf_env, floor_sizes, args.floor_runs,
+                                               scratch, BENCH, FLOOR_BINARY, PROVIDER_DIR, say)
+        if args.rollback_runs and args.only in (None, "rollback"):
+            say(f"rollback latency: {args.rollback_runs} alarm flips and {args.rollback_runs} abort actions")
+            results["rollback"] = rollback.run(stack, Terraform, tf_env, args.rollback_runs,
+                                               args.check_interval, scratch, BENCH, say)
     finally:
         stack.stop()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -584,8 +621,15 @@ def main() -> int:
 
     raw = ROOT / "target/bench/results.json"
     raw.parent.mkdir(parents=True, exist_ok=True)
+    if args.only in ("floor", "rollback") and raw.exists():
+        # One part measured again: kept beside the full run's other parts.
+        full = json.loads(raw.read_text())
+        if full.get("settings", {}).get("only") is None and full.get("walks"):
+            full[args.only] = results[args.only]
+            full.setdefault("parts_rerun", {})[args.only] = results["machine"]
+            results = full
     raw.write_text(json.dumps(results, indent=1))
-    if args.only:
+    if args.only and results.get("settings", {}).get("only") is not None:
         say(f"wrote {raw} (--only: no report)")
         return 0
     args.out.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,12 @@ APPLY_CANARIES = 50
 WATCH = None  # run.ProviderWatch, set by run()
 
 
+def as_map(services: list[str]) -> dict[str, str]:
+    """The `services` variable of bench/scale and bench/refresh: a map of name to name (the
+    for_each keys stay the service names)."""
+    return {s: s for s in services}
+
+
 def _run(tf, *args: str, env_extra: dict, watch: bool = False) -> dict:
     """One Terraform command that may fail; its time, exit code and peak provider RSS."""
     started = time.perf_counter()
@@ -102,7 +108,7 @@ def run(stack, terraform, tf_env, watch, sizes: list[int], runs: int, scratch: P
         "rule_arn": made["rule_arn"],
         "test_listener_arn": made["test_listener_arn"],
     }
-    (base / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": made["services"]}))
+    (base / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": as_map(made["services"])}))
     stack.configure(stabilize_seconds=0)
     try:
         say(f"  creating {biggest} deployments")
@@ -122,7 +128,7 @@ def run(stack, terraform, tf_env, watch, sizes: list[int], runs: int, scratch: P
         work.mkdir()
         shutil.copy(base / "main.tf", work / "main.tf")
         shutil.copy(base / "terraform.tfstate", work / "terraform.tfstate")
-        (work / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": made["services"][:n]}))
+        (work / "terraform.tfvars.json").write_text(json.dumps({**tfvars, "services": as_map(made["services"][:n])}))
         extra = [f'ecsx_canary_deployment.svc["{s}"]' for s in made["services"][n:]]
         terraform(work, tf_env(stack, work)).run("state", "rm", *extra)
         dirs[n] = work

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import statistics
 
+import floor_report
+
 MODES = ("coalesced", "uncoalesced", "coalesced, AWS limits", "uncoalesced, AWS limits",
          "coalesced, AWS limits, unpaced")
 
@@ -172,7 +174,7 @@ def goals(results: dict, s: dict) -> list[str]:
                 for part in ("plan_calls", "apply_calls"):
                     for op, n in st[part].items():
                         ops[op] = ops.get(op, 0) + n
-            reads = sum(n for op, n in ops.items() if op.split(".")[1].startswith("Describe"))
+            reads = sum(n for op, n in ops.items() if op.split(".")[1].startswith(("Describe", "List", "Get")))
             why.append(
                 f"- **Why the release takes {calls:g} calls, not 45.** {calls - reads:g} of them are "
                 f"writes, fewer than the script's; the {reads:g} reads are the safety checks. Each "
@@ -226,6 +228,8 @@ def goals(results: dict, s: dict) -> list[str]:
             f"{thr_c:g} vs {thr_u:g}", ok if thr_u else None)
     else:
         row("under rate limits at N=500", "N=500 not run", None)
+    for goal, figure, ok in floor_report.goals(results):
+        row(goal, figure, ok)
     w("")
     if why:
         out.extend(why)

@@ -1,12 +1,12 @@
 //! The wire layer: tonic services, `DynamicValue` codec, TLS and the go-plugin handshake.
 
 pub mod codec;
-mod convert;
+pub mod convert;
 mod guard;
 mod serve;
 pub mod server;
 
-pub use serve::serve;
+pub use serve::{serve, serve_service};
 pub mod tls;
 
 /// Generated from `proto/tfplugin6.proto`.

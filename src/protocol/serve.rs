@@ -70,6 +70,17 @@ pub async fn serve(
     tls: rustls::ServerConfig,
     core: Arc<Provider>,
 ) -> Result<(), tonic::transport::Error> {
+    serve_service(listener, tls, ProviderService::new(core)).await
+}
+
+/// Serves any `tfplugin6.Provider` implementation with the same transport as [`serve`] (TLS,
+/// go-plugin's controller, the health service): the bench's no-op provider uses it to measure
+/// what Terraform and this transport cost without the provider's own work.
+pub async fn serve_service<S: pb::provider_server::Provider>(
+    listener: TcpListener,
+    tls: rustls::ServerConfig,
+    service: S,
+) -> Result<(), tonic::transport::Error> {
     let acceptor = TlsAcceptor::from(Arc::new(tls));
     let (tx, rx) = mpsc::channel::<Result<TlsConn, std::io::Error>>(16);
     let accept_loop = tokio::spawn(async move {
@@ -118,7 +129,7 @@ pub async fn serve(
             },
         ))
         .add_service(
-            pb::provider_server::ProviderServer::new(ProviderService::new(core))
+            pb::provider_server::ProviderServer::new(service)
                 .max_decoding_message_size(256 * 1024 * 1024)
                 .max_encoding_message_size(256 * 1024 * 1024),
         )

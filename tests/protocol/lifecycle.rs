@@ -214,3 +214,50 @@ async fn upgrade_resource_state_fills_every_schema_attribute() {
     .into_inner();
     assert_error_diag("UpgradeResourceState version 99", &newer.diagnostics);
 }
+
+/// `protocol::serve_service` serves any `tfplugin6.Provider` implementation with the same
+/// transport as `serve` (TLS, the controller, health): the bench's no-op provider relies on it.
+#[tokio::test]
+async fn serve_service_serves_a_given_provider_service_until_shutdown() {
+    use ecsx::protocol::{server, tls};
+    use ecsx::provider::Provider;
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::sync::Arc;
+
+    let client_id = ClientIdentity::terraform_like();
+    let identity = tls::ServerIdentity::generate().expect("server identity");
+    let config = tls::server_config(&identity, client_id.cert.clone()).expect("server TLS config");
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let service = server::ProviderService::new(Arc::new(Provider::new()));
+    let task = tokio::spawn(ecsx::protocol::serve_service(listener, config, service));
+    let server = crate::client::TestServer {
+        addr,
+        cert: identity.cert_der.clone(),
+        task,
+    };
+    let channel = trusted_channel(&server, &client_id).await;
+    let mut client = pb::provider_client::ProviderClient::new(channel);
+    let meta = within(
+        "GetMetadata",
+        client.get_metadata(pb::get_metadata::Request {}),
+    )
+    .await
+    .expect("GetMetadata")
+    .into_inner();
+    assert!(meta
+        .resources
+        .iter()
+        .any(|r| r.type_name == "ecsx_canary_deployment"));
+    let mut controller = GrpcControllerClient::new(trusted_channel(&server, &client_id).await);
+    within("Shutdown", controller.shutdown(Empty {}))
+        .await
+        .expect("Shutdown");
+    tokio::time::timeout(Duration::from_secs(10), server.task)
+        .await
+        .expect("serve_service did not return within 10s of Shutdown")
+        .expect("the server task panicked")
+        .expect("serve_service returned an error");
+}

@@ -44,6 +44,16 @@ Admin endpoints (same port; never counted, never faulted):
 Every operation the proxy forwards is also appended, once per proxy run, to
 ``target/rig-calls/proxy-<pid>.txt`` (``ECSX_RIG_CALLS`` names another folder, an empty
 value turns it off): the record tests/rig/test_iam_policy.py checks the IAM policy against.
+    GET  /_proxy/timings -> {"upstream_seconds": {"ecs.DescribeServices": s, ...},
+                             "upstream_max_seconds": {...}, "busy_seconds": s,
+                             "forwarded": n}: how long the emulator took to answer the
+                            forwarded calls (summed per operation, and the longest), and
+                            for how long at least one call was waiting on it (busy_seconds,
+                            the union of the calls' intervals); cleared by /_proxy/reset
+    GET  /_proxy/events -> the last 10,000 forwarded calls as
+                           [{"operation", "start", "end", "status"}] (start/end: Unix
+                           time in seconds, when the proxy sent the call on and when the
+                           emulator's answer came back); cleared by /_proxy/reset
     GET  /_proxy/limits -> the rate limits in force
     POST /_proxy/limits <- {"limits": [LIMIT, ...]} or {"preset": "aws"}: replaces the
                            rate limits (token buckets) in force
@@ -114,6 +124,7 @@ import time
 import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
+import collections
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -346,6 +357,13 @@ class ProxyState:
             self.created: dict[str, float] = {}  # task set ARN -> when created
             self.stale: dict[str, tuple[ET.Element, float]] = {}  # router ARN -> (old actions, until)
             self.window = None
+            self.upstream_seconds: Counter[str] = Counter()
+            self.upstream_max: dict[str, float] = {}
+            self.in_flight = 0
+            self.busy_since = 0.0
+            self.busy_seconds = 0.0
+            self.forwarded = 0
+            self.events: collections.deque = collections.deque(maxlen=10_000)
             self._release_holds()
 
     def _release_holds(self) -> None:
@@ -397,6 +415,45 @@ class ProxyState:
                 "throttled_by_operation": dict(sorted(self.throttled.items())),
                 "held": self.held,
             }
+
+    def upstream_started(self) -> float:
+        """A call goes on to the emulator; returns the start for `upstream_done`."""
+        now = time.monotonic()
+        with self.lock:
+            if self.in_flight == 0:
+                self.busy_since = now
+            self.in_flight += 1
+        return now
+
+    def upstream_done(self, operation: str, started: float, status: int) -> None:
+        now = time.monotonic()
+        wall = time.time()
+        with self.lock:
+            took = now - started
+            self.upstream_seconds[operation] += took
+            self.upstream_max[operation] = max(self.upstream_max.get(operation, 0.0), took)
+            self.forwarded += 1
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self.busy_seconds += now - self.busy_since
+            self.events.append({"operation": operation, "start": wall - took, "end": wall,
+                                "status": status})
+
+    def timings(self) -> dict[str, Any]:
+        with self.lock:
+            busy = self.busy_seconds
+            if self.in_flight:
+                busy += time.monotonic() - self.busy_since
+            return {
+                "upstream_seconds": dict(sorted(self.upstream_seconds.items())),
+                "upstream_max_seconds": dict(sorted(self.upstream_max.items())),
+                "busy_seconds": busy,
+                "forwarded": self.forwarded,
+            }
+
+    def events_view(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.events)
 
     def rules_view(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -730,6 +787,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(200, self.state.window_view())
             if path == "/_proxy/window" and method == "DELETE":
                 return self._json(200, self.state.close_window())
+            if path == "/_proxy/timings" and method == "GET":
+                return self._json(200, self.state.timings())
+            if path == "/_proxy/events" and method == "GET":
+                return self._json(200, self.state.events_view())
             if path == "/_proxy/limits" and method == "GET":
                 return self._json(200, self.state.limits_view())
             if path == "/_proxy/limits" and method == "POST":
@@ -768,11 +829,13 @@ class Handler(BaseHTTPRequestHandler):
         if arn:
             before = current_actions(state, self.headers, operation, arn)
 
+        started = state.upstream_started()
         try:
             status, resp_headers, data = forward(state, self.command, self.path, headers, body)
         except OSError as exc:
             status, resp_headers = 502, [("Content-Type", "text/plain")]
             data = f"proxy: upstream unreachable: {exc}".encode()
+        state.upstream_done(operation, started, status)
 
         if status == 200:
             data = self._after_success(operation, body, data, stale_rule, arn, before)

@@ -187,6 +187,23 @@ def test_counts_calls_by_operation_for_json_and_query_protocols(endpoint, stack)
     assert s["faults"] == {} and s["retries"] == 0 and s["held"] == 0
 
 
+def test_timings_and_events_record_the_emulators_answers(endpoint, stack):
+    before = time.time()
+    client(endpoint, "ecs").describe_services(cluster=stack["cluster"], services=stack["services"])
+    client(endpoint, "elbv2").describe_rules(RuleArns=[stack["rule_arn"]])
+    status, t = http(endpoint, "GET", "/_proxy/timings")
+    assert status == 200 and t["forwarded"] == 2
+    assert set(t["upstream_seconds"]) == {"ecs.DescribeServices", "elbv2.DescribeRules"}
+    assert all(v > 0 for v in t["upstream_seconds"].values())
+    assert 0 < t["busy_seconds"] <= sum(t["upstream_seconds"].values()) + 1e-6
+    status, events = http(endpoint, "GET", "/_proxy/events")
+    assert [e["operation"] for e in events] == ["ecs.DescribeServices", "elbv2.DescribeRules"]
+    assert all(before <= e["start"] <= e["end"] <= time.time() and e["status"] == 200 for e in events)
+    http(endpoint, "POST", "/_proxy/reset")
+    assert http(endpoint, "GET", "/_proxy/timings")[1]["forwarded"] == 0
+    assert http(endpoint, "GET", "/_proxy/events")[1] == []
+
+
 def test_reset_clears_counters_and_rules(endpoint, stack):
     client(endpoint, "ecs").list_clusters()
     faults(endpoint, [{"operation": "*", "kind": "throttle"}])
