@@ -65,7 +65,7 @@ fn target(config: &Value) -> Option<(&str, &str)> {
 async fn follow(
     ctx: &Ctx,
     arn: &str,
-    acted_hook: Option<&str>,
+    acted: Option<&ecs::Hook>,
     pause_counts: bool,
     limit: Duration,
     progress: &Progress,
@@ -88,7 +88,7 @@ async fn follow(
             );
             progress.say(line.clone()).await;
         }
-        Ok(match decide::settled(&d, acted_hook, pause_counts) {
+        Ok(match decide::settled(&d, acted, pause_counts) {
             Some(s) => wait::Poll::Done(s),
             None => wait::Poll::Pending(line),
         })
@@ -206,7 +206,7 @@ impl Action for ContinueDeployment {
         else {
             return;
         };
-        match follow(ctx, &d.arn, Some(&hook.id), true, timeout(config), progress).await {
+        match follow(ctx, &d.arn, Some(&hook), true, timeout(config), progress).await {
             Ok(Settled::Paused { hook, stage }) => {
                 progress
                     .say(format!(
@@ -266,16 +266,7 @@ impl Action for RollbackDeployment {
         else {
             return;
         };
-        match follow(
-            ctx,
-            &d.arn,
-            Some(&hook.id),
-            false,
-            timeout(config),
-            progress,
-        )
-        .await
-        {
+        match follow(ctx, &d.arn, Some(&hook), false, timeout(config), progress).await {
             Ok(Settled::Over { status, .. }) if status == ds::ROLLBACK_SUCCESSFUL => {
                 progress
                     .say(format!("service deployment {} rolled back", d.arn))

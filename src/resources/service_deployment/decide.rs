@@ -192,11 +192,13 @@ pub(crate) enum Settled {
     Paused { hook: Hook, stage: Option<String> },
 }
 
-/// Whether `d` has settled after the action acted on `acted_hook` (None: stop). A stop or a
-/// rollback settles only when the deployment is over.
+/// Whether `d` has settled after the action acted on `acted` (None: stop). A stop or a
+/// rollback settles only when the deployment is over. A later pause is a waiting hook other
+/// than the one acted on: another id, or the same id waiting until another time (the API does
+/// not say whether a hook that runs before every production step keeps its id).
 pub(crate) fn settled(
     d: &ServiceDeployment,
-    acted_hook: Option<&str>,
+    acted: Option<&Hook>,
     pause_counts: bool,
 ) -> Option<Settled> {
     if !d.is_ongoing() {
@@ -209,7 +211,7 @@ pub(crate) fn settled(
         return None;
     }
     d.waiting_hooks()
-        .find(|h| Some(h.id.as_str()) != acted_hook)
+        .find(|h| acted.is_none_or(|a| a.id != h.id || a.expires_at != h.expires_at))
         .map(|h| Settled::Paused {
             hook: h.clone(),
             stage: d.lifecycle_stage.clone(),
@@ -362,11 +364,20 @@ mod tests {
 
     #[test]
     fn a_followed_deployment_settles_when_over_or_paused_elsewhere() {
-        let paused = deployment("d", "IN_PROGRESS", vec![hook("h1", "AWAITING_ACTION")]);
+        let acted = hook("h1", "AWAITING_ACTION");
+        let paused = deployment("d", "IN_PROGRESS", vec![acted.clone()]);
         // The hook just continued may still be reported waiting for a moment.
-        assert_eq!(settled(&paused, Some("h1"), true), None);
+        assert_eq!(settled(&paused, Some(&acted), true), None);
         assert!(matches!(
-            settled(&paused, Some("h0"), true),
+            settled(&paused, Some(&hook("h0", "AWAITING_ACTION")), true),
+            Some(Settled::Paused { .. })
+        ));
+        // The same hook id waiting until a later time is the next pause.
+        let mut again = acted.clone();
+        again.expires_at = Some("2026-12-07T17:00:00Z".into());
+        let next = deployment("d", "IN_PROGRESS", vec![again]);
+        assert!(matches!(
+            settled(&next, Some(&acted), true),
             Some(Settled::Paused { .. })
         ));
         // A rollback or a stop waits for the end.
