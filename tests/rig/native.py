@@ -161,22 +161,21 @@ def _production_steps(config: dict) -> list[tuple[float, float]]:
 
 
 def _timeline(config: dict, first: bool) -> list[dict]:
-    """The stages a deployment walks; each: stage, seconds, production weight on entry."""
-    stage = EM.CONFIG.native_stage_seconds
+    """The stages a deployment walks; each: stage, bake minutes after it, production weight on
+    entry.  A stage lasts native_stage_seconds (read when it is walked) plus its bake."""
     if (config.get("strategy") or "ROLLING") not in SHIFTING_STRATEGIES:
-        return [{"stage": None, "seconds": stage, "weight": 100.0}]
-    entries = [{"stage": s, "seconds": stage, "weight": None}
+        return [{"stage": None, "bake": 0.0, "weight": 100.0}]
+    entries = [{"stage": s, "bake": 0.0, "weight": None}
                for s in (PRE_SCALE_UP, SCALE_UP, POST_SCALE_UP, TEST_TRAFFIC_SHIFT,
                          POST_TEST_TRAFFIC_SHIFT)]
     for weight, bake in _production_steps(config):
-        entries.append({"stage": PRE_PRODUCTION_TRAFFIC_SHIFT, "seconds": stage, "weight": None})
-        entries.append({"stage": PRODUCTION_TRAFFIC_SHIFT, "seconds": stage + _minutes(bake),
-                        "weight": weight})
+        entries.append({"stage": PRE_PRODUCTION_TRAFFIC_SHIFT, "bake": 0.0, "weight": None})
+        entries.append({"stage": PRODUCTION_TRAFFIC_SHIFT, "bake": bake, "weight": weight})
     entries += [
-        {"stage": POST_PRODUCTION_TRAFFIC_SHIFT, "seconds": stage, "weight": None},
-        {"stage": BAKE_TIME, "seconds": stage + _minutes(config.get("bakeTimeInMinutes", 0) or 0),
+        {"stage": POST_PRODUCTION_TRAFFIC_SHIFT, "bake": 0.0, "weight": None},
+        {"stage": BAKE_TIME, "bake": float(config.get("bakeTimeInMinutes", 0) or 0),
          "weight": None},
-        {"stage": CLEAN_UP, "seconds": stage, "weight": None},
+        {"stage": CLEAN_UP, "bake": 0.0, "weight": None},
     ]
     if first:
         # Rig assumption: a first deployment has no blue revision, so its hooks do not run.
@@ -317,7 +316,8 @@ def _advance(service, deployment: dict, now: float) -> None:
         if any(h["status"] in ("AWAITING_ACTION", "IN_PROGRESS") for h in _stage_hooks(deployment)):
             return
         entry = deployment["timeline"][deployment["index"]]
-        if now < deployment["entered"] + entry["seconds"]:
+        seconds = EM.CONFIG.native_stage_seconds + _minutes(entry["bake"])
+        if now < deployment["entered"] + seconds:
             return
         if deployment["index"] + 1 >= len(deployment["timeline"]):
             deployment["weight"] = 100.0
@@ -325,7 +325,7 @@ def _advance(service, deployment: dict, now: float) -> None:
             return
         # The next stage starts when this one ended, so a long gap between requests still
         # walks each stage in turn.
-        ended = deployment["entered"] + entry["seconds"]
+        ended = deployment["entered"] + seconds
         deployment["index"] += 1
         _enter(service, deployment, ended)
 

@@ -98,9 +98,11 @@ async fn follow(
 
 /// Reports a failed follow: a timeout says the action's call stands and ECS goes on.
 fn report_follow_error(e: &AwsError, acted: &str, arn: &str, diags: &mut Diagnostics) {
+    // Only running out of time is about the `timeout` attribute.
+    let path = matches!(e, AwsError::Timeout { .. }).then(|| AttrPath::attr("timeout"));
     aws_error(
         diags,
-        Some(AttrPath::attr("timeout")),
+        path,
         "Service deployment did not settle",
         &format!("{acted} on service deployment {arn} was accepted by ECS, which goes on with the deployment without Terraform"),
         e,
