@@ -7,7 +7,10 @@ examples/demo/ through: bootstrap, canary at 10%, canary at 50%, promote, a seco
 release at 10%, rollback; then a scheduled release that a CloudWatch alarm rolls back
 mid-bake, and a gated release continued by the `ecsx_canary_continue` action, which
 promotes it in the same run; then destroy. Each step prints the plan's traffic preview
-(`rollout_steps` and the weights) before applying it. Everything is torn down at the end.
+(`rollout_steps` and the weights) before applying it. Last, a native ECS canary (a service on
+the ECS deployment controller, examples/demo-native/) paused before its production shifts is
+seen at plan and continued by the `ecsx_service_deployment_continue` action. Everything is torn
+down at the end.
 """
 
 from __future__ import annotations
@@ -144,6 +147,82 @@ class Terraform:
                 say(f"  {line.strip()}")
 
 
+def native_chapter(endpoint: str, made: dict, provider_dir: Path, work: Path) -> None:
+    """13. A native canary: created on the ECS controller with a PAUSE hook before each
+    production shift, released, shown at plan, continued twice by the action."""
+    ecs = infra._clients(endpoint)["ecs"]
+    v1, v2, _ = made["task_definitions"]
+    # Lifecycle stages of half a second, so the demo does not wait ECS's real pace.
+    request = __import__("urllib.request").request
+    request.urlopen(request.Request(
+        f"{endpoint}/_rig/config", method="POST", headers={"Content-Type": "application/json"},
+        data=json.dumps({"native_stage_seconds": 0.5}).encode()), timeout=10).read()
+    service = "web-native"
+    ecs.create_service(
+        cluster=made["cluster"], serviceName=service, taskDefinition=v1, desiredCount=2,
+        launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {
+            "subnets": made["subnets"], "securityGroups": [made["security_group"]]}},
+        loadBalancers=[{
+            "targetGroupArn": made["blue_target_group_arn"], "containerName": "web",
+            "containerPort": 8080,
+            "advancedConfiguration": {
+                "alternateTargetGroupArn": made["green_target_group_arn"],
+                "productionListenerRule": made["rule_arn"],
+                "roleArn": "arn:aws:iam::123456789012:role/ecs-infrastructure",
+            },
+        }],
+        deploymentConfiguration={
+            "strategy": "CANARY",
+            "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 0},
+            "bakeTimeInMinutes": 0,
+            "lifecycleHooks": [{
+                "targetType": "PAUSE", "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"],
+                "timeoutConfiguration": {"timeoutInMinutes": 60, "action": "ROLLBACK"},
+            }],
+        },
+    )
+    native = work / "native"
+    native.mkdir()
+    shutil.copy(ROOT / "examples" / "demo-native" / "main.tf", native / "main.tf")
+    (native / "terraform.tfvars.json").write_text(
+        json.dumps({"endpoint": endpoint, "cluster": made["cluster"], "service": service}))
+    tf = Terraform(native, endpoint, provider_dir)
+
+    def newest() -> dict:
+        arn = ecs.list_service_deployments(cluster=made["cluster"], service=service)[
+            "serviceDeployments"][0]["serviceDeploymentArn"]
+        return ecs.describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"][0]
+
+    def wait(what: str, done) -> None:
+        deadline = time.monotonic() + 60
+        while not done(newest()):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the native deployment did not reach {what}")
+            time.sleep(0.5)
+
+    say("\n=== 13. a native ECS canary: web-native on the ECS deployment controller, CANARY 10%, "
+        "a PAUSE hook before each production shift")
+    wait("SUCCESSFUL", lambda d: d["status"] == "SUCCESSFUL")
+    ecs.update_service(cluster=made["cluster"], service=service, taskDefinition=v2)
+    say("released web:2 with UpdateService; ECS pauses before the first production shift")
+    wait("a pause", lambda d: any(
+        h["status"] == "AWAITING_ACTION" for h in d.get("lifecycleHookDetails", [])))
+    tf.run("apply", "-auto-approve", "-refresh-only")
+    outputs = json.loads(tf.run("output", "-json"))
+    say(f"data source ecsx_service_deployments (read at every plan and refresh): waiting {outputs['waiting']['value']}")
+    say(f"  newest deployment: {outputs['newest']['value']}")
+    for _ in range(2):
+        say("\n=== terraform apply -invoke=action.ecsx_service_deployment_continue.web")
+        out = tf.run("apply", "-auto-approve", "-invoke=action.ecsx_service_deployment_continue.web")
+        for line in out.splitlines():
+            if "Action" in line and any(w in line for w in ("CONTINUE", "% of production", "paused again", "completed")):
+                say(f"  {line.strip()}")
+    d = newest()
+    say(f"native deployment {d['status']}; the service runs "
+        f"{ecs.describe_services(cluster=made['cluster'], services=[service])['services'][0]['taskDefinition'].split('/')[-1]}")
+
+
 def diagnostics(out: str, kind: str) -> list[tuple[str, str]]:
     """(summary, detail) of each `kind` ("Warning", "Error") diagnostic Terraform printed."""
     found = []
@@ -231,6 +310,7 @@ def main() -> int:
         cloudwatch(endpoint).delete_alarms(AlarmNames=[alarm])
         left = infra._clients(endpoint)["ecs"].describe_task_sets(cluster=made["cluster"], service=made["services"][0])["taskSets"]
         say(f"task sets left on the service: {len(left)}")
+        native_chapter(endpoint, made, provider_dir, work)
         infra.destroy(endpoint, "demo")
         say("\nThe same files run against real AWS: see examples/demo/README.md.")
         return 0

@@ -152,10 +152,19 @@ async fn ecsx_serves_the_continue_and_abort_actions_and_refuses_unknown_ones() {
         .into_inner();
     let mut names: Vec<&str> = schema.action_schemas.keys().map(String::as_str).collect();
     names.sort_unstable();
-    assert_eq!(names, ["ecsx_canary_abort", "ecsx_canary_continue"]);
-    // Each takes the whole deployment resource as its `deployment` attribute.
+    assert_eq!(
+        names,
+        [
+            "ecsx_canary_abort",
+            "ecsx_canary_continue",
+            "ecsx_service_deployment_continue",
+            "ecsx_service_deployment_rollback",
+            "ecsx_service_deployment_stop",
+        ]
+    );
+    // Each canary action takes the whole deployment resource as its `deployment` attribute.
     let resource = &schema.resource_schemas["ecsx_canary_deployment"];
-    for name in names {
+    for &name in names.iter().filter(|n| n.starts_with("ecsx_canary_")) {
         let block = schema.action_schemas[name]
             .schema
             .as_ref()
@@ -190,7 +199,7 @@ async fn ecsx_serves_the_continue_and_abort_actions_and_refuses_unknown_ones() {
         .await
         .expect("GetMetadata")
         .into_inner();
-    assert_eq!(meta.actions.len(), 2);
+    assert_eq!(meta.actions.len(), 5);
     let r = client
         .validate_action_config(pb::validate_action_config::Request {
             type_name: "ecsx_test_count".into(),

@@ -5,5 +5,6 @@ pub mod adopt;
 pub mod canary;
 pub mod ownership;
 pub mod primary_task_set;
+pub mod service_deployment;
 pub mod support;
 pub mod task_sets;

@@ -9,6 +9,7 @@ mod aws;
 mod canary;
 mod emulator;
 mod infra;
+mod native;
 mod plan_writes;
 mod primary;
 mod process;
@@ -28,6 +29,7 @@ pub use self::{
     },
     emulator::Emulator,
     infra::Infra,
+    native::fast_native_stages,
     plan_writes::watched as plan_watched,
     primary::{primary_task_set, PRIMARY_ADDR},
     process::{child_pids, kill9, pid_alive, provider_pids, rig_http},

@@ -55,6 +55,9 @@ Switches for real-AWS behaviours (RigConfig.SWITCHES; default = real behaviour u
                                      the association error this long after the cluster,
                                      service or association was made; off by default only
                                      because every suite would wait it out once per stack
+    native_stage_seconds (0.5)       native ECS deployments (tests/rig/native.py): a lifecycle
+                                     stage without a hook lasts this long
+    native_minute_seconds (60)       ... and one emulated minute (bake times, hook timeouts)
     traffic_model (true)             not an AWS behaviour: sample the traffic model (above);
                                      false stops sampling and forgets every task set
 Always on: CreateTaskSet fills what AWS fills (the VPC default security group, the cluster's
@@ -100,6 +103,8 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import make_server
+
+import native  # noqa: E402 - tests/rig/native.py: native ECS deployments
 
 ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
 MAX_TASK_SETS_PER_SERVICE = 5
@@ -149,6 +154,11 @@ class RigConfig:
         # Sample which task set gets which share of traffic after every ECS/ELBv2 request
         # (GET /_rig/traffic).  Not an AWS behaviour: a check of the provider's ordering.
         "traffic_model": True,
+        # Native ECS deployments (tests/rig/native.py): how long a lifecycle stage without a
+        # hook lasts, and how many real seconds one emulated minute (bake times, hook timeouts)
+        # lasts, so tests need not wait real minutes.
+        "native_stage_seconds": 0.5,
+        "native_minute_seconds": 60.0,
     }
 
     def __init__(
@@ -199,7 +209,8 @@ class RigConfig:
         page = switches["elb_page_size"]
         if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 1):
             raise ValueError("elb_page_size must be a whole number >= 1 or null")
-        for name in ("stale_stability_seconds", "propagation_seconds", "elb_stale_seconds"):
+        for name in ("stale_stability_seconds", "propagation_seconds", "elb_stale_seconds",
+                     "native_stage_seconds", "native_minute_seconds"):
             if isinstance(switches[name], bool) or not isinstance(switches[name], (int, float)) \
                     or switches[name] < 0:
                 raise ValueError(f"{name} must be a number >= 0")
@@ -701,6 +712,7 @@ def ecs_dispatch(self, request, full_url=None, headers=None):
         with ECS_LOCK:
             self.setup_class(request, full_url, headers)
             refresh_backend(self.ecs_backend)
+            native.tick(self.ecs_backend)
             target = (self.headers or {}).get("X-Amz-Target", "")
             reads = target.endswith((".DescribeTaskSets", ".DescribeServices"))
             swapped = _present_stale(self.ecs_backend) if reads else []
@@ -1057,6 +1069,8 @@ def install_patches() -> None:
     elb.create_listener = validate_forward_actions(create_listener, "actions", "defaultActions")
     elb.modify_listener = validate_forward_actions(modify_listener, "actions", "defaultActions")
     elb.delete_rule = delete_rule
+
+    native.install(sys.modules[__name__])
 
     elb_response = ELBV2Response
     elb_response.describe_rules = paged(elb_response.describe_rules, "Rules", _all_rules)

@@ -54,7 +54,7 @@ def source_operations() -> set[str]:
     for path in (ROOT / "src/aws").rglob("*.rs"):
         text = path.read_text()
         for match in re.finditer(
-            r"\.((?:describe|create|update|delete|tag|untag|modify|list)_[a-z_]+)\(\)",
+            r"\.((?:describe|create|update|delete|tag|untag|modify|list|continue|stop)_[a-z_]+)\(\)",
             text,
         ):
             name = match.group(1)

@@ -500,10 +500,17 @@ pub async fn delete_task_set(
     }
 }
 
+mod deployments;
 mod list;
 mod types;
 mod waits;
 mod writes;
+
+pub use deployments::{
+    continue_service_deployment, deployment_status, describe_service_deployments,
+    find_service_deployment, find_service_deployments, list_service_deployments,
+    stop_service_deployment, Hook, RevisionSummary, ServiceDeployment, DESCRIBE_DEPLOYMENTS_BATCH,
+};
 
 pub use list::{
     find_services_tagged, list_services_page, services_with_ecs_routers, DESCRIBE_SERVICES_BATCH,

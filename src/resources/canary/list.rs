@@ -14,7 +14,7 @@ const TYPE_NAME: &str = "ecsx_canary_deployment";
 
 pub(super) fn schema() -> Schema {
     adopt::list_schema(
-        "Lists the services of a cluster that can become canary deployments: EXTERNAL-controller services with a PRIMARY task set, at most one other task set on its own target group, and no task set another controller manages. \
+        "Lists the services of a cluster that can become canary deployments: EXTERNAL-controller services with a PRIMARY task set, at most one other task set on its own target group, a listener or rule that splits traffic between the PRIMARY's target group and a second one, and no task set another controller manages. \
          With `include_resource`, each result carries the state import would build: the task set template from ECS, the target groups, and the listeners and rules that forward to them. \
          Services that cannot be adopted come back as warnings naming the reason. Listing only reads AWS.",
     )
@@ -61,8 +61,34 @@ async fn adoptable(ctx: &Ctx, svc: &Service) -> Result<(Value, Diagnostics), Str
     match first_error {
         Some(reason) => Err(reason),
         None if state.is_null() => Err("it went away while it was being listed".to_string()),
-        None => Ok((state, d)),
+        None => match unrouted(&state) {
+            Some(reason) => Err(reason),
+            None => Ok((state, d)),
+        },
     }
+}
+
+/// Why the state import built has no traffic a configuration could be generated from: no
+/// second target group, or no listener or rule splitting traffic between the two (a plain
+/// forward to one target group). `terraform validate` refuses a configuration without them, so
+/// such a service is not offered for `-generate-config-out`.
+fn unrouted(state: &Value) -> Option<String> {
+    let traffic = state.block("traffic");
+    let primary = traffic
+        .get("primary_target_group_arn")
+        .as_str()
+        .map(arn::target_group_label)
+        .unwrap_or("?");
+    let routers = ["listener_arns", "listener_rule_arns"]
+        .iter()
+        .any(|k| !traffic.get(k).as_list().is_empty());
+    if traffic.get("canary_target_group_arn").is_null() || !routers {
+        return Some(format!(
+            "no listener or listener rule splits traffic between the PRIMARY task set's target group {primary} and a second target group (a forward to {primary} alone has no canary target group to shift to), \
+             so there is no traffic block to generate. Create a second target group for the canary (same VPC, protocol and port), then import with an import block and a configuration that names it in traffic.canary_target_group_arn and the listeners or rules in traffic.listener_arns / traffic.listener_rule_arns"
+        ));
+    }
+    None
 }
 
 /// `web: PRIMARY web:12, canary web:13, traffic 90/10, 2 task sets`: what a person scans for.
@@ -87,4 +113,42 @@ fn display_name(svc: &Service, state: &Value) -> String {
         if live == 1 { "" } else { "s" }
     ));
     name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn traffic(canary: Option<&str>, rules: &[&str]) -> Value {
+        Value::object([(
+            "traffic",
+            Value::List(vec![Value::object([
+                (
+                    "primary_target_group_arn",
+                    Value::from(
+                        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/blue/1",
+                    ),
+                ),
+                ("canary_target_group_arn", Value::from(canary)),
+                ("listener_arns", Value::Null),
+                (
+                    "listener_rule_arns",
+                    if rules.is_empty() {
+                        Value::Null
+                    } else {
+                        Value::string_list(rules)
+                    },
+                ),
+            ])]),
+        )])
+    }
+
+    #[test]
+    fn only_services_with_a_split_to_a_second_target_group_are_offered() {
+        let green = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/green/2";
+        assert_eq!(unrouted(&traffic(Some(green), &["rule"])), None);
+        let plain = unrouted(&traffic(None, &[])).expect("a plain forward is not offered");
+        assert!(plain.contains("target group blue"), "{plain}");
+        assert!(unrouted(&traffic(Some(green), &[])).is_some());
+    }
 }
