@@ -9,10 +9,10 @@ pub use coalesce::{window_from, MAX_ROUTER_ARNS, MAX_SERVICES, REFRESH_SHARE, RE
 pub(crate) use coalesce::{Coalescer, Describe, DescribeRouters, DescribeServices};
 
 use super::ecs::Service;
-use super::elbv2::{Kind, Router};
+use super::elbv2::{Kind, Router, TargetGroup};
 use super::AwsError;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What a refresh read moments ago, for the plan-time checks of the same plan.
@@ -81,6 +81,10 @@ pub struct Reads {
     share: Option<Mutex<RouterShare>>,
     /// None with coalescing off: every check reads afresh.
     just_read: Option<Mutex<JustRead>>,
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    /// The region's target groups as last listed, and when; None with coalescing off. The
+    /// lock is held across the listing, so concurrent askers wait for one listing.
+    target_groups: Option<tokio::sync::Mutex<Option<(Instant, Arc<Vec<TargetGroup>>)>>>,
 }
 
 impl Reads {
@@ -92,12 +96,32 @@ impl Reads {
         Reads {
             services: Coalescer::new(DescribeServices(ecs), window),
             listeners: Coalescer::new(DescribeRouters(elbv2.clone(), Kind::Listener), window),
-            rules: Coalescer::new(DescribeRouters(elbv2, Kind::Rule), window),
+            rules: Coalescer::new(DescribeRouters(elbv2.clone(), Kind::Rule), window),
             recent: Mutex::new(Recent::default()),
             ttl: REUSE_TTL,
             share: window.map(|_| Mutex::new(RouterShare::default())),
             just_read: window.map(|_| Mutex::new(JustRead::default())),
+            elbv2,
+            target_groups: window.map(|_| tokio::sync::Mutex::new(None)),
         }
+    }
+
+    /// Every target group of the region ([`super::elbv2::all_target_groups`]), listed once for
+    /// all who ask within the TTL: adoption looks for a canary target group per service, and a
+    /// listing of a cluster asks for each. With coalescing off, every call lists.
+    pub async fn all_target_groups(&self) -> Result<Arc<Vec<TargetGroup>>, AwsError> {
+        let Some(cache) = &self.target_groups else {
+            return Ok(Arc::new(super::elbv2::all_target_groups(&self.elbv2).await?));
+        };
+        let mut held = cache.lock().await;
+        if let Some((at, listed)) = held.as_ref() {
+            if at.elapsed() < self.ttl {
+                return Ok(listed.clone());
+            }
+        }
+        let listed = Arc::new(super::elbv2::all_target_groups(&self.elbv2).await?);
+        *held = Some((Instant::now(), listed.clone()));
+        Ok(listed)
     }
 
     /// With the settings `ECSX_COALESCE` / `ECSX_COALESCE_WINDOW` give.

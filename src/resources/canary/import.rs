@@ -2,6 +2,7 @@
 //! groups, the listeners and rules that split between them), then adopt its task sets.
 
 use super::drift::Drift;
+use super::pairing;
 use super::template::{EcsDefault, Template};
 use crate::aws::ecs::{self, TaskSet};
 use crate::aws::elbv2::{self, Router};
@@ -97,20 +98,23 @@ pub(crate) async fn state_from_aws(
         );
         return Value::Null;
     }
-    let (routers, canary_tg) =
-        match elbv2::discover(&ctx.aws.elbv2, &primary_tg, canary_tg.as_deref()).await {
-            Ok(r) => r,
-            Err(e) => {
-                aws_error(
-                    diags,
-                    None,
-                    "Could not find the listeners and rules",
-                    &format!("target group {primary_tg}"),
-                    &e,
-                );
-                return Value::Null;
-            }
-        };
+    let found = match elbv2::discover(&ctx.aws.elbv2, &primary_tg, canary_tg.as_deref()).await {
+        Ok(r) => r,
+        Err(e) => {
+            aws_error(
+                diags,
+                None,
+                "Could not find the listeners and rules",
+                &format!("target group {primary_tg}"),
+                &e,
+            );
+            return Value::Null;
+        }
+    };
+    let (routers, canary_tg) = match (&found.other, canary) {
+        (None, None) => pair_plain_forward(ctx, &found, diags).await,
+        _ => (found.splits, found.other),
+    };
     let (routers, test_routers, left_out) =
         classify_by_routing(routers, &primary_tg, canary_tg.as_deref(), canary.is_some());
     for r in &left_out {
@@ -166,6 +170,63 @@ pub(crate) async fn state_from_aws(
     let mut state = super::observe::read(ctx, &state, diags).await;
     state.set("rollout_steps", Value::List(vec![]));
     state
+}
+
+/// Summary of the warning import gives when listeners or rules forward to the PRIMARY's target
+/// group alone and no canary target group could be chosen; the list resource explains the
+/// service with its detail.
+pub(crate) const NO_CANARY_TARGET_GROUP: &str = "No canary target group for the plain forward";
+
+/// A service whose routers forward to its PRIMARY's target group alone (a plain forward, the
+/// usual state before ecsx): the canary target group [`pairing`] chooses and those routers,
+/// which the first apply turns into weighted forwards (100/0). Without a choice, no routers and
+/// no canary target group, with a warning naming what was found.
+async fn pair_plain_forward(
+    ctx: &Ctx,
+    found: &elbv2::Discovered,
+    diags: &mut Diagnostics,
+) -> (Vec<Router>, Option<String>) {
+    let plain = pairing::plain_forwards(&found.all, &found.primary.arn);
+    if plain.is_empty() {
+        return (vec![], None);
+    }
+    match canary_target_group(ctx, &found.primary).await {
+        Ok(Ok(canary)) => (plain, Some(canary)),
+        Ok(Err(why)) => {
+            diags.warning(NO_CANARY_TARGET_GROUP, why);
+            (vec![], None)
+        }
+        Err(e) => {
+            diags.warning(
+                NO_CANARY_TARGET_GROUP,
+                format!("the target groups could not be read: {e}"),
+            );
+            (vec![], None)
+        }
+    }
+}
+
+/// The one target group that can be `primary`'s canary's ([`pairing`]'s rules), or why none
+/// can. Lists the region's target groups once for all services asked about within seconds,
+/// then reads the registered targets of unattached ones until two are found free.
+async fn canary_target_group(
+    ctx: &Ctx,
+    primary: &elbv2::TargetGroup,
+) -> Result<Result<String, String>, crate::aws::AwsError> {
+    let all = ctx.aws.reads.all_target_groups().await?;
+    let (unattached, mut unfit) = pairing::routing_like(primary, &all);
+    let mut free = Vec::new();
+    for t in unattached {
+        // Two free ones already make the choice ambiguous: the rest need not be read.
+        if free.len() == 2 {
+            break;
+        }
+        match elbv2::registered_targets(&ctx.aws.elbv2, &t.arn).await? {
+            0 => free.push(t),
+            n => unfit.push((t, pairing::Unfit::Targets(n))),
+        }
+    }
+    Ok(pairing::choose(primary, &free, &unfit))
 }
 
 /// The state import builds from what it found, before the refresh reads it again: the
