@@ -1,5 +1,6 @@
 //! Import: rebuild a deployment from a running service (task set template from ECS, target
-//! groups, the listeners and rules that split between them), then adopt its task sets.
+//! groups, the listeners and rules that split between them or forward plainly to the
+//! PRIMARY's), then adopt its task sets.
 
 use super::drift::Drift;
 use super::pairing;
