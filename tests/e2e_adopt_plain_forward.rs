@@ -184,3 +184,85 @@ async fn a_plain_forward_is_adopted_with_its_one_free_partner_and_two_are_explai
     assert_eq!(after, want, "the plain forward is now weighted 100/0");
     ws.assert_plan_empty();
 }
+
+/// A listener's default action and a rule forwarding plainly to blue: both are adopted, and a
+/// target group of the same kind that holds a registered target is not taken for the canary's
+/// (DescribeTargetHealth), so green, attached to nothing, is the one free partner.
+#[tokio::test]
+async fn a_plain_listener_default_action_is_adopted_and_busy_target_groups_are_passed_over() {
+    let emu = Emulator::start();
+    let infra = Infra::create(&emu, "plainl");
+    let aws = Aws::connect(&emu).await;
+    let (blue, green) = (&infra.blue_target_group_arn, &infra.green_target_group_arn);
+    for router in [&infra.listener_arn, &infra.rule_arn] {
+        if router.contains(":listener-rule/") {
+            aws.elbv2
+                .modify_rule()
+                .rule_arn(router)
+                .actions(plain_forward(blue))
+                .send()
+                .await
+                .expect("ModifyRule");
+        } else {
+            aws.elbv2
+                .modify_listener()
+                .listener_arn(router)
+                .default_actions(plain_forward(blue))
+                .send()
+                .await
+                .expect("ModifyListener");
+        }
+    }
+    // The test listener goes: a listener forwarding to green would make green busy.
+    aws.elbv2
+        .delete_listener()
+        .listener_arn(&infra.test_listener_arn)
+        .send()
+        .await
+        .expect("DeleteListener");
+    let busy = aws.create_target_group(&infra, "plainl-busy").await;
+    aws.elbv2
+        .register_targets()
+        .target_group_arn(&busy)
+        .targets(
+            aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                .id("10.0.1.17")
+                .port(8080)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("RegisterTargets");
+    let stable = aws
+        .create_fargate_task_set(&infra, infra.service(), &infra.task_definitions[0], blue, &[])
+        .await;
+    aws.set_primary(&infra.cluster, infra.service(), &stable.arn)
+        .await;
+
+    let ws = Workspace::with_emulator("plainl", &emu);
+    ws.config("provider \"ecsx\" {}\n");
+    ws.write("adopt.tfquery.hcl", &QUERY.replace("\"plain\"", "\"plainl\""));
+    let out = ws.ok(&["query", "-no-color", "-generate-config-out=generated.tf"]);
+    out.assert_contains(&["plainl: PRIMARY plainl:1, traffic 100/0, 1 task set"]);
+    let generated =
+        std::fs::read_to_string(ws.dir().join("generated.tf")).expect("generated.tf written");
+    for want in [
+        format!("canary_target_group_arn  = \"{green}\""),
+        format!("listener_arns            = [\"{}\"]", infra.listener_arn),
+        format!("listener_rule_arns       = [\"{}\"]", infra.rule_arn),
+    ] {
+        assert!(generated.contains(&want), "{want} in\n{generated}");
+    }
+    let valid = ws.validate();
+    assert!(valid.success(), "{valid}");
+    let (code, plan) = ws.plan_detailed();
+    assert_eq!(code, 2, "{plan}");
+    plan.assert_contains(&["\"shift traffic 100/0 on 2 rules\"", "Plan: 1 to import"]);
+    plan.assert_not_contains(&["create canary", "create stable"]);
+    ws.apply(&[]);
+    for router in [&infra.listener_arn, &infra.rule_arn] {
+        assert_eq!(aws.split(router, blue, green).await, (100, 0), "{router}");
+        assert_eq!(aws.forward_weights(router).await.len(), 2, "{router}");
+    }
+    ws.assert_plan_empty();
+}
