@@ -159,7 +159,10 @@ async fn a_plain_forward_is_adopted_with_its_one_free_partner_and_two_are_explai
     let steps = |service: &str| -> Vec<String> {
         let change = plan["resource_changes"]
             .as_array()
-            .and_then(|rc| rc.iter().find(|r| r["change"]["after"]["service"] == service))
+            .and_then(|rc| {
+                rc.iter()
+                    .find(|r| r["change"]["after"]["service"] == service)
+            })
             .unwrap_or_else(|| panic!("{service} not in the plan: {plan:#}"));
         rollout_steps(&change["change"]["after"])
     };
@@ -167,7 +170,10 @@ async fn a_plain_forward_is_adopted_with_its_one_free_partner_and_two_are_explai
     let two = steps("plain-2");
     assert_eq!(two.len(), 2, "{two:?}");
     assert!(tagged(&two), "{two:?}");
-    assert!(two.contains(&"shift traffic 100/0 on 1 rule".to_string()), "{two:?}");
+    assert!(
+        two.contains(&"shift traffic 100/0 on 1 rule".to_string()),
+        "{two:?}"
+    );
     let one = steps("plain-1");
     assert!(tagged(&one) && one.len() == 1, "{one:?}");
     assert_eq!(
@@ -234,14 +240,23 @@ async fn a_plain_listener_default_action_is_adopted_and_busy_target_groups_are_p
         .await
         .expect("RegisterTargets");
     let stable = aws
-        .create_fargate_task_set(&infra, infra.service(), &infra.task_definitions[0], blue, &[])
+        .create_fargate_task_set(
+            &infra,
+            infra.service(),
+            &infra.task_definitions[0],
+            blue,
+            &[],
+        )
         .await;
     aws.set_primary(&infra.cluster, infra.service(), &stable.arn)
         .await;
 
     let ws = Workspace::with_emulator("plainl", &emu);
     ws.config("provider \"ecsx\" {}\n");
-    ws.write("adopt.tfquery.hcl", &QUERY.replace("\"plain\"", "\"plainl\""));
+    ws.write(
+        "adopt.tfquery.hcl",
+        &QUERY.replace("\"plain\"", "\"plainl\""),
+    );
     let out = ws.ok(&["query", "-no-color", "-generate-config-out=generated.tf"]);
     out.assert_contains(&["plainl: PRIMARY plainl:1, traffic 100/0, 1 task set"]);
     let generated =
