@@ -53,6 +53,10 @@ struct Plain {
     only2: String,
     rule2: String,
     spare2: String,
+    /// plain-3: its target group, the rule forwarding plainly to it, one of its two partners.
+    only3: String,
+    rule3: String,
+    a3: String,
 }
 
 /// plain-2 behind a plain forward with one free target group of its kind (port 80); plain-3
@@ -85,7 +89,8 @@ async fn plain_forwards(aws: &Aws, infra: &Infra) -> Plain {
     let only3 = target_group_on_port(aws, infra, "plain-3-only", 81).await;
     let a3 = target_group_on_port(aws, infra, "plain-3-a", 81).await;
     target_group_on_port(aws, infra, "plain-3-b", 81).await;
-    aws.create_rule(&infra.listener_arn, 40, "/three/*", plain_forward(&only3))
+    let rule3 = aws
+        .create_rule(&infra.listener_arn, 40, "/three/*", plain_forward(&only3))
         .await;
     // plain-3-a served a retired path once; the rule now forwards elsewhere.
     let old = aws
@@ -101,6 +106,9 @@ async fn plain_forwards(aws: &Aws, infra: &Infra) -> Plain {
         only2,
         rule2,
         spare2,
+        only3,
+        rule3,
+        a3,
     }
 }
 
@@ -188,6 +196,36 @@ async fn a_plain_forward_is_adopted_with_its_one_free_partner_and_two_are_explai
     let mut want = vec![(p.only2.clone(), 100), (p.spare2.clone(), 0)];
     want.sort();
     assert_eq!(after, want, "the plain forward is now weighted 100/0");
+    ws.assert_plan_empty();
+
+    // plain-3, imported by hand as the explanation says: the import warns that it chose no
+    // canary target group, the configuration names one, and the plan is the same adoption.
+    let mut cfg = CanaryConfig::new(&infra);
+    cfg.service = "plain-3".into();
+    cfg.stable_task_definition = infra.task_definitions[2].clone();
+    cfg.primary_target_group = p.only3.clone();
+    cfg.canary_target_group = p.a3.clone();
+    cfg.listeners = vec![];
+    cfg.rules = vec![p.rule3.clone()];
+    cfg.test_listeners = vec![];
+    ws.write(
+        "plain3.tf",
+        &format!(
+            "import {{\n  to = {CANARY_ADDR}\n  id = \"plain/plain-3\"\n}}\n{}",
+            cfg.hcl()
+        ),
+    );
+    let (code, plan) = ws.plan_detailed();
+    assert_eq!(code, 2, "{plan}");
+    plan.assert_contains(&[
+        "No canary target group for a plain forward",
+        "plain-3-a, plain-3-b",
+        "\"shift traffic 100/0 on 1 rule\"",
+        "Plan: 1 to import, 0 to add, 1 to change, 0 to destroy.",
+    ]);
+    plan.assert_not_contains(&["create canary", "create stable"]);
+    ws.apply(&[]);
+    assert_eq!(aws.split(&p.rule3, &p.only3, &p.a3).await, (100, 0));
     ws.assert_plan_empty();
 }
 

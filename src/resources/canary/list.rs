@@ -50,7 +50,7 @@ async fn adoptable(ctx: &Ctx, svc: &Service) -> Result<(Value, Diagnostics), Str
     }
     let cluster = arn::cluster_name(&svc.cluster_arn);
     let mut d = Diagnostics::new();
-    let state = import::state_from_aws(ctx, cluster, &svc.name, &mut d).await;
+    let (state, unpaired) = import::adoption(ctx, cluster, &svc.name, &mut d).await;
     let first_error = d.iter().find(|x| x.severity == Severity::Error).map(|e| {
         format!(
             "{}: {}",
@@ -61,16 +61,10 @@ async fn adoptable(ctx: &Ctx, svc: &Service) -> Result<(Value, Diagnostics), Str
     match first_error {
         Some(reason) => Err(reason),
         None if state.is_null() => Err("it went away while it was being listed".to_string()),
-        None => {
-            let unpaired = d
-                .iter()
-                .find(|x| x.summary == import::NO_CANARY_TARGET_GROUP)
-                .map(|x| x.detail.clone());
-            match unrouted(&state, unpaired.as_deref()) {
-                Some(reason) => Err(reason),
-                None => Ok((state, d)),
-            }
-        }
+        None => match unrouted(&state, unpaired.as_deref()) {
+            Some(reason) => Err(reason),
+            None => Ok((state, d)),
+        },
     }
 }
 
