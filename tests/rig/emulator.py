@@ -63,7 +63,7 @@ Switches for real-AWS behaviours (RigConfig.SWITCHES; default = real behaviour u
 Always on: CreateTaskSet fills what AWS fills (the VPC default security group, the cluster's
 default capacity provider strategy, the resolved Fargate platform version) and Describe*
 report it; NLBs get loadbalancer/net and listener/net ARNs, TCP/UDP target groups, no rules
-and no stickiness; DescribeServices lists task sets without their tags; a service with desiredCount 0 has every task set STEADY_STATE at once;
+and no stickiness; a target group's LoadBalancerArns follow what listeners and rules forward to now; DescribeServices lists task sets without their tags; a service with desiredCount 0 has every task set STEADY_STATE at once;
 a deleted task set drains for drain_seconds x (its target group's deregistration delay / 300 s).
 moto's own ``POST /moto-api/reset`` keeps working (settings survive it).
 """
@@ -908,6 +908,33 @@ def create_load_balancer(self, *args, **kwargs):
     return balancer
 
 
+_original_describe_target_groups = ELBv2Backend.describe_target_groups
+
+
+def _sync_load_balancer_arns(backend: ELBv2Backend) -> None:
+    """Real AWS: a target group's LoadBalancerArns are the load balancers whose listeners or
+    rules forward to it now, each once. moto appends one at every CreateListener/CreateRule
+    that names it (twice for two rules) and never updates them on Modify*/Delete*, so a
+    target group added by ModifyRule reads as unattached and one taken out stays attached."""
+    using: dict[str, list[str]] = {arn: [] for arn in backend.target_groups}
+    for balancer in backend.load_balancers.values():
+        routed: set[str] = set()
+        for listener in balancer.listeners.values():
+            routed |= set(_forward_weights(listener.default_actions))
+            for rule in listener._non_default_rules.values():
+                routed |= set(_forward_weights(rule.actions))
+        for arn in routed:
+            if arn in using:
+                using[arn].append(balancer.arn)
+    for arn, group in backend.target_groups.items():
+        group.load_balancer_arns = using[arn]
+
+
+def describe_target_groups(self, *args, **kwargs):
+    _sync_load_balancer_arns(self)
+    return _original_describe_target_groups(self, *args, **kwargs)
+
+
 _original_create_listener = ELBv2Backend.create_listener
 _original_modify_listener = ELBv2Backend.modify_listener
 _original_create_rule = ELBv2Backend.create_rule
@@ -1069,6 +1096,7 @@ def install_patches() -> None:
     elb.create_listener = validate_forward_actions(create_listener, "actions", "defaultActions")
     elb.modify_listener = validate_forward_actions(modify_listener, "actions", "defaultActions")
     elb.delete_rule = delete_rule
+    elb.describe_target_groups = describe_target_groups
 
     native.install(sys.modules[__name__])
 

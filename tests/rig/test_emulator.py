@@ -723,6 +723,45 @@ def test_elb_describe_answers_page_one_item_at_a_time(emulator, elbv2, infrastru
         elbv2.describe_rules(ListenerArn=listener, Marker="not-a-marker")
 
 
+def test_target_group_load_balancers_follow_what_forwards_to_it(elbv2, infrastructure):
+    """LoadBalancerArns name each load balancer forwarding to the target group now, once:
+    after a ModifyRule adds or drops it and after a DeleteRule (moto: only at Create*, with
+    repeats)."""
+    lb, listener = infrastructure["load_balancer_arn"], infrastructure["listener_arn"]
+    spare = elbv2.create_target_group(
+        Name="rig-spare", Protocol="HTTP", Port=80, VpcId=infra_vpc(elbv2, infrastructure),
+        TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+
+    def balancers(arn):
+        return elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0][
+            "LoadBalancerArns"]
+
+    blue = infrastructure["blue_target_group_arn"]
+    assert balancers(blue) == [lb]  # the listener, the test listener and a rule: once
+    assert balancers(spare) == []
+    rule = infrastructure["rule_arn"]
+    spared = [{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+        {"TargetGroupArn": blue, "Weight": 100}, {"TargetGroupArn": spare, "Weight": 0}]}}]
+    elbv2.modify_rule(RuleArn=rule, Actions=spared)
+    assert balancers(spare) == [lb]
+    only = elbv2.create_rule(
+        ListenerArn=listener, Priority=60, Actions=[{"Type": "forward",
+                                                     "TargetGroupArn": spare}],
+        Conditions=[{"Field": "path-pattern", "Values": ["/spare/*"]}])["Rules"][0]["RuleArn"]
+    elbv2.modify_rule(RuleArn=rule, Actions=forward(infrastructure))
+    assert balancers(spare) == [lb]
+    elbv2.delete_rule(RuleArn=only)
+    assert balancers(spare) == []
+    listed = {g["TargetGroupArn"]: g["LoadBalancerArns"]
+              for g in elbv2.describe_target_groups()["TargetGroups"]}
+    assert listed[spare] == [] and listed[blue] == [lb]
+
+
+def infra_vpc(elbv2, infrastructure) -> str:
+    blue = infrastructure["blue_target_group_arn"]
+    return elbv2.describe_target_groups(TargetGroupArns=[blue])["TargetGroups"][0]["VpcId"]
+
+
 def test_elb_describe_shows_the_old_actions_for_a_while_after_modify(emulator, elbv2,
                                                                     infrastructure):
     configure(emulator, elb_stale_seconds=1.5)

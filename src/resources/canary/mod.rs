@@ -18,6 +18,7 @@ mod apply;
 mod drift;
 mod model;
 mod observe;
+mod pairing;
 mod plan;
 mod release;
 mod rollout;
