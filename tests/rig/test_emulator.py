@@ -1116,7 +1116,9 @@ def cbor_call(endpoint: str, operation: str, body: dict) -> tuple[int, dict, dic
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), cbor2.loads(response.read())
+            raw = response.read()
+            # an operation without output (SetAlarmState, DeleteAlarms) answers an empty body
+            return response.status, dict(response.headers), cbor2.loads(raw) if raw else {}
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), cbor2.loads(error.read())
 
