@@ -70,7 +70,8 @@ default capacity provider strategy, the resolved Fargate platform version) and D
 report it; NLBs get loadbalancer/net and listener/net ARNs, TCP/UDP target groups, no rules
 and no stickiness; DescribeServices lists task sets without their tags; a service with desiredCount 0 has every task set STEADY_STATE at once;
 a deleted task set drains for drain_seconds x (its target group's deregistration delay / 300 s);
-GetMetricData computes percentile statistics (pNN) from published values.
+GetMetricData computes percentile statistics (pNN) from published values and matches a
+metric's dimensions in any order.
 moto's own ``POST /moto-api/reset`` keeps working (settings survive it).
 """
 
@@ -94,7 +95,7 @@ import urllib.parse
 from typing import Any
 
 from moto.cloudwatch.exceptions import ValidationError as CloudWatchValidationError
-from moto.cloudwatch.models import Alarm, Statistics
+from moto.cloudwatch.models import Alarm, Dimension, Statistics
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
@@ -1419,7 +1420,8 @@ def model_request(environ, operation: str | None) -> tuple[bool, bool] | None:
 # moto 5.2.6 serves CloudWatch over Smithy RPC v2 CBOR itself (the protocol the AWS SDK for
 # Rust speaks), and its GetMetricData returns PutMetricData points for MetricStat queries.
 # What it lacks, patched below: an alarm's EvaluationState; percentile statistics (pNN);
-# a result StatusCode other than Complete; pages (MaxDatapoints, NextToken).
+# a result StatusCode other than Complete; pages (MaxDatapoints, NextToken); dimensions that
+# match whatever order a query lists them in.
 
 METRIC_STATUSES = ("PartialData", "InternalError", "Forbidden")
 PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?)")
@@ -1446,6 +1448,13 @@ def statistic(self, stat: str):
         return None
     rank = math.ceil(float(match.group(1)) / 100.0 * len(values))
     return values[min(max(rank, 1), len(values)) - 1]
+
+
+def dimension_before(self, other) -> bool:
+    """CloudWatch matches a metric's dimensions as a set, in any order. moto compares the
+    sorted lists, but its Dimension.__lt__ compares a value with a name, so two orders of the
+    same dimensions may sort differently and a query finds no points; order by (name, value)."""
+    return (self.name or "", self.value or "") < (other.name or "", other.value or "")
 
 
 def _metric_name(query: dict[str, Any]) -> str | None:
@@ -1509,6 +1518,7 @@ def get_metric_data_response(self) -> ActionResult:
 
 def install_cloudwatch_patches() -> None:
     Alarm.evaluation_state = property(_alarm_evaluation_state)
+    Dimension.__lt__ = dimension_before
     Statistics.get_statistics_for_type = statistic
     CloudWatchResponse.get_metric_data = get_metric_data_response
 

@@ -154,3 +154,15 @@ def test_pages_follow_next_token(emulator):
         "MetricDataQueries": queries, "StartTime": epoch(minute(8)), "EndTime": epoch(minute(2)),
         "NextToken": spent})
     assert status == 400 and "NextToken" in error.get("message", ""), error
+
+
+def test_dimensions_match_in_any_order(emulator):
+    """CloudWatch matches a query's dimensions to a metric's as a set; moto sorts both lists
+    with an ordering that compares a value with a name, so the other order found nothing."""
+    cw = client(emulator, "cloudwatch")
+    put(cw, "HTTPCode_Target_5XX_Count", minute(3), 4)
+    for dimensions in (DIMENSIONS, list(reversed(DIMENSIONS))):
+        query = stat_query("e", "HTTPCode_Target_5XX_Count", "Sum")
+        query["MetricStat"]["Metric"]["Dimensions"] = dimensions
+        [result] = read(emulator, [query], minute(4), minute(2))["MetricDataResults"]
+        assert result.get("Values") == [4.0], dimensions
