@@ -234,3 +234,46 @@ async fn pages_are_followed_and_load_balancers_add_up() {
     assert_eq!((canary.requests, canary.target_5xx), (800.0, 30.0));
     assert_eq!(whole.baseline.unwrap().requests, 4800.0);
 }
+
+#[tokio::test]
+async fn a_metric_query_reads_the_whole_window_as_one_point() {
+    let r = rig().await;
+    let s = subject("query", &["web"]);
+    let (c, b) = on(&s, 0);
+    r.alb
+        .publish_scenario(r.clock, &c, &b, Scenario::FiveXxHeavy, 3..=12)
+        .await;
+    let dims = c
+        .dimensions()
+        .iter()
+        .map(|d| {
+            (
+                d.name().unwrap_or_default().to_string(),
+                d.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let j = Judge {
+        checks: vec![judge::MetricCheck {
+            name: "green 5xx".into(),
+            source: metrics::Source::Stat {
+                namespace: "AWS/ApplicationELB".into(),
+                metric: "HTTPCode_Target_5XX_Count".into(),
+                dimensions: dims,
+                stat: "Sum".into(),
+            },
+            threshold: 1.0,
+            comparison: judge::Comparison::GreaterThan,
+        }],
+        ..Judge::default()
+    };
+    let v = check(&r.aws, &j, &s, r.clock).await;
+    // 4 errors a minute over the five minutes of the window
+    assert_eq!(
+        v.checks,
+        [("green 5xx".to_string(), Some(20.0))],
+        "{}",
+        v.summary()
+    );
+    assert_eq!(v.outcome, Outcome::Fail);
+}

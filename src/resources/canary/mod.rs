@@ -11,7 +11,7 @@
 //! - decide, pure: `rollout` (the planner: the steps an apply makes, and their words);
 //! - act, on AWS: `routers` (read and shift listeners and rules), `safety` (plan-time
 //!   checks), `observe` (Read), `plan` (PlanResourceChange), `apply` (the executor: run,
-//!   bake, ledger, destroy), `import`, `list` (`terraform query`), `actions`
+//!   bake, judging, ledger, destroy), `import`, `list` (`terraform query`), `actions`
 //!   (`ecsx_canary_continue`, `ecsx_canary_abort`).
 
 mod actions;

@@ -47,11 +47,14 @@ pub(crate) struct TrafficStep {
     pub approval: bool,
 }
 
-/// The `analysis` block: alarms that roll the release back.
+/// The `analysis` block: alarms that roll the release back, and the built-in judge.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Analysis {
     pub alarms: Vec<String>,
     pub interval: std::time::Duration,
+    /// `compare` / `metric_query` (None: alarms only); Err: settings only known at apply
+    /// that the judge cannot work with.
+    pub judge: Result<Option<super::judge::Judge>, super::judge::ConfigError>,
 }
 
 /// A task set the state knows by id and ARN.
@@ -263,6 +266,7 @@ impl Desired {
                         .and_then(crate::duration::parse)
                         .filter(|d| !d.is_zero())
                         .unwrap_or(std::time::Duration::from_secs(30)),
+                    judge: super::judge::Judge::from_analysis(a),
                 })
             },
             last_release: Release::read(v.get("last_release")),

@@ -71,9 +71,16 @@ pub(crate) fn schema() -> Schema {
                 .attr(Attribute::optional("pause", Type::String, "How long to bake at this step, watching the alarms, before the next one, e.g. `5m`; `0s` (or unset) reads the alarms once and goes on.").check(Validator::Duration(0, crate::schema::TIMEOUT_MAX_SECS)))
                 .attr(Attribute::defaulted("approval", Type::Bool, Value::from(false), "A manual gate: the apply stops before this step's weight, successfully, with the release held at the step before, until `canary.approved_step` reaches this step's number.")),
         ));
-    let analysis = Block::new("CloudWatch alarms that roll the release back. From the first canary traffic of an apply until it ends, any of them in ALARM moves all traffic back to the stable task set, deletes the canary and fails the apply, naming the alarm; `last_release` records it.")
-        .attr(Attribute::required("alarm_names", Type::list_of(Type::String), "Names of metric or composite alarms; each must exist (checked at plan).").check(Validator::Unique))
-        .attr(Attribute::defaulted("check_interval", Type::String, Value::from("30s"), "How often the alarms are read during a bake. At least `1s`, so a bake never reads CloudWatch in a busy loop; at most `1h`, so an alarm is never left unread for longer.").check(Validator::Duration(1, 3600)));
+    let [window, delay, on_inconclusive, inconclusive_limit] = super::judge::schema::attributes();
+    let analysis = Block::new("What rolls the release back: CloudWatch alarms, the built-in judge (`compare`: the canary's target group against the baseline's), metric queries of your own, or any mix. From the first canary traffic of an apply until it ends, an alarm in ALARM or a FAIL verdict moves all traffic back to the stable task set, deletes the canary and fails the apply, naming the alarm or the metric; `last_release` records it.")
+        .attr(Attribute::optional("alarm_names", Type::list_of(Type::String), "Names of metric or composite alarms; each must exist (checked at plan).").check(Validator::Unique))
+        .attr(Attribute::defaulted("check_interval", Type::String, Value::from("30s"), "How often the alarms are read (and the judge checks) during a bake. At least `1s`, so a bake never reads CloudWatch in a busy loop; at most `1h`, so an alarm is never left unread for longer.").check(Validator::Duration(1, 3600)))
+        .attr(window)
+        .attr(delay)
+        .attr(on_inconclusive)
+        .attr(inconclusive_limit)
+        .block(super::judge::schema::compare_block())
+        .block(super::judge::schema::metric_query_block());
     let traffic = Block::new("Where traffic is split. ecsx rewrites only the forward action of these listeners and rules.")
         .attr(Attribute::required("primary_target_group_arn", Type::String, "Target group of the first stable task set. With `promotion = \"swap\"` the two target groups trade roles at each promotion (`live_target_group_arn` says which one serves now); with `\"replace\"` the stable task set returns here.").check(Validator::Arn("elasticloadbalancing", "targetgroup/")))
         .attr(Attribute::required("canary_target_group_arn", Type::String, "The other target group: the first canary's, then whichever one is idle.").check(Validator::Arn("elasticloadbalancing", "targetgroup/")))
@@ -234,7 +241,22 @@ pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
             "Set either canary.traffic_percent or canary.step blocks, not both: with steps, the last step's traffic_percent is where the release ends.",
         );
     }
-    let alarms = config.block("analysis").get("alarm_names");
+    let analysis = config.block("analysis");
+    super::judge::schema::validate(analysis, diags);
+    let alarms = analysis.get("alarm_names");
+    let judged = !analysis.block("compare").is_null()
+        || match analysis.get("metric_query") {
+            Value::List(l) => !l.is_empty(),
+            Value::Null => false,
+            _ => true,
+        };
+    if !analysis.is_null() && alarms.is_null() && !judged {
+        diags.error_at(
+            AttrPath::attr("analysis").index(0),
+            "Nothing to judge the release by",
+            "The analysis block names no alarm_names, no compare block and no metric_query, so the release would bake watching nothing. Add one of them, or remove the analysis block.",
+        );
+    }
     if alarms.is_wholly_known() && matches!(alarms, Value::List(l) if l.is_empty()) {
         diags.error_at(
             AttrPath::attr("analysis").index(0).then("alarm_names"),
@@ -324,6 +346,41 @@ mod tests {
                 "{want:?} missing from {found:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_analysis_block_needs_something_to_judge_by_and_a_judge_that_works() {
+        let with = |analysis: Value| {
+            let mut cfg = config(12, Some((13, 10)));
+            cfg.set("analysis", Value::List(vec![analysis]));
+            let mut d = Diagnostics::new();
+            validate(&cfg, &mut d);
+            d.iter()
+                .map(|x| (x.path.clone().unwrap().to_string(), x.summary.clone()))
+                .collect::<Vec<_>>()
+        };
+        let nothing = Value::object([("check_interval", Value::from("30s"))]);
+        assert_eq!(
+            with(nothing),
+            [(
+                "analysis[0]".to_string(),
+                "Nothing to judge the release by".to_string()
+            )]
+        );
+        let compare = |window: &str| {
+            Value::object([
+                ("compare", Value::List(vec![Value::object::<&str>([])])),
+                ("window", Value::from(window)),
+            ])
+        };
+        assert_eq!(with(compare("5m")), []);
+        assert_eq!(
+            with(compare("150s")),
+            [(
+                "analysis[0].window".to_string(),
+                "Invalid window".to_string()
+            )]
+        );
     }
 
     #[test]

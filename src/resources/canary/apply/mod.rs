@@ -3,11 +3,12 @@
 //!
 //! `mod.rs` converges (plan again on what AWS holds, run, record, undo on failure); `run`
 //! carries out the steps in order; `bake` holds traffic at a step and watches the alarms;
-//! `ledger` is what the run has done so far (and why it stopped); `destroy` removes every
+//! `judging` runs the built-in judge during a bake; `ledger` is what the run has done so far (and why it stopped); `destroy` removes every
 //! task set the deployment owns.
 
 mod bake;
 mod destroy;
+mod judging;
 mod ledger;
 mod run;
 

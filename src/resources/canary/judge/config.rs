@@ -17,10 +17,6 @@ pub struct Compare {
     pub latency_p99_max_ratio: Option<f64>,
     /// Below this many requests on either group in a window, the window is INCONCLUSIVE.
     pub min_requests: u64,
-    /// The window's length, whole minutes.
-    pub window: Duration,
-    /// How long before now a window ends: CloudWatch's newest minutes are incomplete.
-    pub delay: Duration,
 }
 
 impl Default for Compare {
@@ -29,8 +25,6 @@ impl Default for Compare {
             error_rate_max_delta: 1.0,
             latency_p99_max_ratio: Some(1.5),
             min_requests: 100,
-            window: Duration::from_secs(5 * 60),
-            delay: Duration::from_secs(3 * 60),
         }
     }
 }
@@ -119,15 +113,33 @@ impl OnInconclusive {
     }
 }
 
-/// The judge of a release: its comparison, its own metric checks, and what an inconclusive
-/// step does.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// The judge of a release: its comparison, its own metric checks, the windows they read,
+/// and what an inconclusive step does.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Judge {
     pub compare: Option<Compare>,
     pub checks: Vec<MetricCheck>,
+    /// The length of every judged window, whole minutes.
+    pub window: Duration,
+    /// How long before the current minute a window ends: CloudWatch's newest minutes are
+    /// still filling.
+    pub delay: Duration,
     pub on_inconclusive: OnInconclusive,
     /// How much longer than its pause a step may bake waiting for a verdict.
     pub inconclusive_limit: Duration,
+}
+
+impl Default for Judge {
+    fn default() -> Self {
+        Judge {
+            compare: None,
+            checks: Vec::new(),
+            window: DEFAULT_WINDOW,
+            delay: DEFAULT_DELAY,
+            on_inconclusive: OnInconclusive::default(),
+            inconclusive_limit: DEFAULT_LIMIT,
+        }
+    }
 }
 
 /// A setting the judge cannot work with, at its attribute path.
@@ -145,6 +157,8 @@ const WINDOW_MAX: u64 = 3600;
 /// CloudWatch's ELB minutes land within a few minutes; more than this is a typo.
 const DELAY_MAX: u64 = 15 * 60;
 const DEFAULT_LIMIT: Duration = Duration::from_secs(15 * 60);
+const DEFAULT_WINDOW: Duration = Duration::from_secs(5 * 60);
+const DEFAULT_DELAY: Duration = Duration::from_secs(3 * 60);
 
 impl Judge {
     /// The judge of an `analysis` block (its object value); None when it sets neither
@@ -182,9 +196,25 @@ impl Judge {
             (0, 24 * 3600),
             1,
         )?;
+        let window = duration(
+            a.get("window"),
+            base.then("window"),
+            DEFAULT_WINDOW,
+            (MINUTE, WINDOW_MAX),
+            MINUTE,
+        )?;
+        let delay = duration(
+            a.get("delay"),
+            base.then("delay"),
+            DEFAULT_DELAY,
+            (0, DELAY_MAX),
+            MINUTE,
+        )?;
         Ok(Some(Judge {
             compare,
             checks,
+            window,
+            delay,
             on_inconclusive,
             inconclusive_limit,
         }))
@@ -192,15 +222,13 @@ impl Judge {
 
     /// The window length every check of this judge reads.
     pub fn window(&self) -> Duration {
-        self.compare
-            .as_ref()
-            .map_or(Compare::default().window, |c| c.window)
+        self.window
     }
 
     /// What a bake with this judge checks, for the plan: `canary` against `baseline` (target
     /// group names), e.g. "judging tg web-green against tg web-blue (error rate at most +1
-    /// point, p99 at most 1.5x, at least 100 requests each per 5m window ending 3m before
-    /// now)".
+    /// point, p99 at most 1.5x, at least 100 requests each), per 5m window ending 3m before
+    /// now".
     pub fn describe(&self, canary: &str, baseline: &str) -> String {
         let mut parts = Vec::new();
         if let Some(c) = &self.compare {
@@ -208,12 +236,10 @@ impl Judge {
                 .latency_p99_max_ratio
                 .map_or(String::new(), |r| format!(", p99 at most {r}x"));
             parts.push(format!(
-                "tg {canary} against tg {baseline} (error rate at most +{} {}{p99}, at least {} requests each per {} window ending {} before now)",
+                "tg {canary} against tg {baseline} (error rate at most +{} {}{p99}, at least {} requests each)",
                 c.error_rate_max_delta,
                 if c.error_rate_max_delta == 1.0 { "point" } else { "points" },
                 c.min_requests,
-                crate::duration::format(c.window),
-                crate::duration::format(c.delay),
             ));
         }
         for m in &self.checks {
@@ -224,14 +250,17 @@ impl Judge {
                 m.threshold
             ));
         }
-        format!("judging {}", parts.join(" and "))
+        format!(
+            "judging {}, per {} window ending {} before now",
+            parts.join(" and "),
+            crate::duration::format(self.window),
+            crate::duration::format(self.delay)
+        )
     }
 
     /// How long before now a window ends.
     pub fn delay(&self) -> Duration {
-        self.compare
-            .as_ref()
-            .map_or(Compare::default().delay, |c| c.delay)
+        self.delay
     }
 }
 
@@ -270,20 +299,6 @@ fn compare(v: &Value, path: AttrPath) -> Result<Compare, ConfigError> {
         error_rate_max_delta: delta,
         latency_p99_max_ratio: ratio,
         min_requests: min_requests as u64,
-        window: duration(
-            v.get("window"),
-            path.clone().then("window"),
-            d.window,
-            (MINUTE, WINDOW_MAX),
-            MINUTE,
-        )?,
-        delay: duration(
-            v.get("delay"),
-            path.then("delay"),
-            d.delay,
-            (0, DELAY_MAX),
-            MINUTE,
-        )?,
     })
 }
 
@@ -437,6 +452,7 @@ mod tests {
         assert_eq!(j.compare, Some(Compare::default()));
         assert_eq!(j.on_inconclusive, OnInconclusive::Hold);
         assert_eq!(j.inconclusive_limit, Duration::from_secs(900));
+        assert_eq!(Judge::default().inconclusive_limit, j.inconclusive_limit);
         assert_eq!((j.window().as_secs(), j.delay().as_secs()), (300, 180));
     }
 
@@ -449,24 +465,23 @@ mod tests {
                     ("error_rate_max_delta", Value::from(2.5)),
                     ("latency_p99_max_ratio", Value::from(0.0)),
                     ("min_requests", Value::from(20i64)),
-                    ("window", Value::from("2m")),
-                    ("delay", Value::from("0s")),
                 ]),
             ),
+            ("window", Value::from("2m")),
+            ("delay", Value::from("0s")),
             ("on_inconclusive", Value::from("pass")),
             ("inconclusive_limit", Value::from("1m")),
         ]);
         let j = Judge::from_analysis(&a).unwrap().unwrap();
+        assert_eq!((j.window.as_secs(), j.delay.as_secs()), (120, 0));
         let c = j.compare.unwrap();
         assert_eq!(
             (
                 c.error_rate_max_delta,
                 c.latency_p99_max_ratio,
-                c.min_requests,
-                c.window.as_secs(),
-                c.delay.as_secs()
+                c.min_requests
             ),
-            (2.5, None, 20, 120, 0)
+            (2.5, None, 20)
         );
         assert_eq!(j.on_inconclusive, OnInconclusive::Pass);
 
@@ -475,20 +490,21 @@ mod tests {
             let e = Judge::from_analysis(&a).unwrap_err();
             (e.path.to_string(), e.summary)
         };
-        assert_eq!(
-            bad("window", Value::from("90s")),
-            (
-                "analysis[0].compare[0].window".into(),
-                "Invalid window".into()
-            )
-        );
-        assert_eq!(
-            bad("window", Value::from("2h")),
-            (
-                "analysis[0].compare[0].window".into(),
-                "Invalid window".into()
-            )
-        );
+        let bad_window = |value: &str| {
+            let a = analysis(vec![
+                ("compare", block(vec![])),
+                ("window", Value::from(value)),
+            ]);
+            let e = Judge::from_analysis(&a).unwrap_err();
+            (e.path.to_string(), e.summary)
+        };
+        for window in ["90s", "2h", "0s"] {
+            assert_eq!(
+                bad_window(window),
+                ("analysis[0].window".into(), "Invalid window".into()),
+                "{window}"
+            );
+        }
         assert_eq!(
             bad("error_rate_max_delta", Value::from(-1.0)),
             (
@@ -583,7 +599,7 @@ mod tests {
         };
         assert_eq!(
             j.describe("web-green", "web-blue"),
-            "judging tg web-green against tg web-blue (error rate at most +1 point, p99 at most 1.5x, at least 100 requests each per 5m window ending 3m before now)"
+            "judging tg web-green against tg web-blue (error rate at most +1 point, p99 at most 1.5x, at least 100 requests each), per 5m window ending 3m before now"
         );
         j.checks.push(MetricCheck {
             name: "orders".into(),
@@ -594,7 +610,7 @@ mod tests {
         j.compare = None;
         assert_eq!(
             j.describe("web-green", "web-blue"),
-            "judging metric_query \"orders\" (< 10 fails)"
+            "judging metric_query \"orders\" (< 10 fails), per 5m window ending 3m before now"
         );
     }
 

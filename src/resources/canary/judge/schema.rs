@@ -1,5 +1,5 @@
 //! The judge's part of the `analysis` block's schema, and its validation: `compare`,
-//! `metric_query`, `on_inconclusive`, `inconclusive_limit`.
+//! `metric_query`, `window`, `delay`, `on_inconclusive`, `inconclusive_limit`.
 
 use super::config::{Comparison, Judge, OnInconclusive};
 use crate::diag::Diagnostics;
@@ -13,9 +13,7 @@ pub fn compare_block() -> NestedBlock {
         Block::new("Judge the canary by what its users see: its target group against the baseline's (the live one), from the load balancers' own CloudWatch metrics (`AWS/ApplicationELB`, per target group and load balancer), with no alarm to create. Each check reads the newest whole window and yields PASS, FAIL or INCONCLUSIVE; a FAIL rolls the release back as an alarm in ALARM does. Application Load Balancers only: Network Load Balancers report no HTTP codes or response times per target group.")
             .attr(Attribute::defaulted("error_rate_max_delta", Type::Number, Value::from(1.0), "FAIL when the canary's error rate (target 5XX responses plus failed target connections, per request) is more than this many percentage points above the baseline's in a window, e.g. `1` fails 2.5% against 1.2%. From 0 to 100."))
             .attr(Attribute::defaulted("latency_p99_max_ratio", Type::Number, Value::from(1.5), "FAIL when the canary's p99 `TargetResponseTime` is more than this many times the baseline's in a window. At least 1; `0` leaves latency unjudged."))
-            .attr(Attribute::defaulted("min_requests", Type::Number, Value::from(100i64), "Fewer requests than this on either target group in a window make it INCONCLUSIVE instead of judging a handful of requests (one error in three is not a 33% error rate).").check(Validator::IntRange(1, 1_000_000_000)))
-            .attr(Attribute::defaulted("window", Type::String, Value::from("5m"), "The length of a judged window, in whole minutes (ELB reports every minute). A window starts no earlier than the first whole minute of the release's canary traffic.").check(Validator::Duration(60, 3600)))
-            .attr(Attribute::defaulted("delay", Type::String, Value::from("3m"), "How long before the current minute a window ends: CloudWatch's newest load balancer minutes are still filling, and a window read too early looks quieter than it was.").check(Validator::Duration(0, 900))),
+            .attr(Attribute::defaulted("min_requests", Type::Number, Value::from(100i64), "Fewer requests than this on either target group in a window make it INCONCLUSIVE instead of judging a handful of requests (one error in three is not a 33% error rate).").check(Validator::IntRange(1, 1_000_000_000))),
     )
 }
 
@@ -35,10 +33,13 @@ pub fn metric_query_block() -> NestedBlock {
     )
 }
 
-/// `analysis.on_inconclusive` and `analysis.inconclusive_limit`.
-pub fn attributes() -> [Attribute; 2] {
+/// `analysis.window`, `analysis.delay`, `analysis.on_inconclusive` and
+/// `analysis.inconclusive_limit`.
+pub fn attributes() -> [Attribute; 4] {
     [
-        Attribute::defaulted("on_inconclusive", Type::String, Value::from("hold"), "What a step does when its bake, extended by `inconclusive_limit`, still has no verdict (too few requests, or CloudWatch did not answer in full). `hold`: stop at a gate, with the reason in `last_release`, until `ecsx_canary_continue` approves the step; `fail`: roll back; `pass`: go on, but only when too few requests was the reason: a window CloudWatch did not answer in full never passes.").check(Validator::OneOf(&OnInconclusive::NAMES)),
+        Attribute::defaulted("window", Type::String, Value::from("5m"), "The length of a window the judge (`compare`, `metric_query`) reads, in whole minutes (ELB reports every minute). A window starts no earlier than the first whole minute of its step's traffic, so each step is judged on its own traffic.").check(Validator::Duration(60, 3600)),
+        Attribute::defaulted("delay", Type::String, Value::from("3m"), "How long before the current minute a judged window ends: CloudWatch's newest load balancer minutes are still filling, and a window read too early looks quieter than it was.").check(Validator::Duration(0, 900)),
+        Attribute::defaulted("on_inconclusive", Type::String, Value::from("hold"), "What a step does when its bake, extended by `inconclusive_limit`, still has no verdict (too few requests, or CloudWatch did not answer in full). `hold`: stop with traffic at the step and the reason in `last_release`; the next apply bakes the step again and judges again. `fail`: roll back. `pass`: go on, but only when too few requests was the reason: a window CloudWatch did not answer in full never passes.").check(Validator::OneOf(&OnInconclusive::NAMES)),
         Attribute::defaulted("inconclusive_limit", Type::String, Value::from("15m"), "How much longer than its `pause` a step may bake waiting for a conclusive window.").check(Validator::Duration(0, 86_400)),
     ]
 }

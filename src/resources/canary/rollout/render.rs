@@ -17,7 +17,12 @@ impl Rollout {
     /// The steps as `rollout_steps` shows them.
     pub(super) fn describe(&self, d: &Desired) -> Vec<String> {
         let mut lines = Vec::new();
+        // The live target group as the steps go, for what a bake judges.
+        let mut live_now = None;
         for step in &self.steps {
+            if let Step::Route { live, .. } | Step::MakePrimary { live, .. } = step {
+                live_now = Some(live.clone());
+            }
             match step {
                 Step::TagOwned { task_set, role } => lines.push(format!(
                     "tag {} {} as owned by deployment {}",
@@ -129,8 +134,31 @@ impl Rollout {
                     });
                 }
             }
+            // A bake with canary traffic says what the built-in judge checks there.
+            lines.extend(self.judge_line(d, step, live_now.as_deref()));
         }
         lines
+    }
+
+    /// What the built-in judge checks at a bake with canary traffic (`live`: the live target
+    /// group where the steps are by then), if the release has a judge.
+    fn judge_line(&self, d: &Desired, step: &Step, live: Option<&str>) -> Option<String> {
+        let Step::Bake {
+            step: n,
+            traffic,
+            kind,
+            ..
+        } = step
+        else {
+            return None;
+        };
+        if *traffic <= 0 || *kind == BakeKind::Promotion {
+            return None;
+        }
+        let j = d.analysis.as_ref()?.judge.as_ref().ok()?.as_ref()?;
+        let live = live.or(self.live_after.as_deref())?;
+        let (canary, baseline) = (tg_label(d.other_tg(live)), tg_label(live));
+        Some(format!("step {n}: {}", j.describe(&canary, &baseline)))
     }
 }
 

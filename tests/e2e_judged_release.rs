@@ -1,0 +1,153 @@
+//! Releases judged by the built-in judge through real Terraform: ALB-style points for the
+//! canary's (green) and the baseline's (blue) target group are published on the real clock
+//! before the apply, minutes ahead included, and the provider reads them with its own clock.
+//! Windows are one minute with no delay, so each release waits one to two real minutes for
+//! its first whole window: these are the slowest tests of the suite, on purpose few.
+
+mod common;
+
+use common::{
+    planned_after, rollout_steps, AlbMetrics, CanaryConfig, Clock, GroupOn, Scenario, Stack,
+};
+use serde_json::json;
+
+const ADDR: &str = common::CANARY_ADDR;
+
+/// The analysis block of these tests: a one-minute window read at once, 50 requests each.
+fn analysis(on_inconclusive: &str) -> String {
+    format!(
+        "  analysis {{\n    check_interval     = \"5s\"\n    window             = \"1m\"\n    delay              = \"0s\"\n    on_inconclusive    = {on_inconclusive:?}\n    inconclusive_limit = \"0s\"\n    compare {{\n      min_requests = 50\n    }}\n  }}\n"
+    )
+}
+
+/// A one-step release to revision 1 at 10%, promoted when it passes.
+fn release(s: &Stack, on_inconclusive: &str) -> CanaryConfig {
+    CanaryConfig::new(&s.infra)
+        .extra(&analysis(on_inconclusive))
+        .canary_steps(&s.td(1), &[(10, "1s")], 1)
+        .canary_extra("    promote = true\n")
+}
+
+/// `scenario` for green (canary) against blue, from 5 minutes ago to 4 minutes ahead.
+async fn traffic(s: &Stack, scenario: Scenario) {
+    let alb = AlbMetrics::new(&s.aws.cloudwatch);
+    let lb = &s.infra.load_balancer_arn;
+    alb.publish_scenario(
+        Clock::system(),
+        &GroupOn::new(s.green(), lb),
+        &GroupOn::new(s.blue(), lb),
+        scenario,
+        -4..=5,
+    )
+    .await;
+}
+
+async fn stack(name: &str) -> Stack {
+    let s = Stack::short_periods(name).await;
+    s.deploy(&CanaryConfig::new(&s.infra));
+    s.ws.apply(&[]);
+    s
+}
+
+#[tokio::test]
+async fn a_healthy_canary_is_judged_and_promoted() {
+    let s = stack("jok").await;
+    traffic(&s, Scenario::Healthy).await;
+    s.deploy(&release(&s, "hold"));
+    let after = planned_after(&s.ws.plan_json(), ADDR);
+    let steps = rollout_steps(&after);
+    assert!(
+        steps.contains(&"step 1: judging tg jok-green against tg jok-blue (error rate at most +1 point, p99 at most 1.5x, at least 50 requests each), per 1m window ending 0s before now".to_string()),
+        "{steps:#?}"
+    );
+    s.ws.apply(&[]);
+    let st = s.state();
+    assert_eq!(st["last_release"]["result"], "promoted");
+    assert_eq!(s.splits().await, [(0, 100), (0, 100), (0, 100)]);
+}
+
+#[tokio::test]
+async fn a_canary_with_3_points_more_5xx_is_rolled_back_naming_both_rates() {
+    let s = stack("j5xx").await;
+    traffic(&s, Scenario::FiveXxHeavy).await;
+    s.deploy(&release(&s, "hold"));
+    let out = s.ws.apply_fails(&[]);
+    out.assert_contains(&[
+        "Release rolled back at step 1 (10% to the canary): error rate 4.00% on the canary vs 1.00% on the baseline: 3.00 points above it, at most 1 allowed",
+    ]);
+    assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
+    let st = s.state();
+    assert_eq!(st["last_release"]["result"], "rolled_back");
+    let reason = st["last_release"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("canary j5xx-green 4.00% errors")
+            && reason.contains("baseline j5xx-blue 1.00% errors")
+            && reason.contains("window "),
+        "{reason}"
+    );
+    assert_eq!(st["canary_task_set_id"], json!(null));
+}
+
+#[tokio::test]
+async fn at_low_traffic_the_release_holds_and_says_why() {
+    let s = stack("jlow").await;
+    traffic(&s, Scenario::Sparse).await;
+    s.deploy(&release(&s, "hold"));
+    let out = s.ws.apply_fails(&[]);
+    out.assert_contains(&[
+        "Held at step 1 (10%): the judge found no verdict; traffic stays there",
+        "too few requests to compare: 2 on the canary and 900 on the baseline, at least 50 each needed",
+    ]);
+    assert_eq!(s.splits().await[0], (90, 10), "traffic stays at the step");
+    assert_eq!(s.state()["last_release"]["result"], "interrupted");
+}
+
+#[tokio::test]
+async fn a_metric_cloudwatch_does_not_answer_in_full_never_passes() {
+    let s = stack("jpart").await;
+    traffic(&s, Scenario::Healthy).await;
+    s.emu
+        .configure(json!({"metric_data_statuses": {"RequestCount": "InternalError"}}));
+    // even on_inconclusive = "pass" does not let an unread window through
+    s.deploy(&release(&s, "pass"));
+    let out = s.ws.apply_fails(&[]);
+    out.assert_contains(&[
+        "Held at step 1 (10%): the judge found no verdict",
+        "CloudWatch did not answer RequestCount of jpart-green",
+        "(InternalError)",
+    ]);
+    assert_eq!(s.splits().await[0], (90, 10));
+    assert_ne!(s.state()["last_release"]["result"], "promoted");
+}
+
+#[tokio::test]
+async fn a_metric_query_of_your_own_fails_a_release() {
+    let s = stack("jq").await;
+    traffic(&s, Scenario::FiveXxHeavy).await;
+    let green = GroupOn::new(s.green(), &s.infra.load_balancer_arn).dimensions();
+    let dims: Vec<String> = green
+        .iter()
+        .map(|d| {
+            format!(
+                "{} = {:?}",
+                d.name().unwrap_or_default(),
+                d.value().unwrap_or_default()
+            )
+        })
+        .collect();
+    let analysis = format!(
+        "  analysis {{\n    check_interval     = \"5s\"\n    window             = \"1m\"\n    delay              = \"0s\"\n    inconclusive_limit = \"0s\"\n    metric_query {{\n      name        = \"green 5xx\"\n      namespace   = \"AWS/ApplicationELB\"\n      metric_name = \"HTTPCode_Target_5XX_Count\"\n      dimensions  = {{ {} }}\n      stat        = \"Sum\"\n      threshold   = 1\n    }}\n  }}\n",
+        dims.join(", ")
+    );
+    s.deploy(&CanaryConfig::new(&s.infra).extra(&analysis).canary_steps(
+        &s.td(1),
+        &[(10, "1s")],
+        1,
+    ));
+    let out = s.ws.apply_fails(&[]);
+    out.assert_contains(&[
+        "Release rolled back at step 1 (10% to the canary): metric_query \"green 5xx\" is 4 (> 1 fails)",
+    ]);
+    assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
+    assert_eq!(s.state()["last_release"]["result"], "rolled_back");
+}
