@@ -57,7 +57,7 @@ async fn a_healthy_canary_is_judged_and_promoted() {
     let after = planned_after(&s.ws.plan_json(), ADDR);
     let steps = rollout_steps(&after);
     assert!(
-        steps.contains(&"step 1: judging tg jok-green against tg jok-blue (error rate at most +1 point, p99 at most 1.5x, at least 50 requests each), per 1m window ending 0s before now".to_string()),
+        steps.contains(&"step 1: judging tg jok-green against tg jok-blue on load balancer jok-alb (error rate at most +1 point, p99 at most 1.5x, at least 50 requests each), per 1m window ending 0s before now".to_string()),
         "{steps:#?}"
     );
     s.ws.apply(&[]);

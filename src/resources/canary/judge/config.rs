@@ -226,19 +226,29 @@ impl Judge {
     }
 
     /// What a bake with this judge checks, for the plan: `canary` against `baseline` (target
-    /// group names), e.g. "judging tg web-green against tg web-blue (error rate at most +1
-    /// point, p99 at most 1.5x, at least 100 requests each), per 5m window ending 3m before
-    /// now".
-    pub fn describe(&self, canary: &str, baseline: &str) -> String {
+    /// group names) behind `load_balancers` (names), e.g. "judging tg web-green against tg
+    /// web-blue on load balancer web (error rate at most +1 point, p99 at most 1.5x, at least
+    /// 100 requests each), per 5m window ending 3m before now".
+    pub fn describe(&self, canary: &str, baseline: &str, load_balancers: &[String]) -> String {
         let mut parts = Vec::new();
         if let Some(c) = &self.compare {
             let p99 = c
                 .latency_p99_max_ratio
                 .map_or(String::new(), |r| format!(", p99 at most {r}x"));
             parts.push(format!(
-                "tg {canary} against tg {baseline} (error rate at most +{} {}{p99}, at least {} requests each)",
+                "tg {canary} against tg {baseline} on {} {} (error rate at most +{} {}{p99}, at least {} requests each)",
+                if load_balancers.len() == 1 {
+                    "load balancer"
+                } else {
+                    "load balancers"
+                },
+                load_balancers.join(", "),
                 c.error_rate_max_delta,
-                if c.error_rate_max_delta == 1.0 { "point" } else { "points" },
+                if c.error_rate_max_delta == 1.0 {
+                    "point"
+                } else {
+                    "points"
+                },
                 c.min_requests,
             ));
         }
@@ -598,8 +608,8 @@ mod tests {
             ..Judge::default()
         };
         assert_eq!(
-            j.describe("web-green", "web-blue"),
-            "judging tg web-green against tg web-blue (error rate at most +1 point, p99 at most 1.5x, at least 100 requests each), per 5m window ending 3m before now"
+            j.describe("web-green", "web-blue", &["web".to_string()]),
+            "judging tg web-green against tg web-blue on load balancer web (error rate at most +1 point, p99 at most 1.5x, at least 100 requests each), per 5m window ending 3m before now"
         );
         j.checks.push(MetricCheck {
             name: "orders".into(),
@@ -609,7 +619,7 @@ mod tests {
         });
         j.compare = None;
         assert_eq!(
-            j.describe("web-green", "web-blue"),
+            j.describe("web-green", "web-blue", &[]),
             "judging metric_query \"orders\" (< 10 fails), per 5m window ending 3m before now"
         );
     }

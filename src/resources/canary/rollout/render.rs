@@ -158,7 +158,23 @@ impl Rollout {
         let j = d.analysis.as_ref()?.judge.as_ref().ok()?.as_ref()?;
         let live = live.or(self.live_after.as_deref())?;
         let (canary, baseline) = (tg_label(d.other_tg(live)), tg_label(live));
-        Some(format!("step {n}: {}", j.describe(&canary, &baseline)))
+        let mut lbs: Vec<String> = d
+            .routers
+            .iter()
+            .filter_map(|(_, arn)| crate::arn::load_balancer_of(arn))
+            .map(|lb| {
+                // loadbalancer/app/NAME/ID: the name
+                let name = crate::arn::parse(&lb)
+                    .and_then(|a| a.resource.split('/').nth(2).map(str::to_string));
+                name.unwrap_or(lb)
+            })
+            .collect();
+        lbs.sort();
+        lbs.dedup();
+        Some(format!(
+            "step {n}: {}",
+            j.describe(&canary, &baseline, &lbs)
+        ))
     }
 }
 
