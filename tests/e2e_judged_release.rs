@@ -63,7 +63,14 @@ async fn a_healthy_canary_is_judged_and_promoted() {
     s.ws.apply(&[]);
     let st = s.state();
     assert_eq!(st["last_release"]["result"], "promoted");
+    // terraform show says why it moved on: the last verdict, with both groups' figures
+    let reason = st["last_release"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("last verdict: step 1 (10%): PASS: canary jok-green 0.00% errors (0 5XX + 0 failed connections in 100 requests, p99 50 ms); baseline jok-blue 0.00% errors"),
+        "{reason}"
+    );
     assert_eq!(s.splits().await, [(0, 100), (0, 100), (0, 100)]);
+    s.ws.assert_plan_empty();
 }
 
 #[tokio::test]

@@ -100,7 +100,10 @@ pub(super) async fn bake(
                     let why = v.summary();
                     return Err(stop(held(d, at, full, v), &why));
                 }
-                BakeMove::Pass => return Ok(()),
+                BakeMove::Pass => {
+                    live.verdict = Some(format!("step {step} ({traffic}%): {}", v.summary()));
+                    return Ok(());
+                }
                 BakeMove::Continue | BakeMove::Extend => waiting = true,
             }
         }

@@ -18,6 +18,8 @@ pub(super) struct Ledger {
     pub(super) created: Vec<(NewTaskSet, TaskSetRef, String)>,
     /// When the apply's timeout (`timeouts.create` / `update`) runs out: a bake stops there.
     pub(super) deadline: std::time::Instant,
+    /// The built-in judge's last passing verdict, which the release's record keeps.
+    pub(super) verdict: Option<String>,
 }
 
 impl Ledger {
