@@ -250,7 +250,8 @@ pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
             Value::Null => false,
             _ => true,
         };
-    if !analysis.is_null() && alarms.is_null() && !judged {
+    // Only a block known at validate time: a dynamic one may still be unknown here.
+    if matches!(analysis, Value::Map(_)) && alarms.is_null() && !judged {
         diags.error_at(
             AttrPath::attr("analysis").index(0),
             "Nothing to judge the release by",
@@ -374,6 +375,8 @@ mod tests {
             ])
         };
         assert_eq!(with(compare("5m")), []);
+        // a dynamic block known only at apply waits for it
+        assert_eq!(with(Value::Unknown), []);
         assert_eq!(
             with(compare("150s")),
             [(
