@@ -134,6 +134,16 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
         "resources::canary::apply::run",
         "the bake is called by the executor",
     ),
+    (
+        "resources::canary::judge",
+        "resources::canary::",
+        "the judge is pure: it judges the figures it is given",
+    ),
+    (
+        "resources::canary::apply::judging",
+        "resources::canary::apply::bake",
+        "the judging helpers are called by the bake",
+    ),
 ];
 
 #[derive(Default)]
