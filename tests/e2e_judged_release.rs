@@ -2,14 +2,18 @@
 //! canary's (green) and the baseline's (blue) target group are published on the real clock
 //! before the apply, minutes ahead included, and the provider reads them with its own clock.
 //! Windows are one minute with no delay, so each release waits one to two real minutes for
-//! its first whole window: these are the slowest tests of the suite, on purpose few.
+//! its first whole window. The releases share those minutes: each runs on its own emulator
+//! and workspace in a thread of its own, and one test reports every release that failed.
 
 mod common;
 
 use common::{
     planned_after, rollout_steps, AlbMetrics, CanaryConfig, Clock, GroupOn, Scenario, Stack,
+    ACTIONS_TF,
 };
 use serde_json::json;
+use std::future::Future;
+use std::pin::Pin;
 
 const ADDR: &str = common::CANARY_ADDR;
 
@@ -42,14 +46,68 @@ async fn traffic(s: &Stack, scenario: Scenario) {
     .await;
 }
 
-async fn stack(name: &str) -> Stack {
-    let s = Stack::short_periods(name).await;
+/// A deployment of revision 0 with no canary, applied.
+async fn applied(s: Stack) -> Stack {
     s.deploy(&CanaryConfig::new(&s.infra));
     s.ws.apply(&[]);
     s
 }
 
-#[tokio::test]
+async fn stack(name: &str) -> Stack {
+    applied(Stack::short_periods(name).await).await
+}
+
+type Release = Pin<Box<dyn Future<Output = ()>>>;
+
+#[test]
+fn judged_releases() {
+    let releases: [(&str, fn() -> Release); 7] = [
+        ("healthy", || {
+            Box::pin(a_healthy_canary_is_judged_and_promoted())
+        }),
+        ("5xx", || {
+            Box::pin(a_canary_with_3_points_more_5xx_is_rolled_back_naming_both_rates())
+        }),
+        ("slow", || Box::pin(a_canary_twice_as_slow_is_rolled_back())),
+        ("sparse", || {
+            Box::pin(at_low_traffic_the_release_holds_at_a_gate_and_says_why())
+        }),
+        ("partial", || {
+            Box::pin(a_metric_cloudwatch_does_not_answer_in_full_never_passes())
+        }),
+        ("refused", || {
+            Box::pin(a_failed_get_metric_data_call_stops_the_release_unjudged())
+        }),
+        ("query", || {
+            Box::pin(a_metric_query_of_your_own_fails_a_release())
+        }),
+    ];
+    let running: Vec<_> = releases
+        .into_iter()
+        .map(|(name, release)| {
+            let thread = std::thread::Builder::new()
+                .name(name.to_string())
+                .spawn(move || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a runtime")
+                        .block_on(release())
+                })
+                .expect("a thread");
+            (name, thread)
+        })
+        .collect();
+    let failed: Vec<&str> = running
+        .into_iter()
+        .filter_map(|(name, thread)| thread.join().is_err().then_some(name))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "judged releases that failed (their panics are above): {failed:?}"
+    );
+}
+
 async fn a_healthy_canary_is_judged_and_promoted() {
     let s = stack("jok").await;
     traffic(&s, Scenario::Healthy).await;
@@ -59,6 +117,13 @@ async fn a_healthy_canary_is_judged_and_promoted() {
     assert!(
         steps.contains(&"step 1: judging tg jok-green against tg jok-blue on load balancer jok-alb (error rate at most +1 point, p99 at most 1.5x, at least 50 requests each), per 1m window ending 0s before now".to_string()),
         "{steps:#?}"
+    );
+    // plan -json consumers see the same in the schedule
+    assert_eq!(
+        after["schedule"][0]["judge"],
+        json!("judging tg jok-green against tg jok-blue on load balancer jok-alb (error rate at most +1 point, p99 at most 1.5x, at least 50 requests each), per 1m window ending 0s before now"),
+        "{:#}",
+        after["schedule"]
     );
     s.ws.apply(&[]);
     let st = s.state();
@@ -73,7 +138,6 @@ async fn a_healthy_canary_is_judged_and_promoted() {
     s.ws.assert_plan_empty();
 }
 
-#[tokio::test]
 async fn a_canary_with_3_points_more_5xx_is_rolled_back_naming_both_rates() {
     let s = stack("j5xx").await;
     traffic(&s, Scenario::FiveXxHeavy).await;
@@ -95,27 +159,63 @@ async fn a_canary_with_3_points_more_5xx_is_rolled_back_naming_both_rates() {
     assert_eq!(st["canary_task_set_id"], json!(null));
 }
 
-#[tokio::test]
-async fn at_low_traffic_the_release_holds_and_says_why() {
-    let s = stack("jlow").await;
-    traffic(&s, Scenario::Sparse).await;
+async fn a_canary_twice_as_slow_is_rolled_back() {
+    let s = stack("jslow").await;
+    traffic(&s, Scenario::Slow).await;
     s.deploy(&release(&s, "hold"));
     let out = s.ws.apply_fails(&[]);
     out.assert_contains(&[
-        "Held at step 1 (10%): the judge found no verdict; traffic stays there",
-        "too few requests to compare: 2 on the canary and 900 on the baseline, at least 50 each needed",
+        "Release rolled back at step 1 (10% to the canary): p99 response time 100 ms on the canary vs 50 ms on the baseline: 2.00x, at most 1.5x allowed",
     ]);
-    assert_eq!(s.splits().await[0], (90, 10), "traffic stays at the step");
-    assert_eq!(s.state()["last_release"]["result"], "interrupted");
+    assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
+    let st = s.state();
+    assert_eq!(st["last_release"]["result"], "rolled_back");
+    assert_eq!(st["canary_task_set_id"], json!(null));
 }
 
-#[tokio::test]
+async fn at_low_traffic_the_release_holds_at_a_gate_and_says_why() {
+    let s = stack("jlow").await;
+    s.ws.write("actions.tf", ACTIONS_TF);
+    traffic(&s, Scenario::Sparse).await;
+    s.deploy(&release(&s, "hold"));
+    // The apply did not do what its plan said, so it fails; the release waits at a gate.
+    let out = s.ws.apply_fails(&[]);
+    out.assert_contains(&[
+        "Held at step 1 (10%): the judge found no verdict",
+        "too few requests to compare: 2 on the canary and 900 on the baseline, at least 50 each needed",
+        "ecsx_canary_continue",
+    ]);
+    assert_eq!(s.splits().await[0], (90, 10), "traffic stays at the step");
+    let st = s.state();
+    assert_eq!(st["last_release"]["result"], "inconclusive");
+    assert_eq!(
+        st["last_release"]["step"], 2,
+        "waits before what follows step 1"
+    );
+    // The next plan changes nothing and says what waits.
+    let (code, plan) = s.ws.plan_detailed();
+    assert_eq!(code, 0, "a held release plans nothing:\n{plan}");
+    plan.assert_contains(&["Release waiting for approval", "no verdict"]);
+    // A person judges: continuing walks on, here to the promotion.
+    let out = s.ws.ok(&[
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+        "-invoke=action.ecsx_canary_continue.web",
+    ]);
+    out.assert_contains(&["approving step 2"]);
+    assert_eq!(s.splits().await, [(0, 100), (0, 100), (0, 100)]);
+    let (code, plan) = s.ws.plan_detailed();
+    assert_eq!(code, 0, "the next plan keeps what the action did:\n{plan}");
+}
+
 async fn a_metric_cloudwatch_does_not_answer_in_full_never_passes() {
     let s = stack("jpart").await;
     traffic(&s, Scenario::Healthy).await;
     s.emu
         .configure(json!({"metric_data_statuses": {"RequestCount": "InternalError"}}));
-    // even on_inconclusive = "pass" does not let an unread window through
+    // even on_inconclusive = "pass" does not let an unread window through: it holds
     s.deploy(&release(&s, "pass"));
     let out = s.ws.apply_fails(&[]);
     out.assert_contains(&[
@@ -124,10 +224,29 @@ async fn a_metric_cloudwatch_does_not_answer_in_full_never_passes() {
         "(InternalError)",
     ]);
     assert_eq!(s.splits().await[0], (90, 10));
-    assert_ne!(s.state()["last_release"]["result"], "promoted");
+    assert_eq!(s.state()["last_release"]["result"], "inconclusive");
 }
 
-#[tokio::test]
+async fn a_failed_get_metric_data_call_stops_the_release_unjudged() {
+    let s = applied(Stack::with_proxy("jdeny", 1, &[]).await).await;
+    s.emu
+        .configure(json!({"stabilize_seconds": 1, "drain_seconds": 1}));
+    traffic(&s, Scenario::Healthy).await;
+    s.proxy().faults(json!([{
+        "operation": "cloudwatch.GetMetricData", "kind": "access_denied"
+    }]));
+    s.deploy(&release(&s, "pass"));
+    let out = s.ws.apply_fails(&[]);
+    out.assert_contains(&[
+        "Stopped at step 1 (10%): the release is not judged",
+        "the judge could not read CloudWatch",
+    ]);
+    assert_eq!(s.splits().await[0], (90, 10), "traffic stays at the step");
+    let st = s.state();
+    assert_eq!(st["last_release"]["result"], "interrupted");
+    assert_eq!(st["canary_weight"], 10);
+}
+
 async fn a_metric_query_of_your_own_fails_a_release() {
     let s = stack("jq").await;
     traffic(&s, Scenario::FiveXxHeavy).await;

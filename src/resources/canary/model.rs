@@ -221,6 +221,20 @@ impl Desired {
                     .as_i64()
                     .unwrap_or(0)
                     .max(record.as_ref().map_or(0, |r| r.approved_step));
+                // Held by the judge for want of a verdict: the step after the judged one
+                // waits as a gate does (past the last step, the promotion or the end).
+                let promote = canary.get("promote").as_bool() == Some(true);
+                let held = record
+                    .as_ref()
+                    .filter(|r| r.result == Outcome::Inconclusive && r.step > approved)
+                    .map(|r| {
+                        let n = r.step as usize;
+                        let last = steps.last().map_or(0, |st| st.traffic);
+                        let w = steps
+                            .get(n - 1)
+                            .map_or(if promote { 100 } else { last }, |st| st.traffic);
+                        (n, w)
+                    });
                 let resume = record
                     .filter(|r| r.result == Outcome::Interrupted && r.step > 0)
                     .map(|r| (r.step as usize, r.remaining));
@@ -230,6 +244,10 @@ impl Desired {
                     .enumerate()
                     .find(|(i, st)| st.approval && (*i as i64) + 1 > approved)
                     .map(|(i, st)| (i + 1, st.traffic));
+                let gate = match (gate, held) {
+                    (Some(g), Some(h)) => Some(if h.0 < g.0 { h } else { g }),
+                    (g, h) => g.or(h),
+                };
                 let scheduled = !steps.is_empty();
                 if let Some((n, _)) = gate {
                     steps.truncate(n - 1);
@@ -245,7 +263,7 @@ impl Desired {
                     scale: canary.get("scale_percent").as_f64().unwrap_or(100.0),
                     steps,
                     attempt,
-                    promote: canary.get("promote").as_bool() == Some(true) && gate.is_none(),
+                    promote: promote && gate.is_none(),
                     resume,
                     gate,
                 }

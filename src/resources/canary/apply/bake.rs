@@ -98,7 +98,7 @@ pub(super) async fn bake(
                 }
                 BakeMove::Hold => {
                     let why = v.summary();
-                    return Err(stop(held(d, at, full, v), &why));
+                    return Err(stop(held(d, at, v), &why));
                 }
                 BakeMove::Pass => {
                     live.verdict = Some(format!("step {step} ({traffic}%): {}", v.summary()));
@@ -491,23 +491,31 @@ fn replacement_judged(v: Verdict, (step, traffic): (usize, i64)) -> Failure {
 }
 
 /// No verdict within `inconclusive_limit` and `on_inconclusive = "hold"`: traffic stays at the
-/// step, and the record makes the next apply bake the whole step again, judging again.
-fn held(d: &Desired, (step, traffic): (usize, i64), full: Duration, v: Verdict) -> Failure {
+/// step, and the release waits at a gate before the next step (the promotion or the end after
+/// the last one) for a person to judge: `ecsx_canary_continue` walks on, `ecsx_canary_abort`
+/// rolls back. The apply fails there, since it did not do what its plan said; the next plan
+/// holds at the gate and changes nothing.
+fn held(d: &Desired, (step, traffic): (usize, i64), v: Verdict) -> Failure {
+    let record = d.canary.as_ref().map(|c| Release {
+        step: step as i64 + 1,
+        approved_step: Release::approvals_kept(d.last_release.as_ref(), c),
+        ..Release::of(
+            c,
+            Outcome::Inconclusive,
+            format!("held at step {step} ({traffic}%): {}", v.summary()),
+        )
+    });
     Failure {
         path: Some(AttrPath::attr("analysis").index(0).then("on_inconclusive")),
         summary: format!(
             "Held at step {step} ({traffic}%): the judge found no verdict; traffic stays there"
         ),
-        record: interrupted_record(
-            d,
-            step,
-            full,
-            format!("held at step {step} ({traffic}%): {}", v.summary()),
-        ),
+        record,
         cause: Cause::Judged {
             detail: format!(
-                "{}. The next apply bakes step {step} again and judges again; ecsx_canary_abort rolls the release back",
-                v.summary()
+                "{}. The release waits, as at a gate, for approval to go on past step {step}: invoke ecsx_canary_continue to walk on (or set canary.approved_step = {}), or ecsx_canary_abort to roll it back",
+                v.summary(),
+                step + 1
             ),
             verdict: Box::new(v),
             held: true,

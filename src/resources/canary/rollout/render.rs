@@ -155,27 +155,31 @@ impl Rollout {
         if *traffic <= 0 || *kind == BakeKind::Promotion {
             return None;
         }
-        let j = d.analysis.as_ref()?.judge.as_ref().ok()?.as_ref()?;
         let live = live.or(self.live_after.as_deref())?;
-        let (canary, baseline) = (tg_label(d.other_tg(live)), tg_label(live));
-        let mut lbs: Vec<String> = d
-            .routers
-            .iter()
-            .filter_map(|(_, arn)| crate::arn::load_balancer_of(arn))
-            .map(|lb| {
-                // loadbalancer/app/NAME/ID: the name
-                let name = crate::arn::parse(&lb)
-                    .and_then(|a| a.resource.split('/').nth(2).map(str::to_string));
-                name.unwrap_or(lb)
-            })
-            .collect();
-        lbs.sort();
-        lbs.dedup();
-        Some(format!(
-            "step {n}: {}",
-            j.describe(&canary, &baseline, &lbs)
-        ))
+        Some(format!("step {n}: {}", judged(d, live)?))
     }
+}
+
+/// What the built-in judge checks while `live` serves the stable task set: the other target
+/// group against it, on the load balancers of the managed routers, by which rules; None
+/// without a judge.
+pub(super) fn judged(d: &Desired, live: &str) -> Option<String> {
+    let j = d.analysis.as_ref()?.judge.as_ref().ok()?.as_ref()?;
+    let (canary, baseline) = (tg_label(d.other_tg(live)), tg_label(live));
+    let mut lbs: Vec<String> = d
+        .routers
+        .iter()
+        .filter_map(|(_, arn)| crate::arn::load_balancer_of(arn))
+        .map(|lb| {
+            // loadbalancer/app/NAME/ID: the name
+            let name = crate::arn::parse(&lb)
+                .and_then(|a| a.resource.split('/').nth(2).map(str::to_string));
+            name.unwrap_or(lb)
+        })
+        .collect();
+    lbs.sort();
+    lbs.dedup();
+    Some(j.describe(&canary, &baseline, &lbs))
 }
 
 /// The line of a bake of a walk's step: how long, at what weight, watching what.

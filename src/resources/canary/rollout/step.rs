@@ -165,6 +165,8 @@ pub(crate) struct ScheduledStep {
     pub traffic: i64,
     pub pause: std::time::Duration,
     pub alarms: Vec<String>,
+    /// What the built-in judge checks during the step, in words; None without a judge.
+    pub judge: Option<String>,
 }
 
 /// Everything one apply does, and what the state holds after it.

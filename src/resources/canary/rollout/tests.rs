@@ -904,6 +904,48 @@ fn a_gate_stops_promote_until_it_is_approved() {
 }
 
 #[test]
+fn a_release_the_judge_held_waits_at_a_gate_after_the_judged_step() {
+    let mut cfg = scheduled(12, 13, &[(10, "1m"), (50, "1m")]);
+    set_canary(&mut cfg, "promote", Value::from(true));
+    // No verdict at step 1: the judge held the release before step 2.
+    let held = |step: i64, approved: i64| {
+        with_record(
+            cfg.clone(),
+            "inconclusive",
+            13,
+            &[
+                ("step", Value::from(step)),
+                ("approved_step", Value::from(approved)),
+            ],
+        )
+    };
+    let d = Desired::from(&held(2, 0));
+    assert_eq!(d.canary.as_ref().and_then(|c| c.gate), Some((2, 50)));
+    assert_eq!(d.weights(), (90, 10), "traffic stays at the judged step");
+    assert!(!d.canary.as_ref().unwrap().promote);
+    // Applied at 10% already: nothing to do, the step is not baked again.
+    let at_step_1 = applied(&held(2, 0), Some("ecs-svc/2"));
+    assert!(Rollout::plan(&at_step_1, &d).is_idle());
+    // Approved: the walk goes on to step 2 and the promotion.
+    let d = Desired::from(&held(2, 2));
+    assert_eq!(d.canary.as_ref().and_then(|c| c.gate), None);
+    assert!(d.canary.as_ref().unwrap().promote);
+    // Held at the last step: the promotion waits (100%), then goes on when approved.
+    let d = Desired::from(&held(3, 0));
+    assert_eq!(d.canary.as_ref().and_then(|c| c.gate), Some((3, 100)));
+    assert_eq!(d.weights(), (50, 50));
+    assert!(!d.canary.as_ref().unwrap().promote);
+    // The hold belongs to that release: another version walks on its own.
+    let mut other = held(2, 0);
+    set_canary(
+        &mut other,
+        "task_definition",
+        Value::from(format!("{TD}14")),
+    );
+    assert_eq!(Desired::from(&other).canary.and_then(|c| c.gate), None);
+}
+
+#[test]
 fn an_interrupted_bake_is_finished_before_the_next_step() {
     let cfg = scheduled(12, 13, &[(10, "5m"), (50, "5m")]);
     let stopped = with_record(

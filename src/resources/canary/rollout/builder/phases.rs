@@ -295,6 +295,9 @@ impl Builder<'_> {
                     traffic: current,
                     pause: left,
                     alarms: self.alarms.clone(),
+                    judge: (current > 0)
+                        .then(|| super::super::render::judged(d, live))
+                        .flatten(),
                 });
             }
             for (i, st) in c
@@ -327,6 +330,7 @@ impl Builder<'_> {
                 traffic: iw,
                 pause: Duration::ZERO,
                 alarms: Vec::new(),
+                judge: None,
             });
         }
         iw
@@ -359,6 +363,7 @@ impl Builder<'_> {
             traffic: 100,
             pause: Duration::ZERO,
             alarms: Vec::new(),
+            judge: None,
         });
         self.primary(
             serving.clone(),
