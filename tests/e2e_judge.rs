@@ -256,7 +256,7 @@ async fn a_metric_query_reads_the_whole_window_as_one_point() {
     let j = Judge {
         checks: vec![judge::MetricCheck {
             name: "green 5xx".into(),
-            source: metrics::Source::Stat {
+            source: ecsx::metric_data::Source::Stat {
                 namespace: "AWS/ApplicationELB".into(),
                 metric: "HTTPCode_Target_5XX_Count".into(),
                 dimensions: dims,

@@ -58,10 +58,12 @@ async fn stack(name: &str) -> Stack {
 }
 
 type Release = Pin<Box<dyn Future<Output = ()>>>;
+/// A release by name, and how to run it.
+type Named = (&'static str, fn() -> Release);
 
 #[test]
 fn judged_releases() {
-    let releases: [(&str, fn() -> Release); 7] = [
+    let releases: [Named; 8] = [
         ("healthy", || {
             Box::pin(a_healthy_canary_is_judged_and_promoted())
         }),
@@ -80,6 +82,9 @@ fn judged_releases() {
         }),
         ("query", || {
             Box::pin(a_metric_query_of_your_own_fails_a_release())
+        }),
+        ("test", || {
+            Box::pin(a_canary_failing_on_test_traffic_never_gets_production_traffic())
         }),
     ];
     let running: Vec<_> = releases
@@ -276,4 +281,34 @@ async fn a_metric_query_of_your_own_fails_a_release() {
     ]);
     assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
     assert_eq!(s.state()["last_release"]["result"], "rolled_back");
+}
+
+async fn a_canary_failing_on_test_traffic_never_gets_production_traffic() {
+    let s = stack("jtest").await;
+    traffic(&s, Scenario::FiveXxHeavy).await;
+    let judged = analysis("hold").replace(
+        "    compare {",
+        "    judge_test_traffic = \"0s\"\n    compare {",
+    );
+    s.deploy(
+        &CanaryConfig::new(&s.infra)
+            .extra(&judged)
+            .canary_steps(&s.td(1), &[(10, "1s")], 1),
+    );
+    let after = planned_after(&s.ws.plan_json(), ADDR);
+    let steps = rollout_steps(&after);
+    assert!(
+        steps.contains(&"step 0: bake until the judge's first verdict on test traffic only, 0% of production".to_string())
+            && steps.contains(&"step 0: judging tg jtest-green (test traffic) against tg jtest-blue on load balancer jtest-alb (error rate at most +1 point, p99 at most 1.5x, at least 50 requests each), per 1m window ending 0s before now".to_string()),
+        "{steps:#?}"
+    );
+    let out = s.ws.apply_fails(&[]);
+    out.assert_contains(&[
+        "Release rolled back on test traffic, before step 1: error rate 4.00% on the canary vs 1.00% on the baseline",
+    ]);
+    // Production never moved; test traffic is back on the stable task set's group.
+    assert_eq!(s.splits().await, [(100, 0), (100, 0), (100, 0)]);
+    let st = s.state();
+    assert_eq!(st["last_release"]["result"], "rolled_back");
+    assert_eq!(st["canary_task_set_id"], json!(null));
 }

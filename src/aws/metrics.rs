@@ -8,6 +8,7 @@
 //! src/aws/pace.rs like every other SDK call (the `cloudwatch.GetMetricData` bucket).
 
 use super::AwsError;
+pub use crate::metric_data::{Answers, Query, Series, Source, Status};
 use aws_sdk_cloudwatch::types::{
     Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StatusCode,
 };
@@ -16,80 +17,6 @@ use std::collections::BTreeMap;
 
 /// GetMetricData takes at most this many queries per call.
 pub const QUERIES_PER_CALL: usize = 500;
-
-/// What one query asks CloudWatch for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Source {
-    /// One metric's statistic (`Sum`, `Average`, `Maximum`, `p99`, ...) per period.
-    Stat {
-        namespace: String,
-        metric: String,
-        /// (name, value) pairs, all of which the metric must carry.
-        dimensions: Vec<(String, String)>,
-        stat: String,
-    },
-    /// A metric math or Metrics Insights expression, evaluated by CloudWatch.
-    Expression(String),
-}
-
-/// One query of a GetMetricData call.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Query {
-    /// The result's id: starts with a lowercase letter, then letters, digits and `_`.
-    pub id: String,
-    pub source: Source,
-    /// Seconds per point; a multiple of 60 for metrics older than three hours.
-    pub period: i32,
-}
-
-/// The status of one query's points, as CloudWatch reported it on its last page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
-    Complete,
-    /// Some points are missing from the answer.
-    PartialData,
-    InternalError,
-    /// The caller may not read this metric (cross-account or a missing permission).
-    Forbidden,
-    /// A status code this build does not know; treated as incomplete.
-    Other(String),
-}
-
-impl Status {
-    fn of(code: Option<&StatusCode>) -> Status {
-        match code {
-            Some(StatusCode::Complete) => Status::Complete,
-            Some(StatusCode::PartialData) => Status::PartialData,
-            Some(StatusCode::InternalError) => Status::InternalError,
-            Some(StatusCode::Forbidden) => Status::Forbidden,
-            Some(other) => Status::Other(other.as_str().to_string()),
-            // No status at all says nothing about completeness.
-            None => Status::Other("none".into()),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            Status::Complete => "Complete",
-            Status::PartialData => "PartialData",
-            Status::InternalError => "InternalError",
-            Status::Forbidden => "Forbidden",
-            Status::Other(s) => s,
-        }
-    }
-}
-
-/// One query's answer: its points by start of period (seconds since the epoch).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Series {
-    pub status: Status,
-    pub points: BTreeMap<i64, f64>,
-    /// CloudWatch's messages about this result, if any.
-    pub messages: Vec<String>,
-}
-
-/// The answers of one read, by query id. A query CloudWatch did not answer at all is absent.
-pub type Answers = BTreeMap<String, Series>;
 
 /// The queries, read over `[start, end)` (seconds since the epoch, on minute boundaries):
 /// one GetMetricData call per 500 queries, each followed through its NextToken pages.
@@ -122,6 +49,19 @@ pub async fn read(
         }
     }
     Ok(answers)
+}
+
+/// The status of one result as CloudWatch reported it.
+fn status_of(code: Option<&StatusCode>) -> Status {
+    match code {
+        Some(StatusCode::Complete) => Status::Complete,
+        Some(StatusCode::PartialData) => Status::PartialData,
+        Some(StatusCode::InternalError) => Status::InternalError,
+        Some(StatusCode::Forbidden) => Status::Forbidden,
+        Some(other) => Status::Other(other.as_str().to_string()),
+        // No status at all says nothing about completeness.
+        None => Status::Other("none".into()),
+    }
 }
 
 fn ids(queries: &[Query]) -> String {
@@ -169,7 +109,7 @@ pub fn merge_page(answers: &mut Answers, page: &[MetricDataResult]) {
             points: BTreeMap::new(),
             messages: Vec::new(),
         });
-        series.status = Status::of(r.status_code());
+        series.status = status_of(r.status_code());
         for (t, v) in r.timestamps().iter().zip(r.values()) {
             series.points.insert(t.secs(), *v);
         }

@@ -71,7 +71,8 @@ pub(crate) fn schema() -> Schema {
                 .attr(Attribute::optional("pause", Type::String, "How long to bake at this step, watching the alarms, before the next one, e.g. `5m`; `0s` (or unset) reads the alarms once and goes on.").check(Validator::Duration(0, crate::schema::TIMEOUT_MAX_SECS)))
                 .attr(Attribute::defaulted("approval", Type::Bool, Value::from(false), "A manual gate: the apply stops before this step's weight, successfully, with the release held at the step before, until `canary.approved_step` reaches this step's number.")),
         ));
-    let [window, delay, on_inconclusive, inconclusive_limit] = super::judge::schema::attributes();
+    let [window, delay, on_inconclusive, inconclusive_limit, judge_test_traffic] =
+        super::judge::schema::attributes();
     let analysis = Block::new("What rolls the release back: CloudWatch alarms, the built-in judge (`compare`: the canary's target group against the baseline's), metric queries of your own, or any mix. From the first canary traffic of an apply until it ends, an alarm in ALARM or a FAIL verdict moves all traffic back to the stable task set, deletes the canary and fails the apply, naming the alarm or the metric; `last_release` records it.")
         .attr(Attribute::optional("alarm_names", Type::list_of(Type::String), "Names of metric or composite alarms; each must exist (checked at plan).").check(Validator::Unique))
         .attr(Attribute::defaulted("check_interval", Type::String, Value::from("30s"), "How often the alarms are read (and the judge checks) during a bake. At least `1s`, so a bake never reads CloudWatch in a busy loop; at most `1h`, so an alarm is never left unread for longer.").check(Validator::Duration(1, 3600)))
@@ -79,6 +80,7 @@ pub(crate) fn schema() -> Schema {
         .attr(delay)
         .attr(on_inconclusive)
         .attr(inconclusive_limit)
+        .attr(judge_test_traffic)
         .block(super::judge::schema::compare_block())
         .block(super::judge::schema::metric_query_block());
     let traffic = Block::new("Where traffic is split. ecsx rewrites only the forward action of these listeners and rules.")
@@ -258,6 +260,31 @@ pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
             "The analysis block names no alarm_names, no compare block and no metric_query, so the release would bake watching nothing. Add one of them, or remove the analysis block.",
         );
     }
+    if analysis.get("judge_test_traffic").as_str().is_some() {
+        let tests_known = ["test_listener_arns", "test_listener_rule_arns"]
+            .iter()
+            .all(|k| traffic.get(k).is_wholly_known());
+        let no_tests = ["test_listener_arns", "test_listener_rule_arns"]
+            .iter()
+            .all(|k| traffic.get(k).as_list().is_empty());
+        let path = AttrPath::attr("analysis")
+            .index(0)
+            .then("judge_test_traffic");
+        if matches!(analysis, Value::Map(_)) && !judged {
+            diags.error_at(
+                path.clone(),
+                "No judge for the test traffic",
+                "analysis.judge_test_traffic judges a new canary's test traffic with the built-in judge, but the analysis block has no compare block and no metric_query. Add one, or remove judge_test_traffic.",
+            );
+        }
+        if traffic.as_map().is_some() && tests_known && no_tests {
+            diags.error_at(
+                path,
+                "No test traffic to judge",
+                "analysis.judge_test_traffic judges the canary on test listeners before production traffic moves, but traffic names no test_listener_arns or test_listener_rule_arns. Add the test listener or rule, or remove judge_test_traffic.",
+            );
+        }
+    }
     if alarms.is_wholly_known() && matches!(alarms, Value::List(l) if l.is_empty()) {
         diags.error_at(
             AttrPath::attr("analysis").index(0).then("alarm_names"),
@@ -282,6 +309,7 @@ mod tests {
     use super::*;
 
     const BLUE: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/blue/1";
+    const TEST_LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/lb/1/9";
 
     #[test]
     fn validate_waits_for_unknown_values() {
@@ -383,6 +411,37 @@ mod tests {
                 "analysis[0].window".to_string(),
                 "Invalid window".to_string()
             )]
+        );
+        // judging test traffic needs a judge and test listeners to judge on
+        let mut on_tests = compare("5m");
+        on_tests.set("judge_test_traffic", Value::from("10m"));
+        assert_eq!(
+            with(on_tests.clone()),
+            [(
+                "analysis[0].judge_test_traffic".to_string(),
+                "No test traffic to judge".to_string()
+            )]
+        );
+        let mut alarms_only = Value::object([("alarm_names", Value::string_list(["web-5xx"]))]);
+        alarms_only.set("judge_test_traffic", Value::from("10m"));
+        assert_eq!(
+            with(alarms_only)[0],
+            (
+                "analysis[0].judge_test_traffic".to_string(),
+                "No judge for the test traffic".to_string()
+            )
+        );
+        let mut cfg = config(12, Some((13, 10)));
+        let mut traffic = cfg.block("traffic").clone();
+        traffic.set("test_listener_arns", Value::string_list([TEST_LISTENER]));
+        cfg.set("traffic", Value::List(vec![traffic]));
+        cfg.set("analysis", Value::List(vec![on_tests]));
+        let mut d = Diagnostics::new();
+        validate(&cfg, &mut d);
+        assert!(
+            d.iter().next().is_none(),
+            "{:?}",
+            d.iter().collect::<Vec<_>>()
         );
     }
 

@@ -48,10 +48,11 @@ pub(super) async fn bake(
     let pause = full.min(live.deadline.saturating_duration_since(started));
     let at = (step, traffic);
     let stop = |f: Failure, why: &str| stop_as(kind, at, f, why);
-    // The built-in judge, for steps with canary traffic; a judge that cannot work stops the
-    // bake before it counts for anything.
-    let judging = if traffic > 0 && kind != BakeKind::Promotion {
-        match judging::judge_of(d, live.live_tg.as_deref()) {
+    // The built-in judge, for steps with canary traffic (test traffic only, at step 0 of
+    // `judge_test_traffic`); a judge that cannot work stops the bake before it counts.
+    let judged = (traffic > 0 && kind != BakeKind::Promotion) || kind == BakeKind::Test;
+    let judging = if judged {
+        match judging::judge_of(d, live.live_tg.as_deref(), kind == BakeKind::Test) {
             Ok(j) => j,
             Err(why) => {
                 let why = format!("the judge cannot judge this release: {why}");
@@ -368,9 +369,20 @@ fn unjudged(
     let mut f = interrupted(d, (step, traffic), pause, started, why);
     f.path = Some(AttrPath::attr("analysis").index(0));
     f.summary = format!(
-        "Stopped at step {step} ({traffic}%): the release is not judged; traffic stays there"
+        "Stopped {}: the release is not judged; traffic stays there",
+        where_judged(step, traffic, "")
     );
     f
+}
+
+/// Where the judge judged: `at step N (W% suffix)`, or on the test traffic of step 0
+/// (`judge_test_traffic`), before any production traffic moved.
+fn where_judged(step: usize, traffic: i64, suffix: &str) -> String {
+    if step == 0 && traffic == 0 {
+        "on test traffic, before step 1".to_string()
+    } else {
+        format!("at step {step} ({traffic}%{suffix})")
+    }
 }
 
 /// A bake that cannot watch its alarms stops as an interrupted one does: traffic stays at the
@@ -462,10 +474,11 @@ fn judged_why(j: &Judge, v: Verdict, (step, traffic): (usize, i64)) -> RollBackW
     RollBackWhy {
         path: judging::path(j),
         summary: format!(
-            "Release rolled back at step {step} ({traffic}% to the canary): {}",
+            "Release rolled back {}: {}",
+            where_judged(step, traffic, " to the canary"),
             v.headline()
         ),
-        reason: format!("at step {step} ({traffic}%): {}", v.summary()),
+        reason: format!("{}: {}", where_judged(step, traffic, ""), v.summary()),
         by: By::Judge(Box::new(v)),
     }
 }
@@ -502,19 +515,21 @@ fn held(d: &Desired, (step, traffic): (usize, i64), v: Verdict) -> Failure {
         ..Release::of(
             c,
             Outcome::Inconclusive,
-            format!("held at step {step} ({traffic}%): {}", v.summary()),
+            format!("held {}: {}", where_judged(step, traffic, ""), v.summary()),
         )
     });
     Failure {
         path: Some(AttrPath::attr("analysis").index(0).then("on_inconclusive")),
         summary: format!(
-            "Held at step {step} ({traffic}%): the judge found no verdict; traffic stays there"
+            "Held {}: the judge found no verdict; traffic stays there",
+            where_judged(step, traffic, "")
         ),
         record,
         cause: Cause::Judged {
             detail: format!(
-                "{}. The release waits, as at a gate, for approval to go on past step {step}: invoke ecsx_canary_continue to walk on (or set canary.approved_step = {}), or ecsx_canary_abort to roll it back",
+                "{}. The release waits, as at a gate, for approval of what follows (step {}): invoke ecsx_canary_continue to walk on (or set canary.approved_step = {}), or ecsx_canary_abort to roll it back",
                 v.summary(),
+                step + 1,
                 step + 1
             ),
             verdict: Box::new(v),

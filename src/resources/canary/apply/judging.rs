@@ -17,9 +17,11 @@ pub(super) fn now() -> i64 {
 }
 
 /// The judge of `d`, if its `analysis` has one; Err: why it cannot judge this release.
+/// `test`: the canary is judged on the test listeners' traffic (`judge_test_traffic`).
 pub(super) fn judge_of(
     d: &Desired,
     live_tg: Option<&str>,
+    test: bool,
 ) -> Result<Option<(Judge, Subject)>, String> {
     let Some(a) = &d.analysis else {
         return Ok(None);
@@ -30,21 +32,28 @@ pub(super) fn judge_of(
         Err(e) => return Err(format!("{} at {}: {}", e.summary, e.path, e.detail)),
     };
     let live = live_tg.ok_or("the live target group is not known")?;
-    let mut lbs: Vec<String> = d
-        .routers
-        .iter()
-        .filter_map(|(_, arn)| crate::arn::load_balancer_of(arn))
-        .collect();
-    lbs.sort();
-    lbs.dedup();
+    let load_balancers = |routers: &[(_, String)]| {
+        let mut lbs: Vec<String> = routers
+            .iter()
+            .filter_map(|(_, arn)| crate::arn::load_balancer_of(arn))
+            .collect();
+        lbs.sort();
+        lbs.dedup();
+        lbs
+    };
+    let production = load_balancers(&d.routers);
     let subject = Subject {
         canary: Group {
             target_group_arn: d.other_tg(live).to_string(),
-            load_balancer_arns: lbs.clone(),
+            load_balancer_arns: if test {
+                load_balancers(&d.test_routers)
+            } else {
+                production.clone()
+            },
         },
         baseline: Group {
             target_group_arn: live.to_string(),
-            load_balancer_arns: lbs,
+            load_balancer_arns: production,
         },
     };
     // Refuses what it cannot judge (an NLB) before any traffic is judged by nothing.

@@ -1,8 +1,8 @@
 //! The judge's settings in the `analysis` block, typed and checked once: `compare`,
 //! `metric_query` and `on_inconclusive`.
 
-use crate::aws::metrics::Source;
 use crate::diag::AttrPath;
+use crate::metric_data::Source;
 use crate::value::Value;
 use std::time::Duration;
 
@@ -127,6 +127,9 @@ pub struct Judge {
     pub on_inconclusive: OnInconclusive,
     /// How much longer than its pause a step may bake waiting for a verdict.
     pub inconclusive_limit: Duration,
+    /// Opt-in (`judge_test_traffic`): how long a new canary's test traffic is judged before
+    /// any production traffic moves to it.
+    pub test_traffic: Option<Duration>,
 }
 
 impl Default for Judge {
@@ -138,6 +141,7 @@ impl Default for Judge {
             delay: DEFAULT_DELAY,
             on_inconclusive: OnInconclusive::default(),
             inconclusive_limit: DEFAULT_LIMIT,
+            test_traffic: None,
         }
     }
 }
@@ -210,6 +214,16 @@ impl Judge {
             (0, DELAY_MAX),
             MINUTE,
         )?;
+        let test_traffic = match a.get("judge_test_traffic") {
+            v if v.as_str().is_some() => Some(duration(
+                v,
+                base.then("judge_test_traffic"),
+                Duration::ZERO,
+                (0, 24 * 3600),
+                1,
+            )?),
+            _ => None,
+        };
         Ok(Some(Judge {
             compare,
             checks,
@@ -217,6 +231,7 @@ impl Judge {
             delay,
             on_inconclusive,
             inconclusive_limit,
+            test_traffic,
         }))
     }
 

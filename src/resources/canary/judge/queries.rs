@@ -4,7 +4,7 @@
 
 use super::alb;
 use super::config::Judge;
-use crate::aws::metrics::{Query, Source};
+use crate::metric_data::{Query, Source};
 
 /// One side of the comparison: a target group and the load balancers whose listeners and
 /// rules forward to it (several rules on one load balancer count once).

@@ -33,14 +33,15 @@ pub fn metric_query_block() -> NestedBlock {
     )
 }
 
-/// `analysis.window`, `analysis.delay`, `analysis.on_inconclusive` and
-/// `analysis.inconclusive_limit`.
-pub fn attributes() -> [Attribute; 4] {
+/// `analysis.window`, `analysis.delay`, `analysis.on_inconclusive`,
+/// `analysis.inconclusive_limit` and `analysis.judge_test_traffic`.
+pub fn attributes() -> [Attribute; 5] {
     [
         Attribute::defaulted("window", Type::String, Value::from("5m"), "The length of a window the judge (`compare`, `metric_query`) reads, in whole minutes (ELB reports every minute). A window starts no earlier than the first whole minute of its step's traffic, so each step is judged on its own traffic.").check(Validator::Duration(60, 3600)),
         Attribute::defaulted("delay", Type::String, Value::from("3m"), "How long before the current minute a judged window ends: CloudWatch's newest load balancer minutes are still filling, and a window read too early looks quieter than it was.").check(Validator::Duration(0, 900)),
-        Attribute::defaulted("on_inconclusive", Type::String, Value::from("hold"), "What a step does when its bake, extended by `inconclusive_limit`, still has no verdict (too few requests, or CloudWatch did not answer in full). `hold`: stop with traffic at the step and the reason in `last_release`; the next apply bakes the step again and judges again. `fail`: roll back. `pass`: go on, but only when too few requests was the reason: a window CloudWatch did not answer in full never passes.").check(Validator::OneOf(&OnInconclusive::NAMES)),
+        Attribute::defaulted("on_inconclusive", Type::String, Value::from("hold"), "What a step does when its bake, extended by `inconclusive_limit`, still has no verdict (too few requests, or CloudWatch did not answer in full). `hold`: traffic stays at the step and the release waits there as at an approval gate, the reason in `last_release` (`inconclusive`): `ecsx_canary_continue` (or `canary.approved_step`) walks on, `ecsx_canary_abort` rolls back; the apply fails, since it did not do what its plan said. `fail`: roll back. `pass`: go on, but only when too few requests was the reason: a window CloudWatch did not answer in full never passes.").check(Validator::OneOf(&OnInconclusive::NAMES)),
         Attribute::defaulted("inconclusive_limit", Type::String, Value::from("15m"), "How much longer than its `pause` a step may bake waiting for a conclusive window.").check(Validator::Duration(0, 86_400)),
+        Attribute::optional("judge_test_traffic", Type::String, "Opt-in: before any production traffic moves to a new canary, route the test listeners (`traffic.test_listener_arns`, `test_listener_rule_arns`) to it and judge its test traffic for this long, e.g. `10m`, against the baseline's production traffic: an extra bake (step 0 in `rollout_steps`) whose FAIL rolls back before a single user reached the canary. Needs test listeners or rules and `compare` or `metric_query`; `0s` bakes until the first verdict.").check(Validator::Duration(0, 86_400)),
     ]
 }
 

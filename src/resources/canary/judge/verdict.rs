@@ -11,7 +11,7 @@
 
 use super::config::{Comparison, Judge, OnInconclusive};
 use super::queries::{check_id, id, Role, Subject, SERIES};
-use crate::aws::metrics::{Answers, Status};
+use crate::metric_data::{Answers, Status};
 use std::time::Duration;
 
 /// A window of whole minutes, `[start, end)` in seconds since the epoch.

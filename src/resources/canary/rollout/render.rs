@@ -152,10 +152,13 @@ impl Rollout {
         else {
             return None;
         };
+        let live = live.or(self.live_after.as_deref())?;
+        if *kind == BakeKind::Test {
+            return Some(format!("step {n}: {}", judged_test(d, live)?));
+        }
         if *traffic <= 0 || *kind == BakeKind::Promotion {
             return None;
         }
-        let live = live.or(self.live_after.as_deref())?;
         Some(format!("step {n}: {}", judged(d, live)?))
     }
 }
@@ -166,8 +169,21 @@ impl Rollout {
 pub(super) fn judged(d: &Desired, live: &str) -> Option<String> {
     let j = d.analysis.as_ref()?.judge.as_ref().ok()?.as_ref()?;
     let (canary, baseline) = (tg_label(d.other_tg(live)), tg_label(live));
-    let mut lbs: Vec<String> = d
-        .routers
+    Some(j.describe(&canary, &baseline, &load_balancer_names(&d.routers)))
+}
+
+/// What the built-in judge checks on test traffic (step 0 of `analysis.judge_test_traffic`):
+/// the other target group's test traffic against `live`'s production traffic.
+pub(super) fn judged_test(d: &Desired, live: &str) -> Option<String> {
+    let j = d.analysis.as_ref()?.judge.as_ref().ok()?.as_ref()?;
+    let canary = format!("{} (test traffic)", tg_label(d.other_tg(live)));
+    let routers: Vec<_> = d.routers.iter().chain(&d.test_routers).cloned().collect();
+    Some(j.describe(&canary, &tg_label(live), &load_balancer_names(&routers)))
+}
+
+/// The names of the load balancers of `routers` (listener or rule ARNs), each once.
+fn load_balancer_names<T>(routers: &[(T, String)]) -> Vec<String> {
+    let mut lbs: Vec<String> = routers
         .iter()
         .filter_map(|(_, arn)| crate::arn::load_balancer_of(arn))
         .map(|lb| {
@@ -179,7 +195,7 @@ pub(super) fn judged(d: &Desired, live: &str) -> Option<String> {
         .collect();
     lbs.sort();
     lbs.dedup();
-    Some(j.describe(&canary, &baseline, &lbs))
+    lbs
 }
 
 /// The line of a bake of a walk's step: how long, at what weight, watching what.
@@ -198,7 +214,17 @@ fn bake_line(
     match kind {
         BakeKind::Resumed => watching += " (the rest of an interrupted bake)",
         BakeKind::Replacement => watching += " (the new stable task set)",
-        BakeKind::Step | BakeKind::Promotion => {}
+        BakeKind::Step | BakeKind::Promotion | BakeKind::Test => {}
+    }
+    if kind == BakeKind::Test {
+        let how_long = if pause.is_zero() {
+            "until the judge's first verdict".to_string()
+        } else {
+            crate::duration::format(pause)
+        };
+        return format!(
+            "step {step}: bake {how_long} on test traffic only, 0% of production{watching}"
+        );
     }
     if pause.is_zero() {
         format!(

@@ -157,6 +157,9 @@ pub(crate) enum BakeKind {
     /// A step of a new stable task set's walk (a template or stable version change); step 0
     /// is the one alarm check before it takes all traffic when there are no steps.
     Replacement,
+    /// Step 0 of a judged release (`analysis.judge_test_traffic`): the canary's test traffic
+    /// judged before any production traffic moves to it.
+    Test,
 }
 
 /// One entry of the `schedule` attribute.

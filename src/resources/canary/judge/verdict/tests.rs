@@ -1,5 +1,5 @@
 use super::*;
-use crate::aws::metrics::{Series, Source};
+use crate::metric_data::{Series, Source};
 use crate::resources::canary::judge::config::{Compare, MetricCheck};
 use crate::resources::canary::judge::queries::Group;
 use std::collections::BTreeMap;
