@@ -1,5 +1,5 @@
 """Tests for the patched moto launcher: each asserts one real-AWS behaviour
-that plain moto 5.2.5 gets wrong, so removing a patch makes a test fail.
+that plain moto 5.2.6 gets wrong, so removing a patch makes a test fail.
 
 Run: .venv/bin/python -m pytest tests/rig -q
 """
@@ -1155,15 +1155,17 @@ def cbor_call(endpoint: str, operation: str, body: dict) -> tuple[int, dict, dic
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), cbor2.loads(response.read())
+            raw = response.read()
+            # an operation without output (SetAlarmState, DeleteAlarms) answers an empty body
+            return response.status, dict(response.headers), cbor2.loads(raw) if raw else {}
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), cbor2.loads(error.read())
 
 
 def test_cloudwatch_alarms_over_rpc_v2_cbor(emulator):
-    """The AWS SDK for Rust talks to CloudWatch in Smithy RPC v2 CBOR; moto alone does not
-    understand it. The alarm set with boto3 (query protocol) reads back over CBOR, and one
-    set over CBOR reads back with boto3."""
+    """The AWS SDK for Rust talks to CloudWatch in Smithy RPC v2 CBOR, which moto 5.2.6 serves
+    itself. The alarm set with boto3 reads back over CBOR, and one set over CBOR reads back
+    with boto3; EvaluationState (which moto never reports) is the rig's patch."""
     cw = client(emulator, "cloudwatch")
     cw.put_metric_alarm(AlarmName="web-5xx", Namespace="rig", MetricName="5xx", Statistic="Sum",
                         Period=60, EvaluationPeriods=1, Threshold=1.0,
