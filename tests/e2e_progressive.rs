@@ -36,8 +36,8 @@ async fn a_scheduled_release_walks_every_step_in_one_apply() {
     assert_eq!(
         after["schedule"],
         json!([
-            {"traffic_percent": 10, "pause": "2s", "alarms": ["sched-5xx"]},
-            {"traffic_percent": 50, "pause": "1s", "alarms": ["sched-5xx"]},
+            {"traffic_percent": 10, "pause": "2s", "alarms": ["sched-5xx"], "judge": null},
+            {"traffic_percent": 50, "pause": "1s", "alarms": ["sched-5xx"], "judge": null},
         ])
     );
     assert_eq!(after["canary_weight"], 50);

@@ -987,6 +987,34 @@ fn judged_test_traffic_is_step_0_before_any_production_weight() {
 }
 
 #[test]
+fn the_judge_follows_the_canary_when_swap_promotion_traded_the_target_groups() {
+    // The last promotion (swap) left the stable task set on green: the next canary runs on
+    // blue, and the judge compares blue with green, as no fixed per-group alarm could.
+    let mut seen = applied(&config(12, None), None);
+    seen.live_tg = Some(GREEN.into());
+    let mut cfg = scheduled(12, 13, &[(10, "1m")]);
+    cfg.set(
+        "analysis",
+        Value::List(vec![Value::object([(
+            "compare",
+            Value::List(vec![Value::object([("min_requests", Value::from(100i64))])]),
+        )])]),
+    );
+    let r = Rollout::plan(&seen, &Desired::from(&cfg));
+    assert!(
+        r.lines
+            .iter()
+            .any(|l| l.starts_with("step 1: judging tg blue against tg green on load balancer lb")),
+        "{:#?}",
+        r.lines
+    );
+    assert!(r.schedule[0]
+        .judge
+        .as_deref()
+        .is_some_and(|j| j.starts_with("judging tg blue against tg green")));
+}
+
+#[test]
 fn a_release_the_judge_held_waits_at_a_gate_after_the_judged_step() {
     let mut cfg = scheduled(12, 13, &[(10, "1m"), (50, "1m")]);
     set_canary(&mut cfg, "promote", Value::from(true));
