@@ -9,12 +9,13 @@
 //!   actions leave);
 //! - decide, pure: `rollout` (the planner: the steps an apply makes, and their words);
 //! - act, on AWS: `routers` (read and shift listeners and rules), `safety` (plan-time
-//!   checks), `observe` (Read), `plan` (PlanResourceChange), `apply` (the executor: run,
+//!   checks), `arrival` (a service switched onto the EXTERNAL controller), `observe` (Read), `plan` (PlanResourceChange), `apply` (the executor: run,
 //!   bake, ledger, destroy), `import`, `list` (`terraform query`), `actions`
 //!   (`ecsx_canary_continue`, `ecsx_canary_abort`).
 
 mod actions;
 mod apply;
+mod arrival;
 mod drift;
 mod model;
 mod observe;
