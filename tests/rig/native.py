@@ -272,6 +272,21 @@ def _finish(service, deployment: dict, status: str, reason: str | None = None) -
     for hook in deployment["hooks"]:
         if hook["status"] in ("AWAITING_ACTION", "IN_PROGRESS"):
             hook["status"] = "FAILED"
+    if status in ("SUCCESSFUL", "ROLLBACK_SUCCESSFUL"):
+        _settle(service)
+
+
+def _settle(service) -> None:
+    """A deployment that ended leaves the service steady: every desired task running, and
+    moto's own deployment entry COMPLETED (moto reports no running task and an IN_PROGRESS
+    rollout for ever unless MOTO_ECS_SERVICE_RUNNING is set)."""
+    service.running_count = service.desired_count
+    service.pending_count = 0
+    for entry in getattr(service, "deployments", None) or []:
+        if entry.get("status") == "PRIMARY":
+            entry.update(runningCount=service.desired_count, pendingCount=0,
+                         rolloutState="COMPLETED",
+                         rolloutStateReason=f"ECS deployment {entry.get('id')} completed.")
 
 
 def _roll_back(service, deployment: dict, now: float, status: str = "ROLLBACK_IN_PROGRESS",

@@ -365,3 +365,9 @@ def test_the_adopted_task_set_keeps_the_service_load_balancers(ecs, elbv2, nativ
                                         primaryTaskSet=task_set["taskSetArn"])
     [after] = ecs.describe_task_sets(cluster="c", service="n")["taskSets"]
     assert after["status"] == "PRIMARY"
+
+
+def test_a_deployment_that_ended_leaves_every_task_running(ecs, native_svc):
+    service = ecs.describe_services(cluster="c", services=["n"])["services"][0]
+    assert (service["runningCount"], service["pendingCount"]) == (2, 0)
+    assert primary_deployment(ecs)["rolloutState"] == "COMPLETED"
