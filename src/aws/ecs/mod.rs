@@ -524,10 +524,10 @@ pub use deployments::{
     stop_service_deployment, Hook, RevisionSummary, ServiceDeployment, DESCRIBE_DEPLOYMENTS_BATCH,
 };
 
+pub use controller::{switch_controller, wait_switched, ServiceSetup};
 pub use list::{
     find_services_tagged, list_services_page, services_with_ecs_routers, DESCRIBE_SERVICES_BATCH,
 };
-pub use controller::{switch_controller, wait_switched, ServiceSetup};
 pub use types::{status, CapacityProvider, Placement, Service, ServiceRegistry, TaskSet};
 pub use waits::{poll_interval, status_task_set, wait_gone, wait_steady};
 use writes::remember_write;

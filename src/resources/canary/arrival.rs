@@ -107,11 +107,7 @@ fn running_tasks(s: &ServiceSetup) -> TaskSet {
 /// Whether this create is an arrival, read from AWS: None without an `arrival` block, for a
 /// service ECS cannot find (the ordinary checks report it), or one already on EXTERNAL with
 /// nothing to take over.
-pub(crate) async fn pending(
-    ctx: &Ctx,
-    d: &Desired,
-    diags: &mut Diagnostics,
-) -> Option<Arrival> {
+pub(crate) async fn pending(ctx: &Ctx, d: &Desired, diags: &mut Diagnostics) -> Option<Arrival> {
     d.arrival.as_ref()?;
     let setup = match ServiceSetup::find(&ctx.aws.ecs, &d.cluster, &d.service).await {
         Ok(s) if s.service.is_active() => s,
@@ -356,7 +352,13 @@ pub(crate) async fn arrive(
             )
             .await;
             if let Err(e) = switched {
-                aws_error(diags, Some(from_path()), "ECS refused the switch", &subject, &e);
+                aws_error(
+                    diags,
+                    Some(from_path()),
+                    "ECS refused the switch",
+                    &subject,
+                    &e,
+                );
                 return None;
             }
             let waited =
@@ -364,7 +366,13 @@ pub(crate) async fn arrive(
             let svc = match waited {
                 Ok(svc) => svc,
                 Err(e) => {
-                    aws_error(diags, None, "Switched, but no task set appeared", &subject, &e);
+                    aws_error(
+                        diags,
+                        None,
+                        "Switched, but no task set appeared",
+                        &subject,
+                        &e,
+                    );
                     return None;
                 }
             };
@@ -512,9 +520,7 @@ mod tests {
                 "Switch refused: deployment strategy",
             ]
         );
-        assert!(found
-            .iter()
-            .all(|(p, _)| p == "arrival[0].from_controller"));
+        assert!(found.iter().all(|(p, _)| p == "arrival[0].from_controller"));
     }
 
     #[test]
@@ -523,7 +529,8 @@ mod tests {
         let found = errors(&d, &Arrival::Switch(setup("CODE_DEPLOY")));
         assert_eq!(found[0].1, "Service uses another deployment controller");
         let mut s = setup("ECS");
-        s.target_group_arns = vec!["arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/x/9".into()];
+        s.target_group_arns =
+            vec!["arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/x/9".into()];
         let found = errors(&d, &Arrival::Switch(s));
         assert_eq!(
             found,
@@ -565,7 +572,8 @@ mod tests {
         assert!(matches!(&r.stable_after, Some(Subject::Recorded(t)) if t.id == RUNNING_TASKS));
         assert_eq!(r.live_after.as_deref(), Some(BLUE));
         let lines = a.lines(&d);
-        assert!(lines[0].starts_with("switch service web from the ECS deployment controller to EXTERNAL"));
+        assert!(lines[0]
+            .starts_with("switch service web from the ECS deployment controller to EXTERNAL"));
         assert!(lines[1].contains("traffic unchanged"), "{lines:?}");
     }
 

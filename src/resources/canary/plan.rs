@@ -11,8 +11,8 @@ use super::release::{Release, StandIn};
 use super::rollout::{BakeKind, NewTaskSet, PrimaryReason, Rollout, Step, Subject};
 use super::routers::{note_forwarded, routers_for_plan, Routers};
 use super::safety::{
-    check_alarms, check_bakes_fit, check_capacity, check_containers, check_routers,
-    check_service, check_target_groups,
+    check_alarms, check_bakes_fit, check_capacity, check_containers, check_routers, check_service,
+    check_target_groups,
 };
 use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};

@@ -170,7 +170,11 @@ async fn arrive(
         return Ok(None);
     }
     let Some(a) = super::arrival::pending(ctx, d, diags).await else {
-        return if diags.has_errors() { Err(()) } else { Ok(None) };
+        return if diags.has_errors() {
+            Err(())
+        } else {
+            Ok(None)
+        };
     };
     match super::arrival::arrive(ctx, d, &a, limit, diags).await {
         Some(t) => Ok(Some(t)),
