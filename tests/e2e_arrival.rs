@@ -225,11 +225,20 @@ async fn each_refusal_is_a_plan_error() {
             true,
         )
         .await;
-    // A deployment that is still going on: stages of ten minutes from now on.
+    // A deployment that is still going on (not the service's first): stages of ten minutes.
+    s.aws
+        .create_rolling_service(&s.infra, "busy", |r| r, true)
+        .await;
     s.emu.configure(json!({"native_stage_seconds": 600}));
     s.aws
-        .create_rolling_service(&s.infra, "busy", |r| r, false)
-        .await;
+        .ecs
+        .update_service()
+        .cluster(&s.infra.cluster)
+        .service("busy")
+        .force_new_deployment(true)
+        .send()
+        .await
+        .expect("UpdateService forceNewDeployment");
     let services = [
         "breaker",
         "alarms",
@@ -265,4 +274,30 @@ async fn each_refusal_is_a_plan_error() {
             "{name} untouched"
         );
     }
+}
+
+/// A new service's first deployment (its tasks still starting, as for a service the same apply
+/// creates) is no refusal: the plan warns, and the apply waits for it to end, then switches.
+#[tokio::test]
+async fn a_new_service_is_switched_once_its_first_deployment_ends() {
+    let s = Stack::short_periods("first").await;
+    s.emu.configure(json!({"native_stage_seconds": 6}));
+    s.aws
+        .create_rolling_service(&s.infra, SERVICE, |r| r, false)
+        .await;
+    for arn in [&s.infra.listener_arn, &s.infra.rule_arn] {
+        s.aws.set_forward(arn, &[(s.blue(), 100)]).await;
+    }
+    s.deploy(&arriving(&s));
+    s.ws.ok(&["plan", "-input=false", "-no-color", "-out=tfplan"])
+        .assert_contains(&["Warning: Arrival waits for the first deployment"]);
+    s.ws.ok(&["apply", "-input=false", "-no-color", "tfplan"]);
+    assert_eq!(
+        s.aws.controller(&s.infra.cluster, SERVICE).await,
+        "EXTERNAL"
+    );
+    let deployments = s.aws.native_deployments(&s.infra.cluster, SERVICE).await;
+    assert_eq!(deployments[0].1, "SUCCESSFUL", "{deployments:?}");
+    assert_eq!(production(&s).await, [(100, 0), (100, 0)]);
+    s.ws.ok(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
 }

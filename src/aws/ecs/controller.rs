@@ -38,6 +38,8 @@ pub struct ServiceSetup {
     /// The service deployments still going on (ListServiceDeployments), newest first; read
     /// only for a service on the ECS controller, the only one that has them.
     pub ongoing_deployments: Vec<String>,
+    /// The one going on is the service's first: it starts the tasks of a new service.
+    pub first_deployment: bool,
 }
 
 impl ServiceSetup {
@@ -50,6 +52,10 @@ impl ServiceSetup {
             setup.ongoing_deployments =
                 list_service_deployments(ecs, cluster, service, &deployment_status::ONGOING, 0)
                     .await?;
+            if !setup.ongoing_deployments.is_empty() {
+                let all = list_service_deployments(ecs, cluster, service, &[], 2).await?;
+                setup.first_deployment = all.len() == 1;
+            }
         }
         Ok(setup)
     }
@@ -117,6 +123,7 @@ impl ServiceSetup {
                 .is_some_and(|c| c.enabled()),
             vpc_lattice: primary.is_some_and(|d| !d.vpc_lattice_configurations().is_empty()),
             ongoing_deployments: Vec::new(),
+            first_deployment: false,
         }
     }
 

@@ -8,6 +8,7 @@ use super::model::{Desired, Observed, TaskSetRef};
 use super::template::{EcsDefault, Template};
 use crate::arn;
 use crate::aws::ecs::{self, status, ServiceSetup, TaskSet};
+use crate::aws::wait::{self, Poll};
 use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::framework::Ctx;
@@ -112,7 +113,14 @@ pub(crate) async fn pending(ctx: &Ctx, d: &Desired, diags: &mut Diagnostics) -> 
     let setup = match ServiceSetup::find(&ctx.aws.ecs, &d.cluster, &d.service).await {
         Ok(s) if s.service.is_active() => s,
         Ok(_) => return None,
-        Err(e) if e.is_not_found() => return None,
+        Err(e) if e.is_not_found() => {
+            diags.warning_at(
+                from_path(),
+                "Arrival decided at apply",
+                format!("Service {:?} in cluster {:?} does not exist yet, so this plan cannot show an arrival. If this apply creates it on the ECS or CODE_DEPLOY controller, the apply switches it to EXTERNAL and adopts its running tasks first, waiting for its first deployment to end, and the steps it takes differ from rollout_steps here.", d.service, d.cluster),
+            );
+            return None;
+        }
         Err(e) => {
             aws_error(
                 diags,
@@ -203,6 +211,13 @@ pub(crate) fn check(d: &Desired, arrival: &Arrival, diags: &mut Diagnostics) {
         for (summary, detail) in refusals(s) {
             diags.error_at(from_path(), summary, format!("{svc}: {detail}"));
         }
+        if s.first_deployment {
+            diags.warning_at(
+                from_path(),
+                "Arrival waits for the first deployment",
+                format!("{svc} is still starting its tasks (its first service deployment, {}). ECS does not change the controller during a deployment, so the apply waits for it to end before the switch.", s.ongoing_deployments.first().map(String::as_str).unwrap_or_default()),
+            );
+        }
     }
     let t = arrival.task_set();
     if t.task_definition.is_empty() {
@@ -229,7 +244,8 @@ pub(crate) fn check(d: &Desired, arrival: &Arrival, diags: &mut Diagnostics) {
 }
 
 /// What ECS refuses UpdateService `deploymentController` = EXTERNAL for, as
-/// (summary, detail): from ECS, an ongoing deployment, Service Connect, VPC Lattice,
+/// (summary, detail): from ECS, a deployment going on (but a new service's first, which the
+/// apply waits for: it only starts the tasks), Service Connect, VPC Lattice,
 /// deployment alarms, the circuit breaker or a strategy other than ROLLING; from
 /// CODE_DEPLOY, anything but exactly one task set, the PRIMARY one.
 pub(crate) fn refusals(s: &ServiceSetup) -> Vec<(&'static str, String)> {
@@ -253,7 +269,11 @@ pub(crate) fn refusals(s: &ServiceSetup) -> Vec<(&'static str, String)> {
         }
         return out;
     }
-    if let Some(arn) = s.ongoing_deployments.first() {
+    if let Some(arn) = s
+        .ongoing_deployments
+        .first()
+        .filter(|_| !s.first_deployment)
+    {
         out.push((
             "Switch refused: deployment in progress",
             format!("service deployment {arn} is still going on, and ECS does not change the controller during one. Wait for it to end (or stop it), then plan again."),
@@ -329,11 +349,25 @@ pub(crate) async fn arrive(
     limit: Duration,
     diags: &mut Diagnostics,
 ) -> Option<TaskSet> {
+    let subject = format!("service {:?} in cluster {:?}", d.service, d.cluster);
+    let arrival = match after_deployments(ctx, d, arrival, limit).await {
+        Ok(a) => a,
+        Err(e) => {
+            aws_error(
+                diags,
+                Some(from_path()),
+                "A service deployment did not end",
+                &subject,
+                &e,
+            );
+            return None;
+        }
+    };
+    let arrival = &arrival;
     check(d, arrival, diags);
     if diags.has_errors() {
         return None;
     }
-    let subject = format!("service {:?} in cluster {:?}", d.service, d.cluster);
     let t = match arrival {
         Arrival::TakeOver(_, t) => t.clone(),
         Arrival::Switch(s) => {
@@ -403,6 +437,34 @@ pub(crate) async fn arrive(
     }
 }
 
+/// A new service's first deployment (which a plan allows: it only starts the tasks, say of a
+/// service this apply created) is waited for, within the apply's timeout, when nothing else
+/// stands in the way of the switch; anything ECS would refuse is reported as at plan.
+async fn after_deployments(
+    ctx: &Ctx,
+    d: &Desired,
+    arrival: &Arrival,
+    limit: Duration,
+) -> Result<Arrival, AwsError> {
+    let Arrival::Switch(s) = arrival else {
+        return Ok(arrival.clone());
+    };
+    if s.ongoing_deployments.is_empty() || !refusals(s).is_empty() {
+        return Ok(arrival.clone());
+    }
+    let what = format!("the deployments of service {} to end", d.service);
+    let interval = ecs::poll_interval();
+    let ended = wait::until(&what, limit, interval, &ctx.stop, || async {
+        let s = ServiceSetup::find(&ctx.aws.ecs, &d.cluster, &d.service).await?;
+        match s.ongoing_deployments.first() {
+            Some(arn) => Ok(Poll::Pending(format!("{arn} is going on"))),
+            None => Ok(Poll::Done(s)),
+        }
+    })
+    .await?;
+    Ok(Arrival::Switch(ended))
+}
+
 /// The live task set of `svc` after the switch: the only one, or the one running the service's
 /// task definition.
 fn holding_running_tasks(svc: &ecs::Service, before: &ServiceSetup) -> Option<TaskSet> {
@@ -469,6 +531,7 @@ mod tests {
             service_connect: false,
             vpc_lattice: false,
             ongoing_deployments: vec![],
+            first_deployment: false,
         }
     }
 
@@ -507,6 +570,10 @@ mod tests {
         s.alarms_enabled = true;
         s.circuit_breaker_enabled = true;
         s.strategy = "BLUE_GREEN".into();
+        let mut first = setup("ECS");
+        first.ongoing_deployments = vec!["arn:deployment".into()];
+        first.first_deployment = true;
+        assert!(refusals(&first).is_empty(), "a new service's tasks starting");
         let found = errors(&d, &Arrival::Switch(s));
         let summaries: Vec<&str> = found.iter().map(|(_, s)| s.as_str()).collect();
         assert_eq!(
