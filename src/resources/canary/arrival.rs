@@ -28,7 +28,7 @@ pub(crate) enum Arrival {
     Switch(ServiceSetup),
     /// The service uses EXTERNAL already and holds one live task set nobody owns (an arrival
     /// stopped after the switch, or a task set made by hand): take it over.
-    TakeOver(ServiceSetup, TaskSet),
+    TakeOver(ServiceSetup, Box<TaskSet>),
 }
 
 impl Arrival {
@@ -41,7 +41,7 @@ impl Arrival {
     /// The task set that becomes the stable one: as ECS will make it, or as it is.
     pub(crate) fn task_set(&self) -> TaskSet {
         match self {
-            Arrival::TakeOver(_, t) => t.clone(),
+            Arrival::TakeOver(_, t) => (**t).clone(),
             Arrival::Switch(s) => match s.service.controller.as_str() {
                 // CODE_DEPLOY keeps its tasks in task sets already: the PRIMARY one stays.
                 status::CONTROLLER_CODE_DEPLOY => match s.service.primary() {
@@ -158,7 +158,7 @@ pub(crate) async fn pending(ctx: &Ctx, d: &Desired, diags: &mut Diagnostics) -> 
     if owned_by(&t, &deployment) || foreign_owner(&t, &deployment).is_some() {
         return None;
     }
-    Some(Arrival::TakeOver(setup, t))
+    Some(Arrival::TakeOver(setup, Box::new(t)))
 }
 
 /// The warning a reviewer cannot miss: this apply changes the service's controller, and what
@@ -369,7 +369,7 @@ pub(crate) async fn arrive(
         return None;
     }
     let t = match arrival {
-        Arrival::TakeOver(_, t) => t.clone(),
+        Arrival::TakeOver(_, t) => (**t).clone(),
         Arrival::Switch(s) => {
             crate::log::info(
                 "switching the service to the EXTERNAL deployment controller",
@@ -573,7 +573,10 @@ mod tests {
         let mut first = setup("ECS");
         first.ongoing_deployments = vec!["arn:deployment".into()];
         first.first_deployment = true;
-        assert!(refusals(&first).is_empty(), "a new service's tasks starting");
+        assert!(
+            refusals(&first).is_empty(),
+            "a new service's tasks starting"
+        );
         let found = errors(&d, &Arrival::Switch(s));
         let summaries: Vec<&str> = found.iter().map(|(_, s)| s.as_str()).collect();
         assert_eq!(
