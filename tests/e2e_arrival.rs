@@ -301,3 +301,31 @@ async fn a_new_service_is_switched_once_its_first_deployment_ends() {
     assert_eq!(production(&s).await, [(100, 0), (100, 0)]);
     s.ws.ok(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
 }
+
+/// An arrival whose apply stopped after the switch leaves an EXTERNAL service with one task set
+/// nobody owns: with the arrival block, the next create takes that task set over.
+#[tokio::test]
+async fn the_only_unowned_task_set_of_an_external_service_is_taken_over() {
+    let s = Stack::short_periods("takeover").await;
+    let left = s
+        .aws
+        .create_task_set_on(&s.infra, &s.td(0), s.blue(), &[])
+        .await;
+    for arn in [&s.infra.listener_arn, &s.infra.rule_arn] {
+        s.aws.set_forward(arn, &[(s.blue(), 100)]).await;
+    }
+    let mut cfg = arriving(&s);
+    cfg.service = s.infra.service().to_string();
+    s.deploy(&cfg);
+    let plan = s.ws.plan_json();
+    let steps = rollout_steps(&planned_after(&plan, CANARY_ADDR));
+    assert!(
+        steps[0].starts_with(&format!("take over task set {} (", left.id)),
+        "{steps:#?}"
+    );
+    s.ws.ok(&["apply", "-input=false", "-no-color", "tfplan"]);
+    assert_eq!(s.id_of("stable").as_deref(), Some(left.id.as_str()));
+    assert_eq!(s.primary_arn().await.as_deref(), Some(left.arn.as_str()));
+    assert_eq!(production(&s).await, [(100, 0), (100, 0)]);
+    s.ws.ok(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+}
