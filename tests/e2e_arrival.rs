@@ -329,3 +329,20 @@ async fn the_only_unowned_task_set_of_an_external_service_is_taken_over() {
     assert_eq!(production(&s).await, [(100, 0), (100, 0)]);
     s.ws.ok(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
 }
+
+/// The first apply may also start a canary: the switch and the take-over come first, then the
+/// canary as on any service.
+#[tokio::test]
+async fn an_arrival_and_a_canary_in_one_apply() {
+    let s = ecs_controller_stack("both").await;
+    s.deploy(&arriving(&s).canary(&s.td(1), 10));
+    s.ws.apply(&[]);
+    assert_eq!(
+        s.aws.controller(&s.infra.cluster, SERVICE).await,
+        "EXTERNAL"
+    );
+    assert_eq!(production(&s).await, [(90, 10), (90, 10)]);
+    let live = s.aws.live_task_sets(&s.infra.cluster, SERVICE).await;
+    assert_eq!(live.len(), 2, "{live:#?}");
+    s.ws.ok(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+}
