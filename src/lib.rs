@@ -6,6 +6,7 @@ pub mod diag;
 pub mod duration;
 pub mod framework;
 pub mod log;
+pub mod metric_data;
 pub mod protocol;
 pub mod provider;
 pub mod resources;

@@ -52,6 +52,7 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
     ("schema", "resources", "schemas are data"),
     ("value", "resources", "values are data"),
     ("diag", "resources", "diagnostics are data"),
+    ("metric_data", "aws", "metric queries and series are data"),
     // The canary folder: data, decide, act. Each floor looks only down.
     (
         "resources::canary::release",
@@ -133,6 +134,21 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
         "resources::canary::apply::bake",
         "resources::canary::apply::run",
         "the bake is called by the executor",
+    ),
+    (
+        "resources::canary::judge",
+        "resources::canary::",
+        "the judge is pure: it judges the figures it is given",
+    ),
+    (
+        "resources::canary::judge",
+        "aws",
+        "the judge is pure: it never calls AWS",
+    ),
+    (
+        "resources::canary::apply::judging",
+        "resources::canary::apply::bake",
+        "the judging helpers are called by the bake",
     ),
 ];
 

@@ -5,6 +5,7 @@ pub mod ecs;
 pub mod elbv2;
 pub mod error;
 mod logging;
+pub mod metrics;
 pub mod pace;
 pub mod reads;
 pub mod wait;

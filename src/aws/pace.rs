@@ -14,6 +14,7 @@
 //! | ELBv2 Describe* (shared) | 40 / 10 (ELB "API throttling": non-mutating actions share one bucket) | 30 / 8 |
 //! | other ELBv2 actions (shared) | smaller, per mutating action | 15 / 4 |
 //! | CloudWatch DescribeAlarms | 9 per s (CloudWatch service quotas) | 8 / 7 |
+//! | CloudWatch GetMetricData | 50 per s (CloudWatch service quotas) | 20 / 16 |
 //!
 //! `ECSX_RATE_LIMIT` sets it: `off` (or `0`, `false`, `no`) sends every request at once, unpaced; a number
 //! scales every burst and refill (`0.5` for an account other tools already keep busy, `4` for
@@ -64,6 +65,10 @@ const CLOUDWATCH_ALARMS: Rate = Rate {
     burst: 8.0,
     per_second: 7.0,
 };
+const CLOUDWATCH_METRIC_DATA: Rate = Rate {
+    burst: 20.0,
+    per_second: 16.0,
+};
 
 /// The bucket a call takes its token from (its key, shared by the calls of one family) and its
 /// size; None: not paced (STS, and anything this table does not know).
@@ -75,6 +80,9 @@ pub fn family(operation: &str) -> Option<(String, Rate)> {
             Some(("elbv2.Describe*".to_string(), ELBV2_DESCRIBE))
         }
         "elbv2" => Some(("elbv2.*".to_string(), ELBV2_OTHER)),
+        "cloudwatch" if action == "GetMetricData" => {
+            Some((operation.to_string(), CLOUDWATCH_METRIC_DATA))
+        }
         "cloudwatch" => Some((operation.to_string(), CLOUDWATCH_ALARMS)),
         _ => None,
     }
@@ -310,6 +318,8 @@ mod tests {
             ("ecs.DescribeServices", (50.0, 20.0)),
             ("elbv2.DescribeRules", (40.0, 10.0)),
             ("elbv2.ModifyRule", (20.0, 5.0)),
+            ("cloudwatch.DescribeAlarms", (9.0, 9.0)),
+            ("cloudwatch.GetMetricData", (50.0, 50.0)),
         ] {
             let (_, r) = family(op).unwrap();
             assert!(r.burst < aws.0 && r.per_second < aws.1, "{op}");

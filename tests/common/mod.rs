@@ -5,6 +5,7 @@
 //! every helper, hence the `dead_code` allowance (it covers the submodules too).
 #![allow(dead_code)]
 
+mod alb_metrics;
 mod aws;
 mod canary;
 mod emulator;
@@ -22,6 +23,7 @@ mod workspace;
 // Each binary uses a subset of these re-exports too.
 #[allow(unused_imports)]
 pub use self::{
+    alb_metrics::{AlbMetrics, Clock, GroupOn, Minute, Scenario},
     aws::{forward_action, Aws, Observed, TaskSetRef},
     canary::{
         by_id, rollout_steps, target_group, CanaryConfig, Sample, ACTIONS_TF, CANARY_ADDR,

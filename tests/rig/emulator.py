@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """AWS emulator for the ecsx end-to-end tests: moto's server with its gaps closed.
 
-moto 5.2.5 models ECS task sets and ELBv2 forward actions loosely: PRIMARY
+moto 5.2.6 models ECS task sets and ELBv2 forward actions loosely: PRIMARY
 task sets deletable, no task set limit, no STABILIZING or DRAINING, ids ignored
 by UpdateServicePrimaryTaskSet, no ELBv2 validation.  This launcher patches moto's classes in-process so
 that the provider meets real AWS behaviour: refusals, limits, DRAINING task
@@ -58,13 +58,22 @@ Switches for real-AWS behaviours (RigConfig.SWITCHES; default = real behaviour u
     native_stage_seconds (0.5)       native ECS deployments (tests/rig/native.py): a lifecycle
                                      stage without a hook lasts this long
     native_minute_seconds (60)       ... and one emulated minute (bake times, hook timeouts)
+    alarm_evaluation_states ({})     DescribeAlarms reports EvaluationState for these alarms
+    metric_data_statuses ({})        GetMetricData answers this StatusCode (PartialData,
+                                     InternalError, Forbidden) for queries of these metric names
+    metric_data_page_points (null)   GetMetricData pages after this many points (NextToken);
+                                     it always honours MaxDatapoints
     traffic_model (true)             not an AWS behaviour: sample the traffic model (above);
                                      false stops sampling and forgets every task set
 Always on: CreateTaskSet fills what AWS fills (the VPC default security group, the cluster's
 default capacity provider strategy, the resolved Fargate platform version) and Describe*
 report it; NLBs get loadbalancer/net and listener/net ARNs, TCP/UDP target groups, no rules
-and no stickiness; DescribeServices lists task sets without their tags; a service with desiredCount 0 has every task set STEADY_STATE at once;
-a deleted task set drains for drain_seconds x (its target group's deregistration delay / 300 s).
+and no stickiness; a target group's LoadBalancerArns follow what listeners and rules forward to
+now; DescribeServices lists task sets without their tags; a service with desiredCount 0 has
+every task set STEADY_STATE at once;
+a deleted task set drains for drain_seconds x (its target group's deregistration delay / 300 s);
+GetMetricData computes percentile statistics (pNN) from published values and matches a
+metric's dimensions in any order.
 moto's own ``POST /moto-api/reset`` keeps working (settings survive it).
 """
 
@@ -78,6 +87,7 @@ import io
 import json
 import logging
 import math
+import re
 import signal
 import sys
 import threading
@@ -86,8 +96,9 @@ import traceback
 import urllib.parse
 from typing import Any
 
-import cbor2
-from moto.cloudwatch.models import cloudwatch_backends
+from moto.cloudwatch.exceptions import ValidationError as CloudWatchValidationError
+from moto.cloudwatch.models import Alarm, Dimension, Statistics
+from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
@@ -142,6 +153,13 @@ class RigConfig:
         # EVALUATION_ERROR): what DescribeAlarms reports when CloudWatch cannot evaluate an
         # alarm (a failing metric query), which moto never does.
         "alarm_evaluation_states": {},
+        # GetMetricData answers this StatusCode (PartialData, InternalError, Forbidden) for
+        # the queries of these metric names, as CloudWatch does when it cannot return all
+        # of a metric's points; moto always answers Complete.
+        "metric_data_statuses": {},
+        # GetMetricData answers at most this many points per call and pages the rest with
+        # NextToken (CloudWatch pages at MaxDatapoints, 100,800 by default); null: off.
+        "metric_data_page_points": None,
         # For this long after CreateCluster / CreateService / a target group's first
         # association, CreateTaskSet answers ClusterNotFound / ServiceNotFound / the
         # association error (propagation).  0: off.
@@ -206,6 +224,14 @@ class RigConfig:
                 isinstance(k, str) and v in allowed for k, v in states.items()):
             raise ValueError(f"alarm_evaluation_states maps alarm names to one of {sorted(allowed)}")
         switches["alarm_evaluation_states"] = dict(states)
+        statuses = switches["metric_data_statuses"]
+        if not isinstance(statuses, dict) or not all(
+                isinstance(k, str) and v in METRIC_STATUSES for k, v in statuses.items()):
+            raise ValueError(f"metric_data_statuses maps metric names to one of {list(METRIC_STATUSES)}")
+        switches["metric_data_statuses"] = dict(statuses)
+        points = switches["metric_data_page_points"]
+        if points is not None and (isinstance(points, bool) or not isinstance(points, int) or points < 1):
+            raise ValueError("metric_data_page_points must be a whole number >= 1 or null")
         page = switches["elb_page_size"]
         if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 1):
             raise ValueError("elb_page_size must be a whole number >= 1 or null")
@@ -908,6 +934,33 @@ def create_load_balancer(self, *args, **kwargs):
     return balancer
 
 
+_original_describe_target_groups = ELBv2Backend.describe_target_groups
+
+
+def _sync_load_balancer_arns(backend: ELBv2Backend) -> None:
+    """Real AWS: a target group's LoadBalancerArns are the load balancers whose listeners or
+    rules forward to it now, each once. moto appends one at every CreateListener/CreateRule
+    that names it (twice for two rules) and never updates them on Modify*/Delete*, so a
+    target group added by ModifyRule reads as unattached and one taken out stays attached."""
+    using: dict[str, list[str]] = {arn: [] for arn in backend.target_groups}
+    for balancer in backend.load_balancers.values():
+        routed: set[str] = set()
+        for listener in balancer.listeners.values():
+            routed |= set(_forward_weights(listener.default_actions))
+            for rule in listener._non_default_rules.values():
+                routed |= set(_forward_weights(rule.actions))
+        for arn in routed:
+            if arn in using:
+                using[arn].append(balancer.arn)
+    for arn, group in backend.target_groups.items():
+        group.load_balancer_arns = using[arn]
+
+
+def describe_target_groups(self, *args, **kwargs):
+    _sync_load_balancer_arns(self)
+    return _original_describe_target_groups(self, *args, **kwargs)
+
+
 _original_create_listener = ELBv2Backend.create_listener
 _original_modify_listener = ELBv2Backend.modify_listener
 _original_create_rule = ELBv2Backend.create_rule
@@ -1069,6 +1122,7 @@ def install_patches() -> None:
     elb.create_listener = validate_forward_actions(create_listener, "actions", "defaultActions")
     elb.modify_listener = validate_forward_actions(modify_listener, "actions", "defaultActions")
     elb.delete_rule = delete_rule
+    elb.describe_target_groups = describe_target_groups
 
     native.install(sys.modules[__name__])
 
@@ -1078,6 +1132,7 @@ def install_patches() -> None:
         elb_response.describe_listeners, "Listeners", _all_listeners)
     elb_response.describe_target_groups = paged(
         elb_response.describe_target_groups, "TargetGroups", _all_target_groups)
+    install_cloudwatch_patches()
 
 
 # --------------------------------------------------------------------------
@@ -1389,76 +1444,113 @@ def model_request(environ, operation: str | None) -> tuple[bool, bool] | None:
 
 
 # --------------------------------------------------------------------------
-# CloudWatch over Smithy RPC v2 CBOR
+# CloudWatch: what moto 5.2.6 lacks
 # --------------------------------------------------------------------------
 #
-# Real CloudWatch answers the `smithy-rpc-v2-cbor` protocol the current AWS SDKs speak
-# (POST /service/GraniteServiceVersion20100801/operation/<Op>, `smithy-protocol:
-# rpc-v2-cbor`, CBOR bodies); moto only speaks its query protocol. These operations are what
-# ecsx and the rig use, served from moto's CloudWatch backend.
+# moto 5.2.6 serves CloudWatch over Smithy RPC v2 CBOR itself (the protocol the AWS SDK for
+# Rust speaks), and its GetMetricData returns PutMetricData points for MetricStat queries.
+# What it lacks, patched below: an alarm's EvaluationState; percentile statistics (pNN);
+# a result StatusCode other than Complete; pages (MaxDatapoints, NextToken); dimensions that
+# match whatever order a query lists them in.
 
-CBOR_PREFIX = "/service/GraniteServiceVersion20100801/operation/"
-ACCOUNT = "123456789012"
-
-
-def _cbor_region(environ) -> str:
-    scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split("/")
-    return scope[2] if len(scope) > 2 else "us-east-1"
-
-
-def _alarm_shape(alarm) -> dict[str, Any]:
-    updated = alarm.state_updated_timestamp
-    shape = {
-        "AlarmName": alarm.name,
-        "AlarmArn": alarm.alarm_arn,
-        "StateValue": alarm.state_value,
-        "StateReason": alarm.state_reason or "",
-        # Smithy RPC v2 CBOR timestamps: tag 1, seconds since the epoch.
-        "StateUpdatedTimestamp": cbor2.CBORTag(1, updated.timestamp()) if updated else None,
-        "EvaluationState": CONFIG.alarm_evaluation_states.get(alarm.name),
-    }
-    return {k: v for k, v in shape.items() if v is not None}
+METRIC_STATUSES = ("PartialData", "InternalError", "Forbidden")
+PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?)")
+# NextToken -> the results still to send (a token is good once, as in moto's ListMetrics).
+METRIC_PAGES: dict[str, list[dict[str, Any]]] = {}
+_original_statistic = Statistics.get_statistics_for_type
 
 
-def cloudwatch_cbor(environ, start_response):
-    operation = environ.get("PATH_INFO", "")[len(CBOR_PREFIX):]
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    raw = environ["wsgi.input"].read(length) if length else b""
-    body = cbor2.loads(raw) if raw else {}
-    backend = cloudwatch_backends[ACCOUNT][_cbor_region(environ)]
-    status, answer = "200 OK", {}
-    try:
-        if operation == "DescribeAlarms":
-            names = body.get("AlarmNames")
-            alarms = backend.get_alarms_by_alarm_names(names) if names else backend.describe_alarms()
-            answer = {"MetricAlarms": [_alarm_shape(a) for a in alarms], "CompositeAlarms": []}
-        elif operation == "PutMetricAlarm":
-            backend.put_metric_alarm(
-                name=body["AlarmName"], namespace=body.get("Namespace"),
-                metric_name=body.get("MetricName"),
-                comparison_operator=body.get("ComparisonOperator"),
-                evaluation_periods=body.get("EvaluationPeriods"), period=body.get("Period"),
-                threshold=body.get("Threshold"), statistic=body.get("Statistic"),
-                description=body.get("AlarmDescription", ""), dimensions=body.get("Dimensions", []),
-                alarm_actions=body.get("AlarmActions", []),
-            )
-        elif operation == "DeleteAlarms":
-            backend.delete_alarms(body.get("AlarmNames", []))
-        elif operation == "SetAlarmState":
-            backend.set_alarm_state(body["AlarmName"], body.get("StateReason", ""),
-                                    body.get("StateReasonData"), body["StateValue"])
-        else:
-            status, answer = "400 Bad Request", {
-                "__type": "InvalidAction", "message": f"the rig does not serve {operation} over CBOR"}
-    except ServiceException as e:
-        status, answer = "400 Bad Request", {"__type": e.code, "message": e.message}
-    except Exception as e:  # moto raises its own types for missing alarms
-        status, answer = "400 Bad Request", {"__type": type(e).__name__, "message": str(e)}
-    data = cbor2.dumps({k: v for k, v in answer.items() if v is not None})
-    start_response(status, [("Content-Type", "application/cbor"),
-                            ("smithy-protocol", "rpc-v2-cbor"),
-                            ("Content-Length", str(len(data)))])
-    return [data]
+def _alarm_evaluation_state(alarm) -> str | None:
+    """DescribeAlarms reports EvaluationState (PARTIAL_DATA, EVALUATION_FAILURE,
+    EVALUATION_ERROR) when CloudWatch cannot evaluate a metric alarm normally."""
+    return CONFIG.alarm_evaluation_states.get(alarm.name)
+
+
+def statistic(self, stat: str):
+    """Percentiles (`p99`, `p99.9`) over the values published in the period, nearest rank.
+    CloudWatch computes them for metrics published as values (ALB's TargetResponseTime p99);
+    moto answers None. Statistic sets carry no values, so a period of only those has none."""
+    match = PERCENTILE.fullmatch(stat)
+    if match is None:
+        return _original_statistic(self, stat)
+    values = sorted(self.metric_single_values_list)
+    if not values:
+        return None
+    rank = math.ceil(float(match.group(1)) / 100.0 * len(values))
+    return values[min(max(rank, 1), len(values)) - 1]
+
+
+def dimension_before(self, other) -> bool:
+    """CloudWatch matches a metric's dimensions as a set, in any order. moto compares the
+    sorted lists, but its Dimension.__lt__ compares a value with a name, so two orders of the
+    same dimensions may sort differently and a query finds no points; order by (name, value)."""
+    return (self.name or "", self.value or "") < (other.name or "", other.value or "")
+
+
+def _metric_name(query: dict[str, Any]) -> str | None:
+    return ((query.get("MetricStat") or {}).get("Metric") or {}).get("MetricName")
+
+
+def get_metric_data_response(self) -> ActionResult:
+    """GetMetricData with what real CloudWatch adds to moto's answer:
+    - a result per query whose metric `metric_data_statuses` names gets that StatusCode
+      (PartialData keeps its points; InternalError and Forbidden have none);
+    - pages: at most MaxDatapoints points per answer (or `metric_data_page_points`, if
+      smaller); a result cut short says PartialData, and NextToken brings the rest."""
+    params = self._get_params()
+    token = params.get("NextToken")
+    if token:
+        results = METRIC_PAGES.pop(token, None)
+        if results is None:
+            raise CloudWatchValidationError("The parameter NextToken is invalid.")
+    else:
+        queries = params.get("MetricDataQueries", [])
+        for i, query in enumerate(queries, 1):
+            if "MetricStat" not in query and "Expression" not in query:
+                raise CloudWatchValidationError(
+                    f"The parameter MetricDataQueries.member.{i}.MetricStat is required.\n")
+        results = self.cloudwatch_backend.get_metric_data(
+            start_time=params["StartTime"], end_time=params["EndTime"], queries=queries,
+            scan_by=params.get("ScanBy") or "TimestampDescending")
+        names = {q["Id"]: _metric_name(q) for q in queries}
+        for result in results:
+            # a percentile of a period with no values is no point, not a null one
+            kept = [(t, v) for t, v in zip(result["timestamps"], result["values"]) if v is not None]
+            result["timestamps"], result["values"] = [t for t, _ in kept], [v for _, v in kept]
+            status = CONFIG.metric_data_statuses.get(names.get(result["id"]) or "")
+            if status:
+                result["status_code"] = status
+                if status != "PartialData":
+                    result["timestamps"], result["values"] = [], []
+    limit = min(int(params.get("MaxDatapoints") or 100_800),
+                CONFIG.metric_data_page_points or 100_800)
+    page, rest, room = [], [], limit
+    for result in results:
+        if rest or len(result["values"]) > room:
+            if not rest:
+                page.append({**result, "values": result["values"][:room],
+                             "timestamps": result["timestamps"][:room],
+                             "status_code": "PartialData"})
+                result = {**result, "values": result["values"][room:],
+                          "timestamps": result["timestamps"][room:]}
+            rest.append(result)
+            room = 0
+            continue
+        page.append(result)
+        room -= len(result["values"])
+    answer: dict[str, Any] = {"MetricDataResults": page}
+    if rest:
+        token = f"rig-{len(METRIC_PAGES)}-{time.monotonic_ns()}"
+        METRIC_PAGES[token] = rest
+        answer["NextToken"] = token
+    return ActionResult(answer)
+
+
+def install_cloudwatch_patches() -> None:
+    Alarm.evaluation_state = property(_alarm_evaluation_state)
+    Dimension.__lt__ = dimension_before
+    Statistics.get_statistics_for_type = statistic
+    CloudWatchResponse.get_metric_data = get_metric_data_response
 
 
 class RigApp:
@@ -1476,8 +1568,6 @@ class RigApp:
             return self.window_endpoint(environ, start_response)
         if path == "/_rig/traffic":
             return self.traffic_endpoint(environ, start_response)
-        if path.startswith(CBOR_PREFIX):
-            return cloudwatch_cbor(environ, start_response)
         operation = operation_of(environ) if WINDOW.open else None
         if operation is not None:
             WINDOW.note(operation)

@@ -1,5 +1,5 @@
 """Tests for the patched moto launcher: each asserts one real-AWS behaviour
-that plain moto 5.2.5 gets wrong, so removing a patch makes a test fail.
+that plain moto 5.2.6 gets wrong, so removing a patch makes a test fail.
 
 Run: .venv/bin/python -m pytest tests/rig -q
 """
@@ -723,6 +723,45 @@ def test_elb_describe_answers_page_one_item_at_a_time(emulator, elbv2, infrastru
         elbv2.describe_rules(ListenerArn=listener, Marker="not-a-marker")
 
 
+def test_target_group_load_balancers_follow_what_forwards_to_it(elbv2, infrastructure):
+    """LoadBalancerArns name each load balancer forwarding to the target group now, once:
+    after a ModifyRule adds or drops it and after a DeleteRule (moto: only at Create*, with
+    repeats)."""
+    lb, listener = infrastructure["load_balancer_arn"], infrastructure["listener_arn"]
+    spare = elbv2.create_target_group(
+        Name="rig-spare", Protocol="HTTP", Port=80, VpcId=infra_vpc(elbv2, infrastructure),
+        TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+
+    def balancers(arn):
+        return elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0][
+            "LoadBalancerArns"]
+
+    blue = infrastructure["blue_target_group_arn"]
+    assert balancers(blue) == [lb]  # the listener, the test listener and a rule: once
+    assert balancers(spare) == []
+    rule = infrastructure["rule_arn"]
+    spared = [{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+        {"TargetGroupArn": blue, "Weight": 100}, {"TargetGroupArn": spare, "Weight": 0}]}}]
+    elbv2.modify_rule(RuleArn=rule, Actions=spared)
+    assert balancers(spare) == [lb]
+    only = elbv2.create_rule(
+        ListenerArn=listener, Priority=60, Actions=[{"Type": "forward",
+                                                     "TargetGroupArn": spare}],
+        Conditions=[{"Field": "path-pattern", "Values": ["/spare/*"]}])["Rules"][0]["RuleArn"]
+    elbv2.modify_rule(RuleArn=rule, Actions=forward(infrastructure))
+    assert balancers(spare) == [lb]
+    elbv2.delete_rule(RuleArn=only)
+    assert balancers(spare) == []
+    listed = {g["TargetGroupArn"]: g["LoadBalancerArns"]
+              for g in elbv2.describe_target_groups()["TargetGroups"]}
+    assert listed[spare] == [] and listed[blue] == [lb]
+
+
+def infra_vpc(elbv2, infrastructure) -> str:
+    blue = infrastructure["blue_target_group_arn"]
+    return elbv2.describe_target_groups(TargetGroupArns=[blue])["TargetGroups"][0]["VpcId"]
+
+
 def test_elb_describe_shows_the_old_actions_for_a_while_after_modify(emulator, elbv2,
                                                                     infrastructure):
     configure(emulator, elb_stale_seconds=1.5)
@@ -1116,15 +1155,17 @@ def cbor_call(endpoint: str, operation: str, body: dict) -> tuple[int, dict, dic
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), cbor2.loads(response.read())
+            raw = response.read()
+            # an operation without output (SetAlarmState, DeleteAlarms) answers an empty body
+            return response.status, dict(response.headers), cbor2.loads(raw) if raw else {}
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), cbor2.loads(error.read())
 
 
 def test_cloudwatch_alarms_over_rpc_v2_cbor(emulator):
-    """The AWS SDK for Rust talks to CloudWatch in Smithy RPC v2 CBOR; moto alone does not
-    understand it. The alarm set with boto3 (query protocol) reads back over CBOR, and one
-    set over CBOR reads back with boto3."""
+    """The AWS SDK for Rust talks to CloudWatch in Smithy RPC v2 CBOR, which moto 5.2.6 serves
+    itself. The alarm set with boto3 reads back over CBOR, and one set over CBOR reads back
+    with boto3; EvaluationState (which moto never reports) is the rig's patch."""
     cw = client(emulator, "cloudwatch")
     cw.put_metric_alarm(AlarmName="web-5xx", Namespace="rig", MetricName="5xx", Statistic="Sum",
                         Period=60, EvaluationPeriods=1, Threshold=1.0,

@@ -5,8 +5,13 @@ use aws_sdk_elasticloadbalancingv2::types::{self as elb};
 use aws_sdk_elasticloadbalancingv2::Client;
 
 mod router;
+mod target_groups;
 
 pub use router::{Balancer, Forward, Kind, OtherAction, Router, RouterAction, Stickiness};
+pub use target_groups::{
+    all_target_groups, deregistration_delay, find_target_group, registered_targets, TargetGroup,
+    DEFAULT_DEREGISTRATION_DELAY,
+};
 
 /// Checks that an answer named every requested ARN: ELBv2 may page, and a partial answer must
 /// never read as "nothing to shift".
@@ -203,97 +208,42 @@ async fn rules_of(elbv2: &Client, listener: &str) -> Result<Vec<Router>, AwsErro
     .await
 }
 
-/// A target group as ecsx needs it: which load balancers use it, and how long ELBv2 keeps
-/// draining a deregistered target (what a deleted task set's DRAINING lasts).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TargetGroup {
-    pub arn: String,
-    pub load_balancer_arns: Vec<String>,
-    /// `TCP`, `UDP`, `TCP_UDP`, `TLS` on a Network Load Balancer; `HTTP`/`HTTPS` on an ALB.
-    pub protocol: Option<String>,
+/// What import finds around the primary target group: the load balancers that use it, and
+/// the listeners and rules on them.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    /// The primary target group as DescribeTargetGroups shows it.
+    pub primary: TargetGroup,
+    /// The listeners and rules that split traffic between the primary and one other target
+    /// group: what an imported deployment manages.
+    pub splits: Vec<Router>,
+    /// That other target group (the canary's, when it was known).
+    pub other: Option<String>,
+    /// Every listener and rule of the primary's load balancers, each once, listeners before
+    /// their rules.
+    pub all: Vec<Router>,
 }
 
-impl TargetGroup {
-    /// ECS refuses a task set on a target group no listener or rule forwards to
-    /// ("does not have an associated load balancer").
-    pub fn is_associated(&self) -> bool {
-        !self.load_balancer_arns.is_empty()
-    }
-}
-
-/// One DescribeTargetGroups call for one target group.
-pub async fn find_target_group(elbv2: &Client, arn: &str) -> Result<TargetGroup, AwsError> {
-    let out = elbv2
-        .describe_target_groups()
-        .target_group_arns(arn)
-        .send()
-        .await
-        .map_err(|e| {
-            AwsError::from_sdk(
-                "DescribeTargetGroups",
-                e,
-                &["TargetGroupNotFound"],
-                "target group",
-                arn,
-            )
-        })?;
-    out.target_groups()
-        .iter()
-        .find(|t| t.target_group_arn() == Some(arn))
-        .map(|t| TargetGroup {
-            arn: arn.to_string(),
-            load_balancer_arns: t.load_balancer_arns().to_vec(),
-            protocol: t.protocol().map(|p| p.as_str().to_string()),
-        })
-        .ok_or_else(|| AwsError::NotFound {
-            what: "target group",
-            id: arn.to_string(),
-        })
-}
-
-/// ELBv2's default deregistration delay (the `deregistration_delay.timeout_seconds` attribute).
-pub const DEFAULT_DEREGISTRATION_DELAY: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// How long a target of `arn` stays draining after deregistration: one
-/// DescribeTargetGroupAttributes call; the 300 s default when the attribute is absent.
-pub async fn deregistration_delay(
-    elbv2: &Client,
-    arn: &str,
-) -> Result<std::time::Duration, AwsError> {
-    let out = elbv2
-        .describe_target_group_attributes()
-        .target_group_arn(arn)
-        .send()
-        .await
-        .map_err(|e| {
-            AwsError::from_sdk(
-                "DescribeTargetGroupAttributes",
-                e,
-                &["TargetGroupNotFound"],
-                "target group",
-                arn,
-            )
-        })?;
-    Ok(out
-        .attributes()
-        .iter()
-        .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
-        .and_then(|a| a.value()?.parse::<u64>().ok())
-        .map(std::time::Duration::from_secs)
-        .unwrap_or(DEFAULT_DEREGISTRATION_DELAY))
-}
-
-/// Finds the listeners and rules of the primary target group's load balancers that split
-/// traffic between it and one other target group (`canary_tg` when known): what an imported
-/// deployment manages. Returns them with the other target group. Used by import only.
+/// Reads the primary target group, then every listener and rule of its load balancers, and
+/// finds those that split traffic between it and one other target group (`canary_tg` when
+/// known). Used by import only.
 pub async fn discover(
     elbv2: &Client,
     primary_tg: &str,
     canary_tg: Option<&str>,
-) -> Result<(Vec<Router>, Option<String>), AwsError> {
-    let lbs = find_target_group(elbv2, primary_tg)
-        .await?
-        .load_balancer_arns;
+) -> Result<Discovered, AwsError> {
+    let primary = find_target_group(elbv2, primary_tg).await?;
+    let mut all = Vec::new();
+    for lb in &primary.load_balancer_arns {
+        for listener in listeners_of(elbv2, lb).await? {
+            let rules = rules_of(elbv2, &listener.arn).await?;
+            all.push(listener);
+            all.extend(rules);
+        }
+    }
+    // A rule can be listed under more than one listener call; keep each once.
+    let mut seen = std::collections::HashSet::new();
+    all.retain(|r| seen.insert(r.arn.clone()));
     let mut other: Option<String> = canary_tg.map(str::to_string);
     let mut both = |r: &Router| {
         let w = r.weights().unwrap_or_default();
@@ -313,24 +263,13 @@ pub async fn discover(
             }
         }
     };
-    let mut found = Vec::new();
-    for lb in lbs {
-        for listener in listeners_of(elbv2, &lb).await? {
-            let rules = rules_of(elbv2, &listener.arn).await?;
-            if both(&listener) {
-                found.push(listener);
-            }
-            for rule in rules {
-                if both(&rule) {
-                    found.push(rule);
-                }
-            }
-        }
-    }
-    // A rule can be listed under more than one listener call; keep each once.
-    let mut seen = std::collections::HashSet::new();
-    found.retain(|r| seen.insert(r.arn.clone()));
-    Ok((found, other))
+    let splits = all.iter().filter(|r| both(r)).cloned().collect();
+    Ok(Discovered {
+        primary,
+        splits,
+        other,
+        all,
+    })
 }
 
 /// Router writes this process has started or finished; a shared refresh read of routers

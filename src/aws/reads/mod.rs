@@ -1,7 +1,7 @@
 //! Reads this process shares: concurrent Describe calls merged into one call (`coalesce`),
 //! and the reads of a refresh, a plan or a write kept for a moment so the next step need not
 //! repeat them (`Reads`: 10 s for a plan after its refresh, 2 s between deployments of one
-//! refresh, 1 s before a write).
+//! refresh, 1 s before a write, 10 s for the region's target groups that adoption lists).
 
 mod coalesce;
 
@@ -9,10 +9,10 @@ pub use coalesce::{window_from, MAX_ROUTER_ARNS, MAX_SERVICES, REFRESH_SHARE, RE
 pub(crate) use coalesce::{Coalescer, Describe, DescribeRouters, DescribeServices};
 
 use super::ecs::Service;
-use super::elbv2::{Kind, Router};
+use super::elbv2::{Kind, Router, TargetGroup};
 use super::AwsError;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What a refresh read moments ago, for the plan-time checks of the same plan.
@@ -62,6 +62,40 @@ impl RouterShare {
 /// each apply, and the read-back that ends one shift before the next, are that recent.
 pub const JUST_READ: Duration = Duration::from_secs(1);
 
+/// A listing made once and shared for `ttl`: concurrent askers wait for the one in flight
+/// (the lock is held across it), later ones take it until it is `ttl` old. A failed listing
+/// is not kept.
+#[derive(Debug)]
+struct Shared<T> {
+    ttl: Duration,
+    slot: tokio::sync::Mutex<Option<(Instant, Arc<T>)>>,
+}
+
+impl<T> Shared<T> {
+    fn new(ttl: Duration) -> Shared<T> {
+        Shared {
+            ttl,
+            slot: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn get<F, Fut>(&self, list: F) -> Result<Arc<T>, AwsError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AwsError>>,
+    {
+        let mut held = self.slot.lock().await;
+        if let Some((at, listed)) = held.as_ref() {
+            if at.elapsed() < self.ttl {
+                return Ok(listed.clone());
+            }
+        }
+        let listed = Arc::new(list().await?);
+        *held = Some((Instant::now(), listed.clone()));
+        Ok(listed)
+    }
+}
+
 /// What this process read last, for [`Reads::routers_just_read`] and [`Reads::service_just_read`].
 #[derive(Debug, Default)]
 struct JustRead {
@@ -81,6 +115,9 @@ pub struct Reads {
     share: Option<Mutex<RouterShare>>,
     /// None with coalescing off: every check reads afresh.
     just_read: Option<Mutex<JustRead>>,
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    /// The region's target groups as last listed; None with coalescing off.
+    target_groups: Option<Shared<Vec<TargetGroup>>>,
 }
 
 impl Reads {
@@ -92,11 +129,24 @@ impl Reads {
         Reads {
             services: Coalescer::new(DescribeServices(ecs), window),
             listeners: Coalescer::new(DescribeRouters(elbv2.clone(), Kind::Listener), window),
-            rules: Coalescer::new(DescribeRouters(elbv2, Kind::Rule), window),
+            rules: Coalescer::new(DescribeRouters(elbv2.clone(), Kind::Rule), window),
             recent: Mutex::new(Recent::default()),
             ttl: REUSE_TTL,
             share: window.map(|_| Mutex::new(RouterShare::default())),
             just_read: window.map(|_| Mutex::new(JustRead::default())),
+            elbv2,
+            target_groups: window.map(|_| Shared::new(REUSE_TTL)),
+        }
+    }
+
+    /// Every target group of the region ([`super::elbv2::all_target_groups`]), listed once for
+    /// all who ask within the TTL: adoption looks for a canary target group per service, and a
+    /// listing of a cluster asks for each. With coalescing off, every call lists.
+    pub async fn all_target_groups(&self) -> Result<Arc<Vec<TargetGroup>>, AwsError> {
+        let list = || super::elbv2::all_target_groups(&self.elbv2);
+        match &self.target_groups {
+            Some(shared) => shared.get(list).await,
+            None => Ok(Arc::new(list().await?)),
         }
     }
 
@@ -264,5 +314,43 @@ impl Reads {
                 .filter_map(|a| r.routers.remove(a).map(|(_, x)| x))
                 .collect(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    #[tokio::test]
+    async fn a_listing_is_made_once_for_concurrent_and_later_askers_until_it_is_old() {
+        let shared: Shared<usize> = Shared::new(Duration::from_millis(200));
+        let calls = AtomicUsize::new(0);
+        let list = || async {
+            let n = calls.fetch_add(1, SeqCst) + 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<usize, AwsError>(n)
+        };
+        let (a, b, c) = tokio::join!(shared.get(list), shared.get(list), shared.get(list));
+        assert_eq!((*a.unwrap(), *b.unwrap(), *c.unwrap()), (1, 1, 1));
+        assert_eq!(*shared.get(list).await.unwrap(), 1);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(*shared.get(list).await.unwrap(), 2);
+        assert_eq!(calls.load(SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_listing_is_not_kept() {
+        let shared: Shared<u8> = Shared::new(Duration::from_secs(10));
+        let failed = shared
+            .get(|| async {
+                Err(AwsError::NotFound {
+                    what: "target groups",
+                    id: String::new(),
+                })
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(*shared.get(|| async { Ok(7) }).await.unwrap(), 7);
     }
 }

@@ -216,7 +216,7 @@ impl Action for Continue {
             let end = Release::read(after.get("last_release"));
             progress
                 .say(match end {
-                    Some(r) if r.result == Outcome::AwaitingApproval => {
+                    Some(r) if r.waits() => {
                         format!("held again: {}", r.reason)
                     }
                     Some(r) => format!("release {}", r.result),

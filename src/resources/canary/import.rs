@@ -1,7 +1,9 @@
 //! Import: rebuild a deployment from a running service (task set template from ECS, target
-//! groups, the listeners and rules that split between them), then adopt its task sets.
+//! groups, the listeners and rules that split between them or forward plainly to the
+//! PRIMARY's), then adopt its task sets.
 
 use super::drift::Drift;
+use super::pairing;
 use super::template::{EcsDefault, Template};
 use crate::aws::ecs::{self, TaskSet};
 use crate::aws::elbv2::{self, Router};
@@ -32,17 +34,28 @@ pub(crate) async fn state_from_aws(
     service: &str,
     diags: &mut Diagnostics,
 ) -> Value {
+    adoption(ctx, cluster, service, diags).await.0
+}
+
+/// [`state_from_aws`], and for a plain forward without a canary target group, why none was
+/// chosen (the listing explains the service with it).
+pub(crate) async fn adoption(
+    ctx: &Ctx,
+    cluster: &str,
+    service: &str,
+    diags: &mut Diagnostics,
+) -> (Value, Option<String>) {
     if external_service(ctx, cluster, service, diags)
         .await
         .is_none()
     {
-        return Value::Null;
+        return (Value::Null, None);
     }
     let listed = ecs::find_task_sets(&ctx.aws.ecs, cluster, service, &[]).await;
     let subject = format!("service {service:?} in cluster {cluster:?}");
     let Some((sets, _)) = reported(listed, diags, None, "Could not list task sets", &subject)
     else {
-        return Value::Null;
+        return (Value::Null, None);
     };
     let live: Vec<&TaskSet> = sets.iter().filter(|t| !t.is_draining()).collect();
     let Some(stable) = live.iter().find(|t| t.is_primary()) else {
@@ -50,7 +63,7 @@ pub(crate) async fn state_from_aws(
             "Nothing to import",
             format!("Service {service:?} in cluster {cluster:?} has no PRIMARY task set."),
         );
-        return Value::Null;
+        return (Value::Null, None);
     };
     let others: Vec<&&TaskSet> = live.iter().filter(|t| t.id != stable.id).collect();
     if others.len() > 1 {
@@ -62,7 +75,7 @@ pub(crate) async fn state_from_aws(
                 stable.id
             ),
         );
-        return Value::Null;
+        return (Value::Null, None);
     }
     let canary = others.first();
     let deployment = resource_id(cluster, service);
@@ -80,7 +93,7 @@ pub(crate) async fn state_from_aws(
                 claimed.join(", ")
             ),
         );
-        return Value::Null;
+        return (Value::Null, None);
     }
     let primary_tg = stable
         .target_group_arns
@@ -95,22 +108,25 @@ pub(crate) async fn state_from_aws(
             "Canary is not on its own target group",
             format!("Task set {} must sit on a target group other than the PRIMARY's to be imported as the canary.", canary.map(|c| c.id.as_str()).unwrap_or_default()),
         );
-        return Value::Null;
+        return (Value::Null, None);
     }
-    let (routers, canary_tg) =
-        match elbv2::discover(&ctx.aws.elbv2, &primary_tg, canary_tg.as_deref()).await {
-            Ok(r) => r,
-            Err(e) => {
-                aws_error(
-                    diags,
-                    None,
-                    "Could not find the listeners and rules",
-                    &format!("target group {primary_tg}"),
-                    &e,
-                );
-                return Value::Null;
-            }
-        };
+    let found = match elbv2::discover(&ctx.aws.elbv2, &primary_tg, canary_tg.as_deref()).await {
+        Ok(r) => r,
+        Err(e) => {
+            aws_error(
+                diags,
+                None,
+                "Could not find the listeners and rules",
+                &format!("target group {primary_tg}"),
+                &e,
+            );
+            return (Value::Null, None);
+        }
+    };
+    let (routers, canary_tg, unpaired) = match (&found.other, canary) {
+        (None, None) => pair_plain_forward(ctx, service, &found, diags).await,
+        _ => (found.splits, found.other, None),
+    };
     let (routers, test_routers, left_out) =
         classify_by_routing(routers, &primary_tg, canary_tg.as_deref(), canary.is_some());
     for r in &left_out {
@@ -165,7 +181,61 @@ pub(crate) async fn state_from_aws(
     );
     let mut state = super::observe::read(ctx, &state, diags).await;
     state.set("rollout_steps", Value::List(vec![]));
-    state
+    (state, unpaired)
+}
+
+/// A service whose routers forward to its PRIMARY's target group alone (a plain forward, the
+/// usual state before ecsx): the canary target group [`pairing`] chooses and those routers,
+/// which the first apply turns into weighted forwards (100/0). Without a choice: no routers, no
+/// canary target group, and why (also a warning, for an import by hand).
+async fn pair_plain_forward(
+    ctx: &Ctx,
+    service: &str,
+    found: &elbv2::Discovered,
+    diags: &mut Diagnostics,
+) -> (Vec<Router>, Option<String>, Option<String>) {
+    let plain = pairing::plain_forwards(&found.all, &found.primary.arn);
+    if plain.is_empty() {
+        return (vec![], None, None);
+    }
+    let why = match canary_target_group(ctx, &found.primary).await {
+        Ok(Ok(canary)) => return (plain, Some(canary), None),
+        Ok(Err(why)) => why,
+        Err(e) => format!("the target groups could not be read: {e}"),
+    };
+    diags.warning(
+        "No canary target group for a plain forward",
+        format!(
+            "Listeners or rules of service {service:?} forward to its PRIMARY task set's target group {} alone, and import chose no canary target group: {}. \
+             Name one in traffic.canary_target_group_arn and the listeners or rules in traffic.listener_arns / traffic.listener_rule_arns; the first apply then makes each plain forward a weighted one (100/0) without moving traffic.",
+            found.primary.name,
+            why.trim_end_matches('.')
+        ),
+    );
+    (vec![], None, Some(why))
+}
+
+/// The one target group that can be `primary`'s canary's ([`pairing`]'s rules), or why none
+/// can. Lists the region's target groups once for all services asked about within seconds,
+/// then reads the registered targets of unattached ones until two are found free.
+async fn canary_target_group(
+    ctx: &Ctx,
+    primary: &elbv2::TargetGroup,
+) -> Result<Result<String, String>, crate::aws::AwsError> {
+    let all = ctx.aws.reads.all_target_groups().await?;
+    let (unattached, mut unfit) = pairing::routing_like(primary, &all);
+    let mut free = Vec::new();
+    for t in unattached {
+        // Two free ones already make the choice ambiguous: the rest need not be read.
+        if free.len() == 2 {
+            break;
+        }
+        match elbv2::registered_targets(&ctx.aws.elbv2, &t.arn).await? {
+            0 => free.push(t),
+            n => unfit.push((t, pairing::Unfit::Targets(n))),
+        }
+    }
+    Ok(pairing::choose(primary, &free, &unfit))
 }
 
 /// The state import builds from what it found, before the refresh reads it again: the

@@ -14,7 +14,7 @@ const TYPE_NAME: &str = "ecsx_canary_deployment";
 
 pub(super) fn schema() -> Schema {
     adopt::list_schema(
-        "Lists the services of a cluster that can become canary deployments: EXTERNAL-controller services with a PRIMARY task set, at most one other task set on its own target group, a listener or rule that splits traffic between the PRIMARY's target group and a second one, and no task set another controller manages. \
+        "Lists the services of a cluster that can become canary deployments: EXTERNAL-controller services with a PRIMARY task set, at most one other task set on its own target group, listeners or rules that split traffic between the PRIMARY's target group and a second one (or forward to the PRIMARY's alone while exactly one free target group of the same kind can be the canary's: see the adoption guide), and no task set another controller manages. \
          With `include_resource`, each result carries the state import would build: the task set template from ECS, the target groups, and the listeners and rules that forward to them. \
          Services that cannot be adopted come back as warnings naming the reason. Listing only reads AWS.",
     )
@@ -50,7 +50,7 @@ async fn adoptable(ctx: &Ctx, svc: &Service) -> Result<(Value, Diagnostics), Str
     }
     let cluster = arn::cluster_name(&svc.cluster_arn);
     let mut d = Diagnostics::new();
-    let state = import::state_from_aws(ctx, cluster, &svc.name, &mut d).await;
+    let (state, unpaired) = import::adoption(ctx, cluster, &svc.name, &mut d).await;
     let first_error = d.iter().find(|x| x.severity == Severity::Error).map(|e| {
         format!(
             "{}: {}",
@@ -61,7 +61,7 @@ async fn adoptable(ctx: &Ctx, svc: &Service) -> Result<(Value, Diagnostics), Str
     match first_error {
         Some(reason) => Err(reason),
         None if state.is_null() => Err("it went away while it was being listed".to_string()),
-        None => match unrouted(&state) {
+        None => match unrouted(&state, unpaired.as_deref()) {
             Some(reason) => Err(reason),
             None => Ok((state, d)),
         },
@@ -69,10 +69,11 @@ async fn adoptable(ctx: &Ctx, svc: &Service) -> Result<(Value, Diagnostics), Str
 }
 
 /// Why the state import built has no traffic a configuration could be generated from: no
-/// second target group, or no listener or rule splitting traffic between the two (a plain
-/// forward to one target group). `terraform validate` refuses a configuration without them, so
-/// such a service is not offered for `-generate-config-out`.
-fn unrouted(state: &Value) -> Option<String> {
+/// listener or rule forwards to the PRIMARY's target group with a second one, and no canary
+/// target group could be chosen for a plain forward (`unpaired`: why, from import's warning).
+/// `terraform validate` refuses a configuration without them, so such a service is not
+/// offered for `-generate-config-out`.
+fn unrouted(state: &Value, unpaired: Option<&str>) -> Option<String> {
     let traffic = state.block("traffic");
     let primary = traffic
         .get("primary_target_group_arn")
@@ -82,13 +83,21 @@ fn unrouted(state: &Value) -> Option<String> {
     let routers = ["listener_arns", "listener_rule_arns"]
         .iter()
         .any(|k| !traffic.get(k).as_list().is_empty());
-    if traffic.get("canary_target_group_arn").is_null() || !routers {
-        return Some(format!(
-            "no listener or listener rule splits traffic between the PRIMARY task set's target group {primary} and a second target group (a forward to {primary} alone has no canary target group to shift to), \
-             so there is no traffic block to generate. Create a second target group for the canary (same VPC, protocol and port), then import with an import block and a configuration that names it in traffic.canary_target_group_arn and the listeners or rules in traffic.listener_arns / traffic.listener_rule_arns"
-        ));
+    if !traffic.get("canary_target_group_arn").is_null() && routers {
+        return None;
     }
-    None
+    let todo = "name it in traffic.canary_target_group_arn and the listeners or rules in traffic.listener_arns / traffic.listener_rule_arns of a configuration, then import with an import block";
+    Some(match unpaired {
+        Some(why) => format!(
+            "listeners or rules forward to the PRIMARY task set's target group {primary} alone, and no canary target group was chosen: {}. \
+             Pick the canary target group (or create one: same VPC, protocol, port and target type, attached to no load balancer), {todo}",
+            why.trim_end_matches('.')
+        ),
+        None => format!(
+            "no listener or listener rule forwards to the PRIMARY task set's target group {primary}, alone or split with a second target group, \
+             so there is no traffic block to generate. Create a second target group for the canary (same VPC, protocol, port and target type), {todo}"
+        ),
+    })
 }
 
 /// `web: PRIMARY web:12, canary web:13, traffic 90/10, 2 task sets`: what a person scans for.
@@ -101,18 +110,30 @@ fn display_name(svc: &Service, state: &Value) -> String {
             .as_str()
             .map(arn::task_definition_label)
     };
-    let weight = |k: &str| state.get(k).as_i64().unwrap_or_default();
+    let (primary, canary) = shares(
+        state.get("primary_weight").as_i64().unwrap_or_default(),
+        state.get("canary_weight").as_i64().unwrap_or_default(),
+    );
     let mut name = format!("{}: PRIMARY {}", svc.name, label("stable").unwrap_or("?"));
     if let Some(c) = label("canary") {
         name.push_str(&format!(", canary {c}"));
     }
     name.push_str(&format!(
-        ", traffic {}/{}, {live} task set{}",
-        weight("primary_weight"),
-        weight("canary_weight"),
+        ", traffic {primary}/{canary}, {live} task set{}",
         if live == 1 { "" } else { "s" }
     ));
     name
+}
+
+/// Weights as percentages of the traffic: ELBv2 reads a plain forward to one target group as
+/// weight 1, which sends it all of it (100/0).
+fn shares(primary: i64, canary: i64) -> (i64, i64) {
+    let total = primary + canary;
+    if total <= 0 || total == 100 {
+        return (primary, canary);
+    }
+    let p = (primary * 100 + total / 2) / total;
+    (p, 100 - p)
 }
 
 #[cfg(test)]
@@ -144,11 +165,25 @@ mod tests {
     }
 
     #[test]
+    fn traffic_is_shown_in_percent() {
+        assert_eq!(shares(1, 0), (100, 0));
+        assert_eq!(shares(90, 10), (90, 10));
+        assert_eq!(shares(1, 3), (25, 75));
+        assert_eq!(shares(0, 0), (0, 0));
+    }
+
+    #[test]
     fn only_services_with_a_split_to_a_second_target_group_are_offered() {
         let green = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/green/2";
-        assert_eq!(unrouted(&traffic(Some(green), &["rule"])), None);
-        let plain = unrouted(&traffic(None, &[])).expect("a plain forward is not offered");
-        assert!(plain.contains("target group blue"), "{plain}");
-        assert!(unrouted(&traffic(Some(green), &[])).is_some());
+        assert_eq!(unrouted(&traffic(Some(green), &["rule"]), None), None);
+        let lost = unrouted(&traffic(None, &[]), None).expect("nothing routed is not offered");
+        assert!(lost.contains("target group blue"), "{lost}");
+        assert!(unrouted(&traffic(Some(green), &[]), None).is_some());
+        let plain = unrouted(&traffic(None, &[]), Some("several target groups could be."))
+            .expect("an unpaired plain forward is not offered");
+        assert!(
+            plain.contains("target group blue alone, and no canary target group was chosen: several target groups could be. Pick"),
+            "{plain}"
+        );
     }
 }

@@ -6,19 +6,23 @@
 //! Three floors, each looking only down (`tests/architecture.rs` keeps it so):
 //! - data, pure: `schema` (schema, validation, timeouts), `model` (configuration and refreshed
 //!   state as typed values), `template`, `drift`, `release` (the release record and the tags
-//!   actions leave);
+//!   actions leave), `judge` (the built-in judge: canary against baseline from ALB metrics;
+//!   public for tests/);
 //! - decide, pure: `rollout` (the planner: the steps an apply makes, and their words);
 //! - act, on AWS: `routers` (read and shift listeners and rules), `safety` (plan-time
-//!   checks), `arrival` (a service switched onto the EXTERNAL controller), `observe` (Read), `plan` (PlanResourceChange), `apply` (the executor: run,
-//!   bake, ledger, destroy), `import`, `list` (`terraform query`), `actions`
+//!   checks), `arrival` (a service switched onto the EXTERNAL controller), `observe` (Read),
+//!   `plan` (PlanResourceChange), `apply` (the executor: run, bake, judging, ledger, destroy),
+//!   `import`, `list` (`terraform query`), `actions`
 //!   (`ecsx_canary_continue`, `ecsx_canary_abort`).
 
 mod actions;
 mod apply;
 mod arrival;
 mod drift;
+pub mod judge;
 mod model;
 mod observe;
+mod pairing;
 mod plan;
 mod release;
 mod rollout;

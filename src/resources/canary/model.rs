@@ -47,11 +47,14 @@ pub(crate) struct TrafficStep {
     pub approval: bool,
 }
 
-/// The `analysis` block: alarms that roll the release back.
+/// The `analysis` block: alarms that roll the release back, and the built-in judge.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Analysis {
     pub alarms: Vec<String>,
     pub interval: std::time::Duration,
+    /// `compare` / `metric_query` (None: alarms only); Err: settings only known at apply
+    /// that the judge cannot work with.
+    pub judge: Result<Option<super::judge::Judge>, super::judge::ConfigError>,
 }
 
 /// A task set the state knows by id and ARN.
@@ -220,6 +223,20 @@ impl Desired {
                     .as_i64()
                     .unwrap_or(0)
                     .max(record.as_ref().map_or(0, |r| r.approved_step));
+                // Held by the judge for want of a verdict: the step after the judged one
+                // waits as a gate does (past the last step, the promotion or the end).
+                let promote = canary.get("promote").as_bool() == Some(true);
+                let held = record
+                    .as_ref()
+                    .filter(|r| r.result == Outcome::Inconclusive && r.step > approved)
+                    .map(|r| {
+                        let n = r.step as usize;
+                        let last = steps.last().map_or(0, |st| st.traffic);
+                        let w = steps
+                            .get(n - 1)
+                            .map_or(if promote { 100 } else { last }, |st| st.traffic);
+                        (n, w)
+                    });
                 let resume = record
                     .filter(|r| r.result == Outcome::Interrupted && r.step > 0)
                     .map(|r| (r.step as usize, r.remaining));
@@ -229,6 +246,10 @@ impl Desired {
                     .enumerate()
                     .find(|(i, st)| st.approval && (*i as i64) + 1 > approved)
                     .map(|(i, st)| (i + 1, st.traffic));
+                let gate = match (gate, held) {
+                    (Some(g), Some(h)) => Some(if h.0 < g.0 { h } else { g }),
+                    (g, h) => g.or(h),
+                };
                 let scheduled = !steps.is_empty();
                 if let Some((n, _)) = gate {
                     steps.truncate(n - 1);
@@ -244,7 +265,7 @@ impl Desired {
                     scale: canary.get("scale_percent").as_f64().unwrap_or(100.0),
                     steps,
                     attempt,
-                    promote: canary.get("promote").as_bool() == Some(true) && gate.is_none(),
+                    promote: promote && gate.is_none(),
                     resume,
                     gate,
                 }
@@ -265,6 +286,7 @@ impl Desired {
                         .and_then(crate::duration::parse)
                         .filter(|d| !d.is_zero())
                         .unwrap_or(std::time::Duration::from_secs(30)),
+                    judge: super::judge::Judge::from_analysis(a),
                 })
             },
             last_release: Release::read(v.get("last_release")),

@@ -415,9 +415,7 @@ pub(crate) fn observe(
         .collect();
     next.set("orphaned_task_set_ids", Value::string_list(&orphans));
     next.set("drift", Drift::to_values(&drift));
-    if let Some(r) =
-        release.filter(|r| r.result == Outcome::AwaitingApproval && r.approved_step >= r.step)
-    {
+    if let Some(r) = release.filter(|r| r.waits() && r.approved_step >= r.step) {
         next.set("last_release", continued(r, &next).to_value());
     }
     if !drift.is_empty() {

@@ -258,10 +258,19 @@ fn warn_of_release_state(d: &Desired, diags: &mut Diagnostics) {
         }
     }
     if let Some((n, w)) = d.canary.as_ref().and_then(|c| c.gate) {
+        // Held by the judge for want of a verdict, or at a configured gate.
+        let why = d
+            .last_release
+            .as_ref()
+            .filter(|r| r.result == Outcome::Inconclusive && r.step == n as i64)
+            .map_or_else(
+                || format!("before step {n} ({w}%), which needs approval"),
+                |r| format!("where the judge found no verdict ({})", r.reason),
+            );
         diags.warning(
             "Release waiting for approval",
             format!(
-                "Deployment {} holds its canary at {}% before step {n} ({w}%), which needs approval. To continue, invoke an ecsx_canary_continue action for it (Terraform 1.14+: terraform apply -invoke=action.ecsx_canary_continue.NAME), or set canary.approved_step = {n}.",
+                "Deployment {} holds its canary at {}% {why}. To continue, invoke an ecsx_canary_continue action for it (Terraform 1.14+: terraform apply -invoke=action.ecsx_canary_continue.NAME), or set canary.approved_step = {n}; ecsx_canary_abort rolls it back.",
                 d.id(),
                 d.weights().1
             ),
@@ -434,6 +443,7 @@ fn schedule_value(r: &Rollout) -> Value {
                         Value::from(crate::duration::format(st.pause).as_str()),
                     ),
                     ("alarms", Value::string_list(&st.alarms)),
+                    ("judge", Value::from(st.judge.clone())),
                 ])
             })
             .collect(),

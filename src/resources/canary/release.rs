@@ -24,6 +24,10 @@ pub(crate) enum Outcome {
     AwaitingApproval,
     /// `canary.promote`: the canary's version became the stable one.
     Promoted,
+    /// The built-in judge found no verdict within `inconclusive_limit` and `on_inconclusive =
+    /// "hold"`: traffic stays at the judged step, which waits like a gate (before step `step`,
+    /// the next one) for an `ecsx_canary_continue` action or a raised `canary.approved_step`.
+    Inconclusive,
     /// An alarm or an abort moved traffic back and removed the canary.
     RolledBack,
     /// A bake cut short (Ctrl-C, a timeout): the next apply finishes it.
@@ -34,9 +38,10 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
-    const ALL: [Outcome; 6] = [
+    const ALL: [Outcome; 7] = [
         Outcome::Completed,
         Outcome::AwaitingApproval,
+        Outcome::Inconclusive,
         Outcome::Promoted,
         Outcome::RolledBack,
         Outcome::Interrupted,
@@ -47,6 +52,7 @@ impl Outcome {
         match self {
             Outcome::Completed => "completed",
             Outcome::AwaitingApproval => "held",
+            Outcome::Inconclusive => "inconclusive",
             Outcome::Promoted => "promoted",
             Outcome::RolledBack => "rolled_back",
             Outcome::Interrupted => "interrupted",
@@ -176,6 +182,15 @@ impl Release {
     pub(crate) fn is_of<'a>(&self, c: impl Into<CanaryVersion<'a>>) -> bool {
         let c = c.into();
         self.task_definition == c.task_definition && self.attempt == c.attempt
+    }
+
+    /// Whether the release waits for an approval: at a gate of `step.approval`, or where the
+    /// judge held it for want of a verdict.
+    pub(crate) fn waits(&self) -> bool {
+        matches!(
+            self.result,
+            Outcome::AwaitingApproval | Outcome::Inconclusive
+        )
     }
 
     /// Whether this record holds `c` back: its version was rolled back at this attempt.
@@ -401,7 +416,7 @@ impl Release {
             (Outcome::RolledBack, Writer::Abort) => ABORTED_BY_ACTION.to_string(),
             (Outcome::RolledBack, _) => {
                 format!(
-                    "an alarm rolled the release back at step {step} during {}",
+                    "an alarm or the judge rolled the release back at step {step} during {}",
                     by.during()
                 )
             }
@@ -411,6 +426,9 @@ impl Release {
                 crate::duration::format(remaining)
             ),
             (Outcome::AwaitingApproval, _) => format!("waiting for approval of step {step}"),
+            (Outcome::Inconclusive, _) => {
+                format!("held by the judge without a verdict; waiting for approval of step {step}")
+            }
             _ => String::new(),
         };
         Some(Release {

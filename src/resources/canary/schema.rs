@@ -71,9 +71,18 @@ pub(crate) fn schema() -> Schema {
                 .attr(Attribute::optional("pause", Type::String, "How long to bake at this step, watching the alarms, before the next one, e.g. `5m`; `0s` (or unset) reads the alarms once and goes on.").check(Validator::Duration(0, crate::schema::TIMEOUT_MAX_SECS)))
                 .attr(Attribute::defaulted("approval", Type::Bool, Value::from(false), "A manual gate: the apply stops before this step's weight, successfully, with the release held at the step before, until `canary.approved_step` reaches this step's number.")),
         ));
-    let analysis = Block::new("CloudWatch alarms that roll the release back. From the first canary traffic of an apply until it ends, any of them in ALARM moves all traffic back to the stable task set, deletes the canary and fails the apply, naming the alarm; `last_release` records it.")
-        .attr(Attribute::required("alarm_names", Type::list_of(Type::String), "Names of metric or composite alarms; each must exist (checked at plan).").check(Validator::Unique))
-        .attr(Attribute::defaulted("check_interval", Type::String, Value::from("30s"), "How often the alarms are read during a bake. At least `1s`, so a bake never reads CloudWatch in a busy loop; at most `1h`, so an alarm is never left unread for longer.").check(Validator::Duration(1, 3600)));
+    let [window, delay, on_inconclusive, inconclusive_limit, judge_test_traffic] =
+        super::judge::schema::attributes();
+    let analysis = Block::new("What rolls the release back: CloudWatch alarms, the built-in judge (`compare`: the canary's target group against the baseline's), metric queries of your own, or any mix. From the first canary traffic of an apply until it ends, an alarm in ALARM or a FAIL verdict moves all traffic back to the stable task set, deletes the canary and fails the apply, naming the alarm or the metric; `last_release` records it.")
+        .attr(Attribute::optional("alarm_names", Type::list_of(Type::String), "Names of metric or composite alarms; each must exist (checked at plan).").check(Validator::Unique))
+        .attr(Attribute::defaulted("check_interval", Type::String, Value::from("30s"), "How often the alarms are read (and the judge checks) during a bake. At least `1s`, so a bake never reads CloudWatch in a busy loop; at most `1h`, so an alarm is never left unread for longer.").check(Validator::Duration(1, 3600)))
+        .attr(window)
+        .attr(delay)
+        .attr(on_inconclusive)
+        .attr(inconclusive_limit)
+        .attr(judge_test_traffic)
+        .block(super::judge::schema::compare_block())
+        .block(super::judge::schema::metric_query_block());
     let traffic = Block::new("Where traffic is split. ecsx rewrites only the forward action of these listeners and rules.")
         .attr(Attribute::required("primary_target_group_arn", Type::String, "Target group of the first stable task set. With `promotion = \"swap\"` the two target groups trade roles at each promotion (`live_target_group_arn` says which one serves now); with `\"replace\"` the stable task set returns here.").check(Validator::Arn("elasticloadbalancing", "targetgroup/")))
         .attr(Attribute::required("canary_target_group_arn", Type::String, "The other target group: the first canary's, then whichever one is idle.").check(Validator::Arn("elasticloadbalancing", "targetgroup/")))
@@ -106,13 +115,13 @@ pub(crate) fn schema() -> Schema {
         .attr(Attribute::computed("ecs_filled_in", Type::list_of(Type::String), "After an import: the `task_set` fields whose values ECS may have filled in (`security_groups`: the VPC default security group; `capacity_provider_strategy` or `launch_type`: the cluster's default; `platform_version`: the version `LATEST` resolved to). A configuration that leaves such a field unset matches the running task sets, so adopting rolls nothing; one that sets it is compared exactly. Empty after the first apply."))
         .attr(Attribute::computed(
             "schedule",
-            Type::list_of(Type::Object(vec![("traffic_percent", Type::Number), ("pause", Type::String), ("alarms", Type::list_of(Type::String))])),
-            "At plan time, the traffic steps this apply walks, in order: the canary's weight, how long it bakes there and the alarms watched meanwhile; empty when the weights do not change. Dropped from the stored state as `rollout_steps` is. For `plan -json` consumers; `rollout_steps` shows the same in words.",
+            Type::list_of(Type::Object(vec![("traffic_percent", Type::Number), ("pause", Type::String), ("alarms", Type::list_of(Type::String)), ("judge", Type::String)])),
+            "At plan time, the traffic steps this apply walks, in order: the canary's weight, how long it bakes there, the alarms watched meanwhile and what the built-in judge checks (`judge`: which target group against which, on which load balancers, by which rules; null without a judge); empty when the weights do not change. Dropped from the stored state as `rollout_steps` is. For `plan -json` consumers; `rollout_steps` shows the same in words.",
         ))
         .attr(Attribute::computed(
             "last_release",
             super::release::Release::attribute_type(),
-            "The last scheduled release of a canary version (`task_definition` at `attempt`), as of `at`. `result` is `completed`; `held` (waiting at the gate of step `step`); `promoted` (with `canary.promote`: the canary became the stable task set; `stable_task_definition` is `stable.task_definition` as configured then, and while it stays so the promoted version is the stable one); `rolled_back` (by an alarm or `ecsx_canary_abort`; `reason` says which, the step and the weight); `interrupted` (stopped during the bake of step `step`, or before it once its weight was set, with `remaining` of its pause still to go, which the next apply bakes first); or `failed` (the apply stopped on an error, `reason`; the next apply starts the release again from where traffic is). `approved_step` is the highest gate an `ecsx_canary_continue` action approved. A rolled-back version is not started again until `canary.task_definition` changes or `canary.attempt` is raised.",
+            "The last scheduled release of a canary version (`task_definition` at `attempt`), as of `at`. `result` is `completed`; `held` (waiting at the gate of step `step`); `inconclusive` (the built-in judge found no verdict within `analysis.inconclusive_limit` with `on_inconclusive = \"hold\"`: traffic stays at the judged step and the release waits, as at a gate, for approval of step `step`, the next one; `reason` gives the judge's figures); `promoted` (with `canary.promote`: the canary became the stable task set; `stable_task_definition` is `stable.task_definition` as configured then, and while it stays so the promoted version is the stable one); `rolled_back` (by an alarm or `ecsx_canary_abort`; `reason` says which, the step and the weight); `interrupted` (stopped during the bake of step `step`, or before it once its weight was set, with `remaining` of its pause still to go, which the next apply bakes first); or `failed` (the apply stopped on an error, `reason`; the next apply starts the release again from where traffic is). `approved_step` is the highest gate an `ecsx_canary_continue` action approved. A rolled-back version is not started again until `canary.task_definition` changes or `canary.attempt` is raised.",
         ).stable())
         .attr(Attribute::computed(
             super::release::StandIn::ATTRIBUTE,
@@ -237,7 +246,48 @@ pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
             "Set either canary.traffic_percent or canary.step blocks, not both: with steps, the last step's traffic_percent is where the release ends.",
         );
     }
-    let alarms = config.block("analysis").get("alarm_names");
+    let analysis = config.block("analysis");
+    super::judge::schema::validate(analysis, diags);
+    let alarms = analysis.get("alarm_names");
+    let judged = !analysis.block("compare").is_null()
+        || match analysis.get("metric_query") {
+            Value::List(l) => !l.is_empty(),
+            Value::Null => false,
+            _ => true,
+        };
+    // Only a block known at validate time: a dynamic one may still be unknown here.
+    if matches!(analysis, Value::Map(_)) && alarms.is_null() && !judged {
+        diags.error_at(
+            AttrPath::attr("analysis").index(0),
+            "Nothing to judge the release by",
+            "The analysis block names no alarm_names, no compare block and no metric_query, so the release would bake watching nothing. Add one of them, or remove the analysis block.",
+        );
+    }
+    if analysis.get("judge_test_traffic").as_str().is_some() {
+        let tests_known = ["test_listener_arns", "test_listener_rule_arns"]
+            .iter()
+            .all(|k| traffic.get(k).is_wholly_known());
+        let no_tests = ["test_listener_arns", "test_listener_rule_arns"]
+            .iter()
+            .all(|k| traffic.get(k).as_list().is_empty());
+        let path = AttrPath::attr("analysis")
+            .index(0)
+            .then("judge_test_traffic");
+        if matches!(analysis, Value::Map(_)) && !judged {
+            diags.error_at(
+                path.clone(),
+                "No judge for the test traffic",
+                "analysis.judge_test_traffic judges a new canary's test traffic with the built-in judge, but the analysis block has no compare block and no metric_query. Add one, or remove judge_test_traffic.",
+            );
+        }
+        if traffic.as_map().is_some() && tests_known && no_tests {
+            diags.error_at(
+                path,
+                "No test traffic to judge",
+                "analysis.judge_test_traffic judges the canary on test listeners before production traffic moves, but traffic names no test_listener_arns or test_listener_rule_arns. Add the test listener or rule, or remove judge_test_traffic.",
+            );
+        }
+    }
     if alarms.is_wholly_known() && matches!(alarms, Value::List(l) if l.is_empty()) {
         diags.error_at(
             AttrPath::attr("analysis").index(0).then("alarm_names"),
@@ -262,6 +312,7 @@ mod tests {
     use super::*;
 
     const BLUE: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/blue/1";
+    const TEST_LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/lb/1/9";
 
     #[test]
     fn validate_waits_for_unknown_values() {
@@ -327,6 +378,74 @@ mod tests {
                 "{want:?} missing from {found:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_analysis_block_needs_something_to_judge_by_and_a_judge_that_works() {
+        let with = |analysis: Value| {
+            let mut cfg = config(12, Some((13, 10)));
+            cfg.set("analysis", Value::List(vec![analysis]));
+            let mut d = Diagnostics::new();
+            validate(&cfg, &mut d);
+            d.iter()
+                .map(|x| (x.path.clone().unwrap().to_string(), x.summary.clone()))
+                .collect::<Vec<_>>()
+        };
+        let nothing = Value::object([("check_interval", Value::from("30s"))]);
+        assert_eq!(
+            with(nothing),
+            [(
+                "analysis[0]".to_string(),
+                "Nothing to judge the release by".to_string()
+            )]
+        );
+        let compare = |window: &str| {
+            Value::object([
+                ("compare", Value::List(vec![Value::object::<&str>([])])),
+                ("window", Value::from(window)),
+            ])
+        };
+        assert_eq!(with(compare("5m")), []);
+        // a dynamic block known only at apply waits for it
+        assert_eq!(with(Value::Unknown), []);
+        assert_eq!(
+            with(compare("150s")),
+            [(
+                "analysis[0].window".to_string(),
+                "Invalid window".to_string()
+            )]
+        );
+        // judging test traffic needs a judge and test listeners to judge on
+        let mut on_tests = compare("5m");
+        on_tests.set("judge_test_traffic", Value::from("10m"));
+        assert_eq!(
+            with(on_tests.clone()),
+            [(
+                "analysis[0].judge_test_traffic".to_string(),
+                "No test traffic to judge".to_string()
+            )]
+        );
+        let mut alarms_only = Value::object([("alarm_names", Value::string_list(["web-5xx"]))]);
+        alarms_only.set("judge_test_traffic", Value::from("10m"));
+        assert_eq!(
+            with(alarms_only)[0],
+            (
+                "analysis[0].judge_test_traffic".to_string(),
+                "No judge for the test traffic".to_string()
+            )
+        );
+        let mut cfg = config(12, Some((13, 10)));
+        let mut traffic = cfg.block("traffic").clone();
+        traffic.set("test_listener_arns", Value::string_list([TEST_LISTENER]));
+        cfg.set("traffic", Value::List(vec![traffic]));
+        cfg.set("analysis", Value::List(vec![on_tests]));
+        let mut d = Diagnostics::new();
+        validate(&cfg, &mut d);
+        assert!(
+            d.iter().next().is_none(),
+            "{:?}",
+            d.iter().collect::<Vec<_>>()
+        );
     }
 
     #[test]

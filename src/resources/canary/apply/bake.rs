@@ -1,13 +1,16 @@
 //! Bakes: a scheduled release holds the canary at each step for its pause, reading the
-//! `analysis` alarms, and rolls the release back when one fires. A bake cut short (Ctrl-C, the
-//! apply's timeout, alarms that cannot be read or no longer exist) becomes the `last_release`
-//! record the next apply resumes from: an unwatched bake never counts as passed.
+//! `analysis` alarms and checking the built-in judge, and rolls the release back when an alarm
+//! fires or the judge fails it. A bake cut short (Ctrl-C, the apply's timeout, alarms or
+//! metrics that cannot be read) becomes the `last_release` record the next apply resumes
+//! from: an unwatched or unjudged bake never counts as passed.
 
+use super::super::judge::{BakeMove, Judge, Verdict};
 use super::super::model::Desired;
 use super::super::release::Outcome;
 use super::super::release::Release;
 use super::super::rollout::BakeKind;
 use super::super::routers::{read_routers, shift};
+use super::judging;
 use super::ledger::{Cause, Failure, Ledger};
 use crate::aws::cloudwatch;
 use crate::aws::ecs;
@@ -44,15 +47,22 @@ pub(super) async fn bake(
     // As much of the pause as the apply's timeout leaves.
     let pause = full.min(live.deadline.saturating_duration_since(started));
     let at = (step, traffic);
-    // A new stable task set's walk records nothing on a stop: the apply moves all traffic
-    // back and deletes it (no canary release stopped), and the next apply walks again.
-    let stop = |f: Failure, why: &str| {
-        if kind == BakeKind::Replacement {
-            replacement_stopped(at, why)
-        } else {
-            f
+    let stop = |f: Failure, why: &str| stop_as(kind, at, f, why);
+    // The built-in judge, for steps with canary traffic (test traffic only, at step 0 of
+    // `judge_test_traffic`); a judge that cannot work stops the bake before it counts.
+    let judged = (traffic > 0 && kind != BakeKind::Promotion) || kind == BakeKind::Test;
+    let judging = if judged {
+        match judging::judge_of(d, live.live_tg.as_deref(), kind == BakeKind::Test) {
+            Ok(j) => j,
+            Err(why) => {
+                let why = format!("the judge cannot judge this release: {why}");
+                return Err(stop(unjudged(d, at, full, started, &why), &why));
+            }
         }
+    } else {
+        None
     };
+    let since = judging::now();
     loop {
         // The release itself, re-read at each check: another apply, a console edit or an abort
         // from elsewhere may have changed it, and a bake that went on would record a release
@@ -66,77 +76,148 @@ pub(super) async fn bake(
             }
         }
         if !alarms.is_empty() {
-            // Fails closed: a bake whose alarms cannot be read, or read nothing, stops here,
-            // and the record makes the next apply bake the rest of this step, watching again.
-            let found = match cloudwatch::describe(&ctx.aws.cloudwatch, alarms).await {
-                Ok(found) => found,
-                Err(e) => {
-                    let why = format!("the alarms could not be read ({e})");
-                    return Err(stop(unwatched(d, at, full, started, &why), &why));
+            watch_alarms(ctx, d, live, alarms, kind, (at, full, pause, started)).await?;
+        }
+        // Judged: whether the bake goes on past its pause for want of a verdict.
+        let mut waiting = false;
+        if let Some((j, subject)) = &judging {
+            let (v, next) =
+                match judging::step(ctx, d, j, subject, (since, at, started, full)).await {
+                    Ok(checked) => checked,
+                    Err(e) => {
+                        let why = format!("the judge could not read CloudWatch ({e})");
+                        return Err(stop(unjudged(d, at, full, started, &why), &why));
+                    }
+                };
+            match next {
+                BakeMove::RollBack if kind == BakeKind::Replacement => {
+                    return Err(replacement_judged(v, at))
                 }
-            };
-            if let Some(a) = found.iter().find(|a| a.is_firing()) {
-                if kind == BakeKind::Replacement {
-                    return Err(replacement_rolled_back(a, at));
+                BakeMove::RollBack => {
+                    let why = judged_why(j, v, at);
+                    return Err(roll_back(ctx, d, live, why, step).await);
                 }
-                if kind == BakeKind::Promotion && d.canary.is_none() {
-                    // A promotion by commit: the canary block is gone from the configuration,
-                    // so nothing says to roll back; the promotion does not start.
-                    return Err(promotion_refused(a, traffic));
+                BakeMove::Hold => {
+                    let why = v.summary();
+                    return Err(stop(held(d, at, v), &why));
                 }
-                return Err(roll_back(ctx, d, live, a, step, traffic).await);
+                BakeMove::Pass => {
+                    live.verdict = Some(format!("step {step} ({traffic}%): {}", v.summary()));
+                    return Ok(());
+                }
+                BakeMove::Continue | BakeMove::Extend => waiting = true,
             }
-            let missing = cloudwatch::missing(alarms, &found);
-            if !missing.is_empty() {
-                let why = format!(
-                    "alarm {} no longer exists, so the bake would watch nothing there",
-                    missing.join(", ")
-                );
-                return Err(stop(unwatched(d, at, full, started, &why), &why));
-            }
-            if let Some(a) = found.iter().find(|a| a.cannot_evaluate()) {
-                let why = format!(
-                    "CloudWatch cannot evaluate alarm {} ({})",
-                    a.name,
-                    a.evaluation.as_deref().unwrap_or_default()
-                );
-                return Err(stop(unwatched(d, at, full, started, &why), &why));
-            }
-            let states: Vec<String> = found
-                .iter()
-                .map(|a| format!("{} {}", a.name, a.state))
-                .collect();
-            crate::log::info(
-                "alarms read",
-                &[
-                    ("deployment", d.id().into()),
-                    ("step", (step as u64).into()),
-                    ("traffic_percent", (traffic as u64).into()),
-                    ("alarms", states.join(", ").into()),
-                    (
-                        "bake_remaining_s",
-                        pause.saturating_sub(started.elapsed()).as_secs().into(),
-                    ),
-                ],
-            );
         }
         let left = pause.saturating_sub(started.elapsed());
-        if left.is_zero() {
+        if left.is_zero() && !waiting {
             if pause < full {
                 let why = "the apply's timeout ran out";
                 return Err(stop(interrupted(d, at, full, started, why), why));
             }
             return Ok(());
         }
-        let nap = left.min(interval);
+        if waiting && std::time::Instant::now() >= live.deadline {
+            let why = "the apply's timeout ran out while the judge waited for a verdict";
+            return Err(stop(interrupted(d, at, full, started, why), why));
+        }
         tokio::select! {
-            _ = tokio::time::sleep(nap) => {}
+            _ = tokio::time::sleep(nap(left, interval, live.deadline)) => {}
             _ = ctx.stop.cancelled() => {
                 let why = "stopped by Terraform";
                 return Err(stop(interrupted(d, at, full, started, why), why));
             }
         }
     }
+}
+
+/// How long a bake sleeps before its next check: to the end of its pause or the next check,
+/// whichever comes first; past the pause (a judge waiting for a verdict) a whole interval;
+/// never past the apply's timeout, and never less than 100 ms.
+fn nap(left: Duration, interval: Duration, deadline: std::time::Instant) -> Duration {
+    let nap = if left.is_zero() {
+        interval
+    } else {
+        left.min(interval)
+    };
+    nap.min(deadline.saturating_duration_since(std::time::Instant::now()))
+        .max(Duration::from_millis(100))
+}
+
+/// A new stable task set's walk records nothing on a stop: the apply moves all traffic back
+/// and deletes it (no canary release stopped), and the next apply walks again.
+fn stop_as(kind: BakeKind, at: (usize, i64), f: Failure, why: &str) -> Failure {
+    if kind == BakeKind::Replacement {
+        replacement_stopped(at, why)
+    } else {
+        f
+    }
+}
+
+/// One read of the bake's alarms. Fails closed: a bake whose alarms cannot be read, or read
+/// nothing, stops here, and the record makes the next apply bake the rest of this step,
+/// watching again. An alarm in ALARM rolls the release back (or refuses the promotion).
+async fn watch_alarms(
+    ctx: &Ctx,
+    d: &Desired,
+    live: &mut Ledger,
+    alarms: &[String],
+    kind: BakeKind,
+    (at, full, pause, started): ((usize, i64), Duration, Duration, std::time::Instant),
+) -> Result<(), Failure> {
+    let (step, traffic) = at;
+    let stop = |f: Failure, why: &str| stop_as(kind, at, f, why);
+    let found = match cloudwatch::describe(&ctx.aws.cloudwatch, alarms).await {
+        Ok(found) => found,
+        Err(e) => {
+            let why = format!("the alarms could not be read ({e})");
+            return Err(stop(unwatched(d, at, full, started, &why), &why));
+        }
+    };
+    if let Some(a) = found.iter().find(|a| a.is_firing()) {
+        if kind == BakeKind::Replacement {
+            return Err(replacement_rolled_back(a, at));
+        }
+        if kind == BakeKind::Promotion && d.canary.is_none() {
+            // A promotion by commit: the canary block is gone from the configuration,
+            // so nothing says to roll back; the promotion does not start.
+            return Err(promotion_refused(a, traffic));
+        }
+        return Err(roll_back(ctx, d, live, alarm_why(a, step, traffic), step).await);
+    }
+    let missing = cloudwatch::missing(alarms, &found);
+    if !missing.is_empty() {
+        let why = format!(
+            "alarm {} no longer exists, so the bake would watch nothing there",
+            missing.join(", ")
+        );
+        return Err(stop(unwatched(d, at, full, started, &why), &why));
+    }
+    if let Some(a) = found.iter().find(|a| a.cannot_evaluate()) {
+        let why = format!(
+            "CloudWatch cannot evaluate alarm {} ({})",
+            a.name,
+            a.evaluation.as_deref().unwrap_or_default()
+        );
+        return Err(stop(unwatched(d, at, full, started, &why), &why));
+    }
+    let states: Vec<String> = found
+        .iter()
+        .map(|a| format!("{} {}", a.name, a.state))
+        .collect();
+    crate::log::info(
+        "alarms read",
+        &[
+            ("deployment", d.id().into()),
+            ("step", (step as u64).into()),
+            ("traffic_percent", (traffic as u64).into()),
+            ("alarms", states.join(", ").into()),
+            (
+                "bake_remaining_s",
+                pause.saturating_sub(started.elapsed()).as_secs().into(),
+            ),
+        ],
+    );
+    Ok(())
 }
 
 /// An alarm in ALARM during a new stable task set's walk: the apply moves all traffic back to
@@ -276,6 +357,34 @@ pub(super) fn interrupted_record(
     })
 }
 
+/// A bake whose judge cannot judge (GetMetricData refused or failing, an NLB to compare on)
+/// stops as an unwatched one does: nothing unjudged counts as baked.
+fn unjudged(
+    d: &Desired,
+    (step, traffic): (usize, i64),
+    pause: Duration,
+    started: std::time::Instant,
+    why: &str,
+) -> Failure {
+    let mut f = interrupted(d, (step, traffic), pause, started, why);
+    f.path = Some(AttrPath::attr("analysis").index(0));
+    f.summary = format!(
+        "Stopped {}: the release is not judged; traffic stays there",
+        where_judged(step, traffic, "")
+    );
+    f
+}
+
+/// Where the judge judged: `at step N (W% suffix)`, or on the test traffic of step 0
+/// (`judge_test_traffic`), before any production traffic moved.
+fn where_judged(step: usize, traffic: i64, suffix: &str) -> String {
+    if step == 0 && traffic == 0 {
+        "on test traffic, before step 1".to_string()
+    } else {
+        format!("at step {step} ({traffic}%{suffix})")
+    }
+}
+
 /// A bake that cannot watch its alarms stops as an interrupted one does: traffic stays at the
 /// step, and the rest of the bake is recorded for the next apply, never counted as passed.
 fn unwatched(
@@ -329,20 +438,121 @@ fn interrupted(
     }
 }
 
+/// What rolled a release back: an alarm in ALARM, or the judge's verdict.
+enum By {
+    Alarm(String),
+    Judge(Box<Verdict>),
+}
+
+/// Why a release rolls back: where the diagnostic points, its summary, the reason
+/// `last_release` records, and what did it.
+struct RollBackWhy {
+    path: AttrPath,
+    summary: String,
+    reason: String,
+    by: By,
+}
+
+fn alarm_why(alarm: &cloudwatch::Alarm, step: usize, traffic: i64) -> RollBackWhy {
+    RollBackWhy {
+        path: AttrPath::attr("analysis").index(0).then("alarm_names"),
+        summary: format!(
+            "Release rolled back: alarm {} went into ALARM at step {step} ({traffic}% to the canary)",
+            alarm.name
+        ),
+        reason: format!(
+            "alarm {} in ALARM at step {step} ({traffic}%): {}",
+            alarm.name, alarm.reason
+        ),
+        by: By::Alarm(alarm.name.clone()),
+    }
+}
+
+/// A FAIL verdict (or an INCONCLUSIVE one that `on_inconclusive = "fail"` turns into one):
+/// the summary names what failed; the reason holds both groups' figures and the window.
+fn judged_why(j: &Judge, v: Verdict, (step, traffic): (usize, i64)) -> RollBackWhy {
+    RollBackWhy {
+        path: judging::path(j),
+        summary: format!(
+            "Release rolled back {}: {}",
+            where_judged(step, traffic, " to the canary"),
+            v.headline()
+        ),
+        reason: format!("{}: {}", where_judged(step, traffic, ""), v.summary()),
+        by: By::Judge(Box::new(v)),
+    }
+}
+
+/// A FAIL during a new stable task set's walk: as after an alarm there.
+fn replacement_judged(v: Verdict, (step, traffic): (usize, i64)) -> Failure {
+    Failure {
+        path: Some(AttrPath::attr("analysis").index(0)),
+        summary: format!(
+            "New stable task set rolled back: the judge found {} at step {step} ({traffic}% to it)",
+            v.headline()
+        ),
+        cause: Cause::Judged {
+            detail: format!(
+                "{}. All traffic goes back to the current stable task set and the new one is deleted; the next apply walks the steps again from the start",
+                v.summary()
+            ),
+            verdict: Box::new(v),
+            held: false,
+        },
+        record: None,
+    }
+}
+
+/// No verdict within `inconclusive_limit` and `on_inconclusive = "hold"`: traffic stays at the
+/// step, and the release waits at a gate before the next step (the promotion or the end after
+/// the last one) for a person to judge: `ecsx_canary_continue` walks on, `ecsx_canary_abort`
+/// rolls back. The apply fails there, since it did not do what its plan said; the next plan
+/// holds at the gate and changes nothing.
+fn held(d: &Desired, (step, traffic): (usize, i64), v: Verdict) -> Failure {
+    let record = d.canary.as_ref().map(|c| Release {
+        step: step as i64 + 1,
+        approved_step: Release::approvals_kept(d.last_release.as_ref(), c),
+        ..Release::of(
+            c,
+            Outcome::Inconclusive,
+            format!("held {}: {}", where_judged(step, traffic, ""), v.summary()),
+        )
+    });
+    Failure {
+        path: Some(AttrPath::attr("analysis").index(0).then("on_inconclusive")),
+        summary: format!(
+            "Held {}: the judge found no verdict; traffic stays there",
+            where_judged(step, traffic, "")
+        ),
+        record,
+        cause: Cause::Judged {
+            detail: format!(
+                "{}. The release waits, as at a gate, for approval of what follows (step {}): invoke ecsx_canary_continue to walk on (or set canary.approved_step = {}), or ecsx_canary_abort to roll it back",
+                v.summary(),
+                step + 1,
+                step + 1
+            ),
+            verdict: Box::new(v),
+            held: true,
+        },
+    }
+}
+
 /// Moves everything back to the stable task set and deletes the canary; returns the failure
 /// to report, whether or not the clean-up itself worked.
 async fn roll_back(
     ctx: &Ctx,
     d: &Desired,
     live: &mut Ledger,
-    alarm: &cloudwatch::Alarm,
+    why: RollBackWhy,
     step: usize,
-    traffic: i64,
 ) -> Failure {
-    let reason = format!(
-        "alarm {} in ALARM at step {step} ({traffic}%): {}",
-        alarm.name, alarm.reason
-    );
+    let RollBackWhy {
+        path,
+        summary,
+        reason,
+        by,
+    } = why;
     crate::log::warn(
         "rolling back",
         &[
@@ -354,18 +564,21 @@ async fn roll_back(
         step: step as i64,
         ..Release::of(c, Outcome::RolledBack, reason.clone())
     });
-    let mut failure = Failure {
-        path: Some(AttrPath::attr("analysis").index(0).then("alarm_names")),
-        summary: format!(
-            "Release rolled back: alarm {} went into ALARM at step {step} ({traffic}% to the canary)",
-            alarm.name
-        ),
-        cause: Cause::Alarm {
-            alarm: alarm.name.clone(),
-            detail: format!(
-                "{reason}. All traffic is back on the stable task set and the canary was deleted; this canary version is not started again until canary.task_definition changes or canary.attempt is raised"
-            ),
+    let detail = format!(
+        "{reason}. All traffic is back on the stable task set and the canary was deleted; this canary version is not started again until canary.task_definition changes or canary.attempt is raised"
+    );
+    let cause = match by {
+        By::Alarm(alarm) => Cause::Alarm { alarm, detail },
+        By::Judge(verdict) => Cause::Judged {
+            verdict,
+            held: false,
+            detail,
         },
+    };
+    let mut failure = Failure {
+        path: Some(path),
+        summary,
+        cause,
         record: release,
     };
     let Some(tg) = live.live_tg.clone() else {

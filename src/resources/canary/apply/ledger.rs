@@ -1,6 +1,7 @@
 //! The executor's ledger: which task sets the run has made or found and what is recorded of
 //! them, and the failure that stopped it, with its cause.
 
+use super::super::judge::Verdict;
 use super::super::model::TaskSetRef;
 use super::super::release::Release;
 use super::super::rollout::{NewTaskSet, Subject};
@@ -17,6 +18,8 @@ pub(super) struct Ledger {
     pub(super) created: Vec<(NewTaskSet, TaskSetRef, String)>,
     /// When the apply's timeout (`timeouts.create` / `update`) runs out: a bake stops there.
     pub(super) deadline: std::time::Instant,
+    /// The built-in judge's last passing verdict, which the release's record keeps.
+    pub(super) verdict: Option<String>,
 }
 
 impl Ledger {
@@ -59,9 +62,17 @@ pub(super) enum Cause {
         remaining: std::time::Duration,
         detail: String,
     },
-    /// Stopped by a rule of ecsx rather than by AWS or an alarm: the release changed under
-    /// the apply, a new stable task set's walk was cut short, or the rollout and the ledger
-    /// disagree.
+    /// The built-in judge: a FAIL verdict (or an INCONCLUSIVE one that `on_inconclusive =
+    /// "fail"` fails) moved traffic back, or, `held`, no verdict within `inconclusive_limit`
+    /// left traffic at the step for the next apply to judge again.
+    Judged {
+        verdict: Box<Verdict>,
+        held: bool,
+        detail: String,
+    },
+    /// Stopped by a rule of ecsx rather than by AWS, an alarm or the judge: the release
+    /// changed under the apply, a new stable task set's walk was cut short, or the rollout and
+    /// the ledger disagree.
     Refused(String),
 }
 
@@ -76,6 +87,14 @@ impl Cause {
             Cause::Alarm { alarm, .. } => crate::log::warn(
                 "apply stopped by an alarm",
                 &[at, ("alarm", alarm.as_str().into())],
+            ),
+            Cause::Judged { verdict, held, .. } => crate::log::warn(
+                if *held {
+                    "apply held by the judge"
+                } else {
+                    "apply stopped by the judge"
+                },
+                &[at, ("verdict", verdict.summary().into())],
             ),
             Cause::Interrupted { remaining, .. } => crate::log::info(
                 "bake interrupted",
@@ -93,6 +112,7 @@ impl std::fmt::Display for Cause {
         match self {
             Cause::Aws(e) => write!(f, "{e}"),
             Cause::Alarm { detail, .. }
+            | Cause::Judged { detail, .. }
             | Cause::Interrupted { detail, .. }
             | Cause::Refused(detail) => f.write_str(detail),
         }
@@ -103,7 +123,8 @@ pub(super) struct Failure {
     pub(super) path: Option<AttrPath>,
     pub(super) summary: String,
     pub(super) cause: Cause,
-    /// What `last_release` records: an alarm rolled the release back, or a bake was cut short.
+    /// What `last_release` records: an alarm or the judge rolled the release back, or a bake
+    /// was cut short.
     pub(super) record: Option<Release>,
 }
 

@@ -3,11 +3,12 @@
 //!
 //! `mod.rs` converges (plan again on what AWS holds, run, record, undo on failure); `run`
 //! carries out the steps in order; `bake` holds traffic at a step and watches the alarms;
-//! `ledger` is what the run has done so far (and why it stopped); `destroy` removes every
+//! `judging` runs the built-in judge during a bake; `ledger` is what the run has done so far (and why it stopped); `destroy` removes every
 //! task set the deployment owns.
 
 mod bake;
 mod destroy;
+mod judging;
 mod ledger;
 mod run;
 
@@ -149,6 +150,7 @@ pub(crate) async fn converge_reporting(
         live_tg: seen.live_tg.clone(),
         created: Vec::new(),
         deadline: std::time::Instant::now() + limit,
+        verdict: None,
     };
     match run(ctx, &d, &r, limit, on_step, &mut live).await {
         Ok(()) => completed(ctx, &d, &r, prior, planned, &live, diags).await,
@@ -204,10 +206,11 @@ async fn completed(
     live.write(&mut state);
     if let Some(c) = d.canary.as_ref().filter(|_| r.ends_release(d)) {
         let configured_stable = planned.block("stable").get("task_definition");
-        record(
-            &mut state,
-            &release_end(c, d.last_release.as_ref(), configured_stable),
-        );
+        let mut end = release_end(c, d.last_release.as_ref(), configured_stable);
+        if let Some(v) = live.verdict.as_ref().filter(|_| end.reason.is_empty()) {
+            end.reason = format!("last verdict: {v}");
+        }
+        record(&mut state, &end);
     }
     keep_unwritten_records(prior, &mut state);
     state.set("orphaned_task_set_ids", Value::List(vec![]));

@@ -17,7 +17,12 @@ impl Rollout {
     /// The steps as `rollout_steps` shows them.
     pub(super) fn describe(&self, d: &Desired) -> Vec<String> {
         let mut lines = Vec::new();
+        // The live target group as the steps go, for what a bake judges.
+        let mut live_now = None;
         for step in &self.steps {
+            if let Step::Route { live, .. } | Step::MakePrimary { live, .. } = step {
+                live_now = Some(live.clone());
+            }
             match step {
                 Step::TagOwned { task_set, role } => lines.push(format!(
                     "tag {} {} as owned by deployment {}",
@@ -129,9 +134,68 @@ impl Rollout {
                     });
                 }
             }
+            // A bake with canary traffic says what the built-in judge checks there.
+            lines.extend(self.judge_line(d, step, live_now.as_deref()));
         }
         lines
     }
+
+    /// What the built-in judge checks at a bake with canary traffic (`live`: the live target
+    /// group where the steps are by then), if the release has a judge.
+    fn judge_line(&self, d: &Desired, step: &Step, live: Option<&str>) -> Option<String> {
+        let Step::Bake {
+            step: n,
+            traffic,
+            kind,
+            ..
+        } = step
+        else {
+            return None;
+        };
+        let live = live.or(self.live_after.as_deref())?;
+        if *kind == BakeKind::Test {
+            return Some(format!("step {n}: {}", judged_test(d, live)?));
+        }
+        if *traffic <= 0 || *kind == BakeKind::Promotion {
+            return None;
+        }
+        Some(format!("step {n}: {}", judged(d, live)?))
+    }
+}
+
+/// What the built-in judge checks while `live` serves the stable task set: the other target
+/// group against it, on the load balancers of the managed routers, by which rules; None
+/// without a judge.
+pub(super) fn judged(d: &Desired, live: &str) -> Option<String> {
+    let j = d.analysis.as_ref()?.judge.as_ref().ok()?.as_ref()?;
+    let (canary, baseline) = (tg_label(d.other_tg(live)), tg_label(live));
+    Some(j.describe(&canary, &baseline, &load_balancer_names(&d.routers)))
+}
+
+/// What the built-in judge checks on test traffic (step 0 of `analysis.judge_test_traffic`):
+/// the other target group's test traffic against `live`'s production traffic.
+pub(super) fn judged_test(d: &Desired, live: &str) -> Option<String> {
+    let j = d.analysis.as_ref()?.judge.as_ref().ok()?.as_ref()?;
+    let canary = format!("{} (test traffic)", tg_label(d.other_tg(live)));
+    let routers: Vec<_> = d.routers.iter().chain(&d.test_routers).cloned().collect();
+    Some(j.describe(&canary, &tg_label(live), &load_balancer_names(&routers)))
+}
+
+/// The names of the load balancers of `routers` (listener or rule ARNs), each once.
+fn load_balancer_names<T>(routers: &[(T, String)]) -> Vec<String> {
+    let mut lbs: Vec<String> = routers
+        .iter()
+        .filter_map(|(_, arn)| crate::arn::load_balancer_of(arn))
+        .map(|lb| {
+            // loadbalancer/app/NAME/ID: the name
+            let name = crate::arn::parse(&lb)
+                .and_then(|a| a.resource.split('/').nth(2).map(str::to_string));
+            name.unwrap_or(lb)
+        })
+        .collect();
+    lbs.sort();
+    lbs.dedup();
+    lbs
 }
 
 /// The line of a bake of a walk's step: how long, at what weight, watching what.
@@ -150,7 +214,17 @@ fn bake_line(
     match kind {
         BakeKind::Resumed => watching += " (the rest of an interrupted bake)",
         BakeKind::Replacement => watching += " (the new stable task set)",
-        BakeKind::Step | BakeKind::Promotion => {}
+        BakeKind::Step | BakeKind::Promotion | BakeKind::Test => {}
+    }
+    if kind == BakeKind::Test {
+        let how_long = if pause.is_zero() {
+            "until the judge's first verdict".to_string()
+        } else {
+            crate::duration::format(pause)
+        };
+        return format!(
+            "step {step}: bake {how_long} on test traffic only, 0% of production{watching}"
+        );
     }
     if pause.is_zero() {
         format!(

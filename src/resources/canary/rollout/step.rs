@@ -157,6 +157,9 @@ pub(crate) enum BakeKind {
     /// A step of a new stable task set's walk (a template or stable version change); step 0
     /// is the one alarm check before it takes all traffic when there are no steps.
     Replacement,
+    /// Step 0 of a judged release (`analysis.judge_test_traffic`): the canary's test traffic
+    /// judged before any production traffic moves to it.
+    Test,
 }
 
 /// One entry of the `schedule` attribute.
@@ -165,6 +168,8 @@ pub(crate) struct ScheduledStep {
     pub traffic: i64,
     pub pause: std::time::Duration,
     pub alarms: Vec<String>,
+    /// What the built-in judge checks during the step, in words; None without a judge.
+    pub judge: Option<String>,
 }
 
 /// Everything one apply does, and what the state holds after it.

@@ -903,6 +903,131 @@ fn a_gate_stops_promote_until_it_is_approved() {
     );
 }
 
+/// A release of `scheduled` with test listeners and a judge that opts in to judging test
+/// traffic for 5m.
+fn judged_on_test_traffic(steps: &[(i64, &str)]) -> Value {
+    let mut cfg = with_tests(scheduled(12, 13, steps));
+    cfg.set(
+        "analysis",
+        Value::List(vec![Value::object([
+            ("check_interval", Value::from("30s")),
+            ("judge_test_traffic", Value::from("5m")),
+            (
+                "compare",
+                Value::List(vec![Value::object([("min_requests", Value::from(100i64))])]),
+            ),
+        ])]),
+    );
+    cfg
+}
+
+#[test]
+fn judged_test_traffic_is_step_0_before_any_production_weight() {
+    let seen = applied(&with_tests(config(12, None)), None);
+    let d = Desired::from(&judged_on_test_traffic(&[(10, "1m"), (50, "0s")]));
+    let r = Rollout::plan(&seen, &d);
+    let judging = "(error rate at most +1 point, p99 at most 1.5x, at least 100 requests each), per 5m window ending 3m before now";
+    assert_eq!(
+        r.lines[..7],
+        [
+            "create canary task set web:13 (scale 100%) on tg green".to_string(),
+            "route test traffic 100% to green on 1 test listener".to_string(),
+            "step 0: bake 5m on test traffic only, 0% of production".to_string(),
+            format!("step 0: judging tg green (test traffic) against tg blue on load balancer lb {judging}"),
+            "shift traffic 90/10 on 1 rule".to_string(),
+            "step 1: bake 1m at 10%".to_string(),
+            format!("step 1: judging tg green against tg blue on load balancer lb {judging}"),
+        ]
+    );
+    // step 2 has no pause, and is judged all the same: its bake lasts until a verdict
+    assert!(r.lines.contains(&"step 2: judging tg green against tg blue on load balancer lb (error rate at most +1 point, p99 at most 1.5x, at least 100 requests each), per 5m window ending 3m before now".to_string()), "{:#?}", r.lines);
+    assert_eq!(r.schedule[0].traffic, 0);
+    assert_eq!(
+        r.schedule[0].judge.as_deref(),
+        Some(
+            format!(
+                "judging tg green (test traffic) against tg blue on load balancer lb {judging}"
+            )
+            .as_str()
+        )
+    );
+    // Once production traffic moved, or past an approved hold there, no step 0 again.
+    let at_10 = applied(&with_tests(config(12, Some((13, 10)))), Some("ecs-svc/2"));
+    let r = Rollout::plan(&at_10, &d);
+    assert!(
+        !r.lines.iter().any(|l| l.starts_with("step 0")),
+        "{:#?}",
+        r.lines
+    );
+    let approved = with_record(
+        judged_on_test_traffic(&[(10, "1m"), (50, "0s")]),
+        "inconclusive",
+        13,
+        &[
+            ("step", Value::from(1i64)),
+            ("approved_step", Value::from(1i64)),
+        ],
+    );
+    let r = Rollout::plan(&seen, &Desired::from(&approved));
+    assert!(
+        !r.lines.iter().any(|l| l.starts_with("step 0")),
+        "{:#?}",
+        r.lines
+    );
+    // Held there and not approved: nothing moves.
+    let held = with_record(
+        judged_on_test_traffic(&[(10, "1m"), (50, "0s")]),
+        "inconclusive",
+        13,
+        &[("step", Value::from(1i64))],
+    );
+    let d = Desired::from(&held);
+    assert_eq!(d.canary.as_ref().and_then(|c| c.gate), Some((1, 10)));
+    assert_eq!(d.weights(), (100, 0));
+}
+
+#[test]
+fn a_release_the_judge_held_waits_at_a_gate_after_the_judged_step() {
+    let mut cfg = scheduled(12, 13, &[(10, "1m"), (50, "1m")]);
+    set_canary(&mut cfg, "promote", Value::from(true));
+    // No verdict at step 1: the judge held the release before step 2.
+    let held = |step: i64, approved: i64| {
+        with_record(
+            cfg.clone(),
+            "inconclusive",
+            13,
+            &[
+                ("step", Value::from(step)),
+                ("approved_step", Value::from(approved)),
+            ],
+        )
+    };
+    let d = Desired::from(&held(2, 0));
+    assert_eq!(d.canary.as_ref().and_then(|c| c.gate), Some((2, 50)));
+    assert_eq!(d.weights(), (90, 10), "traffic stays at the judged step");
+    assert!(!d.canary.as_ref().unwrap().promote);
+    // Applied at 10% already: nothing to do, the step is not baked again.
+    let at_step_1 = applied(&held(2, 0), Some("ecs-svc/2"));
+    assert!(Rollout::plan(&at_step_1, &d).is_idle());
+    // Approved: the walk goes on to step 2 and the promotion.
+    let d = Desired::from(&held(2, 2));
+    assert_eq!(d.canary.as_ref().and_then(|c| c.gate), None);
+    assert!(d.canary.as_ref().unwrap().promote);
+    // Held at the last step: the promotion waits (100%), then goes on when approved.
+    let d = Desired::from(&held(3, 0));
+    assert_eq!(d.canary.as_ref().and_then(|c| c.gate), Some((3, 100)));
+    assert_eq!(d.weights(), (50, 50));
+    assert!(!d.canary.as_ref().unwrap().promote);
+    // The hold belongs to that release: another version walks on its own.
+    let mut other = held(2, 0);
+    set_canary(
+        &mut other,
+        "task_definition",
+        Value::from(format!("{TD}14")),
+    );
+    assert_eq!(Desired::from(&other).canary.and_then(|c| c.gate), None);
+}
+
 #[test]
 fn an_interrupted_bake_is_finished_before_the_next_step() {
     let cfg = scheduled(12, 13, &[(10, "5m"), (50, "5m")]);

@@ -255,7 +255,12 @@ impl<'a> Builder<'a> {
             (idle.to_string(), st.traffic as i32),
         ];
         self.route(Some(split), Some(tests), RoutePurpose::Split, live);
-        if !st.pause.is_zero() || !self.alarms.is_empty() {
+        // The built-in judge checks every step with canary traffic, a step without a pause
+        // too: it bakes until the judge has a verdict.
+        let judge = (st.traffic > 0)
+            .then(|| super::render::judged(self.d, live))
+            .flatten();
+        if !st.pause.is_zero() || !self.alarms.is_empty() || judge.is_some() {
             self.steps.push(Step::Bake {
                 step: n,
                 traffic: st.traffic,
@@ -268,6 +273,7 @@ impl<'a> Builder<'a> {
             traffic: st.traffic,
             pause: st.pause,
             alarms: self.alarms.clone(),
+            judge,
         });
     }
 
@@ -301,6 +307,7 @@ impl<'a> Builder<'a> {
                 traffic: 100,
                 pause: Duration::ZERO,
                 alarms: Vec::new(),
+                judge: None,
             });
         }
     }

@@ -4,6 +4,7 @@
 use super::{tag_changes, Builder};
 use crate::resources::canary::drift::Drift;
 use crate::resources::canary::model::{td_label, Promotion, TaskSetRef};
+use crate::resources::canary::release::Outcome;
 use crate::resources::canary::rollout::step::{
     BakeKind, NewTaskSet, PrimaryReason, RetireReason, RoutePurpose, ScheduledStep, Step, Subject,
 };
@@ -295,6 +296,9 @@ impl Builder<'_> {
                     traffic: current,
                     pause: left,
                     alarms: self.alarms.clone(),
+                    judge: (current > 0)
+                        .then(|| super::super::render::judged(d, live))
+                        .flatten(),
                 });
             }
             for (i, st) in c
@@ -303,6 +307,9 @@ impl Builder<'_> {
                 .enumerate()
                 .filter(|(_, st)| st.traffic > current)
             {
+                if i == 0 && current == 0 {
+                    self.judge_test_traffic(live, idle);
+                }
                 self.walk_step(i + 1, st, (live, idle, test_to), BakeKind::Step);
             }
         }
@@ -327,9 +334,47 @@ impl Builder<'_> {
                 traffic: iw,
                 pause: Duration::ZERO,
                 alarms: Vec::new(),
+                judge: None,
             });
         }
         iw
+    }
+
+    /// Step 0 of a judged release that opts in (`analysis.judge_test_traffic`), before its
+    /// first production weight: test traffic to the canary on `idle`, judged for the opted-in
+    /// time. Not again once a person approved going on past a hold there.
+    fn judge_test_traffic(&mut self, live: &str, idle: &str) {
+        let d = self.d;
+        let Some(c) = &d.canary else { return };
+        let pause = d
+            .analysis
+            .as_ref()
+            .and_then(|a| a.judge.as_ref().ok())
+            .and_then(|j| j.as_ref())
+            .and_then(|j| j.test_traffic);
+        let Some(pause) = pause.filter(|_| !d.test_routers.is_empty()) else {
+            return;
+        };
+        let approved = d.last_release.as_ref().is_some_and(|r| {
+            r.is_of(c) && r.result == Outcome::Inconclusive && r.step == 1 && r.approved_step >= 1
+        });
+        if approved {
+            return;
+        }
+        self.route(None, Some(idle), RoutePurpose::Split, live);
+        self.steps.push(Step::Bake {
+            step: 0,
+            traffic: 0,
+            pause,
+            alarms: self.alarms.clone(),
+            kind: BakeKind::Test,
+        });
+        self.schedule.push(ScheduledStep {
+            traffic: 0,
+            pause,
+            alarms: self.alarms.clone(),
+            judge: super::super::render::judged_test(d, live),
+        });
     }
 
     /// Phase 4, with `promote`, once the last step has baked: the canary takes over as the stable
@@ -359,6 +404,7 @@ impl Builder<'_> {
             traffic: 100,
             pause: Duration::ZERO,
             alarms: Vec::new(),
+            judge: None,
         });
         self.primary(
             serving.clone(),
