@@ -276,7 +276,7 @@ pub fn unadoptable(svc: &Service) -> Option<String> {
     }
     if !svc.is_external() {
         return Some(format!(
-            "it uses the {} deployment controller; task sets, and so ecsx, need the EXTERNAL one",
+            "it uses the {} deployment controller; task sets, and so ecsx, need the EXTERNAL one (an ecsx_canary_deployment with an arrival block switches it in place)",
             svc.controller
         ));
     }

@@ -200,8 +200,8 @@ async fn find_external_service(
             AttrPath::attr("service"),
             "Service does not use the EXTERNAL deployment controller",
             format!(
-                "Service {service:?} in cluster {cluster:?} uses the {} deployment controller. Task sets, and so ecsx, need deployment_controller {{ type = \"EXTERNAL\" }}; the controller cannot be changed on an existing service, so create a new service with it.",
-                svc.controller
+                "Service {service:?} in cluster {cluster:?} uses the {} deployment controller. Task sets, and so ecsx, need the EXTERNAL one. ECS changes it in place (UpdateService deploymentController): an arrival block on ecsx_canary_deployment (from_controller = \"{}\") does so and adopts the running tasks.",
+                svc.controller, svc.controller
             ),
         );
         return None;

@@ -173,6 +173,72 @@ impl Aws {
         }
     }
 
+    /// Service `name` on the ECS deployment controller with the default ROLLING strategy, two
+    /// Fargate tasks of the first task definition behind the blue target group: what an
+    /// `aws_ecs_service` of hashicorp/aws makes by default. `customize` adds to the
+    /// CreateService request; with `wait`, returns once its first deployment has ended.
+    pub async fn create_rolling_service(
+        &self,
+        infra: &Infra,
+        name: &str,
+        customize: impl FnOnce(
+            aws_sdk_ecs::operation::create_service::builders::CreateServiceFluentBuilder,
+        )
+            -> aws_sdk_ecs::operation::create_service::builders::CreateServiceFluentBuilder,
+        wait: bool,
+    ) {
+        let lb = LoadBalancer::builder()
+            .target_group_arn(&infra.blue_target_group_arn)
+            .container_name(CONTAINER_NAME)
+            .container_port(CONTAINER_PORT)
+            .build();
+        let network = NetworkConfiguration::builder()
+            .awsvpc_configuration(
+                AwsVpcConfiguration::builder()
+                    .set_subnets(Some(infra.subnets.clone()))
+                    .security_groups(&infra.security_group)
+                    .build()
+                    .expect("awsvpc configuration"),
+            )
+            .build();
+        let request = self
+            .ecs
+            .create_service()
+            .cluster(&infra.cluster)
+            .service_name(name)
+            .task_definition(&infra.task_definitions[0])
+            .desired_count(2)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network)
+            .load_balancers(lb);
+        customize(request)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateService {name}: {e:?}"));
+        if wait {
+            self.wait_deployment(&infra.cluster, name, "the first deployment to end", |d| {
+                d.status().map(|s| s.as_str()) == Some("SUCCESSFUL")
+            })
+            .await;
+        }
+    }
+
+    /// The service's deployment controller: `ECS`, `CODE_DEPLOY` or `EXTERNAL`.
+    pub async fn controller(&self, cluster: &str, service: &str) -> String {
+        self.ecs
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .expect("DescribeServices")
+            .services()
+            .first()
+            .and_then(|s| s.deployment_controller())
+            .map(|c| c.r#type().as_str().to_string())
+            .unwrap_or_else(|| "ECS".into())
+    }
+
     /// The task definition the service runs.
     pub async fn service_task_definition(&self, cluster: &str, service: &str) -> String {
         self.ecs

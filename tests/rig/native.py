@@ -26,7 +26,8 @@ DescribeServiceRevisions, ContinueServiceDeployment, StopServiceDeployment):
   than ROLLING, and leaves the running tasks in one ACTIVE (not PRIMARY) task set;
   EXTERNAL/CODE_DEPLOY->ECS (and CODE_DEPLOY->EXTERNAL) need exactly one task set, the PRIMARY
   one; after ->ECS the task sets are gone and task-set calls are refused; nothing moves to
-  CODE_DEPLOY.
+  CODE_DEPLOY.  Service Connect and VPC Lattice show on the service's PRIMARY deployment
+  (DescribeServices `deployments[].serviceConnectConfiguration` / `vpcLatticeConfigurations`).
 
 Rig assumptions where the reference is silent (each named where it is used): a service's first
 deployment runs no hooks (there is no blue revision yet); a new deployment supersedes one in
@@ -271,6 +272,21 @@ def _finish(service, deployment: dict, status: str, reason: str | None = None) -
     for hook in deployment["hooks"]:
         if hook["status"] in ("AWAITING_ACTION", "IN_PROGRESS"):
             hook["status"] = "FAILED"
+    if status in ("SUCCESSFUL", "ROLLBACK_SUCCESSFUL"):
+        _settle(service)
+
+
+def _settle(service) -> None:
+    """A deployment that ended leaves the service steady: every desired task running, and
+    moto's own deployment entry COMPLETED (moto reports no running task and an IN_PROGRESS
+    rollout for ever unless MOTO_ECS_SERVICE_RUNNING is set)."""
+    service.running_count = service.desired_count
+    service.pending_count = 0
+    for entry in getattr(service, "deployments", None) or []:
+        if entry.get("status") == "PRIMARY":
+            entry.update(runningCount=service.desired_count, pendingCount=0,
+                         rolloutState="COMPLETED",
+                         rolloutStateReason=f"ECS deployment {entry.get('id')} completed.")
 
 
 def _roll_back(service, deployment: dict, now: float, status: str = "ROLLBACK_IN_PROGRESS",
@@ -524,15 +540,34 @@ def _check_deployment_configuration(config: dict | None, controller: str) -> Non
                          "hookTargetArn is required for an AWS_LAMBDA lifecycle hook.")
 
 
+def _show_connectivity(service) -> None:
+    """DescribeServices reports Service Connect and VPC Lattice on the service's deployments
+    (Deployment.serviceConnectConfiguration, Deployment.vpcLatticeConfigurations), not on the
+    service itself; moto drops both."""
+    connect = getattr(service, "service_connect_configuration", None)
+    lattice = getattr(service, "vpc_lattice_configurations", None)
+    for deployment in getattr(service, "deployments", None) or []:
+        if deployment.get("status") != "PRIMARY":
+            continue
+        if connect is not None:
+            deployment["serviceConnectConfiguration"] = connect
+        if lattice is not None:
+            deployment["vpcLatticeConfigurations"] = lattice
+
+
 def create_service_response(self):
-    """CreateService keeps deploymentConfiguration (moto drops it); a service on the ECS
-    controller gets its first revision and deployment."""
+    """CreateService keeps deploymentConfiguration, serviceConnectConfiguration and
+    vpcLatticeConfigurations (moto drops them); a service on the ECS controller gets its first
+    revision and deployment."""
     config = self._get_param("deploymentConfiguration")
     controller = (self._get_param("deploymentController") or {}).get("type", "ECS")
     _check_deployment_configuration(config, controller)
     result = EM._original_create_service_response(self)
     service = result.result["service"]
     service.deployment_configuration = config or {}
+    service.service_connect_configuration = self._get_param("serviceConnectConfiguration")
+    service.vpc_lattice_configurations = self._get_param("vpcLatticeConfigurations")
+    _show_connectivity(service)
     if controller == "ECS":
         start_deployment(self.ecs_backend, service)
     return result
@@ -564,13 +599,17 @@ def _check_controller_change(service, new: str, config: dict, props: dict) -> No
             raise _error("InvalidParameterException",
                          "The deployment controller cannot be updated while a service "
                          "deployment is in progress.")
-        if props.get("service_connect_configuration") or \
-                getattr(service, "service_connect_configuration", None):
+        connect = props.get("service_connect_configuration")
+        if connect is None:
+            connect = getattr(service, "service_connect_configuration", None)
+        lattice = props.get("vpc_lattice_configurations")
+        if lattice is None:
+            lattice = getattr(service, "vpc_lattice_configurations", None)
+        if (connect or {}).get("enabled"):
             raise _error("InvalidParameterException",
                          "The deployment controller cannot be updated from ECS for a service "
                          "that uses Service Connect.")
-        if props.get("vpc_lattice_configurations") or \
-                getattr(service, "vpc_lattice_configurations", None):
+        if lattice:
             raise _error("InvalidParameterException",
                          "The deployment controller cannot be updated from ECS for a service "
                          "that uses VPC Lattice.")
@@ -638,6 +677,7 @@ def update_service(self, service_properties: dict[str, Any]):
     if props.get("deployment_configuration") is not None:
         service_properties["deployment_configuration"] = config
     updated = EM._original_update_service(self, service_properties)
+    _show_connectivity(updated)
     if new_controller != old_controller:
         if new_controller == "EXTERNAL" and old_controller == "ECS":
             _adopt_running_tasks(self, updated)

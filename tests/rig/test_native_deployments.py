@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import native  # noqa: E402
 from test_emulator import (  # noqa: E402,F401 - fixtures
-    FAST, client, ecs, emulator, error_of, fresh, http, new_task_set, svc,
+    FAST, client, ecs, elbv2, emulator, error_of, fresh, http, new_task_set, svc,
 )
 
 STAGE = 0.05  # seconds per lifecycle stage
@@ -306,3 +306,68 @@ def test_external_to_ecs_needs_exactly_one_primary_task_set(ecs, svc):
     with pytest.raises(ClientError) as task_sets_refused:
         new_task_set(ecs, svc)
     assert error_of(task_sets_refused)[0] == "InvalidParameterException"
+
+
+def rolling(ecs):
+    ecs.update_service(cluster="c", service="n", deploymentConfiguration={
+        "strategy": "ROLLING", "lifecycleHooks": []})
+
+
+def primary_deployment(ecs, service="n"):
+    found = ecs.describe_services(cluster="c", services=[service])["services"][0]
+    return next(d for d in found["deployments"] if d["status"] == "PRIMARY")
+
+
+def test_service_connect_and_vpc_lattice_show_on_the_deployment_and_refuse_the_switch(
+        ecs, native_svc):
+    rolling(ecs)
+    external = {"deploymentController": {"type": "EXTERNAL"}}
+    ecs.update_service(cluster="c", service="n",
+                       serviceConnectConfiguration={"enabled": True, "namespace": "ns"})
+    assert primary_deployment(ecs)["serviceConnectConfiguration"]["enabled"] is True
+    assert "Service Connect" in refused(ecs, service="n", **external)
+    ecs.update_service(cluster="c", service="n", serviceConnectConfiguration={"enabled": False})
+    lattice = [{"roleArn": "arn:aws:iam::123456789012:role/l", "portName": "http",
+                "targetGroupArn": "arn:aws:vpc-lattice:us-east-1:123456789012:targetgroup/tg-1"}]
+    ecs.update_service(cluster="c", service="n", vpcLatticeConfigurations=lattice)
+    assert primary_deployment(ecs)["vpcLatticeConfigurations"][0]["portName"] == "http"
+    assert "VPC Lattice" in refused(ecs, service="n", **external)
+    ecs.update_service(cluster="c", service="n", vpcLatticeConfigurations=[])
+    ecs.update_service(cluster="c", service="n", **external)
+
+
+def test_ecs_to_external_refused_with_the_blue_green_strategy(ecs, native_svc):
+    ecs.update_service(cluster="c", service="n", deploymentConfiguration={
+        "strategy": "BLUE_GREEN", "lifecycleHooks": []})
+    wait_for(ecs, "n", lambda d: d["status"] not in native.ONGOING)
+    message = refused(ecs, service="n", deploymentController={"type": "EXTERNAL"})
+    assert "BLUE_GREEN" in message
+
+
+def test_the_adopted_task_set_keeps_the_service_load_balancers(ecs, elbv2, native_svc):
+    ec2 = client(ecs.meta.endpoint_url, "ec2")
+    vpc = ec2.describe_subnets(SubnetIds=[native_svc["subnet"]])["Subnets"][0]["VpcId"]
+    tg = elbv2.create_target_group(Name="arrive", Protocol="HTTP", Port=80, VpcId=vpc,
+                                   TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+    lb = {"targetGroupArn": tg, "containerName": "web", "containerPort": 8080}
+    ecs.update_service(cluster="c", service="n", loadBalancers=[lb],
+                       deploymentConfiguration={"strategy": "ROLLING", "lifecycleHooks": []})
+    wait_for(ecs, "n", lambda d: d["status"] == "SUCCESSFUL")
+    ecs.update_service(cluster="c", service="n", deploymentController={"type": "EXTERNAL"})
+    service = ecs.describe_services(cluster="c", services=["n"])["services"][0]
+    [task_set] = service["taskSets"]
+    assert service["deploymentController"]["type"] == "EXTERNAL"
+    assert task_set["status"] == "ACTIVE"
+    assert task_set["loadBalancers"] == [lb]
+    assert task_set["scale"] == {"value": 100.0, "unit": "PERCENT"}
+    # The controller (ecsx) takes it over: PRIMARY, and the service then runs its definition.
+    ecs.update_service_primary_task_set(cluster="c", service="n",
+                                        primaryTaskSet=task_set["taskSetArn"])
+    [after] = ecs.describe_task_sets(cluster="c", service="n")["taskSets"]
+    assert after["status"] == "PRIMARY"
+
+
+def test_a_deployment_that_ended_leaves_every_task_running(ecs, native_svc):
+    service = ecs.describe_services(cluster="c", services=["n"])["services"][0]
+    assert (service["runningCount"], service["pendingCount"]) == (2, 0)
+    assert primary_deployment(ecs)["rolloutState"] == "COMPLETED"

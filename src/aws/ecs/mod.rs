@@ -44,6 +44,17 @@ pub fn propagation_timeout() -> Duration {
 /// One DescribeServices call. A missing service is `NotFound`; an INACTIVE one is returned
 /// with its status so the caller can tell "deleted" apart from "never existed".
 pub async fn find_service(ecs: &Client, cluster: &str, service: &str) -> Result<Service, AwsError> {
+    describe_service(ecs, cluster, service)
+        .await
+        .map(|s| Service::from_sdk(&s))
+}
+
+/// [`find_service`] as the SDK reports it, for readers that need more of it.
+async fn describe_service(
+    ecs: &Client,
+    cluster: &str,
+    service: &str,
+) -> Result<ecs::Service, AwsError> {
     let out = ecs
         .describe_services()
         .cluster(cluster)
@@ -66,7 +77,7 @@ pub async fn find_service(ecs: &Client, cluster: &str, service: &str) -> Result<
             id: format!("{service} in cluster {cluster}"),
         });
     };
-    Ok(Service::from_sdk(s))
+    Ok(s.clone())
 }
 
 /// One DescribeClusters call: the cluster's default capacity provider strategy, which
@@ -500,6 +511,7 @@ pub async fn delete_task_set(
     }
 }
 
+mod controller;
 mod deployments;
 mod list;
 mod types;
@@ -512,6 +524,7 @@ pub use deployments::{
     stop_service_deployment, Hook, RevisionSummary, ServiceDeployment, DESCRIBE_DEPLOYMENTS_BATCH,
 };
 
+pub use controller::{switch_controller, wait_switched, ServiceSetup};
 pub use list::{
     find_services_tagged, list_services_page, services_with_ecs_routers, DESCRIBE_SERVICES_BATCH,
 };

@@ -15,6 +15,8 @@ pub mod status {
     /// A service's status while it exists (`DRAINING` and `INACTIVE` once deleted).
     pub const SERVICE_ACTIVE: &str = "ACTIVE";
     pub const CONTROLLER_EXTERNAL: &str = "EXTERNAL";
+    pub const CONTROLLER_ECS: &str = "ECS";
+    pub const CONTROLLER_CODE_DEPLOY: &str = "CODE_DEPLOY";
 }
 
 /// A service as ecsx needs it.

@@ -10,12 +10,14 @@
 //!   public for tests/);
 //! - decide, pure: `rollout` (the planner: the steps an apply makes, and their words);
 //! - act, on AWS: `routers` (read and shift listeners and rules), `safety` (plan-time
-//!   checks), `observe` (Read), `plan` (PlanResourceChange), `apply` (the executor: run,
-//!   bake, judging, ledger, destroy), `import`, `list` (`terraform query`), `actions`
+//!   checks), `arrival` (a service switched onto the EXTERNAL controller), `observe` (Read),
+//!   `plan` (PlanResourceChange), `apply` (the executor: run, bake, judging, ledger, destroy),
+//!   `import`, `list` (`terraform query`), `actions`
 //!   (`ecsx_canary_continue`, `ecsx_canary_abort`).
 
 mod actions;
 mod apply;
+mod arrival;
 mod drift;
 pub mod judge;
 mod model;

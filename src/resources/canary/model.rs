@@ -117,6 +117,8 @@ pub(crate) struct Desired {
     /// alarm or an abort rolled it back ([`Release::holds_back`]), or it was promoted
     /// ([`Release::promoted`]). The rollout plans as if it were not configured.
     pub held: Option<CanarySpec>,
+    /// `arrival.from_controller`: the controller a create may switch the service from.
+    pub arrival: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -289,6 +291,11 @@ impl Desired {
             },
             last_release: Release::read(v.get("last_release")),
             held: None,
+            arrival: v
+                .block("arrival")
+                .get("from_controller")
+                .as_str()
+                .map(str::to_string),
         }
         .settle(StandIn::read(v))
     }

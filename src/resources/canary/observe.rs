@@ -31,6 +31,15 @@ pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> V
         routers_for_refresh(ctx, &d)
     );
     let svc = match svc {
+        Ok(s) if s.is_active() && !s.is_external() => {
+            // Ejected (UpdateService to another controller): ECS removed the task sets with
+            // the change, so nothing of the deployment is left to manage.
+            diags.warning(
+                "Service left the EXTERNAL controller; removing from state",
+                format!("Service {:?} in cluster {:?} uses the {} deployment controller now: it was switched away from EXTERNAL (ejected), and ECS removed its task sets, so ecsx_canary_deployment {} manages nothing there and was removed from the state. Its tasks keep running under {}. To leave the service off ecsx, remove the resource from the configuration; to move it back in place, keep an arrival block (from_controller = \"{}\") and apply.", d.service, d.cluster, s.controller, d.id(), s.controller, s.controller),
+            );
+            return Value::Null;
+        }
         Ok(s) if s.is_active() => s,
         Ok(_) | Err(AwsError::NotFound { .. }) => {
             diags.warning(

@@ -1,6 +1,8 @@
 //! PlanResourceChange for `ecsx_canary_deployment`: the planned values and `rollout_steps` from
-//! the planner, and the checks AWS can answer before anything changes.
+//! the planner (after an arrival's switch, when there is one), and the checks AWS can answer
+//! before anything changes.
 
+use super::arrival::{self, Arrival};
 use super::model::{Desired, Observed, TaskSetRef};
 use super::observe::{creates_task_sets, leftovers};
 use super::release::Outcome;
@@ -9,7 +11,7 @@ use super::release::{Release, StandIn};
 use super::rollout::{BakeKind, NewTaskSet, PrimaryReason, Rollout, Step, Subject};
 use super::routers::{note_forwarded, routers_for_plan, Routers};
 use super::safety::{
-    check_alarms, check_bakes_fit, check_containers, check_routers, check_service,
+    check_alarms, check_bakes_fit, check_capacity, check_containers, check_routers, check_service,
     check_target_groups,
 };
 use crate::aws::AwsError;
@@ -59,7 +61,16 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
     warn_of_promoted_version(&plan.planned, diags);
     let mut d = Desired::from(&plan.planned);
     let mut seen = Observed::from_state(&prior);
-    if prior.is_null() {
+    // A create with an `arrival` block on a service still on another controller: the planner
+    // starts from the task set the switch will leave the running tasks in.
+    let arriving = match ctx.filter(|_| prior.is_null()) {
+        Some(ctx) => arrival::pending(ctx, &d, diags).await,
+        None => None,
+    };
+    if let Some(a) = &arriving {
+        seen = arrival::arrived(&d, &a.task_set());
+        arrival::warn(&d, a, diags);
+    } else if prior.is_null() {
         // Task sets an earlier create left (it crashed, or failed and returned no state): its
         // stable task set is taken over and keeps serving, and so is a canary beside it; the
         // others are deleted once the stable one is PRIMARY.
@@ -116,7 +127,7 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
     }
     planned.set("drift", Value::List(vec![]));
     planned.set("live_target_group_arn", Value::from(r.live_after.clone()));
-    if r.is_idle() {
+    if r.is_idle() && arriving.is_none() {
         for k in [
             "stable_task_set_id",
             "stable_task_set_arn",
@@ -130,7 +141,9 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
         }
         return;
     }
-    planned.set("rollout_steps", Value::string_list(&r.lines));
+    let mut lines = arriving.as_ref().map(|a| a.lines(&d)).unwrap_or_default();
+    lines.extend(r.lines.iter().cloned());
+    planned.set("rollout_steps", Value::string_list(&lines));
     // The apply writes the configured template to the state: nothing is ECS's guess then.
     planned.set("ecs_filled_in", Value::List(vec![]));
     // A task set recorded already keeps its id (a promoted canary becomes the stable one);
@@ -145,9 +158,15 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
     };
     after(planned, Role::Stable, r.stable_after.as_ref());
     after(planned, Role::Canary, r.canary_after.as_ref());
+    if planned.get("stable_task_set_id").as_str() == Some(arrival::RUNNING_TASKS) {
+        // The task set ECS makes of the running tasks has an id only after the switch.
+        planned.set("stable_task_set_id", Value::Unknown);
+        planned.set("stable_task_set_arn", Value::Unknown);
+    }
     if let Some(ctx) = ctx {
         let limit = plan_timeout(&plan.planned, prior.is_null());
-        check_before_changes(ctx, (&seen, &d, &r), routers, limit, diags).await;
+        let checked = (&seen, &d, &r, arriving.as_ref());
+        check_before_changes(ctx, checked, routers, limit, diags).await;
     }
 }
 
@@ -156,12 +175,19 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
 /// the deployment's target groups, the task definitions have the container and port.
 async fn check_before_changes(
     ctx: &Ctx,
-    (seen, d, r): (&Observed, &Desired, &Rollout),
+    (seen, d, r, arriving): (&Observed, &Desired, &Rollout, Option<&Arrival>),
     routers: Option<Result<Routers, AwsError>>,
     limit: std::time::Duration,
     diags: &mut Diagnostics,
 ) {
-    check_service(ctx, d, r, diags).await;
+    match arriving {
+        // Not on EXTERNAL yet: what ECS would refuse the switch for instead.
+        Some(a) => {
+            arrival::check(d, a, diags);
+            check_capacity(a.service(), d, r, diags);
+        }
+        None => check_service(ctx, d, r, diags).await,
+    }
     summarize(Some(ctx), seen, d, r, diags);
     if r.bakes() {
         check_alarms(ctx, d, false, diags).await;

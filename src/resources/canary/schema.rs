@@ -90,6 +90,8 @@ pub(crate) fn schema() -> Schema {
         .attr(arn_list("listener_rule_arns", "listener-rule/", "Listener rules whose forward action is split between the two target groups."))
         .attr(arn_list("test_listener_arns", "listener/", "Test listeners: 100% to the canary's target group while a canary exists (and to a new stable version before production traffic), else 100% to the live one."))
         .attr(arn_list("test_listener_rule_arns", "listener-rule/", "Test listener rules, routed like `test_listener_arns`."));
+    let arrival = Block::new("Moves a running service onto ecsx in place, when this deployment is created: the apply switches the service from the ECS (or CODE_DEPLOY) deployment controller to EXTERNAL (UpdateService) and takes over the task set that then holds its running tasks as the stable one (tagged, made PRIMARY), moving no traffic; then it goes on as for any service. The plan shows the switch, and each reason ECS would refuse it (a deployment in progress, but for a new service's first, which the apply waits for; Service Connect, VPC Lattice, deployment alarms, the circuit breaker or a strategy other than ROLLING on an ECS-controller service; anything but one PRIMARY task set on a CODE_DEPLOY one) is a plan error. On a service already on EXTERNAL whose only task set nobody owns, that task set is taken over; otherwise nothing happens. Ignored after the create. hashicorp/aws treats `deployment_controller` as ForceNew, so its `aws_ecs_service` needs `lifecycle { ignore_changes = [deployment_controller, ...] }` (guide: Adopting existing services, section Arrival).")
+        .attr(Attribute::required("from_controller", Type::String, "The deployment controller the service uses now: `ECS` or `CODE_DEPLOY`. A service found on another one is a plan error, so the switch never comes as a surprise.").check(Validator::OneOf(&["ECS", "CODE_DEPLOY"])));
     Schema {
         version: 2,
         block: Block::new(
@@ -97,7 +99,7 @@ pub(crate) fn schema() -> Schema {
              promotion, rollback and clean-up, declared in HCL. `rollout_steps` previews at plan time what an apply will do.",
         )
         .attr(Attribute::required("cluster", Type::String, "The ECS cluster.").replace().check(Validator::NameOrArn("ecs", "cluster/")))
-        .attr(Attribute::required("service", Type::String, "The ECS service; it must use the EXTERNAL deployment controller.").replace().check(Validator::NameOrArn("ecs", "service/")))
+        .attr(Attribute::required("service", Type::String, "The ECS service; it must use the EXTERNAL deployment controller, or be switched to it by `arrival`.").replace().check(Validator::NameOrArn("ecs", "service/")))
         .attr(Attribute::defaulted("wait_for_steady_state", Type::Bool, Value::from(true), "Wait for each new or rescaled task set to reach `STEADY_STATE` before traffic moves to it."))
         .attr(Attribute::defaulted("promotion", Type::String, Value::from("swap"), "How a new stable version takes over. `swap`: it comes up on the idle target group (a promoted canary is already there and is scaled to the stable's size), gets all traffic once steady, becomes PRIMARY, and the target groups trade roles. `replace`: the stable task set always returns to `traffic.primary_target_group_arn`; the new version serves alone from the canary target group while it is replaced, which needs up to three task sets' capacity at the peak.").check(Validator::OneOf(&Promotion::NAMES)))
         .attr(Attribute::defaulted("keep_primary_on_destroy", Type::Bool, Value::from(false), "On destroy, leave the stable task set running (and PRIMARY) instead of deleting every task set the deployment owns."))
@@ -137,6 +139,7 @@ pub(crate) fn schema() -> Schema {
         .block(NestedBlock::single("canary", canary))
         .block(NestedBlock::required("traffic", traffic))
         .block(NestedBlock::single("analysis", analysis))
+        .block(NestedBlock::single("arrival", arrival))
         .block(Block::timeouts(&["create", "update", "delete"])),
     }
 }

@@ -68,6 +68,10 @@ pub(crate) async fn converge_reporting(
         plan_stand_in(prior, &mut basis);
     }
     let d = Desired::from(&basis);
+    let arrived = match arrive(ctx, prior, &d, limit, diags).await {
+        Ok(t) => t,
+        Err(()) => return prior.clone(),
+    };
     // Terraform's re-plan read the service moments ago in this process: nothing was written
     // since, so the apply starts from that read.
     let just_read = ctx
@@ -83,7 +87,9 @@ pub(crate) async fn converge_reporting(
         },
     };
     let mut d = d;
-    let mut seen = if prior.is_null() {
+    let mut seen = if let Some(t) = &arrived {
+        super::arrival::arrived(&d, t)
+    } else if prior.is_null() {
         match leftovers(ctx, &d, Some(&svc)).await {
             Ok(seen) => {
                 if !steady_leftovers(ctx, &d, &seen, limit, diags).await {
@@ -149,6 +155,32 @@ pub(crate) async fn converge_reporting(
     match run(ctx, &d, &r, limit, on_step, &mut live).await {
         Ok(()) => completed(ctx, &d, &r, prior, planned, &live, diags).await,
         Err(failure) => stopped(ctx, &d, &r, prior, planned, live, failure, diags).await,
+    }
+}
+
+/// A create's arrival (`arrival` block): the service switched onto EXTERNAL and the task set
+/// of its running tasks taken over, before anything else; that task set, PRIMARY. Ok(None)
+/// when there is nothing to switch or take over; Err(()) after an error diagnostic.
+async fn arrive(
+    ctx: &Ctx,
+    prior: &Value,
+    d: &Desired,
+    limit: Duration,
+    diags: &mut Diagnostics,
+) -> Result<Option<ecs::TaskSet>, ()> {
+    if !prior.is_null() || d.arrival.is_none() {
+        return Ok(None);
+    }
+    let Some(a) = super::arrival::pending(ctx, d, diags).await else {
+        return if diags.has_errors() {
+            Err(())
+        } else {
+            Ok(None)
+        };
+    };
+    match super::arrival::arrive(ctx, d, &a, limit, diags).await {
+        Some(t) => Ok(Some(t)),
+        None => Err(()),
     }
 }
 
