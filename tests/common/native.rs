@@ -57,15 +57,7 @@ impl Aws {
             .bake_time_in_minutes(0)
             .set_lifecycle_hooks(Some(hooks.collect()))
             .build();
-        let network = NetworkConfiguration::builder()
-            .awsvpc_configuration(
-                AwsVpcConfiguration::builder()
-                    .set_subnets(Some(infra.subnets.clone()))
-                    .security_groups(&infra.security_group)
-                    .build()
-                    .expect("awsvpc configuration"),
-            )
-            .build();
+        let network = awsvpc(infra);
         self.ecs
             .create_service()
             .cluster(&infra.cluster)
@@ -192,15 +184,7 @@ impl Aws {
             .container_name(CONTAINER_NAME)
             .container_port(CONTAINER_PORT)
             .build();
-        let network = NetworkConfiguration::builder()
-            .awsvpc_configuration(
-                AwsVpcConfiguration::builder()
-                    .set_subnets(Some(infra.subnets.clone()))
-                    .security_groups(&infra.security_group)
-                    .build()
-                    .expect("awsvpc configuration"),
-            )
-            .build();
+        let network = awsvpc(infra);
         let request = self
             .ecs
             .create_service()
@@ -254,4 +238,17 @@ impl Aws {
             .unwrap_or_default()
             .to_string()
     }
+}
+
+/// The infra's subnets and security group, as a service's awsvpc network configuration.
+fn awsvpc(infra: &Infra) -> NetworkConfiguration {
+    NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            AwsVpcConfiguration::builder()
+                .set_subnets(Some(infra.subnets.clone()))
+                .security_groups(&infra.security_group)
+                .build()
+                .expect("awsvpc configuration"),
+        )
+        .build()
 }

@@ -3,7 +3,7 @@
 //! for the task set that holds the running tasks afterwards.
 
 use super::deployments::{deployment_status, list_service_deployments};
-use super::types::{status, CapacityProvider, Placement, Service, ServiceRegistry, TaskSet};
+use super::types::{status, Placement, Service, TaskSet};
 use super::{describe_service, poll_interval};
 use crate::aws::wait::{self, Poll};
 use crate::aws::AwsError;
@@ -66,9 +66,6 @@ impl ServiceSetup {
             .deployments()
             .iter()
             .find(|d| d.status() == Some(status::PRIMARY));
-        let vpc = s
-            .network_configuration()
-            .and_then(|n| n.awsvpc_configuration());
         let first_lb = s.load_balancers().first();
         ServiceSetup {
             service: Service::from_sdk(s),
@@ -81,35 +78,13 @@ impl ServiceSetup {
                 .collect(),
             container_name: first_lb.and_then(|lb| lb.container_name().map(str::to_string)),
             container_port: first_lb.and_then(|lb| lb.container_port()),
-            placement: Placement {
-                launch_type: s.launch_type().map(|l| l.as_str().to_string()),
-                capacity_providers: s
-                    .capacity_provider_strategy()
-                    .iter()
-                    .map(|c| CapacityProvider {
-                        name: c.capacity_provider().to_string(),
-                        weight: c.weight(),
-                        base: c.base(),
-                    })
-                    .collect(),
-                platform_version: s.platform_version().map(str::to_string),
-                subnets: vpc.map(|v| v.subnets().to_vec()).unwrap_or_default(),
-                security_groups: vpc
-                    .map(|v| v.security_groups().to_vec())
-                    .unwrap_or_default(),
-                assign_public_ip: vpc.and_then(|v| v.assign_public_ip())
-                    == Some(&ecs::AssignPublicIp::Enabled),
-                service_registries: s
-                    .service_registries()
-                    .iter()
-                    .map(|r| ServiceRegistry {
-                        registry_arn: r.registry_arn().unwrap_or_default().to_string(),
-                        port: r.port(),
-                        container_name: r.container_name().map(str::to_string),
-                        container_port: r.container_port(),
-                    })
-                    .collect(),
-            },
+            placement: Placement::from_sdk(
+                s.launch_type(),
+                s.capacity_provider_strategy(),
+                s.platform_version(),
+                s.network_configuration(),
+                s.service_registries(),
+            ),
             strategy: config
                 .and_then(|c| c.strategy())
                 .map(|st| st.as_str().to_string())

@@ -97,6 +97,47 @@ pub struct Placement {
     pub service_registries: Vec<ServiceRegistry>,
 }
 
+impl Placement {
+    /// The placement of a task set or service as ECS describes it (both carry the same
+    /// fields).
+    pub(crate) fn from_sdk(
+        launch_type: Option<&ecs::LaunchType>,
+        capacity_providers: &[ecs::CapacityProviderStrategyItem],
+        platform_version: Option<&str>,
+        network: Option<&ecs::NetworkConfiguration>,
+        registries: &[ecs::ServiceRegistry],
+    ) -> Placement {
+        let vpc = network.and_then(|n| n.awsvpc_configuration());
+        Placement {
+            launch_type: launch_type.map(|l| l.as_str().to_string()),
+            capacity_providers: capacity_providers
+                .iter()
+                .map(|c| CapacityProvider {
+                    name: c.capacity_provider().to_string(),
+                    weight: c.weight(),
+                    base: c.base(),
+                })
+                .collect(),
+            platform_version: platform_version.map(str::to_string),
+            subnets: vpc.map(|v| v.subnets().to_vec()).unwrap_or_default(),
+            security_groups: vpc
+                .map(|v| v.security_groups().to_vec())
+                .unwrap_or_default(),
+            assign_public_ip: vpc.and_then(|v| v.assign_public_ip())
+                == Some(&ecs::AssignPublicIp::Enabled),
+            service_registries: registries
+                .iter()
+                .map(|r| ServiceRegistry {
+                    registry_arn: r.registry_arn().unwrap_or_default().to_string(),
+                    port: r.port(),
+                    container_name: r.container_name().map(str::to_string),
+                    container_port: r.container_port(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One Cloud Map registry of a task set.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ServiceRegistry {
@@ -191,9 +232,6 @@ impl TaskSet {
     }
 
     pub(super) fn from_sdk(t: &ecs::TaskSet) -> TaskSet {
-        let vpc = t
-            .network_configuration()
-            .and_then(|n| n.awsvpc_configuration());
         TaskSet {
             id: t.id().unwrap_or_default().to_string(),
             arn: t.task_set_arn().unwrap_or_default().to_string(),
@@ -228,35 +266,13 @@ impl TaskSet {
             computed_desired_count: t.computed_desired_count(),
             running_count: t.running_count(),
             pending_count: t.pending_count(),
-            placement: Placement {
-                launch_type: t.launch_type().map(|l| l.as_str().to_string()),
-                platform_version: t.platform_version().map(str::to_string),
-                capacity_providers: t
-                    .capacity_provider_strategy()
-                    .iter()
-                    .map(|c| CapacityProvider {
-                        name: c.capacity_provider().to_string(),
-                        weight: c.weight(),
-                        base: c.base(),
-                    })
-                    .collect(),
-                subnets: vpc.map(|v| v.subnets().to_vec()).unwrap_or_default(),
-                security_groups: vpc
-                    .map(|v| v.security_groups().to_vec())
-                    .unwrap_or_default(),
-                assign_public_ip: vpc.and_then(|v| v.assign_public_ip())
-                    == Some(&ecs::AssignPublicIp::Enabled),
-                service_registries: t
-                    .service_registries()
-                    .iter()
-                    .map(|r| ServiceRegistry {
-                        registry_arn: r.registry_arn().unwrap_or_default().to_string(),
-                        port: r.port(),
-                        container_name: r.container_name().map(str::to_string),
-                        container_port: r.container_port(),
-                    })
-                    .collect(),
-            },
+            placement: Placement::from_sdk(
+                t.launch_type(),
+                t.capacity_provider_strategy(),
+                t.platform_version(),
+                t.network_configuration(),
+                t.service_registries(),
+            ),
             container_name: t
                 .load_balancers()
                 .first()

@@ -361,43 +361,61 @@ pub(super) fn interrupted_record(
 /// stops as an unwatched one does: nothing unjudged counts as baked.
 fn unjudged(
     d: &Desired,
-    (step, traffic): (usize, i64),
+    at: (usize, i64),
     pause: Duration,
     started: std::time::Instant,
     why: &str,
 ) -> Failure {
-    let mut f = interrupted(d, (step, traffic), pause, started, why);
-    f.path = Some(AttrPath::attr("analysis").index(0));
-    f.summary = format!(
-        "Stopped {}: the release is not judged; traffic stays there",
-        where_judged(step, traffic, "")
-    );
-    f
-}
-
-/// Where the judge judged: `at step N (W% suffix)`, or on the test traffic of step 0
-/// (`judge_test_traffic`), before any production traffic moved.
-fn where_judged(step: usize, traffic: i64, suffix: &str) -> String {
-    if step == 0 && traffic == 0 {
-        "on test traffic, before step 1".to_string()
-    } else {
-        format!("at step {step} ({traffic}%{suffix})")
-    }
+    let path = AttrPath::attr("analysis").index(0);
+    unread(
+        d,
+        at,
+        (pause, started),
+        why,
+        (path, "the release is not judged"),
+    )
 }
 
 /// A bake that cannot watch its alarms stops as an interrupted one does: traffic stays at the
 /// step, and the rest of the bake is recorded for the next apply, never counted as passed.
 fn unwatched(
     d: &Desired,
-    (step, traffic): (usize, i64),
+    at: (usize, i64),
     pause: Duration,
     started: std::time::Instant,
     why: &str,
 ) -> Failure {
+    let path = AttrPath::attr("analysis").index(0).then("alarm_names");
+    let what = "the release's alarms are not watched";
+    unread(d, at, (pause, started), why, (path, what))
+}
+
+/// A bake stopped because what it watches cannot be read: as an interrupted one, pointing at
+/// `path` and saying `what` went unread.
+fn unread(
+    d: &Desired,
+    (step, traffic): (usize, i64),
+    (pause, started): (Duration, std::time::Instant),
+    why: &str,
+    (path, what): (AttrPath, &str),
+) -> Failure {
     let mut f = interrupted(d, (step, traffic), pause, started, why);
-    f.path = Some(AttrPath::attr("analysis").index(0).then("alarm_names"));
-    f.summary = format!("Stopped at step {step} ({traffic}%): the release's alarms are not watched; traffic stays there");
+    f.path = Some(path);
+    f.summary = format!(
+        "Stopped {}: {what}; traffic stays there",
+        where_at(step, traffic, "")
+    );
     f
+}
+
+/// Where a bake is: `at step N (W% suffix)`, or on the test traffic of step 0
+/// (`judge_test_traffic`), before any production traffic moved.
+fn where_at(step: usize, traffic: i64, suffix: &str) -> String {
+    if step == 0 && traffic == 0 {
+        "on test traffic, before step 1".to_string()
+    } else {
+        format!("at step {step} ({traffic}%{suffix})")
+    }
 }
 
 /// A bake cut short: traffic stays at the step, and `last_release` records how much of the
@@ -475,10 +493,10 @@ fn judged_why(j: &Judge, v: Verdict, (step, traffic): (usize, i64)) -> RollBackW
         path: judging::path(j),
         summary: format!(
             "Release rolled back {}: {}",
-            where_judged(step, traffic, " to the canary"),
+            where_at(step, traffic, " to the canary"),
             v.headline()
         ),
-        reason: format!("{}: {}", where_judged(step, traffic, ""), v.summary()),
+        reason: format!("{}: {}", where_at(step, traffic, ""), v.summary()),
         by: By::Judge(Box::new(v)),
     }
 }
@@ -515,14 +533,14 @@ fn held(d: &Desired, (step, traffic): (usize, i64), v: Verdict) -> Failure {
         ..Release::of(
             c,
             Outcome::Inconclusive,
-            format!("held {}: {}", where_judged(step, traffic, ""), v.summary()),
+            format!("held {}: {}", where_at(step, traffic, ""), v.summary()),
         )
     });
     Failure {
         path: Some(AttrPath::attr("analysis").index(0).then("on_inconclusive")),
         summary: format!(
             "Held {}: the judge found no verdict; traffic stays there",
-            where_judged(step, traffic, "")
+            where_at(step, traffic, "")
         ),
         record,
         cause: Cause::Judged {

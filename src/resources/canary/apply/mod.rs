@@ -3,8 +3,8 @@
 //!
 //! `mod.rs` converges (plan again on what AWS holds, run, record, undo on failure); `run`
 //! carries out the steps in order; `bake` holds traffic at a step and watches the alarms;
-//! `judging` runs the built-in judge during a bake; `ledger` is what the run has done so far (and why it stopped); `destroy` removes every
-//! task set the deployment owns.
+//! `judging` runs the built-in judge during a bake; `ledger` is what the run has done so far
+//! (and why it stopped); `destroy` removes every task set the deployment owns.
 
 mod bake;
 mod destroy;
