@@ -68,6 +68,14 @@ async fn an_ecs_controller_service_is_listed_and_its_generated_arrival_applies()
     let valid = s.ws.validate();
     assert!(valid.success(), "{valid}");
 
+    // Without its arrival block the imported deployment has nothing to stand on.
+    let without = generated.replace("  arrival {\n    from_controller = \"ECS\"\n  }\n", "");
+    assert_ne!(without, generated);
+    s.ws.write("generated.tf", &without);
+    s.ws.fails(&["plan", "-input=false", "-no-color"])
+        .assert_contains(&["does not use the EXTERNAL"]);
+    s.ws.write("generated.tf", &generated);
+
     // The first plan imports the service for its arrival and shows only the arrival: the
     // switch, the take-over, and the plain forwards written as weighted 100/0 (no traffic
     // moves). It writes nothing.

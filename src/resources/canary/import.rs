@@ -1,6 +1,7 @@
 //! Import: rebuild a deployment from a running service (task set template from ECS, target
 //! groups, the listeners and rules that split between them or forward plainly to the
-//! PRIMARY's), then adopt its task sets.
+//! PRIMARY's), then adopt its task sets; for a service still on the ECS or CODE_DEPLOY
+//! controller, the state its arrival starts from.
 
 use super::arrival::Arrival;
 use super::drift::Drift;

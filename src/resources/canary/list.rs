@@ -1,5 +1,6 @@
 //! The `ecsx_canary_deployment` list resource: the services of a cluster that could become canary
-//! deployments, each with the state [`import::state_from_aws`] builds. Reads AWS only: nothing is tagged.
+//! deployments, each with the state [`import::state_from_aws`] builds (for a service on the ECS
+//! or CODE_DEPLOY controller, [`import::arrival_adoption`]'s). Reads AWS only: nothing is tagged.
 
 use super::arrivals;
 use super::import;
