@@ -44,7 +44,7 @@ fn a_state_imported_for_an_arrival_is_told_by_its_controller_drift() {
         service: service.into(),
         controller: "CODE_DEPLOY".into(),
     };
-    let state = Value::object([("drift", Drift::to_values(&[arriving.clone()]))]);
+    let state = Value::object([("drift", Drift::to_values(std::slice::from_ref(&arriving)))]);
     assert_eq!(
         super::super::drift::awaiting_arrival(&state),
         Some((service.to_string(), "CODE_DEPLOY".to_string()))
