@@ -67,10 +67,14 @@ async fn adoptable(ctx: &Ctx, svc: &Service) -> Result<(Value, Diagnostics), Str
 /// A service on the ECS or CODE_DEPLOY controller: the state an import for its arrival builds,
 /// named with where its native release stands, or why arrival cannot take it in.
 async fn arriving(ctx: &Ctx, setup: ServiceSetup) -> Result<(String, Value, Diagnostics), String> {
-    let (setup, newest) = arrivals::standing(ctx, setup).await?;
+    let controller = setup.service.controller.clone();
+    let why = |reason: String| {
+        format!("it uses the {controller} deployment controller, and an arrival cannot take it in: {reason}")
+    };
+    let (setup, newest) = arrivals::standing(ctx, setup).await.map_err(why)?;
     let mut d = Diagnostics::new();
     let (state, unpaired) = import::arrival_adoption(ctx, &setup, &mut d).await;
-    let (state, notes) = vetted(state, unpaired.as_deref(), d)?;
+    let (state, notes) = vetted(state, unpaired.as_deref(), d).map_err(why)?;
     Ok((
         arrivals::display_name(&setup, newest.as_ref()),
         state,
