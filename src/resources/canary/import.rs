@@ -32,16 +32,14 @@ pub(crate) async fn import(ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Valu
     }
 }
 
-/// The service as an arrival reads it when it is ACTIVE on another controller than EXTERNAL;
-/// None otherwise, or when it cannot be read (the ordinary import then says why).
+/// The service as an arrival reads it (one DescribeServices; ListServiceDeployments only for
+/// an ECS-controller service) when it is ACTIVE on another controller than EXTERNAL; None
+/// otherwise, or when it cannot be read (the ordinary import then says why).
 async fn arriving_service(ctx: &Ctx, cluster: &str, service: &str) -> Option<ServiceSetup> {
-    let svc = ctx.aws.reads.service(cluster, service).await.ok()?;
-    if !svc.is_active() || svc.is_external() {
-        return None;
-    }
     ServiceSetup::find(&ctx.aws.ecs, cluster, service)
         .await
         .ok()
+        .filter(|s| s.service.is_active() && !s.service.is_external())
 }
 
 /// The state import builds for an `arrival`: a service on the ECS or CODE_DEPLOY controller,
