@@ -3,10 +3,12 @@
 //! target group) is listed with where its native release stands, and its generated
 //! configuration (an `arrival` block, the plain forward's traffic block) validates, plans only
 //! the arrival (switch, take over, traffic unchanged), applies, and then plans nothing. One
-//! whose native deployment waits at a lifecycle hook is explained with its stage and hook.
+//! whose native deployment waits at a lifecycle hook is explained with its stage and hook, and
+//! one ECS would refuse to switch (circuit breaker on) with arrival's own refusal.
 
 mod common;
 
+use aws_sdk_ecs::types::{DeploymentCircuitBreaker, DeploymentConfiguration};
 use common::{fast_native_stages, rollout_steps, Stack};
 
 const SERVICE: &str = "rolling";
@@ -146,6 +148,25 @@ async fn a_native_deployment_paused_at_a_hook_is_explained() {
         .expect("a waiting hook")
         .to_string();
 
+    // A ROLLING service with the circuit breaker on: what arrival's plan refuses, the
+    // listing explains.
+    let breaker = DeploymentConfiguration::builder()
+        .deployment_circuit_breaker(
+            DeploymentCircuitBreaker::builder()
+                .enable(true)
+                .rollback(true)
+                .build(),
+        )
+        .build();
+    s.aws
+        .create_rolling_service(
+            &s.infra,
+            "paused-breaker",
+            |r| r.deployment_configuration(breaker),
+            true,
+        )
+        .await;
+
     s.ws.config("provider \"ecsx\" {}\n");
     s.ws.write("arrive.tfquery.hcl", &query(&s.infra.cluster, "paused"));
     let out = s.ws.ok(&["query", "-no-color"]);
@@ -157,6 +178,8 @@ async fn a_native_deployment_paused_at_a_hook_is_explained() {
         "ecsx_service_deployment_continue",
         "ecsx_service_deployment_rollback",
         "deployment strategy is CANARY",
+        "Service paused-breaker cannot be adopted",
+        "deployment_circuit_breaker.enable",
     ]);
     out.assert_not_contains(&["arrival can move it"]);
 }
