@@ -361,6 +361,26 @@ mod tests {
     }
 
     #[test]
+    fn identity_of_a_deployment_that_owns_nothing_yet_comes_from_its_service() {
+        // Imported for an arrival: no task set ARN, the service's carries account and region.
+        let state = Value::object([
+            ("cluster", Value::from("prod")),
+            ("service", Value::from("web")),
+            ("stable_task_set_arn", Value::Null),
+        ]);
+        let id = service_identity_from(
+            &state,
+            Some("arn:aws:ecs:eu-west-1:111122223333:service/prod/web"),
+            "us-east-1",
+        );
+        assert_eq!(id.get("account_id").as_str(), Some("111122223333"));
+        assert_eq!(id.get("region").as_str(), Some("eu-west-1"));
+        assert!(service_identity(&state, "stable_task_set_arn", "us-east-1")
+            .get("account_id")
+            .is_unknown());
+    }
+
+    #[test]
     fn import_id_takes_names_and_refuses_another_region() {
         let id = |pairs: &[(&str, &str)]| {
             Value::object(pairs.iter().map(|(k, v)| (*k, Value::from(*v))))
