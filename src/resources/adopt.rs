@@ -3,7 +3,7 @@
 
 use super::support::aws_error;
 use crate::arn;
-use crate::aws::ecs::{self, Service, TaskSet};
+use crate::aws::ecs::{self, Service, ServiceSetup, TaskSet};
 use crate::diag::{AttrPath, Diagnostics};
 use crate::framework::Ctx;
 use crate::schema::{Attribute, Block, IdentityAttribute, IdentitySchema, Schema, Type, Validator};
@@ -33,6 +33,11 @@ pub fn service_identity_schema() -> IdentitySchema {
 /// The identity of the service `state` names. `arn_attr` is a computed attribute holding an ARN
 /// of something in that service (a task set), which carries the account and region.
 pub fn service_identity(state: &Value, arn_attr: &str, region: &str) -> Value {
+    service_identity_from(state, state.get(arn_attr).as_str(), region)
+}
+
+/// [`service_identity`] with the ARN that carries the account and region given.
+pub fn service_identity_from(state: &Value, arn: Option<&str>, region: &str) -> Value {
     if state.is_null() {
         return Value::Null;
     }
@@ -45,7 +50,7 @@ pub fn service_identity(state: &Value, arn_attr: &str, region: &str) -> Value {
     } else {
         Value::from(region)
     };
-    let (account, arn_region) = match state.get(arn_attr).as_str().and_then(arn::parse) {
+    let (account, arn_region) = match arn.and_then(arn::parse) {
         Some(a) => (Value::from(a.account), Value::from(a.region)),
         None => (Value::Unknown, fallback_region),
     };
@@ -209,6 +214,13 @@ impl<'a> Services<'a> {
     /// The next few services, sorted by name within a batch; None when done or after an AWS
     /// failure (reported in `diags`).
     pub async fn next_batch(&mut self, diags: &mut Diagnostics) -> Option<Vec<Service>> {
+        let setups = self.next_setups(diags).await?;
+        Some(setups.into_iter().map(|s| s.service).collect())
+    }
+
+    /// [`Services::next_batch`], each service with what a change of its deployment controller
+    /// needs to know (read by the same DescribeServices call; its service deployments unread).
+    pub async fn next_setups(&mut self, diags: &mut Diagnostics) -> Option<Vec<ServiceSetup>> {
         loop {
             while self.pending.len() < ecs::DESCRIBE_SERVICES_BATCH && !self.listed_all {
                 let page = ecs::list_services_page(
@@ -236,15 +248,16 @@ impl<'a> Services<'a> {
             let n = self.pending.len().min(ecs::DESCRIBE_SERVICES_BATCH);
             let batch: Vec<String> = self.pending.drain(..n).collect();
             let found =
-                ecs::find_services_tagged(&self.ctx.aws.ecs, &self.filter.cluster, &batch).await;
+                ecs::find_service_setups_tagged(&self.ctx.aws.ecs, &self.filter.cluster, &batch)
+                    .await;
             match found {
                 Ok(services) => {
-                    let mut picked: Vec<Service> = services
+                    let mut picked: Vec<ServiceSetup> = services
                         .into_iter()
                         .filter(|(_, tags)| self.filter.wants_tags(tags))
                         .map(|(s, _)| s)
                         .collect();
-                    picked.sort_by(|a, b| a.name.cmp(&b.name));
+                    picked.sort_by(|a, b| a.service.name.cmp(&b.service.name));
                     if !picked.is_empty() {
                         return Some(picked);
                     }
@@ -345,6 +358,26 @@ mod tests {
             .get("region")
             .is_unknown());
         assert!(service_identity(&Value::Null, "x", "us-east-1").is_null());
+    }
+
+    #[test]
+    fn identity_of_a_deployment_that_owns_nothing_yet_comes_from_its_service() {
+        // Imported for an arrival: no task set ARN, the service's carries account and region.
+        let state = Value::object([
+            ("cluster", Value::from("prod")),
+            ("service", Value::from("web")),
+            ("stable_task_set_arn", Value::Null),
+        ]);
+        let id = service_identity_from(
+            &state,
+            Some("arn:aws:ecs:eu-west-1:111122223333:service/prod/web"),
+            "us-east-1",
+        );
+        assert_eq!(id.get("account_id").as_str(), Some("111122223333"));
+        assert_eq!(id.get("region").as_str(), Some("eu-west-1"));
+        assert!(service_identity(&state, "stable_task_set_arn", "us-east-1")
+            .get("account_id")
+            .is_unknown());
     }
 
     #[test]

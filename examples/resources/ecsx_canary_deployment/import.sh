@@ -7,4 +7,6 @@
 # Import only reads: the first apply tags the adopted task sets (`ecsx:deployment`,
 # `ecsx:role`), which its plan shows as "tag stable ..." steps. Task sets another controller
 # manages (another ecsx deployment, or PipeCD's `pipecd-dev-managed-by` tag) are refused.
+# A service still on the ECS or CODE_DEPLOY controller is imported for an arrival: its running
+# tasks as `stable`, nothing owned yet; with an `arrival` block, the first apply switches it.
 terraform import ecsx_canary_deployment.web prod/web

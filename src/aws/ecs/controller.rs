@@ -48,16 +48,25 @@ impl ServiceSetup {
     pub async fn find(ecs: &Client, cluster: &str, service: &str) -> Result<Self, AwsError> {
         let s = describe_service(ecs, cluster, service).await?;
         let mut setup = Self::from_sdk(&s);
-        if setup.service.controller == status::CONTROLLER_ECS && setup.service.is_active() {
-            setup.ongoing_deployments =
-                list_service_deployments(ecs, cluster, service, &deployment_status::ONGOING, 0)
-                    .await?;
-            if !setup.ongoing_deployments.is_empty() {
-                let all = list_service_deployments(ecs, cluster, service, &[], 2).await?;
-                setup.first_deployment = all.len() == 1;
-            }
-        }
+        setup.read_deployments(ecs, cluster).await?;
         Ok(setup)
+    }
+
+    /// For an active ECS-controller service (as DescribeServices showed it, say in a listing's
+    /// batch): one ListServiceDeployments call for the deployments still going on, and when
+    /// one is, a second to tell whether it is the service's first.
+    pub async fn read_deployments(&mut self, ecs: &Client, cluster: &str) -> Result<(), AwsError> {
+        if self.service.controller != status::CONTROLLER_ECS || !self.service.is_active() {
+            return Ok(());
+        }
+        let service = self.service.name.as_str();
+        self.ongoing_deployments =
+            list_service_deployments(ecs, cluster, service, &deployment_status::ONGOING, 0).await?;
+        if !self.ongoing_deployments.is_empty() {
+            let all = list_service_deployments(ecs, cluster, service, &[], 2).await?;
+            self.first_deployment = all.len() == 1;
+        }
+        Ok(())
     }
 
     pub(crate) fn from_sdk(s: &ecs::Service) -> Self {

@@ -1,5 +1,6 @@
 //! Listing services: ListServices pages and DescribeServices in batches, with tags.
 
+use super::controller::ServiceSetup;
 use super::*;
 
 /// ListServices accepts at most 100 results per page.
@@ -36,6 +37,20 @@ pub async fn find_services_tagged(
     cluster: &str,
     services: &[String],
 ) -> Result<Vec<(Service, BTreeMap<String, String>)>, AwsError> {
+    Ok(find_service_setups_tagged(ecs, cluster, services)
+        .await?
+        .into_iter()
+        .map(|(s, tags)| (s.service, tags))
+        .collect())
+}
+
+/// [`find_services_tagged`], each service as a change of its deployment controller reads it
+/// ([`ServiceSetup`], without its service deployments), from the same one call.
+pub async fn find_service_setups_tagged(
+    ecs: &Client,
+    cluster: &str,
+    services: &[String],
+) -> Result<Vec<(ServiceSetup, BTreeMap<String, String>)>, AwsError> {
     let out = ecs
         .describe_services()
         .cluster(cluster)
@@ -61,7 +76,7 @@ pub async fn find_services_tagged(
                 .iter()
                 .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
                 .collect();
-            (Service::from_sdk(s), tags)
+            (ServiceSetup::from_sdk(s), tags)
         })
         .collect())
 }

@@ -526,7 +526,8 @@ pub use deployments::{
 
 pub use controller::{switch_controller, wait_switched, ServiceSetup};
 pub use list::{
-    find_services_tagged, list_services_page, services_with_ecs_routers, DESCRIBE_SERVICES_BATCH,
+    find_service_setups_tagged, find_services_tagged, list_services_page,
+    services_with_ecs_routers, DESCRIBE_SERVICES_BATCH,
 };
 pub use types::{status, CapacityProvider, Placement, Service, ServiceRegistry, TaskSet};
 pub use waits::{poll_interval, status_task_set, wait_gone, wait_steady};

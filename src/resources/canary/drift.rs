@@ -26,6 +26,10 @@ pub(crate) enum Drift {
     /// The state's stable or canary task set lacks this deployment's ownership tags, as after
     /// an import (which reads only: Terraform imports during `plan`).
     NotOwned { task_set: String, role: Role },
+    /// The service (`service`, its ARN) still uses `controller` (ECS or CODE_DEPLOY), as after
+    /// an import made for an arrival: nothing is owned yet, and the `arrival` block's apply
+    /// switches the service and takes its running tasks over.
+    Controller { service: String, controller: String },
 }
 
 impl Drift {
@@ -34,6 +38,7 @@ impl Drift {
     const FOREIGN_TARGET_GROUP: &'static str = "foreign_target_group";
     const TEST_ROUTE_OFF: &'static str = "test_route_off";
     const NOT_OWNED: &'static str = "not_owned";
+    const CONTROLLER: &'static str = "controller";
 
     /// Whether repairing this drift means setting the weights again.
     pub(crate) fn is_routing(&self) -> bool {
@@ -72,6 +77,10 @@ impl Drift {
                 "{} task set {task_set} does not carry the {TAG_DEPLOYMENT} tag yet",
                 role.as_str()
             ),
+            Drift::Controller { service, controller } => format!(
+                "service {} uses the {controller} deployment controller; the arrival switches it to EXTERNAL",
+                crate::arn::service_name(service)
+            ),
         };
         format!("{DRIFT_PREFIX}{body}")
     }
@@ -107,6 +116,10 @@ impl Drift {
                 Drift::NotOwned { task_set, role } => {
                     out.push(entry(Self::NOT_OWNED, task_set, role.as_str().to_string()))
                 }
+                Drift::Controller {
+                    service,
+                    controller,
+                } => out.push(entry(Self::CONTROLLER, service, controller.clone())),
             }
         }
         Value::List(out)
@@ -140,6 +153,10 @@ impl Drift {
                         Role::Stable
                     },
                 }),
+                Some(Self::CONTROLLER) => out.push(Drift::Controller {
+                    service: subject,
+                    controller: observed.to_string(),
+                }),
                 _ => {}
             }
         }
@@ -148,6 +165,23 @@ impl Drift {
         }
         out
     }
+}
+
+/// The service ARN and controller of a state imported for an arrival ([`Drift::Controller`]):
+/// a deployment that owns nothing yet, which plan and apply treat as one still to create.
+pub(crate) fn awaiting_arrival(state: &Value) -> Option<(String, String)> {
+    if state.is_null() {
+        return None;
+    }
+    Drift::from_values(state.get("drift"))
+        .into_iter()
+        .find_map(|d| match d {
+            Drift::Controller {
+                service,
+                controller,
+            } => Some((service, controller)),
+            _ => None,
+        })
 }
 
 fn router_noun(arn: &str) -> &'static str {

@@ -1,11 +1,13 @@
 //! Import: rebuild a deployment from a running service (task set template from ECS, target
 //! groups, the listeners and rules that split between them or forward plainly to the
-//! PRIMARY's), then adopt its task sets.
+//! PRIMARY's), then adopt its task sets; for a service still on the ECS or CODE_DEPLOY
+//! controller, the state its arrival starts from.
 
+use super::arrival::Arrival;
 use super::drift::Drift;
 use super::pairing;
 use super::template::{EcsDefault, Template};
-use crate::aws::ecs::{self, TaskSet};
+use crate::aws::ecs::{self, ServiceSetup, TaskSet};
 use crate::aws::elbv2::{self, Router};
 use crate::diag::Diagnostics;
 use crate::framework::Ctx;
@@ -18,11 +20,84 @@ use crate::value::Value;
 /// ImportResourceState: the deployment as [`adopt`] builds it. Terraform imports during
 /// `plan`, so nothing is written here: the task sets lack the ownership tags until the first
 /// apply adds them (a `not_owned` drift entry and a "tag ..." step in that plan).
+/// A service still on the ECS or CODE_DEPLOY controller is imported for an arrival
+/// ([`arrival_adoption`]).
 pub(crate) async fn import(ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Value {
     let Some((cluster, service)) = split_import_id(id, diags) else {
         return Value::Null;
     };
-    state_from_aws(ctx, &cluster, &service, diags).await
+    match arriving_service(ctx, &cluster, &service).await {
+        Some(setup) => arrival_adoption(ctx, &setup, diags).await.0,
+        None => state_from_aws(ctx, &cluster, &service, diags).await,
+    }
+}
+
+/// The service as an arrival reads it (one DescribeServices; ListServiceDeployments only for
+/// an ECS-controller service) when it is ACTIVE on another controller than EXTERNAL; None
+/// otherwise, or when it cannot be read (the ordinary import then says why).
+async fn arriving_service(ctx: &Ctx, cluster: &str, service: &str) -> Option<ServiceSetup> {
+    ServiceSetup::find(&ctx.aws.ecs, cluster, service)
+        .await
+        .ok()
+        .filter(|s| s.service.is_active() && !s.service.is_external())
+}
+
+/// The state import builds for an `arrival`: a service on the ECS or CODE_DEPLOY controller,
+/// whose running tasks (as the switch will leave them) give the stable template and target
+/// group, with the routing [`routing`] finds for that target group,
+/// `arrival { from_controller }`, no task set owned yet, and a [`Drift::Controller`] entry
+/// that makes plan and apply treat the deployment as one still to create. Reads only; Null
+/// after an error diagnostic. With the reason no canary target group was chosen, if none was.
+pub(crate) async fn arrival_adoption(
+    ctx: &Ctx,
+    setup: &ServiceSetup,
+    diags: &mut Diagnostics,
+) -> (Value, Option<String>) {
+    let svc = &setup.service;
+    let cluster = crate::arn::cluster_name(&svc.cluster_arn);
+    let subject = format!("Service {:?} in cluster {cluster:?}", svc.name);
+    let t = Arrival::Switch(setup.clone()).task_set();
+    let Some(primary_tg) = t.target_group_arns.first().cloned() else {
+        diags.error(
+            "Nothing to route",
+            format!("{subject} has no load balancer target group, so a deployment would have no traffic to manage. Give it a load balancer first."),
+        );
+        return (Value::Null, None);
+    };
+    if t.task_definition.is_empty() {
+        diags.error(
+            "Nothing running to take over",
+            format!("{subject} names no task definition, so there are no running tasks to adopt."),
+        );
+        return (Value::Null, None);
+    }
+    let Some(routing) = routing(ctx, &svc.name, &primary_tg, None, diags).await else {
+        return (Value::Null, None);
+    };
+    let drift = Drift::Controller {
+        service: svc.arn.clone(),
+        controller: svc.controller.clone(),
+    };
+    let mut state = imported_state(
+        (cluster, &svc.name),
+        (&t, None),
+        (&primary_tg, routing.canary_tg.as_deref()),
+        (&routing.routers, &routing.test_routers),
+        &EcsDefault::of(&t, None),
+        std::slice::from_ref(&drift),
+    );
+    for k in ["stable_task_set_id", "stable_task_set_arn"] {
+        state.set(k, Value::Null);
+    }
+    state.set(
+        "arrival",
+        Value::List(vec![Value::object([(
+            "from_controller",
+            Value::from(svc.controller.as_str()),
+        )])]),
+    );
+    state.set("rollout_steps", Value::string_list([drift.render()]));
+    (state, routing.unpaired)
 }
 
 /// The state import would build for `service` in `cluster`, read from AWS without writing:
@@ -110,40 +185,16 @@ pub(crate) async fn adoption(
         );
         return (Value::Null, None);
     }
-    let found = match elbv2::discover(&ctx.aws.elbv2, &primary_tg, canary_tg.as_deref()).await {
-        Ok(r) => r,
-        Err(e) => {
-            aws_error(
-                diags,
-                None,
-                "Could not find the listeners and rules",
-                &format!("target group {primary_tg}"),
-                &e,
-            );
-            return (Value::Null, None);
-        }
+    let Some(routing) = routing(ctx, service, &primary_tg, canary_tg.as_deref(), diags).await
+    else {
+        return (Value::Null, None);
     };
-    let (routers, canary_tg, unpaired) = match (&found.other, canary) {
-        (None, None) => pair_plain_forward(ctx, service, &found, diags).await,
-        _ => (found.splits, found.other, None),
-    };
-    let (routers, test_routers, left_out) =
-        classify_by_routing(routers, &primary_tg, canary_tg.as_deref(), canary.is_some());
-    for r in &left_out {
-        let (what, attr) = match r.kind {
-            elbv2::Kind::Listener => ("Listener", "traffic.test_listener_arns"),
-            elbv2::Kind::Rule => ("Listener rule", "traffic.test_listener_rule_arns"),
-        };
-        diags.warning(
-            format!("{what} left out of the deployment"),
-            format!(
-                "{what} {} of service {service:?} sends all its traffic to target group {} although no canary runs, so importing leaves it unmanaged and moves no traffic. \
-                 To have ecsx route test traffic there (to the stable task set while no canary runs, to the canary while one does), add it to {attr} after the import.",
-                r.arn,
-                canary_tg.as_deref().map(crate::arn::target_group_label).unwrap_or_default(),
-            ),
-        );
-    }
+    let Routing {
+        routers,
+        test_routers,
+        canary_tg,
+        unpaired,
+    } = routing;
     // Which template fields ECS may have filled in, so that a configuration leaving them
     // unset rolls nothing; the cluster's default strategy tells an ECS-chosen placement apart.
     let cluster_default = match ecs::find_default_capacity_provider_strategy(&ctx.aws.ecs, cluster)
@@ -182,6 +233,69 @@ pub(crate) async fn adoption(
     let mut state = super::observe::read(ctx, &state, diags).await;
     state.set("rollout_steps", Value::List(vec![]));
     (state, unpaired)
+}
+
+/// The listeners and rules a deployment on `primary_tg` manages, and its canary target group.
+pub(crate) struct Routing {
+    pub routers: Vec<Router>,
+    pub test_routers: Vec<Router>,
+    pub canary_tg: Option<String>,
+    /// For a plain forward without a canary target group: why none was chosen.
+    pub unpaired: Option<String>,
+}
+
+/// The routing of a service whose task sets (or running tasks) sit on `primary_tg`, and a
+/// canary's on `canary_tg` when one runs: the listeners and rules that split between the two,
+/// or forward plainly to the primary's with the one free partner [`pairing`] chooses; test
+/// routers told apart by their routing. None after an error diagnostic.
+pub(crate) async fn routing(
+    ctx: &Ctx,
+    service: &str,
+    primary_tg: &str,
+    canary_tg: Option<&str>,
+    diags: &mut Diagnostics,
+) -> Option<Routing> {
+    let found = match elbv2::discover(&ctx.aws.elbv2, primary_tg, canary_tg).await {
+        Ok(r) => r,
+        Err(e) => {
+            aws_error(
+                diags,
+                None,
+                "Could not find the listeners and rules",
+                &format!("target group {primary_tg}"),
+                &e,
+            );
+            return None;
+        }
+    };
+    let has_canary = canary_tg.is_some();
+    let (routers, canary_tg, unpaired) = match (&found.other, has_canary) {
+        (None, false) => pair_plain_forward(ctx, service, &found, diags).await,
+        _ => (found.splits, found.other, None),
+    };
+    let (routers, test_routers, left_out) =
+        classify_by_routing(routers, primary_tg, canary_tg.as_deref(), has_canary);
+    for r in &left_out {
+        let (what, attr) = match r.kind {
+            elbv2::Kind::Listener => ("Listener", "traffic.test_listener_arns"),
+            elbv2::Kind::Rule => ("Listener rule", "traffic.test_listener_rule_arns"),
+        };
+        diags.warning(
+            format!("{what} left out of the deployment"),
+            format!(
+                "{what} {} of service {service:?} sends all its traffic to target group {} although no canary runs, so importing leaves it unmanaged and moves no traffic. \
+                 To have ecsx route test traffic there (to the stable task set while no canary runs, to the canary while one does), add it to {attr} after the import.",
+                r.arn,
+                canary_tg.as_deref().map(crate::arn::target_group_label).unwrap_or_default(),
+            ),
+        );
+    }
+    Some(Routing {
+        routers,
+        test_routers,
+        canary_tg,
+        unpaired,
+    })
 }
 
 /// A service whose routers forward to its PRIMARY's target group alone (a plain forward, the

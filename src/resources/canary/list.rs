@@ -1,9 +1,11 @@
 //! The `ecsx_canary_deployment` list resource: the services of a cluster that could become canary
-//! deployments, each with the state [`import::state_from_aws`] builds. Reads AWS only: nothing is tagged.
+//! deployments, each with the state [`import::state_from_aws`] builds (for a service on the ECS
+//! or CODE_DEPLOY controller, [`import::arrival_adoption`]'s). Reads AWS only: nothing is tagged.
 
+use super::arrivals;
 use super::import;
 use crate::arn;
-use crate::aws::ecs::Service;
+use crate::aws::ecs::{Service, ServiceSetup};
 use crate::diag::{Diagnostics, Severity};
 use crate::framework::{Ctx, ListSink};
 use crate::resources::adopt;
@@ -16,21 +18,29 @@ pub(super) fn schema() -> Schema {
     adopt::list_schema(
         "Lists the services of a cluster that can become canary deployments: EXTERNAL-controller services with a PRIMARY task set, at most one other task set on its own target group, listeners or rules that split traffic between the PRIMARY's target group and a second one (or forward to the PRIMARY's alone while exactly one free target group of the same kind can be the canary's: see the adoption guide), and no task set another controller manages. \
          With `include_resource`, each result carries the state import would build: the task set template from ECS, the target groups, and the listeners and rules that forward to them. \
-         Services that cannot be adopted come back as warnings naming the reason. Listing only reads AWS.",
+         Services on the ECS (or CODE_DEPLOY) deployment controller are listed when an `arrival` can take them in: the display name says where the native release stands (the last service deployment's status, the task definition, the running tasks), and the state holds `arrival { from_controller }` with a `traffic` block built as for a plain forward (the service's load balancer target group as primary, its one free partner as canary, the listeners and rules that forward to it), so the generated configuration plans only the switch and the take-over. \
+         Services that cannot be adopted come back as warnings naming the reason: for an ECS-controller service, a native deployment in progress or paused at a lifecycle hook (with its stage and hook, to be continued or rolled back with the `ecsx_service_deployment_continue` / `_rollback` actions) and every refusal arrival's plan would make. Listing only reads AWS.",
     )
 }
 
 pub(super) async fn list(ctx: &Ctx, config: &Value, sink: &mut ListSink, diags: &mut Diagnostics) {
     let mut services = adopt::Services::new(ctx, adopt::ServiceFilter::from(config));
-    while let Some(batch) = services.next_batch(diags).await {
-        for svc in batch {
-            let more = match adoptable(ctx, &svc).await {
+    while let Some(batch) = services.next_setups(diags).await {
+        for setup in batch {
+            let svc = setup.service.clone();
+            let found = if arrivals::arrives(&setup) {
+                arriving(ctx, setup).await
+            } else {
+                adoptable(ctx, &svc)
+                    .await
+                    .map(|(state, notes)| (display_name(&svc, &state), state, notes))
+            };
+            let more = match found {
                 Err(reason) => {
                     sink.skipped(adopt::skipped_warning(TYPE_NAME, &svc, &reason))
                         .await
                 }
-                Ok((state, notes)) => {
-                    let name = display_name(&svc, &state);
+                Ok((name, state, notes)) => {
                     sink.found(adopt::identity_of(&svc), name, state, notes)
                         .await
                 }
@@ -51,6 +61,35 @@ async fn adoptable(ctx: &Ctx, svc: &Service) -> Result<(Value, Diagnostics), Str
     let cluster = arn::cluster_name(&svc.cluster_arn);
     let mut d = Diagnostics::new();
     let (state, unpaired) = import::adoption(ctx, cluster, &svc.name, &mut d).await;
+    vetted(state, unpaired.as_deref(), d)
+}
+
+/// A service on the ECS or CODE_DEPLOY controller: the state an import for its arrival builds,
+/// named with where its native release stands, or why arrival cannot take it in.
+async fn arriving(ctx: &Ctx, setup: ServiceSetup) -> Result<(String, Value, Diagnostics), String> {
+    let controller = setup.service.controller.clone();
+    let why = |reason: String| {
+        format!("it uses the {controller} deployment controller, and an arrival cannot take it in: {reason}")
+    };
+    let (setup, newest) = arrivals::standing(ctx, setup).await.map_err(why)?;
+    let mut d = Diagnostics::new();
+    let (state, unpaired) = import::arrival_adoption(ctx, &setup, &mut d).await;
+    let (state, notes) = vetted(state, unpaired.as_deref(), d).map_err(why)?;
+    Ok((
+        arrivals::display_name(&setup, newest.as_ref()),
+        state,
+        notes,
+    ))
+}
+
+/// What import built, if a configuration can be generated from it: its first error, a service
+/// gone meanwhile and a traffic block without routers or canary target group are reasons not
+/// to offer it.
+fn vetted(
+    state: Value,
+    unpaired: Option<&str>,
+    d: Diagnostics,
+) -> Result<(Value, Diagnostics), String> {
     let first_error = d.iter().find(|x| x.severity == Severity::Error).map(|e| {
         format!(
             "{}: {}",
@@ -61,7 +100,7 @@ async fn adoptable(ctx: &Ctx, svc: &Service) -> Result<(Value, Diagnostics), Str
     match first_error {
         Some(reason) => Err(reason),
         None if state.is_null() => Err("it went away while it was being listed".to_string()),
-        None => match unrouted(&state, unpaired.as_deref()) {
+        None => match unrouted(&state, unpaired) {
             Some(reason) => Err(reason),
             None => Ok((state, d)),
         },

@@ -18,6 +18,7 @@
 mod actions;
 mod apply;
 mod arrival;
+mod arrivals;
 mod drift;
 pub mod judge;
 mod model;
@@ -85,10 +86,24 @@ impl Resource for CanaryDeployment {
         diags: &mut Diagnostics,
     ) -> Value {
         let limit = timeout(planned, "update", APPLY_TIMEOUT);
-        apply::converge(ctx, prior, planned, limit, diags).await
+        if drift::awaiting_arrival(prior).is_none() {
+            return apply::converge(ctx, prior, planned, limit, diags).await;
+        }
+        // Imported for an arrival: the apply is the create's; if it stops before anything is
+        // owned, the imported state stays.
+        let created = apply::converge(ctx, &Value::Null, planned, limit, diags).await;
+        if created.is_null() {
+            prior.clone()
+        } else {
+            created
+        }
     }
 
     async fn delete(&self, ctx: &Ctx, prior: &Value, diags: &mut Diagnostics) -> Value {
+        if drift::awaiting_arrival(prior).is_some() {
+            // Nothing owned yet: forgetting the deployment leaves the service as it is.
+            return Value::Null;
+        }
         let limit = timeout(prior, "delete", DELETE_TIMEOUT);
         apply::destroy(ctx, prior, limit, diags).await
     }
@@ -102,7 +117,14 @@ impl Resource for CanaryDeployment {
     }
 
     fn identity(&self, state: &Value, region: &str) -> Value {
-        adopt::service_identity(state, "stable_task_set_arn", region)
+        // Imported for an arrival, no task set is owned yet: the service's ARN tells the
+        // account and region.
+        match drift::awaiting_arrival(state) {
+            Some((service_arn, _)) => {
+                adopt::service_identity_from(state, Some(&service_arn), region)
+            }
+            None => adopt::service_identity(state, "stable_task_set_arn", region),
+        }
     }
 
     fn import_id(&self, identity: &Value, region: &str, diags: &mut Diagnostics) -> Option<String> {

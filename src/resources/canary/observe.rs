@@ -1,7 +1,7 @@
 //! Read: what AWS holds (task sets, weights, drift, orphans, release records) as state, and
 //! the task sets an unfinished create left, which the next create takes over.
 
-use super::drift::Drift;
+use super::drift::{awaiting_arrival, Drift};
 use super::model::{CanarySpec, Desired, Observed, TaskSetRef};
 use super::release::Outcome;
 use super::release::Release;
@@ -19,6 +19,36 @@ use crate::resources::support::{aws_error, reported};
 use crate::value::Value;
 use std::collections::BTreeMap;
 
+/// A state imported for an arrival owns nothing to refresh: it stays as imported while the
+/// service is ACTIVE (the plan reads what the switch needs), and goes with the service.
+async fn read_awaiting_arrival(
+    ctx: &Ctx,
+    d: &Desired,
+    state: &Value,
+    diags: &mut Diagnostics,
+) -> Value {
+    match ctx.aws.reads.service(&d.cluster, &d.service).await {
+        Ok(s) if s.is_active() => state.clone(),
+        Ok(_) | Err(AwsError::NotFound { .. }) => {
+            diags.warning(
+                "ECS service gone; removing from state",
+                format!("Service {:?} in cluster {:?} no longer exists or is not ACTIVE, so ecsx_canary_deployment {} (imported for an arrival) was removed from the state.", d.service, d.cluster, d.id()),
+            );
+            Value::Null
+        }
+        Err(e) => {
+            aws_error(
+                diags,
+                None,
+                "Could not read the ECS service",
+                &format!("service {:?} in cluster {:?}", d.service, d.cluster),
+                &e,
+            );
+            state.clone()
+        }
+    }
+}
+
 /// Refreshes the state: one DescribeServices (its task sets included), one DescribeListeners
 /// and one DescribeRules, at once, so that concurrent refreshes meet in the same coalesced
 /// calls (src/aws/reads); a DescribeTaskSets only when tags must be read (see
@@ -26,6 +56,9 @@ use std::collections::BTreeMap;
 /// read here for its checks.
 pub(crate) async fn read(ctx: &Ctx, state: &Value, diags: &mut Diagnostics) -> Value {
     let d = Desired::from(state);
+    if awaiting_arrival(state).is_some() {
+        return read_awaiting_arrival(ctx, &d, state, diags).await;
+    }
     let (svc, routers) = tokio::join!(
         ctx.aws.reads.service(&d.cluster, &d.service),
         routers_for_refresh(ctx, &d)

@@ -3,6 +3,7 @@
 //! before anything changes.
 
 use super::arrival::{self, Arrival};
+use super::drift::awaiting_arrival;
 use super::model::{Desired, Observed, TaskSetRef};
 use super::observe::{creates_task_sets, leftovers};
 use super::release::Outcome;
@@ -48,7 +49,8 @@ pub(crate) async fn modify_plan(ctx: Option<&Ctx>, plan: &mut Plan, diags: &mut 
         }
         return;
     }
-    let prior = if plan.requires_replace.is_empty() {
+    // A state imported for an arrival owns nothing yet: its plan is the create's.
+    let prior = if plan.requires_replace.is_empty() && awaiting_arrival(&plan.prior).is_none() {
         plan.prior.clone()
     } else {
         Value::Null

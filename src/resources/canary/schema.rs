@@ -132,7 +132,7 @@ pub(crate) fn schema() -> Schema {
         .attr(Attribute::computed(
             "drift",
             Type::list_of(Type::Object(vec![("kind", Type::String), ("subject", Type::String), ("observed", Type::String)])),
-            "What the last refresh found changed outside Terraform that no other attribute shows, one entry per object. `kind` is `primary_moved` (`subject`: the stable task set; `observed`: the task set that is PRIMARY instead, empty for none), `split_disagrees` (`subject`: a managed listener or rule; `observed`: its `primary/canary` weights), `foreign_target_group` or `test_route_off` (`subject`: the listener or rule), `not_owned` (`subject`: an imported task set not yet tagged as the deployment's; `observed`: its role). The next apply repairs each; empty after it.",
+            "What the last refresh found changed outside Terraform that no other attribute shows, one entry per object. `kind` is `primary_moved` (`subject`: the stable task set; `observed`: the task set that is PRIMARY instead, empty for none), `split_disagrees` (`subject`: a managed listener or rule; `observed`: its `primary/canary` weights), `foreign_target_group` or `test_route_off` (`subject`: the listener or rule), `not_owned` (`subject`: an imported task set not yet tagged as the deployment's; `observed`: its role), `controller` (`subject`: the service, imported for an `arrival` while still on another deployment controller; `observed`: that controller; the apply switches it and takes its running tasks over). The next apply repairs each; empty after it.",
         ))
         .block(NestedBlock::required("task_set", task_set_block()))
         .block(NestedBlock::required("stable", stable))

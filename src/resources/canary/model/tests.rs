@@ -25,12 +25,43 @@ fn drift_survives_the_state_round_trip() {
             task_set: "ecs-svc/2".into(),
             role: Role::Canary,
         },
+        Drift::Controller {
+            service: "arn:aws:ecs:us-east-1:1:service/prod/web".into(),
+            controller: "ECS".into(),
+        },
         // Read back last: one entry per router, gathered into one value.
         Drift::SplitDisagrees {
             routers: vec![("arn:a".into(), 50, 50), ("arn:b".into(), 90, 10)],
         },
     ];
     assert_eq!(Drift::from_values(&Drift::to_values(&drift)), drift);
+}
+
+#[test]
+fn a_state_imported_for_an_arrival_is_told_by_its_controller_drift() {
+    let service = "arn:aws:ecs:us-east-1:111122223333:service/prod/web";
+    let arriving = Drift::Controller {
+        service: service.into(),
+        controller: "CODE_DEPLOY".into(),
+    };
+    let state = Value::object([("drift", Drift::to_values(std::slice::from_ref(&arriving)))]);
+    assert_eq!(
+        super::super::drift::awaiting_arrival(&state),
+        Some((service.to_string(), "CODE_DEPLOY".to_string()))
+    );
+    assert_eq!(
+        arriving.render(),
+        "drift: service web uses the CODE_DEPLOY deployment controller; the arrival switches it to EXTERNAL"
+    );
+    let owned = Value::object([(
+        "drift",
+        Drift::to_values(&[Drift::NotOwned {
+            task_set: "ecs-svc/1".into(),
+            role: Role::Stable,
+        }]),
+    )]);
+    assert_eq!(super::super::drift::awaiting_arrival(&owned), None);
+    assert_eq!(super::super::drift::awaiting_arrival(&Value::Null), None);
 }
 
 #[test]
