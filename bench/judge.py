@@ -20,8 +20,9 @@ window is readable as soon as the minute is over.
   last ModifyRule / ModifyListener answer (traffic written back to 100/0), the last
   DescribeRules / DescribeListeners answer after it (read back); and when the bench, polling the
   emulator every 20 ms, saw all three routers at 100/0. Runs go concurrently, one minute apart,
-  each with a random start within a check interval, so their bad minutes differ and the checks
-  fall anywhere in the interval. The figure is bounded by `check_interval`.
+  their starts offset at random within one stratum each of a check interval, so their bad
+  minutes differ and their checks fall across the interval. The figure is bounded by
+  `check_interval`.
 """
 
 from __future__ import annotations
@@ -135,6 +136,7 @@ def _checks(log: Path) -> list[dict]:
     traffic is readable, a check reads nothing)."""
     verdict = re.compile(r"""verdict[=:]\s*"?([A-Z]+)""")
     step = re.compile(r"""\bstep[=:]\s*"?(\d+)""")
+    window = re.compile(r"window (\d\d:\d\d-\d\d:\d\d) UTC")
     out = []
     for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
         if "judged" not in line or not (v := verdict.search(line)):
@@ -144,7 +146,9 @@ def _checks(log: Path) -> list[dict]:
             at = datetime.datetime.fromisoformat(line.split()[0]).timestamp()
         except (ValueError, IndexError):
             at = None
+        win = window.search(line)
         out.append({"step": int(s.group(1)) if s else None, "verdict": v.group(1), "at": at,
+                    "window": win.group(1) if win else None,
                     "read": "no whole window at this weight yet" not in line})
     return out
 
@@ -359,6 +363,7 @@ def _latency_run(r: Release, i: int, start_at: float, minutes: dict, lock: threa
     checks = _checks(r.log)
     row = {"bad_minute": m, "step_at": at_step - m, "observed": stable - readable,
            "checks": len(checks), "verdicts": [c["verdict"] for c in checks if c["read"]],
+           "windows": [c["window"] for c in checks if c["read"]],
            **_breakdown(r.events(), readable)}
     if row["read_back"] is None:
         # No read of the routers after the last write reached the proxy: the emulator's view.
@@ -374,12 +379,15 @@ def latency(new_stack, terraform, tf_env, runs: int, check_interval: float, scra
     releases = _in_threads({i: (lambda i=i: Release(new_stack, terraform, tf_env, f"jl{i + 1}", "judge",
                                                     check_interval, scratch, bench_dir)) for i in range(runs)})
     try:
+        # Start offsets spread over the check interval (one stratum each), so the checks of the
+        # runs fall at different points of it when their bad windows become readable.
         rng = random.Random(28)
         base = time.time() + 1
+        offsets = [(i + rng.random()) * check_interval / runs for i in range(runs)]
         minutes: dict[int, int] = {}
         lock = threading.Lock()
         rows = _in_threads({i: (lambda i=i: _latency_run(
-            releases[i], i, base + i * MINUTE + rng.uniform(0, check_interval), minutes, lock, say))
+            releases[i], i, base + i * MINUTE + offsets[i], minutes, lock, say))
             for i in range(runs)})
     finally:
         for r in releases.values():

@@ -1,10 +1,15 @@
 """The judge's section of docs/benchmarks.md and its goals, from bench/judge.py's results; and
 `splice`, which rewrites that section (and those goals) in an existing report when only the
-judge bench ran."""
+judge bench ran. Runnable on its own to redo the section from saved numbers:
+    python bench/judge_report.py bench/results/judge-DATE.json [docs/benchmarks.md]
+"""
 
 from __future__ import annotations
 
+import json
 import statistics
+import sys
+from collections import Counter
 from pathlib import Path
 
 TITLE = "## The judge's cost"
@@ -43,6 +48,11 @@ def section(results: dict) -> list[str]:
       f"`delay = \"{j['delay']}\"` every `check_interval = \"{ci:g}s\"`, `compare {{ min_requests = 50 }}`: one "
       "load balancer, so each check that reads a window asks for 10 series (5 per target group) in one "
       "GetMetricData call.")
+    m = j.get("machine")
+    if m:
+        w("")
+        w(f"Run on {m['date']} on its own (`--only judge`): load average {m['load_at_start'][0]:.1f} at the start "
+          f"and {m['load_at_end'][0]:.1f} at the end, from other work on the machine's {m['cores']} cores.")
     w("")
     w("### CloudWatch calls per check and per release")
     w("")
@@ -79,6 +89,21 @@ def section(results: dict) -> list[str]:
     w(f"| **all** | {judged['total']} | {calls['alarms']['total']} | {calls['none']['total']} | "
       f"**{judged['total'] - calls['none']['total']:+d}** | {judged['total'] - calls['alarms']['total']:+d} |")
     w("")
+    none, alarms = calls["none"], calls["alarms"]
+    gmd = judged["calls"].get(GET_METRIC_DATA, 0)
+    rereads = sum(judged["calls"].get(op, 0) - none["calls"].get(op, 0) for op in REREADS)
+    w(f"The judge's share: {judged['total'] - none['total']:+d} calls over the release without an analysis "
+      f"block ({judged['total']} against {none['total']}), {gmd} of them GetMetricData and {rereads} the "
+      f"bake's re-reads of the release ({', '.join(f'`{op}`' for op in REREADS)}), which every check makes "
+      f"first: a judged bake wakes every `check_interval` ({ci:g} s), an unwatched one every 30 s. Watching one "
+      f"alarm at the same interval made {alarms['total']} calls: a DescribeAlarms at every check "
+      f"({alarms['calls'].get('cloudwatch.DescribeAlarms', 0)}), where the judge calls CloudWatch only once a "
+      "whole window is readable.")
+    w("")
+    w("How many of a step's checks read a window depends on where in its minute the step began: its first "
+      "whole window is readable 60–120 s after its weight was set, so in a 2-minute pause the last 0–60 s of "
+      "checks read one (the releases of different runs make different counts).")
+    w("")
     per_check = judged.get("per_check") or {}
     if per_check:
         w(f"Every check, in the steady state of a bake (the calls between a step's first and last check, over "
@@ -98,9 +123,9 @@ def section(results: dict) -> list[str]:
       "first router write), the last ModifyRule / ModifyListener answer (traffic written back to 100/0), the "
       "last DescribeRules / DescribeListeners answer after it (**read back**); and when the bench, polling the "
       f"emulator every 20 ms, saw all three routers at 100/0. {len(lat)} releases, each on its own emulator, "
-      "started one minute apart with a random offset within a check interval, so the checks fall anywhere in "
-      f"it: the judge sees the window at the first check after it is readable, so the figure is bounded by "
-      f"`check_interval` ({ci:g} s) plus the rollback's own writes and reads.")
+      f"started one minute apart, each offset at random within its own 1/{len(lat)} of a check interval, so their "
+      "checks fall across it: the judge sees the window at the first check after it is readable, so the figure is "
+      f"bounded by `check_interval` ({ci:g} s) plus the rollback's own writes and reads.")
     w("")
     w("| figure | median | 90th percentile | worst | best |")
     w("|---|---|---|---|---|")
@@ -123,6 +148,16 @@ def section(results: dict) -> list[str]:
       f"0–{ci:g} s if the checks fall at random, {ci / 2:g} s on average), and the check itself with the "
       f"rollback {med(act):.2f} s (from the check's GetMetricData to the routers read back).")
     w("")
+    # Every check reads the newest whole window, so a window is read again at each check until
+    # the next minute's window is whole: about window-step / check_interval reads of each.
+    reads = [n for r in lat if r.get("windows")
+             for win, n in Counter(x for x in r["windows"] if x).items() if win != r["windows"][-1]]
+    if reads:
+        w(f"Each check reads the newest whole window, so a 1-minute window is read again at every check until "
+          f"the next minute's is whole: the healthy windows before the bad one were read by {med(reads):g} checks "
+          f"each (median; {min(reads)}–{max(reads)}), one GetMetricData call each, about 60 s / `check_interval`. "
+          f"A release that bakes an hour this way makes about {3600 / ci:.0f} GetMetricData calls.")
+        w("")
     return out
 
 
@@ -180,3 +215,10 @@ def splice(results: dict, md: Path) -> None:
                 last = i
         lines[last + 1:last + 1] = goal_lines(results)
     md.write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    saved = Path(sys.argv[1])
+    out = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("docs/benchmarks.md")
+    splice({"judge": json.loads(saved.read_text())}, out)
+    print(f"wrote the judge's section of {out}")
