@@ -247,8 +247,9 @@ class Release:
         return next(r["values"] for r in resources if r["address"] == "ecsx_canary_deployment.web")
 
 
-def _in_threads(jobs: dict) -> dict:
-    """Runs each job (name -> function) in a thread of its own; re-raises the first failure."""
+def _in_threads(jobs: dict, undo=None) -> dict:
+    """Runs each job (name -> function) in a thread of its own; re-raises the first failure,
+    after `undo` of each result the other jobs made."""
     results: dict = {}
     errors: dict = {}
 
@@ -264,6 +265,8 @@ def _in_threads(jobs: dict) -> dict:
     for t in threads:
         t.join()
     if errors:
+        for made in results.values() if undo else []:
+            undo(made)
         name, e = next(iter(errors.items()))
         raise SystemExit(f"judge bench: {name} failed: {e}")
     return results
@@ -377,7 +380,8 @@ def _latency_run(r: Release, i: int, start_at: float, minutes: dict, lock: threa
 def latency(new_stack, terraform, tf_env, runs: int, check_interval: float, scratch: Path, bench_dir: Path,
             say) -> list[dict]:
     releases = _in_threads({i: (lambda i=i: Release(new_stack, terraform, tf_env, f"jl{i + 1}", "judge",
-                                                    check_interval, scratch, bench_dir)) for i in range(runs)})
+                                                    check_interval, scratch, bench_dir)) for i in range(runs)},
+                           undo=lambda r: r.stack.stop())
     try:
         # Start offsets spread over the check interval (one stratum each), so the checks of the
         # runs fall at different points of it when their bad windows become readable.
