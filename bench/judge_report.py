@@ -156,7 +156,9 @@ def section(results: dict) -> list[str]:
         w(f"Each check reads the newest whole window, so a 1-minute window is read again at every check until "
           f"the next minute's is whole: the healthy windows before the bad one were read by {med(reads):g} checks "
           f"each (median; {min(reads)}–{max(reads)}), one GetMetricData call each, about 60 s / `check_interval`. "
-          f"A release that bakes an hour this way makes about {3600 / ci:.0f} GetMetricData calls.")
+          f"A release that bakes an hour this way makes about {3600 / ci:.0f} GetMetricData calls. That is the "
+          f"bench's `delay = \"0s\"`, where late points may still change a window; with a `delay` of a minute or "
+          f"more (the default is 3m) a window that passed is not read again, about 60 calls an hour.")
         w("")
     return out
 
