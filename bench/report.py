@@ -13,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import floor_report  # noqa: E402
+import judge_report  # noqa: E402
 import scale_report  # noqa: E402
 
 # The plot of per-deployment plan cost against N, beside benchmarks.png.
@@ -314,6 +315,8 @@ def markdown(results: dict, png_name: str) -> str:
         out.extend(floor_report.section(results, FLOOR_PNG))
     if "rollback" in results:
         out.extend(floor_report.rollback_section(results))
+    if "judge" in results:
+        out.extend(judge_report.section(results))
     if "scale" in results:
         out.extend(scale_report.section(results))
         out.extend(scale_report.startup(results))

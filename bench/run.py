@@ -21,6 +21,9 @@ $ECSX_TERRAFORM) and the release build of the provider (target/release).
    with a profile of ecsx's plans (provider CPU, the emulator's answer times, pacing).
 6. Rollback latency (bench/rollback.py): from an alarm going into ALARM mid-bake, or an
    abort action, to the routers reading back all traffic on the stable task set.
+7. The judge (bench/judge.py): the built-in judge's CloudWatch calls per check and per release
+   (a healthy release judged, watching an alarm, and unwatched), and the time from the first
+   bad window being readable to traffic back at 100/0. Waits real minutes: about 13.
 
 Each figure is the median of several runs, with min and max. Writes docs/benchmarks.md,
 docs/benchmarks.png, and the raw numbers to target/bench/results.json.
@@ -29,10 +32,14 @@ docs/benchmarks.png, and the raw numbers to target/bench/results.json.
                         [--scale-sizes 1,10,100,500,1000] [--scale-runs 1]
                         [--floor-sizes 1,10,100,500,1000] [--floor-runs 3]
                         [--rollback-runs 20] [--check-interval 5]
-                        [--only scale|walk|floor|rollback]
+                        [--judge-runs 5] [--judge-check-interval 5]
+                        [--only scale|walk|floor|rollback|judge]
 
-`--only floor` or `--only rollback` merges its results into target/bench/results.json and
-rewrites the report when that file holds a full run.
+`--only floor`, `--only rollback` or `--only judge` merges its results into
+target/bench/results.json and rewrites the report when that file holds a full run; without one,
+`--only judge` rewrites its own section of docs/benchmarks.md (and its goals) in place. The
+judge's results also go to bench/results/judge-DATE.json. `make bench BENCH_ARGS="--only judge"`
+runs it alone.
 """
 
 from __future__ import annotations
@@ -61,6 +68,8 @@ sys.path.insert(0, str(BENCH))
 
 import infra  # noqa: E402
 import floor_scale  # noqa: E402
+import judge  # noqa: E402
+import judge_report  # noqa: E402
 import report  # noqa: E402
 import rollback  # noqa: E402
 import scale  # noqa: E402
@@ -551,9 +560,13 @@ def main() -> int:
                     help="alarm flips, and abort actions, of the rollback bench (0: skip it)")
     ap.add_argument("--check-interval", type=float, default=5.0,
                     help="the alarm check interval of the rollback bench, in seconds")
-    ap.add_argument("--only", choices=["scale", "walk", "floor", "rollback"], default=None,
+    ap.add_argument("--judge-runs", type=int, default=5,
+                    help="releases the judge rolls back, for its latency (0: skip the judge bench)")
+    ap.add_argument("--judge-check-interval", type=float, default=5.0,
+                    help="the judge's check interval, in seconds")
+    ap.add_argument("--only", choices=["scale", "walk", "floor", "rollback", "judge"], default=None,
                     help="only one part: the scale bench, the canary walks (with the provider's own "
-                         "figures), the floor comparison or the rollback bench")
+                         "figures), the floor comparison, the rollback bench or the judge bench")
     ap.add_argument("--out", type=Path, default=ROOT / "docs", help="where benchmarks.md/.png go")
     args = ap.parse_args()
     sizes = sorted({int(s) for s in args.sizes.split(",")})
@@ -571,6 +584,7 @@ def main() -> int:
         "scale_sizes": scale_sizes, "scale_runs": args.scale_runs, "only": args.only,
         "floor_sizes": floor_sizes, "floor_runs": args.floor_runs,
         "rollback_runs": args.rollback_runs, "check_interval": args.check_interval,
+        "judge_runs": args.judge_runs, "judge_check_interval": args.judge_check_interval,
     }}
     say(f"provider: {binary}")
     results["provider_dir"] = str(PROVIDER_DIR.relative_to(ROOT)) if PROVIDER_DIR.is_relative_to(ROOT) else str(PROVIDER_DIR)
@@ -613,6 +627,16 @@ def main() -> int:
             say(f"rollback latency: {args.rollback_runs} alarm flips and {args.rollback_runs} abort actions")
             results["rollback"] = rollback.run(stack, Terraform, tf_env, args.rollback_runs,
                                                args.check_interval, scratch, BENCH, say)
+        if args.judge_runs and args.only in (None, "judge"):
+            say(f"the judge: calls per check and per release, and {args.judge_runs} rollbacks on a bad window")
+            # Each release on an emulator and proxy of its own (the judge's releases run side by
+            # side, on the real clock).
+            results["judge"] = judge.run(Stack, Terraform, tf_env, args.judge_runs,
+                                         args.judge_check_interval, scratch, BENCH, say)
+            results["judge"]["machine"] = {**results["machine"], "load_at_end": os.getloadavg()}
+            kept = BENCH / "results" / f"judge-{results['machine']['date']}.json"
+            kept.write_text(json.dumps(results["judge"], indent=1) + "\n")
+            say(f"wrote {kept}")
     finally:
         stack.stop()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -621,7 +645,7 @@ def main() -> int:
 
     raw = ROOT / "target/bench/results.json"
     raw.parent.mkdir(parents=True, exist_ok=True)
-    if args.only in ("floor", "rollback") and raw.exists():
+    if args.only in ("floor", "rollback", "judge") and raw.exists():
         # One part measured again: kept beside the full run's other parts.
         full = json.loads(raw.read_text())
         if full.get("settings", {}).get("only") is None and full.get("walks"):
@@ -630,6 +654,11 @@ def main() -> int:
             results = full
     raw.write_text(json.dumps(results, indent=1))
     if args.only and results.get("settings", {}).get("only") is not None:
+        if args.only == "judge" and "judge" in results:
+            # No full run to redo the report from: the judge's section, in place.
+            judge_report.splice(results, args.out / "benchmarks.md")
+            say(f"wrote {raw} and the judge's section of {args.out / 'benchmarks.md'}")
+            return 0
         say(f"wrote {raw} (--only: no report)")
         return 0
     args.out.mkdir(parents=True, exist_ok=True)

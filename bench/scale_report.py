@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 
 import floor_report
+import judge_report
 
 MODES = ("coalesced", "uncoalesced", "coalesced, AWS limits", "uncoalesced, AWS limits",
          "coalesced, AWS limits, unpaced")
@@ -228,7 +229,7 @@ def goals(results: dict, s: dict) -> list[str]:
             f"{thr_c:g} vs {thr_u:g}", ok if thr_u else None)
     else:
         row("under rate limits at N=500", "N=500 not run", None)
-    for goal, figure, ok in floor_report.goals(results):
+    for goal, figure, ok in floor_report.goals(results) + judge_report.goals(results):
         row(goal, figure, ok)
     w("")
     if why:

@@ -63,6 +63,8 @@ pub(super) async fn bake(
         None
     };
     let since = judging::now();
+    // The previous check's verdict: a window it passed once settled is not read again.
+    let mut last_verdict: Option<Verdict> = None;
     loop {
         // The release itself, re-read at each check: another apply, a console edit or an abort
         // from elsewhere may have changed it, and a bake that went on would record a release
@@ -81,14 +83,19 @@ pub(super) async fn bake(
         // Judged: whether the bake goes on past its pause for want of a verdict.
         let mut waiting = false;
         if let Some((j, subject)) = &judging {
-            let (v, next) =
-                match judging::step(ctx, d, j, subject, (since, at, started, full)).await {
-                    Ok(checked) => checked,
-                    Err(e) => {
-                        let why = format!("the judge could not read CloudWatch ({e})");
-                        return Err(stop(unjudged(d, at, full, started, &why), &why));
-                    }
-                };
+            let checked = judging::step(
+                ctx,
+                d,
+                (j, subject, last_verdict.as_ref()),
+                (since, at, started, full),
+            );
+            let (v, next) = match checked.await {
+                Ok(checked) => checked,
+                Err(e) => {
+                    let why = format!("the judge could not read CloudWatch ({e})");
+                    return Err(stop(unjudged(d, at, full, started, &why), &why));
+                }
+            };
             match next {
                 BakeMove::RollBack if kind == BakeKind::Replacement => {
                     return Err(replacement_judged(v, at))
@@ -105,7 +112,10 @@ pub(super) async fn bake(
                     live.verdict = Some(format!("step {step} ({traffic}%): {}", v.summary()));
                     return Ok(());
                 }
-                BakeMove::Continue | BakeMove::Extend => waiting = true,
+                BakeMove::Continue | BakeMove::Extend => {
+                    waiting = true;
+                    last_verdict = Some(v);
+                }
             }
         }
         let left = pause.saturating_sub(started.elapsed());

@@ -62,32 +62,37 @@ pub(super) fn judge_of(
 }
 
 /// One check: the newest whole window since `since` (seconds since the epoch), read in one
-/// GetMetricData (paged) and judged. A read that fails is an error, never a verdict.
+/// GetMetricData (paged) and judged; `last`, the bake's previous verdict, stands instead when
+/// it passed that same window already settled. A read that fails is an error, never a verdict.
 pub(super) async fn check(
     ctx: &Ctx,
     j: &Judge,
     subject: &Subject,
     since: i64,
+    last: Option<&Verdict>,
 ) -> Result<Verdict, AwsError> {
     let w = match judge::window(now(), since, j.window(), j.delay()) {
         Ok(w) => w,
         Err(readable_at) => return Ok(Verdict::not_yet(readable_at)),
     };
+    if let Some(v) = last.filter(|v| v.stands_for(&w, j.delay())) {
+        return Ok(v.clone());
+    }
     let queries = judge::queries(j, subject).map_err(|e| AwsError::Unexpected(e.to_string()))?;
     let answers = metrics::read(&ctx.aws.cloudwatch, &queries, w.start, w.end).await?;
     Ok(judge::judge(j, subject, w, &answers))
 }
 
 /// One check during the bake of `step` (`traffic`%), logged, and what the bake does next:
-/// `since` is when the bake began judging, `started` when it began, `full` its whole pause.
+/// `since` is when the bake began judging, `started` when it began, `full` its whole pause,
+/// `last` the bake's previous verdict.
 pub(super) async fn step(
     ctx: &Ctx,
     d: &Desired,
-    j: &Judge,
-    subject: &Subject,
+    (j, subject, last): (&Judge, &Subject, Option<&Verdict>),
     (since, (step, traffic), started, full): (i64, (usize, i64), Instant, Duration),
 ) -> Result<(Verdict, BakeMove), AwsError> {
-    let v = check(ctx, j, subject, since).await?;
+    let v = check(ctx, j, subject, since, last).await?;
     crate::log::info(
         "judged",
         &[

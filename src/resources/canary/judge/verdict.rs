@@ -198,6 +198,16 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// Whether this verdict still stands for `window`, so a check need not read it again: a
+    /// PASS of the same window read at least a minute after its end (`delay`), when
+    /// CloudWatch's load balancer minutes have landed. A window read sooner, or one without a
+    /// verdict, is read again at every check: late points may change it.
+    pub fn stands_for(&self, window: &Window, delay: Duration) -> bool {
+        self.outcome == Outcome::Pass
+            && self.window.as_ref() == Some(window)
+            && delay >= Duration::from_secs(MINUTE as u64)
+    }
+
     fn of(findings: Vec<Finding>) -> Outcome {
         if findings.iter().any(Finding::fails) {
             Outcome::Fail

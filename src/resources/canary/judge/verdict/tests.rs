@@ -361,3 +361,35 @@ fn what_a_bake_does_with_each_verdict() {
         "INCONCLUSIVE: no whole window at this weight yet; the first is readable at 15:00 UTC"
     );
 }
+
+#[test]
+fn a_settled_window_that_passed_is_not_read_again() {
+    let j = compare();
+    let s = subject(1);
+    let pass = judge(
+        &j,
+        &s,
+        W,
+        &answers(&steady(100.0, 1.0, 0.20), &steady(900.0, 9.0, 0.21)),
+    );
+    assert_eq!(pass.outcome, Outcome::Pass);
+    let minutes = |m: u64| Duration::from_secs(60 * m);
+    assert!(pass.stands_for(&W, minutes(3)));
+    // read sooner than a minute after its end: late points may still land
+    assert!(!pass.stands_for(&W, minutes(0)));
+    // the next window is read
+    let next = Window {
+        start: W.start + 60,
+        end: W.end + 60,
+    };
+    assert!(!pass.stands_for(&next, minutes(3)));
+    // no verdict yet: read again
+    let thin = judge(
+        &j,
+        &s,
+        W,
+        &answers(&steady(2.0, 0.0, 0.20), &steady(900.0, 9.0, 0.21)),
+    );
+    assert_eq!(thin.outcome, Outcome::Inconclusive);
+    assert!(!thin.stands_for(&W, minutes(3)));
+}
