@@ -19,7 +19,6 @@ use crate::aws::AwsError;
 use crate::diag::{AttrPath, Diagnostics};
 use crate::framework::{Ctx, Plan};
 use crate::resources::ownership::Role;
-use crate::resources::support::aws_error;
 use crate::value::Value;
 
 /// Computed attributes an apply may change.
@@ -202,15 +201,7 @@ async fn check_before_changes(
             Some(found) => found,
             None => routers_for_plan(ctx, d).await,
         };
-        if let Err(e) = check_routers(ctx, d, found, diags).await {
-            aws_error(
-                diags,
-                Some(AttrPath::attr("traffic")),
-                "Could not read listeners and rules",
-                &format!("deployment {}", d.id()),
-                &e,
-            );
-        }
+        check_routers(ctx, d, found, diags).await;
     }
     check_containers(ctx, d, r, diags).await;
 }

@@ -19,8 +19,30 @@ use std::time::Duration;
 /// Safety rule: a managed router must forward only to the deployment's two target groups.
 /// Checked on `found`, the routers as the plan or the start of an apply read them (every
 /// shift checks again on its own read right before writing); a read that failed because a
-/// listener or rule does not exist is reported at its place in the configuration.
+/// listener or rule does not exist is reported at its place in the configuration, any other
+/// failed read at `traffic`. False when the routers could not be read.
 pub(crate) async fn check_routers(
+    ctx: &Ctx,
+    d: &Desired,
+    found: Result<Routers, AwsError>,
+    diags: &mut Diagnostics,
+) -> bool {
+    let Err(e) = check_routers_read(ctx, d, found, diags).await else {
+        return true;
+    };
+    aws_error(
+        diags,
+        Some(AttrPath::attr("traffic")),
+        "Could not read listeners and rules",
+        &format!("deployment {}", d.id()),
+        &e,
+    );
+    false
+}
+
+/// [`check_routers`] on what was read; Err: a read that failed other than for a missing
+/// listener or rule.
+async fn check_routers_read(
     ctx: &Ctx,
     d: &Desired,
     found: Result<Routers, AwsError>,

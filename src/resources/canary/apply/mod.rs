@@ -127,14 +127,7 @@ pub(crate) async fn converge_reporting(
         }
     }
     let r = Rollout::plan(&seen, &d);
-    if let Err(e) = check_routers(ctx, &d, routers, diags).await {
-        aws_error(
-            diags,
-            Some(AttrPath::attr("traffic")),
-            "Could not read listeners and rules",
-            &format!("deployment {}", d.id()),
-            &e,
-        );
+    if !check_routers(ctx, &d, routers, diags).await {
         return prior.clone();
     }
     if r.bakes() {
