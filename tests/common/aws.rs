@@ -289,12 +289,12 @@ impl Aws {
         }
     }
 
-    /// All task sets of a service, as DescribeServices lists them.
-    pub async fn task_sets(
+    /// The service as DescribeServices shows it, if ECS knows it.
+    pub async fn service(
         &self,
         cluster: &str,
         service: &str,
-    ) -> Vec<aws_sdk_ecs::types::TaskSet> {
+    ) -> Option<aws_sdk_ecs::types::Service> {
         let out = self
             .ecs
             .describe_services()
@@ -303,8 +303,17 @@ impl Aws {
             .send()
             .await
             .unwrap_or_else(|e| panic!("DescribeServices {cluster}/{service}: {e:?}"));
-        out.services()
-            .first()
+        out.services().first().cloned()
+    }
+
+    /// All task sets of a service, as DescribeServices lists them.
+    pub async fn task_sets(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Vec<aws_sdk_ecs::types::TaskSet> {
+        self.service(cluster, service)
+            .await
             .map(|s| s.task_sets().to_vec())
             .unwrap_or_default()
     }

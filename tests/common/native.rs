@@ -209,34 +209,21 @@ impl Aws {
 
     /// The service's deployment controller: `ECS`, `CODE_DEPLOY` or `EXTERNAL`.
     pub async fn controller(&self, cluster: &str, service: &str) -> String {
-        self.ecs
-            .describe_services()
-            .cluster(cluster)
-            .services(service)
-            .send()
+        self.service(cluster, service)
             .await
-            .expect("DescribeServices")
-            .services()
-            .first()
-            .and_then(|s| s.deployment_controller())
-            .map(|c| c.r#type().as_str().to_string())
+            .and_then(|s| {
+                s.deployment_controller()
+                    .map(|c| c.r#type().as_str().to_string())
+            })
             .unwrap_or_else(|| "ECS".into())
     }
 
     /// The task definition the service runs.
     pub async fn service_task_definition(&self, cluster: &str, service: &str) -> String {
-        self.ecs
-            .describe_services()
-            .cluster(cluster)
-            .services(service)
-            .send()
+        self.service(cluster, service)
             .await
-            .expect("DescribeServices")
-            .services()
-            .first()
-            .and_then(|s| s.task_definition())
+            .and_then(|s| s.task_definition().map(str::to_string))
             .unwrap_or_default()
-            .to_string()
     }
 }
 

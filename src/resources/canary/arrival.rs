@@ -497,7 +497,7 @@ async fn take_over(ctx: &Ctx, d: &Desired, t: &TaskSet) -> Result<TaskSet, AwsEr
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::rollout::tests::config;
     use super::super::rollout::{Rollout, Step, Subject};
     use super::*;
@@ -506,7 +506,9 @@ mod tests {
     const TD: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:";
     const BLUE: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/blue/1";
 
-    fn setup(controller: &str) -> ServiceSetup {
+    /// Service web of cluster prod on `controller`: two tasks of web:12 on tg blue, ROLLING,
+    /// nothing an arrival refuses.
+    pub(crate) fn setup(controller: &str) -> ServiceSetup {
         ServiceSetup {
             service: ecs::Service {
                 arn: "arn:aws:ecs:us-east-1:1:service/prod/web".into(),

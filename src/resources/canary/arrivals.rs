@@ -173,37 +173,14 @@ pub(super) fn display_name(setup: &ServiceSetup, newest: Option<&ServiceDeployme
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::ecs::{deployment_status as ds, Hook, Placement, Service, TaskSet};
+    use crate::aws::ecs::{deployment_status as ds, Hook, TaskSet};
 
+    /// Arrival's fixture with three tasks.
     fn setup(controller: &str) -> ServiceSetup {
-        ServiceSetup {
-            service: Service {
-                arn: "arn:aws:ecs:us-east-1:1:service/prod/web".into(),
-                name: "web".into(),
-                cluster_arn: "arn:aws:ecs:us-east-1:1:cluster/prod".into(),
-                status: "ACTIVE".into(),
-                controller: controller.into(),
-                desired_count: 3,
-                task_sets: vec![],
-                tags: Default::default(),
-                ecs_routers: vec![],
-            },
-            task_definition: Some("arn:aws:ecs:us-east-1:1:task-definition/web:12".into()),
-            running_count: 3,
-            target_group_arns: vec![
-                "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/blue/1".into(),
-            ],
-            container_name: Some("web".into()),
-            container_port: Some(8080),
-            placement: Placement::default(),
-            strategy: "ROLLING".into(),
-            alarms_enabled: false,
-            circuit_breaker_enabled: false,
-            service_connect: false,
-            vpc_lattice: false,
-            ongoing_deployments: vec![],
-            first_deployment: false,
-        }
+        let mut s = super::super::arrival::tests::setup(controller);
+        s.service.desired_count = 3;
+        s.running_count = 3;
+        s
     }
 
     const DEPLOYMENT: &str = "arn:aws:ecs:us-east-1:1:service-deployment/prod/web/abc123";
